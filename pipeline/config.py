@@ -1,0 +1,213 @@
+"""Settings: ``loa.toml``, then ``LOA_*`` environment variables, validated once.
+
+Nested keys are reached with a double underscore: ``LOA_AUDIO__BITRATE_KBPS=96``
+overrides ``[audio] bitrate_kbps``. Relative paths are taken from the directory of the
+config file. The result is passed to the code that needs it; there is no global config.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import ConfigError
+
+DEFAULT_CONFIG = Path("loa.toml")
+ENV_PREFIX = "LOA_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EspeakSettings(_Section):
+    binary: str = "espeak-ng"
+    voice: str = "vi"
+    rate: int = Field(default=150, ge=80, le=450)  # words per minute
+    pitch: int = Field(default=50, ge=0, le=99)
+    timeout_s: float = Field(default=60.0, gt=0)
+
+
+class GttsSettings(_Section):
+    lang: str = "vi"
+    tld: str = "com.vn"
+    timeout_s: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff_s: float = Field(default=1.0, ge=0)
+    #: Only for tests: a local HTTP server that answers like Google's service.
+    base_url: str | None = None
+
+
+class TtsSettings(_Section):
+    engines: tuple[Literal["espeak", "gtts"], ...] = ("espeak",)
+    variant: Literal["north", "south"] = "north"
+    espeak: EspeakSettings = EspeakSettings()
+    gtts: GttsSettings = GttsSettings()
+
+    @field_validator("engines")
+    @classmethod
+    def _some_engine(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("name at least one engine, e.g. [\"espeak\"]")
+        return v
+
+
+class AudioSettings(_Section):
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    sample_rate: Literal[22050, 24000, 32000, 44100, 48000] = 44100
+    bitrate_kbps: Literal[32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192] = 64
+    target_lufs: float = Field(default=-16.0, ge=-40, le=-5)
+    true_peak_db: float = Field(default=-1.5, ge=-9, le=0)
+    max_recording_minutes: int = Field(default=30, ge=1, le=180)
+    timeout_s: float = Field(default=300.0, gt=0)
+
+
+class RenderSettings(_Section):
+    workers: int = Field(default=0, ge=0, le=64)  # 0: one per core
+    on_missing_recording: Literal["skip", "fail"] = "skip"
+
+
+class DeliverSettings(_Section):
+    parallel: int = Field(default=16, ge=1, le=256)
+    retries: int = Field(default=4, ge=0, le=20)
+    backoff_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    connect_timeout_s: float = Field(default=15.0, gt=0)
+    op_timeout_s: float = Field(default=60.0, gt=0)
+    keepalive_s: int = Field(default=15, ge=0)
+    retention_days: int = Field(default=7, ge=1)
+
+
+class NightlySettings(_Section):
+    time: str = Field(default="01:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    retry_every_minutes: int = Field(default=15, ge=1, le=720)
+    misfire_grace_hours: int = Field(default=20, ge=1, le=24)
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_upload_mb: int = Field(default=50, ge=1, le=500)
+    login_attempts_per_minute: int = Field(default=5, ge=1)
+
+
+class Settings(_Section):
+    config_file: Path | None = None
+    data_dir: Path = Path("data")
+    database_url: str = ""  # default: SQLite at <data_dir>/loa.db
+    templates_dir: Path = Path("templates")
+    voices_dir: Path = Path("voices")
+    schedules_dir: Path = Path("schedules")
+    timezone: str = "Asia/Ho_Chi_Minh"
+    tts: TtsSettings = TtsSettings()
+    audio: AudioSettings = AudioSettings()
+    render: RenderSettings = RenderSettings()
+    deliver: DeliverSettings = DeliverSettings()
+    nightly: NightlySettings = NightlySettings()
+    web: WebSettings = WebSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Asia/Ho_Chi_Minh") from exc
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'loa.db'}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+
+_PATH_KEYS = ("data_dir", "templates_dir", "voices_dir", "schedules_dir")
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "LOA_CONFIG":
+            continue
+        keys = name[len(ENV_PREFIX) :].lower().split("__")
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        parsed: Any = value
+        if value.startswith("["):  # a list, e.g. LOA_TTS__ENGINES='["gtts","espeak"]'
+            try:
+                parsed = tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                parsed = value
+        node[keys[-1]] = parsed
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read ``path`` (or ``$LOA_CONFIG``, or ``./loa.toml``), apply ``LOA_*``, validate.
+
+    A missing file is an error only when it was named; with no file the defaults apply.
+    """
+    env = dict(os.environ if environ is None else environ)
+    named = path is not None or "LOA_CONFIG" in env
+    config_path = Path(path) if path is not None else Path(env.get("LOA_CONFIG", DEFAULT_CONFIG))
+    raw: dict[str, Any] = {}
+    if config_path.is_file():
+        try:
+            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: {exc}; fix the TOML syntax") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{config_path}: not UTF-8 text ({exc.reason})") from exc
+    elif named:
+        raise ConfigError(f"{config_path}: no such config file; pass --config PATH or set LOA_CONFIG")
+    data = _merge(raw, _env_overrides(env))
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        origin = config_path if config_path.is_file() else "settings"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"{origin}: {where}: {first['msg']}{more}") from exc
+    base = config_path.resolve().parent if config_path.is_file() else Path.cwd()
+    updates: dict[str, Any] = {"config_file": config_path.resolve() if config_path.is_file() else None}
+    for key in _PATH_KEYS:
+        value: Path = getattr(settings, key)
+        updates[key] = value if value.is_absolute() else base / value
+    return settings.model_copy(update=updates)

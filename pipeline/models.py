@@ -1,0 +1,252 @@
+"""The frozen dataclasses that stages hand to each other.
+
+Paths are ``Path``, durations are integer milliseconds, times are timezone-aware.
+Change a value with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: BCP 47 tags Loa knows, in the order of the display names (Vietnamese).
+LANGUAGES: dict[str, str] = {
+    "vi": "Tiếng Việt",
+    "hmn": "Tiếng Mông",
+    "ium": "Tiếng Dao",
+    "pcc": "Tiếng Giáy",
+}
+#: Languages spoken by text-to-speech; the others come from recordings.
+TTS_LANGUAGES = frozenset({"vi"})
+
+CATEGORIES = ("policy", "notice", "emergency")
+PRIORITIES = ("emergency", "urgent", "routine")  # most pressing first
+STATUSES = ("draft", "approved", "withdrawn")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+# --- deployment -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    name: str
+    start: dt.time
+    max_minutes: int
+    days: tuple[str, ...] = WEEKDAYS
+
+    def runs_on(self, day: dt.date) -> bool:
+        return WEEKDAYS[day.weekday()] in self.days
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    name: str
+    commune: str  # commune code
+    transport: str  # "sftp" | "local"
+    format: str = "playlist"  # "playlist" | "single"
+    host: str | None = None
+    port: int = 22
+    user: str | None = None
+    key_file: Path | None = None
+    host_key: str | None = None  # "ssh-ed25519 AAAA…", pinned
+    remote_dir: str | None = None
+    path: Path | None = None  # local transport
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Commune:
+    code: str
+    name: str
+    group: str | None
+    languages: tuple[str, ...]
+    slots: tuple[Slot, ...]
+    endpoints: tuple[Endpoint, ...] = ()
+
+    def slot(self, name: str) -> Slot | None:
+        return next((s for s in self.slots if s.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    timezone: str
+    groups: tuple[Group, ...]
+    communes: tuple[Commune, ...]
+    files: tuple[Path, ...] = ()
+
+    def commune(self, code: str) -> Commune | None:
+        return next((c for c in self.communes if c.code == code), None)
+
+    def group(self, group_id: str) -> Group | None:
+        return next((g for g in self.groups if g.id == group_id), None)
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return tuple(e for c in self.communes for e in c.endpoints)
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints() if e.name == name), None)
+
+    def targeted(self, targets: tuple[str, ...]) -> tuple[Commune, ...]:
+        """The communes a bulletin's ``targets`` reach: "all", group ids, commune codes."""
+        if "all" in targets:
+            return self.communes
+        wanted = set(targets)
+        return tuple(c for c in self.communes if c.code in wanted or c.group in wanted)
+
+
+# --- bulletins ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bulletin:
+    title: str
+    category: str
+    priority: str
+    source: str
+    reference: str
+    valid_from: dt.date
+    valid_until: dt.date
+    targets: tuple[str, ...]
+    languages: tuple[str, ...]
+    body: str
+    id: int | None = None
+    revision: int = 1
+    status: str = "draft"
+    content_hash: str = ""
+    source_file: str | None = None
+    created_at: dt.datetime | None = None
+    approved_at: dt.datetime | None = None
+    withdrawn_at: dt.datetime | None = None
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.valid_from <= day <= self.valid_until
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    bulletin_id: int
+    language: str
+    path: Path  # inside data_dir/recordings, under a generated name
+    duration_ms: int
+    sha256: str
+    original_name: str
+    codec: str = ""
+    sample_rate: int = 0
+    channels: int = 0
+    id: int | None = None
+    created_at: dt.datetime | None = None
+
+
+# --- plan and script ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedBulletin:
+    bulletin: Bulletin
+    languages: tuple[str, ...]  # the commune's languages the bulletin lists, commune order
+    estimated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    bulletin: Bulletin
+    reason: str
+    until_slot: str | None = None  # the next slot it is deferred to
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramPlan:
+    date: dt.date
+    commune: Commune
+    slot: Slot
+    items: tuple[PlannedBulletin, ...]
+    deferred: tuple[Deferral, ...] = ()
+    kind: str = "program"  # "program" | "emergency"
+
+    @property
+    def estimated_ms(self) -> int:
+        return sum(i.estimated_ms for i in self.items)
+
+
+CUE_KINDS = ("speech", "say", "chime", "pause", "clip", "recording", "comment")
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    kind: str  # one of CUE_KINDS
+    line: int  # line number in the cue sheet
+    text: str = ""  # speech/say text, comment text
+    language: str = "vi"
+    key: str = ""  # clip "lang/key", chime name
+    bulletin_id: int | None = None
+    ms: int = 0  # pause length
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    name: str  # e.g. "02641/2026-12-01/morning"
+    text: str  # the cue sheet as rendered
+    cues: tuple[Cue, ...]
+    missing: tuple[str, ...] = ()  # recordings reported missing
+
+
+# --- audio ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    key: str  # content hash; the file is media/<key>.mp3
+    path: Path  # encoded MP3 in the segment cache
+    duration_ms: int
+    kind: str  # cue kind it came from
+    language: str
+    title: str
+    bytes: int
+    sha256: str
+    bulletin_id: int | None = None
+    engine: str | None = None  # which TTS engine spoke it
+    loudness_lufs: float | None = None
+    reused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    id: str  # "<commune>/<date>/<slot>" or "<commune>/emergency/<bulletin>"
+    commune: str
+    date: dt.date
+    slot: str
+    start: dt.datetime
+    priority: str
+    valid_until: dt.date
+    items: tuple[Segment, ...]
+    kind: str = "program"
+    missing: tuple[str, ...] = field(default=())
+
+    @property
+    def duration_ms(self) -> int:
+        return sum(s.duration_ms for s in self.items)
+
+
+# --- delivery -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    endpoint: str
+    commune: str
+    program: str  # program id, or "<date>" for a whole day
+    status: str  # "delivered" | "failed" | "pending"
+    attempts: int = 0
+    files_sent: int = 0
+    files_skipped: int = 0
+    bytes_sent: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    finished_at: dt.datetime | None = None

@@ -53,7 +53,7 @@ class TtsSettings(_Section):
     @classmethod
     def _some_engine(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if not v:
-            raise ValueError("name at least one engine, e.g. [\"espeak\"]")
+            raise ValueError('name at least one engine, e.g. ["espeak"]')
         return v
 
 

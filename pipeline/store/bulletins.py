@@ -1,0 +1,188 @@
+"""Bulletins and their revisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from pipeline.errors import NotFoundError, UsageError
+from pipeline.models import Bulletin
+from pipeline.store.db import Database, as_utc, utcnow
+
+CONTENT_FIELDS = (
+    "title",
+    "category",
+    "priority",
+    "source",
+    "reference",
+    "valid_from",
+    "valid_until",
+    "targets",
+    "languages",
+    "body",
+)
+
+
+def content_of(b: Bulletin) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in CONTENT_FIELDS:
+        value = getattr(b, name)
+        out[name] = (
+            value.isoformat()
+            if isinstance(value, dt.date)
+            else list(value)
+            if isinstance(value, tuple)
+            else value
+        )
+    return out
+
+
+def content_hash(b: Bulletin) -> str:
+    blob = json.dumps(content_of(b), ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _from_row(row: RowMapping) -> Bulletin:
+    return Bulletin(
+        id=row["id"],
+        title=row["title"],
+        category=row["category"],
+        priority=row["priority"],
+        source=row["source"],
+        reference=row["reference"],
+        valid_from=row["valid_from"],
+        valid_until=row["valid_until"],
+        targets=tuple(row["targets"]),
+        languages=tuple(row["languages"]),
+        body=row["body"],
+        revision=row["revision"],
+        status=row["status"],
+        content_hash=row["content_hash"],
+        source_file=row["source_file"],
+        created_at=as_utc(row["created_at"]),
+        approved_at=as_utc(row["approved_at"]),
+        withdrawn_at=as_utc(row["withdrawn_at"]),
+    )
+
+
+def save_bulletins(db: Database, bulletins: Sequence[Bulletin]) -> list[tuple[Bulletin, str]]:
+    """Store all bulletins in one transaction; each outcome is added, revised or unchanged.
+
+    A bulletin with the title and source of a stored one is the same bulletin: unchanged
+    content is a no-op, changed content becomes a new revision and goes back to draft
+    (an approver must approve what will actually air).
+    """
+    out: list[tuple[Bulletin, str]] = []
+    with db.begin() as conn:
+        for b in bulletins:
+            out.append(_save_one(conn, db, b))
+    return out
+
+
+def _save_one(conn: Connection, db: Database, b: Bulletin) -> tuple[Bulletin, str]:
+    t, rev = db.table("bulletins"), db.table("bulletin_revisions")
+    digest = content_hash(b)
+    now = utcnow()
+    row = conn.execute(sa.select(t).where(t.c.title == b.title, t.c.source == b.source)).mappings().first()
+    values = content_of(b) | {
+        "valid_from": b.valid_from,
+        "valid_until": b.valid_until,
+        "content_hash": digest,
+        "source_file": b.source_file,
+        "updated_at": now,
+    }
+    if row is None:
+        new_id = conn.execute(
+            t.insert().values(**values, revision=1, status="draft", created_at=now)
+        ).inserted_primary_key[0]
+        revision, outcome = 1, "added"
+    elif row["content_hash"] == digest:
+        return _from_row(row), "unchanged"
+    else:
+        new_id, revision, outcome = row["id"], row["revision"] + 1, "revised"
+        conn.execute(
+            t.update()
+            .where(t.c.id == new_id)
+            .values(**values, revision=revision, status="draft", approved_at=None, approved_by=None)
+        )
+    conn.execute(
+        rev.insert().values(
+            bulletin_id=new_id,
+            revision=revision,
+            content_hash=digest,
+            content=content_of(b),
+            source_file=b.source_file,
+            created_at=now,
+        )
+    )
+    stored = conn.execute(sa.select(t).where(t.c.id == new_id)).mappings().one()
+    return _from_row(stored), outcome
+
+
+def get_bulletin(db: Database, bulletin_id: int) -> Bulletin:
+    t = db.table("bulletins")
+    with db.begin() as conn:
+        row = conn.execute(sa.select(t).where(t.c.id == bulletin_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"bulletin {bulletin_id}: no such bulletin; see `loa bulletin list`")
+    return _from_row(row)
+
+
+def list_bulletins(db: Database, *, status: str | None = None) -> list[Bulletin]:
+    t = db.table("bulletins")
+    query = sa.select(t).order_by(t.c.id)
+    if status:
+        query = query.where(t.c.status == status)
+    with db.begin() as conn:
+        return [_from_row(r) for r in conn.execute(query).mappings()]
+
+
+def airable_bulletins(db: Database, day: dt.date) -> list[Bulletin]:
+    """Approved bulletins whose validity includes ``day`` (both ends inclusive)."""
+    t = db.table("bulletins")
+    query = (
+        sa.select(t)
+        .where(t.c.status == "approved", t.c.valid_from <= day, t.c.valid_until >= day)
+        .order_by(t.c.approved_at, t.c.id)
+    )
+    with db.begin() as conn:
+        return [_from_row(r) for r in conn.execute(query).mappings()]
+
+
+def revisions(db: Database, bulletin_id: int) -> list[dict[str, Any]]:
+    rev = db.table("bulletin_revisions")
+    query = sa.select(rev).where(rev.c.bulletin_id == bulletin_id).order_by(rev.c.revision)
+    with db.begin() as conn:
+        return [dict(r) | {"created_at": as_utc(r["created_at"])} for r in conn.execute(query).mappings()]
+
+
+def approve(db: Database, bulletin_id: int, *, by: str | None = None) -> Bulletin:
+    b = get_bulletin(db, bulletin_id)
+    if b.status == "withdrawn":
+        raise UsageError(
+            f"bulletin {bulletin_id}: it was withdrawn; "
+            "add a changed version with `loa bulletin add` to make a new draft"
+        )
+    if b.status == "approved":
+        return b
+    return _set(db, bulletin_id, status="approved", approved_at=utcnow(), approved_by=by)
+
+
+def withdraw(db: Database, bulletin_id: int) -> Bulletin:
+    b = get_bulletin(db, bulletin_id)
+    if b.status == "withdrawn":
+        return b
+    return _set(db, bulletin_id, status="withdrawn", withdrawn_at=utcnow())
+
+
+def _set(db: Database, bulletin_id: int, **values: Any) -> Bulletin:
+    t = db.table("bulletins")
+    with db.begin() as conn:
+        conn.execute(t.update().where(t.c.id == bulletin_id).values(**values, updated_at=utcnow()))
+    return get_bulletin(db, bulletin_id)

@@ -1,0 +1,168 @@
+"""Versioned schema migrations: a small registry, applied in order, each once.
+
+A migration defines the tables it creates in its own MetaData, so a later change of
+``schema.py`` never changes what an earlier migration did. Add a migration by
+appending a function to ``MIGRATIONS``; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+TS = sa.DateTime(timezone=True)
+
+
+def _v1_initial(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "bulletins",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("category", sa.String(16), nullable=False),
+        sa.Column("priority", sa.String(16), nullable=False),
+        sa.Column("reference", sa.Text, nullable=False),
+        sa.Column("valid_from", sa.Date, nullable=False),
+        sa.Column("valid_until", sa.Date, nullable=False),
+        sa.Column("targets", sa.JSON, nullable=False),
+        sa.Column("languages", sa.JSON, nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("revision", sa.Integer, nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("source_file", sa.Text),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.Column("approved_at", TS),
+        sa.Column("approved_by", sa.Text),
+        sa.Column("withdrawn_at", TS),
+        sa.UniqueConstraint("title", "source", name="uq_bulletin_title_source"),
+    )
+    sa.Table(
+        "bulletin_revisions",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("bulletin_id", sa.Integer, sa.ForeignKey("bulletins.id"), nullable=False),
+        sa.Column("revision", sa.Integer, nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("content", sa.JSON, nullable=False),
+        sa.Column("source_file", sa.Text),
+        sa.Column("created_at", TS, nullable=False),
+        sa.UniqueConstraint("bulletin_id", "revision", name="uq_revision"),
+    )
+    sa.Table(
+        "recordings",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("bulletin_id", sa.Integer, sa.ForeignKey("bulletins.id"), nullable=False),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("duration_ms", sa.Integer, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("original_name", sa.Text, nullable=False),
+        sa.Column("codec", sa.Text, nullable=False),
+        sa.Column("sample_rate", sa.Integer, nullable=False),
+        sa.Column("channels", sa.Integer, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("superseded_at", TS),
+    )
+    sa.Table(
+        "segments",
+        md,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("duration_ms", sa.Integer, nullable=False),
+        sa.Column("bytes", sa.Integer, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("engine", sa.Text),
+        sa.Column("loudness_lufs", sa.Float),
+        sa.Column("bulletin_id", sa.Integer),
+        sa.Column("created_at", TS, nullable=False),
+    )
+    sa.Table(
+        "programs",
+        md,
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("commune", sa.String(16), nullable=False),
+        sa.Column("date", sa.Date, nullable=False),
+        sa.Column("slot", sa.Text, nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("priority", sa.String(16), nullable=False),
+        sa.Column("duration_ms", sa.Integer, nullable=False),
+        sa.Column("items", sa.JSON, nullable=False),
+        sa.Column("missing", sa.JSON, nullable=False),
+        sa.Column("built_at", TS, nullable=False),
+    )
+    sa.Table(
+        "runs",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("date", sa.Date),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("started_at", TS, nullable=False),
+        sa.Column("finished_at", TS),
+        sa.Column("counts", sa.JSON, nullable=False),
+        sa.Column("failures", sa.JSON, nullable=False),
+    )
+    sa.Table(
+        "deliveries",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id")),
+        sa.Column("endpoint", sa.Text, nullable=False),
+        sa.Column("commune", sa.String(16), nullable=False),
+        sa.Column("program", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("files_sent", sa.Integer, nullable=False),
+        sa.Column("files_skipped", sa.Integer, nullable=False),
+        sa.Column("bytes_sent", sa.BigInteger, nullable=False),
+        sa.Column("seconds", sa.Float, nullable=False),
+        sa.Column("error", sa.Text),
+        sa.Column("finished_at", TS, nullable=False),
+        sa.Index("ix_deliveries_program", "program"),
+    )
+    md.create_all(conn)
+
+
+Migration = Callable[[Connection], None]
+#: (version, description, function); versions are 1, 2, 3… in order.
+MIGRATIONS: list[tuple[int, str, Migration]] = [
+    (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
+]
+
+_version_table = sa.Table(
+    "schema_migrations",
+    sa.MetaData(),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+
+def current_version(conn: Connection) -> int:
+    if not sa.inspect(conn).has_table("schema_migrations"):
+        return 0
+    return int(
+        conn.execute(sa.select(sa.func.coalesce(sa.func.max(_version_table.c.version), 0))).scalar_one()
+    )
+
+
+def migrate(conn: Connection) -> list[int]:
+    """Apply every migration newer than the database; return the versions applied."""
+    _version_table.create(conn, checkfirst=True)
+    have = current_version(conn)
+    applied = []
+    for version, description, func in MIGRATIONS:
+        if version > have:
+            func(conn)
+            conn.execute(_version_table.insert().values(version=version, description=description))
+            applied.append(version)
+    return applied

@@ -17,21 +17,6 @@ def _not_built(name: str) -> LoaError:
     return LoaError(f"loa {name}: not built yet")
 
 
-def script(
-    ctx: typer.Context,
-    commune: Annotated[str, typer.Option("--commune", help="Commune code.")],
-    date: Annotated[dt.datetime, DATE_OPTION],
-    slot: Annotated[str, typer.Option("--slot", help="Slot name, e.g. morning.")],
-    json_out: Annotated[bool, JSON_OPTION] = False,
-) -> None:
-    """Print the cue sheet that would air for a commune, date and slot.
-
-    Example: loa script --commune 02641 --date 2026-12-01 --slot morning
-    """
-    ctx_of(ctx)
-    raise _not_built("script")
-
-
 def build(
     ctx: typer.Context,
     date: Annotated[dt.datetime, DATE_OPTION],
@@ -124,5 +109,5 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    for func in (script, build, push, nightly, dispatch, status, scheduler, serve):
+    for func in (build, push, nightly, dispatch, status, scheduler, serve):
         app.command(func.__name__)(func)

@@ -1,0 +1,571 @@
+"""The ffmpeg adapter: the only module that runs ffmpeg and ffprobe.
+
+``probe_*`` functions read, ``compute_*`` functions analyse, the rest write. Binaries and
+limits come from ``AudioSettings``; every writer writes a temporary name in the
+destination directory and renames it into place, so a crash never leaves half a file.
+Every failure is a ``RenderError`` naming the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import subprocess
+import uuid
+import wave
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mutagen.id3 import COMM, ID3, TALB, TIT2, TLAN, TPE1
+
+from pipeline.config import AudioSettings
+from pipeline.errors import RenderError
+from pipeline.loudness import Loudness, db_to_linear, next_gain, parse_ebur128
+
+__all__ = [
+    "AudioInfo",
+    "Id3Tags",
+    "Loudness",
+    "MasterResult",
+    "compute_loudness",
+    "concat_mp3",
+    "ingest_audio",
+    "make_silence",
+    "make_tone",
+    "master_mp3",
+    "probe_audio",
+]
+
+log = logging.getLogger(__name__)
+
+#: Silence below this level at either end of a recording is trimmed.
+SILENCE_THRESHOLD_DB = -50
+#: Silence kept at each end after trimming, so speech does not start abruptly.
+TRIM_PAD_MS = 200
+#: Loudness within this of the target (LU) ends the gain search.
+LOUDNESS_TOLERANCE_LU = 0.3
+#: The limiter ceiling starts this far below the true-peak limit (MP3 adds overshoot).
+PEAK_HEADROOM_DB = 1.0
+_MAX_GAIN_DB = 40.0
+_MAX_TRIES = 6
+_LANG3 = {"vi": "vie", "en": "eng"}
+
+_FFMPEG_ERROR_RE = re.compile(r"^(?:\[[^\]]*\] )?\[(?:error|fatal|panic)\] (?P<msg>.+)$", re.M)
+_SILENCE_START_RE = re.compile(r"silence_start: (?P<t>-?\d+(?:\.\d+)?)")
+_SILENCE_END_RE = re.compile(r"silence_end: (?P<t>-?\d+(?:\.\d+)?)")
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    duration_ms: int
+    codec: str
+    sample_rate: int
+    channels: int
+    format_name: str
+    bit_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class Id3Tags:
+    title: str
+    album: str = ""
+    language: str = ""  # BCP 47 ("vi") or ISO 639 three-letter code
+    comment: str = ""  # e.g. the bulletin id
+
+
+@dataclass(frozen=True, slots=True)
+class MasterResult:
+    path: Path
+    duration_ms: int
+    loudness: Loudness  # measured on the encoded output
+    bytes: int
+    sha256: str
+    gain_db: float
+
+
+# --- running the tools ------------------------------------------------------------
+
+
+def _run(args: Sequence[str], *, settings: AudioSettings, what: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            list(args),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=settings.timeout_s,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError as exc:
+        raise RenderError(
+            f"{what}: {args[0]!r} is not installed or not on PATH; run `make setup` "
+            "or set [audio] ffmpeg/ffprobe in loa.toml"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise RenderError(
+            f"{what}: {Path(args[0]).name} did not finish within {settings.timeout_s:g} s; "
+            "raise [audio] timeout_s or check the file"
+        ) from exc
+
+
+def _ffmpeg(settings: AudioSettings, *args: str) -> list[str]:
+    return [settings.ffmpeg, "-nostdin", "-hide_banner", "-nostats", *args]
+
+
+def _errors(stderr: str) -> list[str]:
+    return [m.group("msg").strip() for m in _FFMPEG_ERROR_RE.finditer(stderr)]
+
+
+def _tail(stderr: str, lines: int = 3) -> str:
+    kept = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    return " | ".join(kept[-lines:]) or "no message"
+
+
+@contextmanager
+def _scratch(dst: Path, suffix: str) -> Iterator[Path]:
+    """A temporary path next to ``dst``, removed when the block ends."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / f".{dst.name}.{uuid.uuid4().hex[:12]}.tmp{suffix}"
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _atomic(dst: Path, suffix: str) -> Iterator[Path]:
+    """A temporary path next to ``dst``; renamed onto ``dst`` only if the block succeeds."""
+    with _scratch(dst, suffix) as tmp:
+        yield tmp
+        os.replace(tmp, dst)
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def probe_audio(path: Path, *, settings: AudioSettings) -> AudioInfo:
+    """What ffprobe says about the first audio stream of ``path`` (reads headers only).
+
+    The duration is the container's claim, so a long upload can be refused before it
+    is decoded; ``ingest_audio`` checks it against what really decodes.
+    """
+    if not path.is_file():
+        raise RenderError(f"{path}: no such audio file")
+    if path.stat().st_size == 0:
+        raise RenderError(f"{path}: the file is empty (0 bytes); upload the recording again")
+    proc = _run(
+        [
+            settings.ffprobe,
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            str(path),
+        ],
+        settings=settings,
+        what=f"reading {path}",
+    )
+    if proc.returncode != 0:
+        raise RenderError(
+            f"{path}: not a readable audio file ({_tail(proc.stderr, 1)}); "
+            "export it as MP3, WAV, M4A or OGG and try again"
+        )
+    data: dict[str, Any] = json.loads(proc.stdout or "{}")
+    streams: list[dict[str, Any]] = data.get("streams", [])
+    fmt: dict[str, Any] = data.get("format", {})
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if audio is None:
+        found = ", ".join(sorted({str(s.get("codec_type")) for s in streams})) or "nothing"
+        raise RenderError(f"{path}: has no audio stream (found {found}); give a sound recording")
+    duration = _float(audio.get("duration")) or _float(fmt.get("duration"))
+    if duration <= 0:
+        raise RenderError(f"{path}: contains no audio (duration 0 s)")
+    return AudioInfo(
+        duration_ms=round(duration * 1000),
+        codec=str(audio.get("codec_name", "")),
+        sample_rate=int(_float(audio.get("sample_rate"))),
+        channels=int(audio.get("channels", 0)),
+        format_name=str(fmt.get("format_name", "")),
+        bit_rate=int(_float(audio.get("bit_rate")) or _float(fmt.get("bit_rate"))),
+    )
+
+
+def _float(value: object) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
+
+
+def _wav_info(path: Path) -> AudioInfo:
+    with wave.open(str(path), "rb") as w:
+        rate, frames, channels = w.getframerate(), w.getnframes(), w.getnchannels()
+        width = w.getsampwidth()
+    return AudioInfo(
+        duration_ms=round(frames * 1000 / rate),
+        codec=f"pcm_s{8 * width}le",
+        sample_rate=rate,
+        channels=channels,
+        format_name="wav",
+        bit_rate=rate * channels * 8 * width,
+    )
+
+
+# --- analysing ----------------------------------------------------------------------
+
+
+def compute_loudness(path: Path, *, settings: AudioSettings) -> Loudness:
+    """EBU R 128 integrated loudness, true peak and loudness range of ``path``."""
+    return _measure(path, "anull", settings=settings, what=f"measuring loudness of {path}")
+
+
+def _measure(path: Path, chain: str, *, settings: AudioSettings, what: str) -> Loudness:
+    proc = _run(
+        [
+            *_ffmpeg(
+                settings,
+                "-i",
+                str(path),
+                "-map",
+                "0:a:0",
+                "-af",
+                f"{chain},ebur128=peak=true:framelog=verbose",
+            ),
+            "-f",
+            "null",
+            "-",
+        ],
+        settings=settings,
+        what=what,
+    )
+    loudness = parse_ebur128(proc.stderr) if proc.returncode == 0 else None
+    if loudness is None:
+        raise RenderError(f"{what}: ffmpeg failed ({_tail(proc.stderr)})")
+    return loudness
+
+
+def compute_silences(path: Path, *, settings: AudioSettings, min_ms: int = 300) -> list[tuple[int, int]]:
+    """Stretches of silence (start_ms, end_ms) below ``SILENCE_THRESHOLD_DB``."""
+    proc = _run(
+        [
+            *_ffmpeg(settings, "-v", "level+info", "-i", str(path), "-map", "0:a:0"),
+            "-af",
+            f"silencedetect=n={SILENCE_THRESHOLD_DB}dB:d={min_ms / 1000}",
+            "-f",
+            "null",
+            "-",
+        ],
+        settings=settings,
+        what=f"finding silence in {path}",
+    )
+    if proc.returncode != 0:
+        raise RenderError(f"{path}: could not be decoded ({_tail(proc.stderr)})")
+    return parse_silences(proc.stderr)
+
+
+def parse_silences(stderr: str) -> list[tuple[int, int]]:
+    starts = [round(float(m.group("t")) * 1000) for m in _SILENCE_START_RE.finditer(stderr)]
+    ends = [round(float(m.group("t")) * 1000) for m in _SILENCE_END_RE.finditer(stderr)]
+    return [(max(s, 0), e) for s, e in zip(starts, ends, strict=False)]
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+def ingest_audio(
+    src: Path, dst_wav: Path, *, settings: AudioSettings, trim_silence: bool = True
+) -> AudioInfo:
+    """Any audio ffmpeg reads → mono 16-bit WAV at ``settings.sample_rate``, ends trimmed.
+
+    Refuses files longer than ``max_recording_minutes`` from their header (before
+    decoding), files with decoding errors, files that decode much shorter than their
+    header says (an interrupted upload), and files that are silent throughout.
+    """
+    info = probe_audio(src, settings=settings)
+    limit_ms = settings.max_recording_minutes * 60_000
+    if info.duration_ms > limit_ms:
+        raise RenderError(
+            f"{src}: {info.duration_ms / 60_000:.1f} minutes long; recordings may be at most "
+            f"{settings.max_recording_minutes} minutes, split or shorten it"
+        )
+    with _scratch(dst_wav, ".wav") as tmp:
+        detect = f",silencedetect=n={SILENCE_THRESHOLD_DB}dB:d=0.3" if trim_silence else ""
+        proc = _run(
+            [
+                *_ffmpeg(settings, "-v", "level+info", "-i", str(src), "-map", "0:a:0", "-vn"),
+                "-af",
+                f"aresample={settings.sample_rate},aformat=channel_layouts=mono{detect}",
+                "-c:a",
+                "pcm_s16le",
+                "-fflags",
+                "+bitexact",
+                "-map_metadata",
+                "-1",
+                "-f",
+                "wav",
+                str(tmp),
+            ],
+            settings=settings,
+            what=f"converting {src}",
+        )
+        problems = _errors(proc.stderr)
+        if proc.returncode != 0 or problems:
+            detail = "; ".join(dict.fromkeys(problems)) or _tail(proc.stderr)
+            raise RenderError(f"{src}: the audio is damaged ({detail[:300]}); export or record it again")
+        decoded = _wav_info(tmp)
+        if decoded.duration_ms < info.duration_ms * 0.9 - 500:
+            raise RenderError(
+                f"{src}: cut short: the header promises {info.duration_ms / 1000:.1f} s but only "
+                f"{decoded.duration_ms / 1000:.1f} s decode; the upload is probably incomplete"
+            )
+        if not trim_silence:
+            if decoded.duration_ms <= 0:
+                raise RenderError(f"{src}: decodes to no audio at all; export or record it again")
+            os.replace(tmp, dst_wav)
+            return decoded
+        start_ms, end_ms = 0, decoded.duration_ms
+        for s, e in parse_silences(proc.stderr):
+            if s <= 10:
+                start_ms = max(start_ms, e - TRIM_PAD_MS)
+            if e >= decoded.duration_ms - 10:
+                end_ms = min(end_ms, s + TRIM_PAD_MS)
+        if end_ms - start_ms <= 2 * TRIM_PAD_MS:
+            raise RenderError(f"{src}: contains only silence; check the microphone and record it again")
+        return _cut_wav(tmp, dst_wav, start_ms, end_ms)
+
+
+def _cut_wav(src: Path, dst: Path, start_ms: int, end_ms: int) -> AudioInfo:
+    with wave.open(str(src), "rb") as r, _atomic(dst, ".wav") as tmp:
+        rate = r.getframerate()
+        first, last = start_ms * rate // 1000, min(end_ms * rate // 1000, r.getnframes())
+        r.setpos(first)
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(r.getnchannels())
+            w.setsampwidth(r.getsampwidth())
+            w.setframerate(rate)
+            remaining = last - first
+            while remaining > 0:
+                chunk = min(remaining, rate * 10)
+                w.writeframes(r.readframes(chunk))
+                remaining -= chunk
+    return _wav_info(dst)
+
+
+def make_silence(dst_wav: Path, ms: int, *, settings: AudioSettings) -> AudioInfo:
+    """``ms`` milliseconds of digital silence, mono 16-bit at ``settings.sample_rate``."""
+    if ms <= 0:
+        raise RenderError(f"{dst_wav}: a pause must be longer than 0 ms (got {ms})")
+    rate = settings.sample_rate
+    frames = ms * rate // 1000
+    with _atomic(dst_wav, ".wav") as tmp, wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\0\0" * frames)
+    return _wav_info(dst_wav)
+
+
+def make_tone(dst_wav: Path, *, settings: AudioSettings, freqs: tuple[int, ...], ms: int) -> AudioInfo:
+    """A chime: the frequencies one after another, ``ms`` in all, soft edges, mono WAV."""
+    if not freqs or ms < 20 * len(freqs) or any(not 20 <= f <= 20_000 for f in freqs):
+        raise RenderError(
+            f"{dst_wav}: a tone needs 20–20000 Hz notes of at least 20 ms (got {freqs}, {ms} ms)"
+        )
+    note_s = ms / len(freqs) / 1000
+    fade = min(0.02, note_s / 4)
+    inputs: list[str] = []
+    chains: list[str] = []
+    for i, freq in enumerate(freqs):
+        inputs += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={freq}:sample_rate={settings.sample_rate}:duration={note_s}",
+        ]
+        chains.append(f"[{i}:a]afade=t=in:d={fade},afade=t=out:st={note_s - fade * 2}:d={fade * 2}[n{i}]")
+    graph = ";".join(chains) + ";" + "".join(f"[n{i}]" for i in range(len(freqs)))
+    graph += f"concat=n={len(freqs)}:v=0:a=1,volume=-12dB[out]"
+    with _atomic(dst_wav, ".wav") as tmp:
+        proc = _run(
+            [
+                *_ffmpeg(settings, "-v", "error", *inputs, "-filter_complex", graph, "-map", "[out]"),
+                "-ac",
+                "1",
+                "-c:a",
+                "pcm_s16le",
+                "-fflags",
+                "+bitexact",
+                "-f",
+                "wav",
+                str(tmp),
+            ],
+            settings=settings,
+            what=f"making a tone {dst_wav}",
+        )
+        if proc.returncode != 0:
+            raise RenderError(f"{dst_wav}: ffmpeg could not make the tone ({_tail(proc.stderr)})")
+    return _wav_info(dst_wav)
+
+
+def _mp3_args(settings: AudioSettings) -> list[str]:
+    return [
+        "-map_metadata",
+        "-1",
+        "-fflags",
+        "+bitexact",
+        "-flags:a",
+        "+bitexact",
+        "-id3v2_version",
+        "0",
+        "-write_xing",
+        "1",
+        "-f",
+        "mp3",
+    ]
+
+
+def _chain(settings: AudioSettings, gain_db: float, ceiling_db: float) -> str:
+    return (
+        f"aresample={settings.sample_rate},aformat=channel_layouts=mono,volume={gain_db:.2f}dB,"
+        f"alimiter=limit={db_to_linear(ceiling_db):.4f}:level=disabled:attack=5:release=50:latency=1"
+    )
+
+
+def master_mp3(src_wav: Path, dst_mp3: Path, *, settings: AudioSettings, tags: Id3Tags) -> MasterResult:
+    """Loudness-normalise ``src_wav`` and encode it as a tagged CBR MP3.
+
+    Two passes and more: measure the input, then search the gain in front of a
+    lookahead limiter (ffmpeg's loudnorm alone falls into its dynamic mode on TTS
+    speech and misses the target) until the limited signal sits at
+    ``target_lufs`` with its true peak under ``true_peak_db``; encode; measure the
+    MP3 and correct once if the encoder moved it. Silence is encoded as it is.
+    The same input gives the same bytes.
+    """
+    what = f"mastering {src_wav}"
+    source = compute_loudness(src_wav, settings=settings)
+    target = settings.target_lufs
+    ceiling = settings.true_peak_db - PEAK_HEADROOM_DB
+    gain = 0.0 if source.silent else min(target - source.integrated_lufs, _MAX_GAIN_DB)
+    if not source.silent:
+        history: list[tuple[float, float]] = []
+        for _ in range(_MAX_TRIES):
+            got = _measure(src_wav, _chain(settings, gain, ceiling), settings=settings, what=what)
+            history.append((gain, got.integrated_lufs))
+            if abs(got.integrated_lufs - target) <= LOUDNESS_TOLERANCE_LU:
+                break
+            gain = min(next_gain(history, target), _MAX_GAIN_DB)
+    with _atomic(dst_mp3, ".mp3") as tmp:
+        out = _encode(src_wav, tmp, settings=settings, chain=_chain(settings, gain, ceiling))
+        off = target - out.integrated_lufs
+        over = out.true_peak_db - settings.true_peak_db
+        if not source.silent and (abs(off) > LOUDNESS_TOLERANCE_LU or over > 0):
+            if over > 0:
+                ceiling -= over + 0.2
+            gain = min(gain + off, _MAX_GAIN_DB)
+            out = _encode(src_wav, tmp, settings=settings, chain=_chain(settings, gain, ceiling))
+        if not source.silent and abs(target - out.integrated_lufs) > 1.0:
+            log.warning(
+                "%s: loudness %.1f LUFS after mastering, target %.1f", src_wav, out.integrated_lufs, target
+            )
+        _write_tags(tmp, tags)
+        info = probe_audio(tmp, settings=settings)
+        digest, size = _sha256(tmp)
+    return MasterResult(dst_mp3, info.duration_ms, out, size, digest, round(gain, 2))
+
+
+def _encode(src: Path, tmp: Path, *, settings: AudioSettings, chain: str) -> Loudness:
+    proc = _run(
+        [
+            *_ffmpeg(settings, "-v", "error", "-i", str(src), "-map", "0:a:0", "-af", chain),
+            "-ac",
+            "1",
+            "-ar",
+            str(settings.sample_rate),
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            f"{settings.bitrate_kbps}k",
+            *_mp3_args(settings),
+            "-y",
+            str(tmp),
+        ],
+        settings=settings,
+        what=f"encoding {src}",
+    )
+    if proc.returncode != 0:
+        raise RenderError(f"{src}: the MP3 encoder failed ({_tail(proc.stderr)})")
+    return compute_loudness(tmp, settings=settings)
+
+
+def _write_tags(path: Path, tags: Id3Tags) -> None:
+    lang3 = _LANG3.get(tags.language, tags.language if len(tags.language) == 3 else "und")
+    id3 = ID3()  # type: ignore[no-untyped-call]
+    id3.add(TIT2(encoding=3, text=[tags.title]))  # type: ignore[no-untyped-call]
+    id3.add(TPE1(encoding=3, text=["Loa"]))  # type: ignore[no-untyped-call]
+    if tags.album:
+        id3.add(TALB(encoding=3, text=[tags.album]))  # type: ignore[no-untyped-call]
+    if tags.language:
+        id3.add(TLAN(encoding=3, text=[lang3]))  # type: ignore[no-untyped-call]
+    if tags.comment:
+        id3.add(COMM(encoding=3, lang=lang3, desc="", text=[tags.comment]))  # type: ignore[no-untyped-call]
+    id3.save(str(path), v2_version=4)
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest(), path.stat().st_size
+
+
+def concat_mp3(
+    parts: Sequence[Path], dst_mp3: Path, *, settings: AudioSettings, tags: Id3Tags | None = None
+) -> AudioInfo:
+    """Join MP3 segments of the same format into one file without re-encoding."""
+    if not parts:
+        raise RenderError(f"{dst_mp3}: nothing to join (no parts)")
+    infos = [probe_audio(p, settings=settings) for p in parts]
+    first = infos[0]
+    for part, info in zip(parts, infos, strict=True):
+        if (info.codec, info.sample_rate, info.channels) != ("mp3", first.sample_rate, first.channels):
+            raise RenderError(
+                f"{part}: {info.codec} {info.sample_rate} Hz {info.channels} ch cannot be joined to "
+                f"mp3 {first.sample_rate} Hz {first.channels} ch; master every part with master_mp3"
+            )
+    with _atomic(dst_mp3, ".mp3") as tmp:
+        listing = tmp.with_suffix(".txt")
+        lines = ["file '" + str(p.resolve()).replace("'", "'\\''") + "'" for p in parts]
+        listing.write_text("ffconcat version 1.0\n" + "\n".join(lines) + "\n", encoding="utf-8")
+        try:
+            proc = _run(
+                [
+                    *_ffmpeg(settings, "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing)),
+                    "-map",
+                    "0:a",
+                    "-c",
+                    "copy",
+                    *_mp3_args(settings),
+                    "-y",
+                    str(tmp),
+                ],
+                settings=settings,
+                what=f"joining {len(parts)} parts into {dst_mp3}",
+            )
+        finally:
+            listing.unlink(missing_ok=True)
+        if proc.returncode != 0:
+            raise RenderError(f"{dst_mp3}: joining {len(parts)} parts failed ({_tail(proc.stderr)})")
+        if tags is not None:
+            _write_tags(tmp, tags)
+        info = probe_audio(tmp, settings=settings)
+    return info

@@ -1,0 +1,69 @@
+"""Engines in order of preference: the first that can speak, speaks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.config import TtsSettings
+from pipeline.errors import RenderError, TransientRenderError
+from pipeline.tts.base import SpeechEngine
+from pipeline.tts.espeak import EspeakEngine
+from pipeline.tts.gtts_engine import GttsEngine
+
+log = logging.getLogger(__name__)
+
+
+class EngineChain:
+    """Tries each engine in turn.
+
+    Any ``RenderError`` from one engine (transient or not) lets the next one speak: a
+    refused gTTS should not silence a bulletin that espeak-ng can read. When all fail,
+    the error lists each engine's reason; it is a ``TransientRenderError`` when every
+    failure was transient (a later run may succeed), else a ``RenderError``.
+    """
+
+    def __init__(self, engines: Sequence[SpeechEngine]) -> None:
+        if not engines:
+            raise ValueError("EngineChain needs at least one engine")
+        self.engines = tuple(engines)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.engines)
+
+    def identity(self) -> str:
+        return " > ".join(e.identity() for e in self.engines)
+
+    def synthesize(self, text: str, dst: Path) -> str:
+        """Speak ``text`` into ``dst``; return the name of the engine that spoke."""
+        failures: list[tuple[str, RenderError]] = []
+        for engine in self.engines:
+            try:
+                engine.synthesize(text, dst)
+            except RenderError as exc:
+                failures.append((engine.name, exc))
+                log.warning("%s could not speak %s: %s", engine.name, dst.name, exc)
+                continue
+            if failures:
+                log.info(
+                    "%s spoke %s after %s failed", engine.name, dst.name, ", ".join(n for n, _ in failures)
+                )
+            return engine.name
+        detail = "; ".join(f"{name}: {exc}" for name, exc in failures)
+        message = f"no speech engine could speak {dst.name} ({detail})"
+        if all(isinstance(exc, TransientRenderError) for _, exc in failures):
+            raise TransientRenderError(message)
+        raise RenderError(message)
+
+
+def build_engine_chain(settings: TtsSettings) -> EngineChain:
+    """The engines named in ``settings.engines``, in that order."""
+    engines: list[SpeechEngine] = []
+    for name in settings.engines:
+        if name == "espeak":
+            engines.append(EspeakEngine(settings.espeak, variant=settings.variant))
+        elif name == "gtts":
+            engines.append(GttsEngine(settings.gtts))
+    return EngineChain(engines)

@@ -103,7 +103,7 @@ class LocalTransport:
         try:
             with path.open("rb") as f:
                 data = f.read(limit + 1)
-        except (FileNotFoundError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         except OSError as exc:
             raise self._error("read", path, exc) from exc

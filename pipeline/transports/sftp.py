@@ -73,7 +73,10 @@ def parse_host_key(endpoint: Endpoint) -> tuple[str, bytes]:
         blob = base64.b64decode(parts[1], validate=True)
     except binascii.Error as exc:
         raise DeliveryError(f"{endpoint.name}: {where} is not valid base64; get it with `{scan}`") from exc
-    embedded = paramiko.Message(blob).get_text() if len(blob) > 4 else ""
+    try:
+        embedded = paramiko.Message(blob).get_text() if len(blob) > 4 else ""
+    except (UnicodeDecodeError, ValueError):
+        embedded = ""
     if embedded != parts[0]:
         raise DeliveryError(
             f"{endpoint.name}: {where} says {parts[0]} but holds a {embedded or 'malformed'} key; "

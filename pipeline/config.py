@@ -7,6 +7,7 @@ config file. The result is passed to the code that needs it; there is no global 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from pathlib import Path
@@ -159,11 +160,9 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
         for key in keys[:-1]:
             node = node.setdefault(key, {})
         parsed: Any = value
-        if value.startswith("["):  # a list, e.g. LOA_TTS__ENGINES='["gtts","espeak"]'
-            try:
-                parsed = tomllib.loads(f"v = {value}")["v"]
-            except tomllib.TOMLDecodeError:
-                parsed = value
+        # numbers, booleans and lists as TOML reads them (96, true, ["gtts"]); else plain text
+        with contextlib.suppress(tomllib.TOMLDecodeError):
+            parsed = tomllib.loads(f"v = {value}")["v"]
         node[keys[-1]] = parsed
     return out
 

@@ -100,7 +100,7 @@ def _save_one(conn: Connection, db: Database, b: Bulletin) -> tuple[Bulletin, st
     if row is None:
         new_id = conn.execute(
             t.insert().values(**values, revision=1, status="draft", created_at=now)
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
         revision, outcome = 1, "added"
     elif row["content_hash"] == digest:
         return _from_row(row), "unchanged"

@@ -63,7 +63,7 @@ def save_recording(db: Database, rec: Recording) -> tuple[Recording, str]:
                 channels=rec.channels,
                 created_at=now,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
         row = conn.execute(sa.select(t).where(t.c.id == new_id)).mappings().one()
     return _from_row(row), "replaced" if current is not None else "added"
 

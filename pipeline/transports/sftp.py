@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -151,7 +152,12 @@ class SftpTransport:
         options = ssh.get_security_options()
         options.key_types = [k for k in _KEY_ALGORITHMS[key_type] if k in options.key_types]
         try:
-            ssh.start_client(timeout=st.connect_timeout_s)
+            done = threading.Event()
+            ssh.start_client(event=done)  # paramiko returns silently on its own timeout; wait here
+            if not done.wait(st.connect_timeout_s):
+                raise TimeoutError("no SSH handshake")
+            if not ssh.is_active():
+                raise ssh.get_exception() or paramiko.SSHException("negotiation failed")
         except IncompatiblePeer as exc:
             if "host key" in str(exc):
                 raise DeliveryError(
@@ -221,7 +227,12 @@ class SftpTransport:
                 f"{self.name}: cannot read key_file {ep.key_file}: {exc.strerror or exc}; "
                 "check the path and that the user running Loa may read it"
             ) from exc
-        except (paramiko.SSHException, ValueError) as exc:
+        except (paramiko.SSHException, ValueError, TypeError) as exc:
+            if "password" in str(exc):  # cryptography's words for a key with a passphrase
+                raise DeliveryError(
+                    f"{self.name}: key_file {ep.key_file} is protected by a passphrase; Loa runs "
+                    "unattended, so give it a key without one (ssh-keygen -t ed25519 -N '' -f FILE)"
+                ) from exc
             raise DeliveryError(
                 f"{self.name}: key_file {ep.key_file} is not a private key paramiko can read ({exc}); "
                 "use an OpenSSH ed25519, ecdsa or rsa key"
@@ -250,10 +261,12 @@ class SftpTransport:
         self._broken = f"lost while {doing}"
         self.close()
         if isinstance(exc, TimeoutError):
-            reason = f"no answer for {self.settings.op_timeout_s:g} s"
+            reason, detail = f"no answer for {self.settings.op_timeout_s:g} s", ""
         else:
-            reason = f"connection lost ({exc or type(exc).__name__})"
-        return TransientDeliveryError(f"{self.name}: {reason} while {doing} on {self._where}; will retry")
+            reason, detail = "connection lost", f" ({exc or type(exc).__name__})"
+        return TransientDeliveryError(
+            f"{self.name}: {reason} while {doing} on {self._where}{detail}; will retry"
+        )
 
     @contextlib.contextmanager
     def _translating(self, doing: str, *, needed: int = 0) -> Iterator[None]:
@@ -277,15 +290,22 @@ class SftpTransport:
                 f"{self.name}: permission denied while {doing}: remote_dir {self._root} (or a directory "
                 f"in it) is not writable by {user}; on the device run chown -R {user} {self._root}"
             )
-        if needed:
-            free = self._free_or_none()
-            if free is not None and free < max(needed, 64 * 1024):
-                return DeliveryError(
-                    f"{self.name}: no space left on the device while {doing}: {free} bytes free in "
-                    f"{self._root}, {needed} needed; free space on the device "
-                    "(remove old programs or media) and run again"
-                )
-        return DeliveryError(f"{self.name}: the SFTP server refused {doing}: {text}")
+        full = self._no_space(doing, needed) if needed else None
+        return full or DeliveryError(f"{self.name}: the SFTP server refused {doing}: {text}")
+
+    def _no_space(self, doing: str, needed: int) -> DeliveryError | None:
+        """The error to raise if the device's disk is (nearly) full, else ``None``.
+
+        OpenSSH's sftp-server reports ENOSPC as a bare "Failure"; statvfs tells.
+        """
+        free = self._free_or_none()
+        if free is None or free >= max(needed, 64 * 1024):
+            return None
+        return DeliveryError(
+            f"{self.name}: no space left on the device while {doing}: {free} bytes free in "
+            f"{self._root}, {needed} needed; free space on the device "
+            "(remove old programs or media) and run again"
+        )
 
     # --- paths ------------------------------------------------------------------
 
@@ -439,6 +459,9 @@ class SftpTransport:
                 sent = self._upload(src, tmp)
                 remote = self.sftp.stat(tmp).st_size
                 if sent != size or remote != size:
+                    full = self._no_space(f"uploading {rel}", size)
+                    if full is not None:
+                        raise full
                     raise TransientDeliveryError(
                         f"{self.name}: {rel}: {remote} bytes arrived of {size} "
                         f"({sent} sent; did the local file change?); will retry"
@@ -459,11 +482,23 @@ class SftpTransport:
             while chunk := src.read(CHUNK):
                 f.write(chunk)
                 sent += len(chunk)
-            f.close()  # waits for every write's status; raises the first error
+            f.flush()
+            self._wait_for_writes(f)
+            f.close()
         except BaseException:
             _abandon(f)
             raise
         return sent
+
+    def _wait_for_writes(self, f: paramiko.SFTPFile) -> None:
+        """Read the status of every pipelined write still unanswered; raise the first error.
+
+        paramiko's own ``close()`` does not: the answers to the last writes (a full disk
+        shows there) would be skipped unread.
+        """
+        pending = f._reqs  # type: ignore[attr-defined]
+        while pending:
+            self.sftp._read_response(pending.popleft())  # type: ignore[attr-defined]
 
     def _discard(self, tmp: str) -> None:
         """Best effort: remove a temporary upload after a failure."""

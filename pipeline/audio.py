@@ -375,7 +375,7 @@ def make_silence(dst_wav: Path, ms: int, *, settings: AudioSettings) -> AudioInf
 
 
 def make_tone(dst_wav: Path, *, settings: AudioSettings, freqs: tuple[int, ...], ms: int) -> AudioInfo:
-    """A chime: the frequencies one after another, ``ms`` in all, soft edges, mono WAV."""
+    """A chime: the frequencies one after another, ``ms`` in all, soft edges, peaks at -12 dBFS."""
     if not freqs or ms < 20 * len(freqs) or any(not 20 <= f <= 20_000 for f in freqs):
         raise RenderError(
             f"{dst_wav}: a tone needs 20–20000 Hz notes of at least 20 ms (got {freqs}, {ms} ms)"
@@ -393,7 +393,7 @@ def make_tone(dst_wav: Path, *, settings: AudioSettings, freqs: tuple[int, ...],
         ]
         chains.append(f"[{i}:a]afade=t=in:d={fade},afade=t=out:st={note_s - fade * 2}:d={fade * 2}[n{i}]")
     graph = ";".join(chains) + ";" + "".join(f"[n{i}]" for i in range(len(freqs)))
-    graph += f"concat=n={len(freqs)}:v=0:a=1,volume=-12dB[out]"
+    graph += f"concat=n={len(freqs)}:v=0:a=1,volume=6dB[out]"
     with _atomic(dst_wav, ".wav") as tmp:
         proc = _run(
             [

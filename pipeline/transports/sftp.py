@@ -34,7 +34,11 @@ from pipeline.transports.base import check_rel, is_temp_name, is_under, temp_nam
 log = logging.getLogger(__name__)
 
 #: Bytes handed to one pipelined write; paramiko splits them into 32 KiB SFTP requests.
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024
+#: Ciphers tried first. AES-GCM needs no separate MAC and is about 1.7× faster in paramiko
+#: than its default aes128-ctr + hmac-sha2-256 (benchmarks/sftp_throughput.py); servers
+#: without it (old dropbear) still get paramiko's other ciphers.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 #: SSH channel window: how much may be in flight before the server acknowledges.
 WINDOW = 8 * 1024 * 1024
 #: Host key algorithms acceptable for a pinned key of each type (OpenSSH's names).
@@ -151,6 +155,8 @@ class SftpTransport:
         ssh.auth_timeout = st.connect_timeout_s
         options = ssh.get_security_options()
         options.key_types = [k for k in _KEY_ALGORITHMS[key_type] if k in options.key_types]
+        first = [c for c in PREFERRED_CIPHERS if c in options.ciphers]
+        options.ciphers = first + [c for c in options.ciphers if c not in first]
         try:
             done = threading.Event()
             ssh.start_client(event=done)  # paramiko returns silently on its own timeout; wait here

@@ -1,0 +1,99 @@
+"""Document references (407/QĐ-TTg) and telephone numbers (0214 3840 123, hotline 1022)."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from pipeline.textnorm.letters import spell
+from pipeline.textnorm.lexicon import Lexicon
+from pipeline.textnorm.numbers import read_digits, read_int
+
+# 407/QĐ-TTg, 158/KH-UBND, 12/2023/NĐ-CP, 1234/UBND-VX
+DOC_REF_RE: Final = re.compile(
+    r"(?<![\w/.,])(\d{1,6})(?:/((?:19|20)\d\d))?/([A-ZĐ][^\W_]*(?:[-–&][A-ZĐ][^\W_]*)*)(?![\w/])"
+)
+_CODE_PART_RE: Final = re.compile(r"[^\W\d_]+|\d+")
+
+# 0214 3840 123, 0912.345.678, (0214) 3840123, +84 912 345 678
+PHONE_RE: Final = re.compile(
+    r"(?<![\w.,/+])(\+84|\(0\d{2,3}\)|0\d{2,3})((?:[ .\-]?\d{2,4}){1,4})(?![\w]|[.,]\d)"
+)
+# 1800 1091, 19001234: service numbers, always digit by digit
+SERVICE_RE: Final = re.compile(r"(?<![\w.,])(1[89]00)[ .]?(\d{3,4})(?![\w]|[.,]\d)")
+# short numbers after a word that announces a telephone number
+HOTLINE_RE: Final = re.compile(
+    r"(?i:\b(gọi|đường dây nóng|tổng đài|hotline|điện thoại|sđt|đt|quay số|bấm số|nhắn tin))"
+    r"((?:\s*[:(])?\s*(?:ngay\s+)?(?:(?:đến|tới|cho)\s+)?(?:số\s+)?)"
+    r"(\d{3,5})(?!\w|[.,]\d|\s?\d)"
+)
+_SEP_RE: Final = re.compile(r"[ .\-()]+")
+
+
+def read_code(code: str, lexicon: Lexicon, variant: str) -> str:
+    """One document code: known parts expand ("QĐ" → "quyết định"), others are spelled."""
+    words: list[str] = []
+    for part in re.split(r"[-–]", code):
+        if part in lexicon.codes:
+            words.append(lexicon.codes[part])
+        elif part in lexicon.abbreviations:
+            words.append(lexicon.abbreviations[part])
+        else:
+            for piece in _CODE_PART_RE.findall(part.replace("&", " và ")):
+                if piece.isdigit():
+                    words.append(read_int(int(piece), variant))
+                elif piece == "và":
+                    words.append(piece)
+                else:
+                    words.append(spell(piece))
+    return " ".join(words)
+
+
+def doc_refs(text: str, lexicon: Lexicon, variant: str) -> str:
+    """ "407/QĐ-TTg" → "bốn trăm linh bảy quyết định thủ tướng";
+    "12/2023/NĐ-CP" → "mười hai năm hai nghìn … nghị định chính phủ"."""
+
+    def one(m: re.Match[str]) -> str:
+        number, year, code = m.groups()
+        words = [read_int(int(number), variant)]
+        if year:
+            words += ["năm", read_int(int(year), variant)]
+        words.append(read_code(code, lexicon, variant))
+        return " ".join(words)
+
+    return DOC_REF_RE.sub(one, text)
+
+
+def _chunks(digits: str) -> list[str]:
+    """An unbroken run of digits in groups of three, the last taking a lone remainder."""
+    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+    if len(groups) > 1 and len(groups[-1]) == 1:
+        groups[-2:] = [groups[-2] + groups[-1]]
+    return groups
+
+
+def _read_groups(groups: list[str]) -> str:
+    spoken = []
+    for group in groups:
+        spoken += [read_digits(g) for g in (_chunks(group) if len(group) > 4 else [group]) if g]
+    return ", ".join(spoken)
+
+
+def phones(text: str) -> str:
+    """Telephone numbers digit by digit, a short pause (comma) between written groups."""
+
+    def one(m: re.Match[str]) -> str:
+        prefix, rest = m.groups()
+        digits = sum(c.isdigit() for c in m.group(0))
+        groups = [g for g in _SEP_RE.split(rest) if g]
+        if prefix == "+84":
+            if digits not in (11, 12):
+                return m.group(0)
+            return "cộng tám bốn, " + _read_groups(groups)
+        if digits not in (10, 11):
+            return m.group(0)
+        return _read_groups([prefix.strip("()"), *groups])
+
+    text = SERVICE_RE.sub(lambda m: _read_groups([m.group(1), m.group(2)]), text)
+    text = PHONE_RE.sub(one, text)
+    return HOTLINE_RE.sub(lambda m: m.group(1) + m.group(2) + read_digits(m.group(3)), text)

@@ -1,0 +1,121 @@
+"""Money, measures and percentages after a number, and the slash in "đồng/hộ"."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+#: Written unit → spoken unit. Only recognised right after a number ("50.000đ", "3 km").
+UNITS: Final = {
+    "km/h": "ki lô mét trên giờ",
+    "m/s": "mét trên giây",
+    "km2": "ki lô mét vuông",
+    "km": "ki lô mét",
+    "m2": "mét vuông",
+    "m3": "mét khối",
+    "cm": "xen ti mét",
+    "mm": "mi li mét",
+    "m": "mét",
+    "ha": "héc ta",
+    "kg": "ki lô gam",
+    "mg": "mi li gam",
+    "g": "gam",
+    "ml": "mi li lít",
+    "°C": "độ xê",
+    "oC": "độ xê",
+    "°": "độ",
+    "%": "phần trăm",
+    "‰": "phần nghìn",
+    "kWh": "ki lô oát giờ",
+    "kW": "ki lô oát",
+    "MW": "mê ga oát",
+    "đ": "đồng",
+    "đồng": "đồng",
+    "VNĐ": "đồng",
+    "VND": "đồng",
+    "vnđ": "đồng",
+    "USD": "đô la mỹ",
+    "tr": "triệu",
+    "k": "nghìn",
+}
+_UNIT_ALT: Final = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
+UNIT_RE: Final = re.compile(rf"(?<=\d) ?({_UNIT_ALT})(?!\w)")
+
+#: After "/" these words mean "per": 1.500.000 đồng/hộ → "đồng mỗi hộ".
+PER_WORDS: Final = frozenset(
+    [
+        "hộ",
+        "người",
+        "khẩu",
+        "tháng",
+        "năm",
+        "ngày",
+        "tuần",
+        "giờ",
+        "phút",
+        "lượt",
+        "suất",
+        "con",
+        "ha",
+        "héc",
+        "kg",
+        "ki",
+        "tấn",
+        "lần",
+        "buổi",
+        "xã",
+        "thôn",
+        "bản",
+        "tổ",
+        "em",
+        "cháu",
+        "trẻ",
+        "học",
+        "ca",
+        "sào",
+        "mẫu",
+        "lít",
+        "chiếc",
+        "cái",
+        "bao",
+        "gói",
+        "thửa",
+        "lao",
+        "cơ",
+        "mét",
+    ]
+)
+_SLASH_WORDS_RE: Final = re.compile(r"(?<=[^\W\d_])\s?/\s?(?=([^\W\d_]+))")
+RANGE_RE: Final = re.compile(r"(?:(?<=\d)|(?<=\dh)|(?<=%))\s*[-–—]\s*(?=\d)")
+FRACTION_RE: Final = re.compile(r"(?<=\d)/(?=\d)")
+
+
+def units(text: str, variant: str) -> str:
+    """ "50.000đ" → "50.000 đồng", "15%" → "15 phần trăm" (the number is read later)."""
+
+    def one(m: re.Match[str]) -> str:
+        spoken = UNITS[m.group(1)]
+        if variant == "south":
+            spoken = spoken.replace("nghìn", "ngàn")
+        return " " + spoken
+
+    return UNIT_RE.sub(one, text)
+
+
+def slashes(text: str) -> str:
+    """A slash between words: "đồng/hộ" → "đồng mỗi hộ", "sở/ngành" → "sở, ngành"."""
+
+    def one(m: re.Match[str]) -> str:
+        return " mỗi " if m.group(1).lower() in PER_WORDS else ", "
+
+    return _SLASH_WORDS_RE.sub(one, text)
+
+
+def ranges(text: str) -> str:
+    """ "3 - 5", "2022-2027", "7h30 - 11h" → "… đến …" (dates with dashes go first)."""
+    return RANGE_RE.sub(" đến ", text)
+
+
+def fractions(text: str) -> str:
+    """A slash left between two numbers once dates are read: "50/100" → "50 trên 100"."""
+    return FRACTION_RE.sub(" trên ", text)

@@ -159,10 +159,15 @@ def test_wrong_host_key_is_refused_with_both_fingerprints(
     assert files_in(root) == []
 
 
-def test_pinned_key_of_a_type_the_device_lacks(sshd_running: SshServer, root: Path, tmp_path: Path) -> None:  # noqa: F811
-    rsa = keygen(tmp_path / "rsa_host_key", "rsa")
-    with pytest.raises(DeliveryError, match="has no ssh-rsa host key") as info:
-        open_transport(sshd_running.endpoint(root, host_key=rsa), settings=SETTINGS).__enter__()
+def test_pinned_key_of_a_type_the_device_lacks(
+    sshd_running: SshServer,  # noqa: F811
+    root: Path,
+    tmp_path: Path,
+) -> None:
+    ecdsa = keygen(tmp_path / "ecdsa_host_key", "ecdsa")  # the device only has an ed25519 key
+    ep = sshd_running.endpoint(root, host_key=ecdsa)
+    with pytest.raises(DeliveryError, match="has no ecdsa-sha2-nistp256 host key") as info:
+        open_transport(ep, settings=SETTINGS).__enter__()
     assert permanent(info.value)
 
 
@@ -230,18 +235,21 @@ def tmpfs(path: Path, size: str, *options: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=True)
 
 
+@pytest.mark.parametrize("mib", [2, 6])  # 6 MiB: more writes in flight than paramiko lets wait
 def test_remote_disk_full_is_permanent_and_leaves_nothing(
     sshd_running: SshServer,  # noqa: F811
     tmp_path: Path,
-    payload: Path,
+    mib: int,
 ) -> None:
+    payload = tmp_path / "program.mp3"
+    payload.write_bytes(os.urandom(mib * MIB))
     with tmpfs(tmp_path / "small", "1m") as root:
         ep = sshd_running.endpoint(root, name="y-ty-full")
         with open_transport(ep, settings=SETTINGS) as t:
             with pytest.raises(
                 DeliveryError, match=r"y-ty-full: no space left on the device.*free space"
             ) as info:
-                t.put_file(payload, "media/big.mp3")  # 2 MiB into 1 MiB
+                t.put_file(payload, "media/big.mp3")  # into 1 MiB
             assert permanent(info.value)
             assert assert_no_partial_final(root, {}) == []  # the temporary file was removed
             t.put_bytes(b"fits", "media/small.mp3")  # the session is still usable

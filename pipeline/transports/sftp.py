@@ -51,6 +51,10 @@ _KEY_ALGORITHMS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Errors that mean the link is gone or in an unknown state (not an answer from the server).
+_LINK_ERRORS = (TimeoutError, EOFError, paramiko.SSHException, ConnectionError)
+
+
 def fingerprint(blob: bytes) -> str:
     """OpenSSH's SHA256 fingerprint of a public key blob: ``SHA256:base64-without-padding``."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
@@ -281,7 +285,7 @@ class SftpTransport:
             yield
         except DeliveryError:
             raise
-        except (TimeoutError, EOFError, paramiko.SSHException, ConnectionError) as exc:
+        except _LINK_ERRORS as exc:
             raise self._lost(doing, exc) from exc
         except OSError as exc:
             if self._ssh is None or not self._ssh.is_active():
@@ -491,8 +495,8 @@ class SftpTransport:
             f.flush()
             self._wait_for_writes(f)
             f.close()
-        except BaseException:
-            _abandon(f)
+        except BaseException as exc:
+            _abandon(f, drain=not isinstance(exc, _LINK_ERRORS))
             raise
         return sent
 
@@ -550,12 +554,14 @@ class SftpTransport:
         return removed
 
 
-def _abandon(f: paramiko.SFTPFile) -> None:
+def _abandon(f: paramiko.SFTPFile, *, drain: bool) -> None:
     """Forget an open remote file after a failed write.
 
     Its pending write statuses may never come (the link is gone) or carry the error
     already raised; paramiko would wait for them again when the object is collected.
+    ``drain``: the link still works, so close the handle properly (a server error).
     """
-    with contextlib.suppress(Exception):
-        f.close()
+    if drain:
+        with contextlib.suppress(Exception):
+            f.close()
     f._closed = True  # type: ignore[attr-defined]

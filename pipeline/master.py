@@ -1,0 +1,62 @@
+"""Master: loudness to one target and MP3 encoding, once per segment; single-file programs.
+
+Each segment is brought to ``audio.target_lufs`` (true peak ≤ ``audio.true_peak_db``) and
+encoded CBR mono MP3 with ID3v2.4 tags once, into the segment cache. Because one
+segment serves many communes, its tags say what it is (title, language, bulletin), not
+where it airs; the single-file program of a commune carries the album tag
+"<commune> — <date> — <slot>".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline import audio
+from pipeline.config import Settings
+from pipeline.segcache import CacheEntry, SegmentCache
+
+
+def master_segment(
+    wav: Path,
+    key: str,
+    *,
+    title: str,
+    language: str,
+    bulletin_id: int | None,
+    engine: str | None,
+    cache: SegmentCache,
+    settings: Settings,
+) -> CacheEntry:
+    """Encode ``wav`` into the cache under ``key`` and record it."""
+    result = audio.master_mp3(
+        wav,
+        cache.mp3_path(key),
+        settings=settings.audio,
+        tags=audio.Id3Tags(
+            title=title,
+            album="Loa",
+            language=language,
+            comment=f"bulletin {bulletin_id}" if bulletin_id else "",
+        ),
+    )
+    silent = result.loudness.silent
+    entry = CacheEntry(
+        key=key,
+        duration_ms=result.duration_ms,
+        bytes=result.bytes,
+        sha256=result.sha256,
+        loudness_lufs=None if silent else round(result.loudness.integrated_lufs, 2),
+        true_peak_db=None if silent else round(result.loudness.true_peak_db, 2),
+        engine=engine,
+    )
+    cache.put(entry)
+    return entry
+
+
+def join_program(parts: Sequence[Path], dst: Path, *, title: str, album: str, settings: Settings) -> int:
+    """One MP3 for single-file endpoints, joined without re-encoding; returns its duration."""
+    info = audio.concat_mp3(
+        list(parts), dst, settings=settings.audio, tags=audio.Id3Tags(title=title, album=album, language="vi")
+    )
+    return info.duration_ms

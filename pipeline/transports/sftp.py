@@ -279,7 +279,7 @@ class SftpTransport:
         )
 
     @contextlib.contextmanager
-    def _translating(self, doing: str, *, needed: int = 0) -> Iterator[None]:
+    def _translating(self, doing: str, *, needed: int = 0, writing: bool = False) -> Iterator[None]:
         """Turn paramiko and socket errors raised while ``doing`` into Loa's errors."""
         try:
             yield
@@ -290,15 +290,16 @@ class SftpTransport:
         except OSError as exc:
             if self._ssh is None or not self._ssh.is_active():
                 raise self._lost(doing, exc) from exc
-            raise self._status_error(doing, exc, needed) from exc
+            raise self._status_error(doing, exc, needed, writing=writing) from exc
 
-    def _status_error(self, doing: str, exc: OSError, needed: int) -> DeliveryError:
+    def _status_error(self, doing: str, exc: OSError, needed: int, *, writing: bool) -> DeliveryError:
         """An error status from the SFTP server: permanent."""
         user, text = self.endpoint.user, exc.strerror or str(exc)
         if isinstance(exc, PermissionError):
+            able = "writable" if writing else "readable"
             return DeliveryError(
                 f"{self.name}: permission denied while {doing}: remote_dir {self._root} (or a directory "
-                f"in it) is not writable by {user}; on the device run chown -R {user} {self._root}"
+                f"in it) is not {able} by {user}; on the device run chown -R {user} {self._root}"
             )
         full = self._no_space(doing, needed) if needed else None
         return full or DeliveryError(f"{self.name}: the SFTP server refused {doing}: {text}")
@@ -459,13 +460,13 @@ class SftpTransport:
 
     def _put(self, src: BinaryIO, size: int, rel: str) -> int:
         clean = check_rel(self.endpoint, rel)
-        with self._translating(f"making the directory for {rel}"):
+        with self._translating(f"making the directory for {rel}", writing=True):
             parent = self._dir(clean.parent, create=True)
         assert parent is not None
         final = f"{parent}/{clean.name}"
         tmp = f"{parent}/{temp_name(clean.name)}"
         try:
-            with self._translating(f"uploading {rel}", needed=size):
+            with self._translating(f"uploading {rel}", needed=size, writing=True):
                 sent = self._upload(src, tmp)
                 remote = self.sftp.stat(tmp).st_size
                 if sent != size or remote != size:
@@ -521,7 +522,7 @@ class SftpTransport:
 
     def remove(self, rel: str) -> None:
         clean = check_rel(self.endpoint, rel)
-        with self._translating(f"removing {rel}"):
+        with self._translating(f"removing {rel}", writing=True):
             parent = self._dir(clean.parent, create=False)
             if parent is None:
                 return
@@ -530,7 +531,7 @@ class SftpTransport:
 
     def remove_dir(self, rel: str) -> None:
         clean = check_rel(self.endpoint, rel)
-        with self._translating(f"removing the directory {rel}"):
+        with self._translating(f"removing the directory {rel}", writing=True):
             parent = self._dir(clean.parent, create=False)
             if parent is None:
                 return

@@ -26,7 +26,7 @@ from mutagen.id3 import COMM, ID3, TALB, TIT2, TLAN, TPE1
 
 from pipeline.config import AudioSettings
 from pipeline.errors import RenderError
-from pipeline.loudness import Loudness, db_to_linear, next_gain, parse_ebur128
+from pipeline.loudness import Loudness, db_to_linear, next_gain, parse_ebur128, slope
 
 __all__ = [
     "AudioInfo",
@@ -441,7 +441,7 @@ def _chain(settings: AudioSettings, gain_db: float, ceiling_db: float) -> str:
 
 
 def master_mp3(src_wav: Path, dst_mp3: Path, *, settings: AudioSettings, tags: Id3Tags) -> MasterResult:
-    """Loudness-normalise ``src_wav`` and encode it as a tagged CBR MP3.
+    """Loudness-normalise ``src_wav`` (any format ffmpeg reads) into a tagged CBR MP3.
 
     Two passes and more: measure the input, then search the gain in front of a
     lookahead limiter (ffmpeg's loudnorm alone falls into its dynamic mode on TTS
@@ -455,11 +455,18 @@ def master_mp3(src_wav: Path, dst_mp3: Path, *, settings: AudioSettings, tags: I
     target = settings.target_lufs
     ceiling = settings.true_peak_db - PEAK_HEADROOM_DB
     gain = 0.0 if source.silent else min(target - source.integrated_lufs, _MAX_GAIN_DB)
+    history: list[tuple[float, float]] = []
     if not source.silent:
-        history: list[tuple[float, float]] = []
         for _ in range(_MAX_TRIES):
             got = _measure(src_wav, _chain(settings, gain, ceiling), settings=settings, what=what)
             history.append((gain, got.integrated_lufs))
+            log.debug(
+                "%s: gain %+.2f dB gives %.2f LUFS, %.2f dBTP",
+                src_wav,
+                gain,
+                got.integrated_lufs,
+                got.true_peak_db,
+            )
             if abs(got.integrated_lufs - target) <= LOUDNESS_TOLERANCE_LU:
                 break
             gain = min(next_gain(history, target), _MAX_GAIN_DB)
@@ -470,11 +477,18 @@ def master_mp3(src_wav: Path, dst_mp3: Path, *, settings: AudioSettings, tags: I
         if not source.silent and (abs(off) > LOUDNESS_TOLERANCE_LU or over > 0):
             if over > 0:
                 ceiling -= over + 0.2
-            gain = min(gain + off, _MAX_GAIN_DB)
+            gain = min(gain + off / slope(history), _MAX_GAIN_DB)
             out = _encode(src_wav, tmp, settings=settings, chain=_chain(settings, gain, ceiling))
-        if not source.silent and abs(target - out.integrated_lufs) > 1.0:
+        if not source.silent and (
+            abs(target - out.integrated_lufs) > 1.0 or out.true_peak_db > settings.true_peak_db + 0.1
+        ):
             log.warning(
-                "%s: loudness %.1f LUFS after mastering, target %.1f", src_wav, out.integrated_lufs, target
+                "%s: %.1f LUFS, %.1f dBTP after mastering (target %.1f LUFS, peak %.1f dBTP)",
+                src_wav,
+                out.integrated_lufs,
+                out.true_peak_db,
+                target,
+                settings.true_peak_db,
             )
         _write_tags(tmp, tags)
         info = probe_audio(tmp, settings=settings)

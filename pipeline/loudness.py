@@ -57,14 +57,17 @@ def next_gain(history: list[tuple[float, float]], target_lufs: float) -> float:
     step follows the measured slope (a secant step), bounded to stay sane.
     """
     gain, measured = history[-1]
-    error = target_lufs - measured
-    slope = 1.0
-    if len(history) >= 2:
-        prev_gain, prev_measured = history[-2]
-        if not math.isclose(measured, prev_measured) and not math.isclose(gain, prev_gain):
-            slope = (measured - prev_measured) / (gain - prev_gain)
-    slope = min(max(slope, 0.15), 1.0)
-    return gain + error / slope
+    return gain + (target_lufs - measured) / slope(history)
+
+
+def slope(history: list[tuple[float, float]]) -> float:
+    """LU gained per dB of gain between the last two tries (1 when unknown), in [0.15, 1]."""
+    if len(history) < 2:
+        return 1.0
+    (g0, l0), (g1, l1) = history[-2], history[-1]
+    if math.isclose(g0, g1) or math.isclose(l0, l1):
+        return 1.0
+    return min(max((l1 - l0) / (g1 - g0), 0.15), 1.0)
 
 
 def db_to_linear(db: float) -> float:

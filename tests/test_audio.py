@@ -33,7 +33,7 @@ TAGS = Id3Tags(
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("audio")
-    speech = fx.speech(d / "speech.wav")
+    speech = fx.speech(d / "speech.wav", "Kính thưa bà con nhân dân xã Tả Van.")
     sine_mp3 = fx.sine(d / "sine48.mp3", seconds=3.0)
     (d / "empty.mp3").write_bytes(b"")
     (d / "text.mp3").write_text("Đây không phải là âm thanh.\n", encoding="utf-8")
@@ -41,10 +41,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "speech": speech,
         "sine48": fx.sine(d / "sine48.wav"),
+        "mono48": fx.sine(d / "mono48.wav", seconds=1.0, channels=1),
         "sine48_mp3": sine_mp3,
         "padded": fx.padded(d / "padded.wav"),
         "quiet": fx.quiet_speech(d / "quiet.wav", speech),
-        "loud_sine": fx.sine(d / "loud.wav", seconds=1.5, rate=44100, channels=1, volume_db=0),
+        "loud_sine": fx.sine(d / "loud.wav", seconds=1.5, rate=44100, channels=1, volume_db=17),
         "silent": fx.silence(d / "silent.wav", seconds=2.0),
         "garbled": fx.garbled(d / "garbled.mp3", sine_mp3),
         "truncated": fx.truncated(d / "truncated.mp3", sine_mp3),
@@ -64,6 +65,7 @@ def _wav_seconds(path: Path) -> float:
 TABLE: list[tuple[str, Callable[[dict[str, Path]], float] | float, int, int, str]] = [
     # name, expected seconds (or how to know them), channels, sample rate, codec
     ("sine48", 2.0, 2, 48000, "pcm_s16le"),
+    ("mono48", 1.0, 1, 48000, "pcm_s16le"),
     ("sine48_mp3", 3.0, 2, 48000, "mp3"),
     ("padded", 4.0, 1, 44100, "pcm_s16le"),
     ("speech", lambda f: _wav_seconds(f["speech"]), 1, 22050, "pcm_s16le"),
@@ -112,12 +114,15 @@ def test_missing_ffprobe_says_what_to_do(files: dict[str, Path]) -> None:
 # --- ingest ---------------------------------------------------------------------
 
 
-def test_ingest_stereo_48k_becomes_mono_44k(files: dict[str, Path], tmp_path: Path) -> None:
-    info = audio.ingest_audio(files["sine48_mp3"], tmp_path / "out.wav", settings=S)
+@pytest.mark.parametrize(("name", "seconds"), [("sine48_mp3", 3.0), ("mono48", 1.0), ("sine48", 2.0)])
+def test_ingest_48k_mono_or_stereo_becomes_mono_44k(
+    files: dict[str, Path], tmp_path: Path, name: str, seconds: float
+) -> None:
+    info = audio.ingest_audio(files[name], tmp_path / "out.wav", settings=S)
     probed = audio.probe_audio(tmp_path / "out.wav", settings=S)
     assert (probed.channels, probed.sample_rate, probed.codec) == (1, 44100, "pcm_s16le")
     assert info.duration_ms == pytest.approx(probed.duration_ms, abs=2)
-    assert info.duration_ms / 1000 == pytest.approx(3.0, abs=0.1)
+    assert info.duration_ms / 1000 == pytest.approx(seconds, abs=0.1)
 
 
 def test_ingest_trims_silence_at_both_ends_keeping_a_pad(files: dict[str, Path], tmp_path: Path) -> None:
@@ -249,9 +254,7 @@ def test_concat_duration_is_the_sum_of_parts(files: dict[str, Path], tmp_path: P
     audio.make_tone(tmp_path / "chime.wav", settings=S, freqs=(660, 880), ms=600)
     audio.make_silence(tmp_path / "pause.wav", 400, settings=S)
     parts = []
-    for i, src in enumerate(
-        [tmp_path / "chime.wav", files["speech"], tmp_path / "pause.wav", files["padded"]]
-    ):
+    for i, src in enumerate([tmp_path / "chime.wav", files["speech"], tmp_path / "pause.wav"]):
         parts.append(
             audio.master_mp3(src, tmp_path / f"part{i}.mp3", settings=S, tags=Id3Tags(title=f"p{i}"))
         )

@@ -1,20 +1,100 @@
-"""``loa script|build|push|nightly|dispatch|status``: the stages, run from the command line."""
+"""``loa build|push|nightly|status``: the stages run from the command line."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from pipeline.cli.context import JSON_OPTION, ctx_of
-from pipeline.errors import LoaError
+from pipeline.cli.context import JSON_OPTION, console, ctx_of, err_console, print_json
+from pipeline.errors import PartialFailure
+from pipeline.models import Delivery
+from pipeline.nightly import BuildReport, build_day, push_day, run_nightly, tomorrow
+from pipeline.store.runs import latest_deliveries
 
 DATE_OPTION = typer.Option("--date", "-d", help="Broadcast date, YYYY-MM-DD.", formats=["%Y-%m-%d"])
+STATUS_VI = {"delivered": "đã nhận", "failed": "lỗi", "pending": "chờ"}
 
 
-def _not_built(name: str) -> LoaError:
-    return LoaError(f"loa {name}: not built yet")
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar on stderr (silent with --json or when not a terminal)."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda phase, done, total: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)  # type: ignore[arg-type]
+
+        yield update
+
+
+def print_build(report: BuildReport) -> None:
+    s = report.summary()
+    console.print(
+        f"built {s['programs']} programs for {s['date']}: {s['audio_minutes']} min of audio, "
+        f"segments rendered {s['segments_rendered']}, reused {s['segments_reused']}, {s['seconds']} s",
+        markup=False,
+    )
+    for line in report.missing:
+        console.print(f"missing recording: {line}", markup=False)
+    for line in report.deferred:
+        console.print(f"deferred: {line}", markup=False)
+    for f in report.failures:
+        console.print(f"FAILED {f.what}: {f.error}", markup=False)
+
+
+def deliveries_table(deliveries: list[Delivery]) -> Table:
+    table = Table("endpoint", "xã", "trạng thái", "gửi", "bỏ qua", "bytes", "lần", "lỗi")
+    for d in deliveries:
+        table.add_row(
+            d.endpoint,
+            d.commune,
+            STATUS_VI.get(d.status, d.status),
+            str(d.files_sent),
+            str(d.files_skipped),
+            str(d.bytes_sent),
+            str(d.attempts),
+            d.error or "",
+        )
+    return table
+
+
+def delivery_json(d: Delivery) -> dict[str, object]:
+    keys = (
+        "endpoint",
+        "commune",
+        "status",
+        "files_sent",
+        "files_skipped",
+        "bytes_sent",
+        "attempts",
+        "seconds",
+        "error",
+    )
+    return {k: v for k, v in dataclasses.asdict(d).items() if k in keys}
+
+
+def _fail_if_partial(what: str, failed: list[str]) -> None:
+    if failed:
+        raise PartialFailure(f"{what}: {len(failed)} failed: {', '.join(failed)}")
 
 
 def build(
@@ -25,10 +105,25 @@ def build(
 ) -> None:
     """Compose, render, master and package the programs of a date into the outbox.
 
+    Exit 3 when some programs failed (named); the others are built.
+
     Example: loa build --date 2026-12-01
     """
-    ctx_of(ctx)
-    raise _not_built("build")
+    app = ctx_of(ctx)
+    with progress_bar(not json_out) as progress:
+        report = build_day(
+            date.date(),
+            settings=app.settings,
+            deployment=app.deployment,
+            db=app.db,
+            commune=commune,
+            progress=progress,
+        )
+    if json_out:
+        print_json(report.summary())
+    else:
+        print_build(report)
+    _fail_if_partial("build", [f.what for f in report.failures])
 
 
 def push(
@@ -39,10 +134,32 @@ def push(
 ) -> None:
     """Deliver the outbox of a date to the endpoints; only what they lack is sent.
 
-    Example: loa push --date 2026-12-01 --endpoint y-ty-1
+    Exit 0 when every endpoint has its programs, 3 when some failed (named).
+
+    Example: loa push --date 2026-12-01 --endpoint y-ty-loa
     """
-    ctx_of(ctx)
-    raise _not_built("push")
+    app = ctx_of(ctx)
+    with progress_bar(not json_out) as progress:
+        count = [0]
+        total = len(app.deployment.endpoints()) if endpoint is None else 1
+
+        def done(_d: Delivery) -> None:
+            count[0] += 1
+            progress("push", count[0], total)
+
+        deliveries = push_day(
+            date.date(),
+            settings=app.settings,
+            deployment=app.deployment,
+            db=app.db,
+            endpoint=endpoint,
+            on_done=done,
+        )
+    if json_out:
+        print_json({"date": date.date().isoformat(), "endpoints": [delivery_json(d) for d in deliveries]})
+    else:
+        console.print(deliveries_table(deliveries))
+    _fail_if_partial("push", [d.endpoint for d in deliveries if d.status != "delivered"])
 
 
 def nightly(
@@ -54,23 +171,33 @@ def nightly(
 ) -> None:
     """Build and push everything for a date (default: tomorrow); what the scheduler runs.
 
+    Writes a run record and a JSON report under data/reports/. Exit 0 all done, 3 partly.
+
     Example: loa nightly --date 2026-12-01
     """
-    ctx_of(ctx)
-    raise _not_built("nightly")
-
-
-def dispatch(
-    ctx: typer.Context,
-    bulletin_id: Annotated[int, typer.Argument(metavar="BULLETIN")],
-    json_out: Annotated[bool, JSON_OPTION] = False,
-) -> None:
-    """Emergency: build an emergency bulletin and push it now to its communes.
-
-    Example: loa dispatch 5
-    """
-    ctx_of(ctx)
-    raise _not_built("dispatch")
+    app = ctx_of(ctx)
+    day = date.date() if date else tomorrow(app.settings)
+    with progress_bar(not json_out) as progress:
+        report = run_nightly(
+            day, settings=app.settings, deployment=app.deployment, db=app.db, progress=progress
+        )
+    if json_out:
+        print_json(
+            {
+                "run": report.run_id,
+                "report": str(report.report_file),
+                "build": report.build.summary(),
+                "endpoints": [delivery_json(d) for d in report.deliveries],
+            }
+        )
+    else:
+        print_build(report.build)
+        console.print(deliveries_table(list(report.deliveries)))
+        console.print(f"report: {report.report_file}", markup=False)
+    failed = [f.what for f in report.build.failures] + [
+        d.endpoint for d in report.deliveries if d.status != "delivered"
+    ]
+    _fail_if_partial(f"nightly {day}", failed)
 
 
 def status(
@@ -80,34 +207,25 @@ def status(
 ) -> None:
     """Show what reached which endpoint for a date, from the delivery records.
 
+    Endpoints with no record yet are shown as pending.
+
     Example: loa status --date 2026-12-01 --json
     """
-    ctx_of(ctx)
-    raise _not_built("status")
-
-
-def scheduler(ctx: typer.Context) -> None:
-    """Run the schedule: the nightly job, delivery retries, emergency dispatch.
-
-    Example: loa --config /etc/loa/loa.toml scheduler
-    """
-    ctx_of(ctx)
-    raise _not_built("scheduler")
-
-
-def serve(
-    ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default from config).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
-) -> None:
-    """Serve the web UI and the pull API.
-
-    Example: loa serve --port 8080
-    """
-    ctx_of(ctx)
-    raise _not_built("serve")
+    app = ctx_of(ctx)
+    day = date.date().isoformat()
+    recorded = {d.endpoint: d for d in latest_deliveries(app.db, day)}
+    rows = [
+        recorded.get(e.name) or Delivery(endpoint=e.name, commune=e.commune, program=day, status="pending")
+        for e in app.deployment.endpoints()
+    ]
+    if json_out:
+        print_json({"date": day, "endpoints": [delivery_json(d) for d in rows]})
+        return
+    console.print(deliveries_table(rows))
+    counts = {s: sum(d.status == s for d in rows) for s in ("delivered", "failed", "pending")}
+    console.print(f"{counts['delivered']} delivered, {counts['failed']} failed, {counts['pending']} pending")
 
 
 def register(app: typer.Typer) -> None:
-    for func in (build, push, nightly, dispatch, status, scheduler, serve):
+    for func in (build, push, nightly, status):
         app.command(func.__name__)(func)

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,8 +15,10 @@ from rich.table import Table
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, err_console, print_json
 from pipeline.errors import PartialFailure
 from pipeline.models import Delivery
-from pipeline.nightly import BuildReport, build_day, push_day, run_nightly, tomorrow
 from pipeline.store.runs import latest_deliveries
+
+if TYPE_CHECKING:  # the stages are imported when a command runs, keeping `loa --help` quick
+    from pipeline.nightly import BuildReport
 
 DATE_OPTION = typer.Option("--date", "-d", help="Broadcast date, YYYY-MM-DD.", formats=["%Y-%m-%d"])
 STATUS_VI = {"delivered": "đã nhận", "failed": "lỗi", "pending": "chờ"}
@@ -109,6 +111,8 @@ def build(
 
     Example: loa build --date 2026-12-01
     """
+    from pipeline.nightly import build_day
+
     app = ctx_of(ctx)
     with progress_bar(not json_out) as progress:
         report = build_day(
@@ -138,6 +142,8 @@ def push(
 
     Example: loa push --date 2026-12-01 --endpoint y-ty-loa
     """
+    from pipeline.nightly import push_day
+
     app = ctx_of(ctx)
     with progress_bar(not json_out) as progress:
         count = [0]
@@ -175,6 +181,8 @@ def nightly(
 
     Example: loa nightly --date 2026-12-01
     """
+    from pipeline.nightly import run_nightly, tomorrow
+
     app = ctx_of(ctx)
     day = date.date() if date else tomorrow(app.settings)
     with progress_bar(not json_out) as progress:

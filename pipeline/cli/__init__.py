@@ -13,7 +13,7 @@ from typing import Annotated
 import click
 import typer
 
-from pipeline.cli import bulletins, compose_cmds, deployment_cmds, programs, services, text
+from pipeline.cli import bulletins, compose_cmds, deployment_cmds, programs, scheduler_cmd, services, text
 from pipeline.cli.context import AppContext, err_console
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_FAILURE, LoaError
 
@@ -58,6 +58,7 @@ text.register(app)
 compose_cmds.register(app)
 programs.register(app)
 services.register(app)
+scheduler_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""``loa dispatch|scheduler|serve``: not built yet."""
+"""``loa dispatch|serve``."""
 
 from __future__ import annotations
 
@@ -23,15 +23,6 @@ def dispatch(
     raise LoaError("loa dispatch: not built yet")
 
 
-def scheduler(ctx: typer.Context) -> None:
-    """Run the schedule: the nightly job, delivery retries, emergency dispatch.
-
-    Example: loa --config /etc/loa/loa.toml scheduler
-    """
-    ctx_of(ctx)
-    raise LoaError("loa scheduler: not built yet")
-
-
 def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default from config).")] = None,
@@ -46,5 +37,5 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    for func in (dispatch, scheduler, serve):
+    for func in (dispatch, serve):
         app.command(func.__name__)(func)

@@ -150,6 +150,14 @@ def test_gtts_garbage_is_transient_and_not_retried(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_gtts_text_without_words_is_refused_before_any_request(fake: FakeGtts, tmp_path: Path) -> None:
+    for text in ["", "  ", "...!"]:
+        with pytest.raises(RenderError) as err:
+            gtts(fake).synthesize(text, tmp_path / "g.mp3")
+        assert not isinstance(err.value, TransientRenderError)
+    assert fake.requests == []
+
+
 def test_gtts_unreachable_host_is_transient(tmp_path: Path) -> None:
     engine = GttsEngine(GttsSettings(base_url="http://127.0.0.1:9", retries=0, timeout_s=1.0))
     with pytest.raises(TransientRenderError, match="cannot connect"):

@@ -106,6 +106,10 @@ class GttsEngine:
                     tts.write_to_fp(f)
             except gTTSError as exc:
                 raise self._sorted(exc, where, dst) from exc
+            except AssertionError as exc:  # gTTS asserts that some text is left to send
+                raise RenderError(
+                    f"gTTS: nothing speakable for {dst} ({exc}); the text is only punctuation"
+                ) from exc
             except (binascii.Error, ValueError) as exc:  # base64 that does not decode
                 raise TransientRenderError(f"gTTS ({where}) answered with garbage for {dst}: {exc}") from exc
             with tmp.open("rb") as f:

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := ffmpeg espeak-ng openssh-server openssh-client mpv
+DEB_PACKAGES := ffmpeg espeak-ng openssh-server openssh-client mpv chromium
 
 .PHONY: setup debs venv test lint format demo bench clean
 

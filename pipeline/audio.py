@@ -229,21 +229,9 @@ def compute_loudness(path: Path, *, settings: AudioSettings) -> Loudness:
 
 
 def _measure(path: Path, chain: str, *, settings: AudioSettings, what: str) -> Loudness:
+    graph = f"{chain},ebur128=peak=true:framelog=verbose"
     proc = _run(
-        [
-            *_ffmpeg(
-                settings,
-                "-i",
-                str(path),
-                "-map",
-                "0:a:0",
-                "-af",
-                f"{chain},ebur128=peak=true:framelog=verbose",
-            ),
-            "-f",
-            "null",
-            "-",
-        ],
+        _ffmpeg(settings, "-i", str(path), "-map", "0:a:0", "-af", graph, "-f", "null", "-"),
         settings=settings,
         what=what,
     )
@@ -253,26 +241,8 @@ def _measure(path: Path, chain: str, *, settings: AudioSettings, what: str) -> L
     return loudness
 
 
-def compute_silences(path: Path, *, settings: AudioSettings, min_ms: int = 300) -> list[tuple[int, int]]:
-    """Stretches of silence (start_ms, end_ms) below ``SILENCE_THRESHOLD_DB``."""
-    proc = _run(
-        [
-            *_ffmpeg(settings, "-v", "level+info", "-i", str(path), "-map", "0:a:0"),
-            "-af",
-            f"silencedetect=n={SILENCE_THRESHOLD_DB}dB:d={min_ms / 1000}",
-            "-f",
-            "null",
-            "-",
-        ],
-        settings=settings,
-        what=f"finding silence in {path}",
-    )
-    if proc.returncode != 0:
-        raise RenderError(f"{path}: could not be decoded ({_tail(proc.stderr)})")
-    return parse_silences(proc.stderr)
-
-
 def parse_silences(stderr: str) -> list[tuple[int, int]]:
+    """``silencedetect``'s stretches of silence as (start_ms, end_ms)."""
     starts = [round(float(m.group("t")) * 1000) for m in _SILENCE_START_RE.finditer(stderr)]
     ends = [round(float(m.group("t")) * 1000) for m in _SILENCE_END_RE.finditer(stderr)]
     return [(max(s, 0), e) for s, e in zip(starts, ends, strict=False)]
@@ -300,20 +270,13 @@ def ingest_audio(
     with _scratch(dst_wav, ".wav") as tmp:
         detect = f",silencedetect=n={SILENCE_THRESHOLD_DB}dB:d=0.3" if trim_silence else ""
         proc = _run(
-            [
-                *_ffmpeg(settings, "-v", "level+info", "-i", str(src), "-map", "0:a:0", "-vn"),
-                "-af",
-                f"aresample={settings.sample_rate},aformat=channel_layouts=mono{detect}",
-                "-c:a",
-                "pcm_s16le",
-                "-fflags",
-                "+bitexact",
-                "-map_metadata",
-                "-1",
-                "-f",
-                "wav",
+            _ffmpeg(
+                settings,
+                *["-v", "level+info", "-i", str(src), "-map", "0:a:0", "-vn"],
+                *["-af", f"aresample={settings.sample_rate},aformat=channel_layouts=mono{detect}"],
+                *["-c:a", "pcm_s16le", "-fflags", "+bitexact", "-map_metadata", "-1", "-f", "wav"],
                 str(tmp),
-            ],
+            ),
             settings=settings,
             what=f"converting {src}",
         )
@@ -396,18 +359,12 @@ def make_tone(dst_wav: Path, *, settings: AudioSettings, freqs: tuple[int, ...],
     graph += f"concat=n={len(freqs)}:v=0:a=1,volume=6dB[out]"
     with _atomic(dst_wav, ".wav") as tmp:
         proc = _run(
-            [
-                *_ffmpeg(settings, "-v", "error", *inputs, "-filter_complex", graph, "-map", "[out]"),
-                "-ac",
-                "1",
-                "-c:a",
-                "pcm_s16le",
-                "-fflags",
-                "+bitexact",
-                "-f",
-                "wav",
+            _ffmpeg(
+                settings,
+                *["-v", "error", *inputs, "-filter_complex", graph, "-map", "[out]"],
+                *["-ac", "1", "-c:a", "pcm_s16le", "-fflags", "+bitexact", "-f", "wav"],
                 str(tmp),
-            ],
+            ),
             settings=settings,
             what=f"making a tone {dst_wav}",
         )
@@ -416,21 +373,10 @@ def make_tone(dst_wav: Path, *, settings: AudioSettings, freqs: tuple[int, ...],
     return _wav_info(dst_wav)
 
 
-def _mp3_args(settings: AudioSettings) -> list[str]:
-    return [
-        "-map_metadata",
-        "-1",
-        "-fflags",
-        "+bitexact",
-        "-flags:a",
-        "+bitexact",
-        "-id3v2_version",
-        "0",
-        "-write_xing",
-        "1",
-        "-f",
-        "mp3",
-    ]
+#: Every MP3 Loa writes: no metadata from the input, no encoder version, a Xing/LAME
+#: header (exact duration, gapless info), tags added afterwards with mutagen.
+_MP3_FLAGS = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
+_MP3_FLAGS += ["-id3v2_version", "0", "-write_xing", "1", "-f", "mp3"]
 
 
 def _chain(settings: AudioSettings, gain_db: float, ceiling_db: float) -> str:
@@ -498,20 +444,13 @@ def master_mp3(src_wav: Path, dst_mp3: Path, *, settings: AudioSettings, tags: I
 
 def _encode(src: Path, tmp: Path, *, settings: AudioSettings, chain: str) -> Loudness:
     proc = _run(
-        [
-            *_ffmpeg(settings, "-v", "error", "-i", str(src), "-map", "0:a:0", "-af", chain),
-            "-ac",
-            "1",
-            "-ar",
-            str(settings.sample_rate),
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            f"{settings.bitrate_kbps}k",
-            *_mp3_args(settings),
-            "-y",
-            str(tmp),
-        ],
+        _ffmpeg(
+            settings,
+            *["-v", "error", "-i", str(src), "-map", "0:a:0", "-af", chain],
+            *f"-ac 1 -ar {settings.sample_rate} -c:a libmp3lame -b:a {settings.bitrate_kbps}k".split(),
+            *_MP3_FLAGS,
+            *["-y", str(tmp)],
+        ),
         settings=settings,
         what=f"encoding {src}",
     )
@@ -562,16 +501,11 @@ def concat_mp3(
         listing.write_text("ffconcat version 1.0\n" + "\n".join(lines) + "\n", encoding="utf-8")
         try:
             proc = _run(
-                [
-                    *_ffmpeg(settings, "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing)),
-                    "-map",
-                    "0:a",
-                    "-c",
-                    "copy",
-                    *_mp3_args(settings),
-                    "-y",
-                    str(tmp),
-                ],
+                _ffmpeg(
+                    settings,
+                    *["-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing)],
+                    *["-map", "0:a", "-c", "copy", *_MP3_FLAGS, "-y", str(tmp)],
+                ),
                 settings=settings,
                 what=f"joining {len(parts)} parts into {dst_mp3}",
             )

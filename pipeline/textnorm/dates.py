@@ -12,22 +12,32 @@ from typing import Final
 
 from pipeline.textnorm.numbers import read_int, read_month
 
-_END: Final = r"(?![\w/]|[.,\-]\d)"
-_DAY: Final = r"(?:(?i:(ngày|mùng|mồng))\s+)?"
+# Patterns start with a digit (a plain set the regex engine scans for fast); the check that
+# the number is not glued to a word comes right after it, and the words before a date
+# ("ngày", "tháng", "quý") are looked at only when a date has been found.
+_END: Final = r"(?![\w/]|[.,\-][0-9])"
+_START: Final = r"([0-9])(?<![\w/.,\-][0-9])"
 
-DASH_DATE_RE: Final = re.compile(rf"(?<![\w/.,\-]){_DAY}(\d{{1,2}})-(\d{{1,2}})-(\d{{4}}){_END}")
-NGAY_DASH_RE: Final = re.compile(rf"(?<![\w/.,\-])(?i:(ngày|mùng|mồng))\s+(\d{{1,2}})-(\d{{1,2}}){_END}")
-SLASH_DATE_RE: Final = re.compile(rf"(?<![\w/.,]){_DAY}(\d{{1,2}})([/.])(\d{{1,2}})\3(\d{{4}}){_END}")
-DAY_MONTH_RE: Final = re.compile(rf"(?<![\w/.,]){_DAY}(\d{{1,2}})/(\d{{1,2}}){_END}")
-MONTH_YEAR_RE: Final = re.compile(rf"(?<![\w/.,])(?:(?i:(tháng|quý))\s+)?(\d{{1,2}})/(\d{{4}}){_END}")
-TIME_RE: Final = re.compile(
-    r"(?<![\w.,/:])(\d{1,2})\s?(?:h|g(?=\d))(\d{2})?(?:\s?(?:phút|ph|p|')(?!\w))?(?!\w)"
+# 30-4-1975 | 2-9 (a date only after "ngày")
+DASH_RE: Final = re.compile(rf"{_START}([0-9]?)-([0-9]{{1,2}})(?:-([0-9]{{4}}))?{_END}")
+# 21/3/2023, 21.3.2023 | 8/2024 | 15/12
+SLASH_RE: Final = re.compile(
+    rf"{_START}([0-9]?)(?:([/.])([0-9]{{1,2}})\3([0-9]{{4}})|/([0-9]{{4}})|/([0-9]{{1,2}})){_END}"
 )
-COLON_TIME_RE: Final = re.compile(r"(?<![\w.,/:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\w:]|[.,]\d)")
+# 7h30, 7h, 7g30, 19h00 | 07:30, 07:30:15
+TIME_RE: Final = re.compile(
+    r"([0-9])(?<![\w.,/:][0-9])([0-9]?)"
+    r"(?: ?(?:h|g(?=[0-9]))([0-9]{2})?(?: ?(?:phút|ph|p|')(?!\w))?(?!\w)"
+    r"|:([0-9]{2})(?::([0-9]{2}))?(?![\w:]|[.,][0-9]))"
+)
+_NGAY_BEFORE: Final = tuple(f"{w} " for x in ("ngày", "mùng", "mồng") for w in (x, x.capitalize(), x.upper()))
+_QUY_BEFORE: Final = ("quý ", "Quý ", "QUÝ ")
+_MONTH_BEFORE: Final = ("tháng ", "Tháng ", "THÁNG ")
 
 
-def read_date(day: int | None, month: int, year: int | None, variant: str, *, ngay: str = "ngày") -> str:
-    words = [ngay, read_int(day, variant)] if day is not None else []
+def read_date(day: int | None, month: int, year: int | None, variant: str) -> str:
+    """ "D tháng M năm Y" (the word "ngày" before it is the caller's)."""
+    words = [read_int(day, variant)] if day is not None else []
     words += ["tháng", read_month(month, variant)]
     if year is not None:
         words += ["năm", read_int(year, variant)]
@@ -47,65 +57,59 @@ def read_time(hour: int, minute: int, second: int, variant: str) -> str:
     return " ".join(words)
 
 
+def _ngay(text: str, start: int) -> str:
+    """ "ngày " unless the text already says it (or "mùng") right before ``start``."""
+    return "" if text.endswith(_NGAY_BEFORE, 0, start) else "ngày "
+
+
 def dash_dates(text: str, variant: str) -> str:
     """30-4-1975 and "ngày 2-9"; run before ranges so their dashes are not "đến"."""
 
-    def full(m: re.Match[str]) -> str:
-        ngay, d, mo, y = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))
-        if not _valid(d, mo):
-            return m.group(0)
-        return read_date(d, mo, y, variant, ngay=ngay or "ngày")
+    def one(m: re.Match[str]) -> str:
+        d, mo, year = int(m.group(1) + m.group(2)), int(m.group(3)), m.group(4)
+        ngay = _ngay(text, m.start())
+        if not _valid(d, mo) or (year is None and ngay):
+            return m.group(0)  # "3-5" without "ngày" is a range
+        return ngay + read_date(d, mo, int(year) if year else None, variant)
 
-    def short(m: re.Match[str]) -> str:
-        ngay, d, mo = m.group(1), int(m.group(2)), int(m.group(3))
-        if not _valid(d, mo):
-            return m.group(0)
-        return read_date(d, mo, None, variant, ngay=ngay)
-
-    return NGAY_DASH_RE.sub(short, DASH_DATE_RE.sub(full, text))
+    return DASH_RE.sub(one, text) if "-" in text else text
 
 
 def slash_dates(text: str, variant: str) -> str:
     """21/3/2023, 21.3.2023, 15/12, tháng 8/2024, quý 3/2025."""
 
-    def full(m: re.Match[str]) -> str:
-        ngay, d, mo, y = m.group(1), int(m.group(2)), int(m.group(4)), int(m.group(5))
-        if not _valid(d, mo):
+    def one(m: re.Match[str]) -> str:
+        first = int(m.group(1) + m.group(2))
+        _, _, _, month, year, year_only, month_only = m.groups()
+        if year is not None:  # d/m/yyyy
+            if not _valid(first, int(month)):
+                return m.group(0)
+            return _ngay(text, m.start()) + read_date(first, int(month), int(year), variant)
+        if year_only is not None:  # m/yyyy
+            y = read_int(int(year_only), variant)
+            if text.endswith(_QUY_BEFORE, 0, m.start()):
+                return f"{read_int(first, variant)} năm {y}"
+            if not 1 <= first <= 12:
+                return m.group(0)
+            said = text.endswith(_MONTH_BEFORE, 0, m.start())
+            return ("" if said else "tháng ") + f"{read_month(first, variant)} năm {y}"
+        if not _valid(first, int(month_only)):  # d/m
             return m.group(0)
-        return read_date(d, mo, y, variant, ngay=ngay or "ngày")
+        return _ngay(text, m.start()) + read_date(first, int(month_only), None, variant)
 
-    def day_month(m: re.Match[str]) -> str:
-        ngay, d, mo = m.group(1), int(m.group(2)), int(m.group(3))
-        if not _valid(d, mo):
-            return m.group(0)
-        return read_date(d, mo, None, variant, ngay=ngay or "ngày")
-
-    def month_year(m: re.Match[str]) -> str:
-        ctx, mo, y = m.group(1), int(m.group(2)), int(m.group(3))
-        if ctx and ctx.lower() == "quý":
-            return f"{ctx} {read_int(mo, variant)} năm {read_int(y, variant)}"
-        if not 1 <= mo <= 12:
-            return m.group(0)
-        return f"{ctx or 'tháng'} {read_month(mo, variant)} năm {read_int(y, variant)}"
-
-    text = SLASH_DATE_RE.sub(full, text)
-    text = MONTH_YEAR_RE.sub(month_year, text)
-    return DAY_MONTH_RE.sub(day_month, text)
+    return SLASH_RE.sub(one, text) if "/" in text or "." in text else text
 
 
 def times(text: str, variant: str) -> str:
     """7h30 → "bảy giờ ba mươi phút", 19h00 → "mười chín giờ", 07:30 likewise."""
 
-    def hm(m: re.Match[str]) -> str:
-        h, mi = int(m.group(1)), int(m.group(2) or 0)
-        if h > 24 or mi > 59:
+    def one(m: re.Match[str]) -> str:
+        h = int(m.group(1) + m.group(2))
+        _, _, h_minutes, c_minutes, c_seconds = m.groups()
+        mi = int(h_minutes or c_minutes or 0)
+        sec = int(c_seconds or 0)
+        if h > 24 or mi > 59 or sec > 59:
             return m.group(0)
-        return read_time(h, mi, 0, variant)
+        return read_time(h, mi, sec, variant)
 
-    def colon(m: re.Match[str]) -> str:
-        h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-        if h > 24 or mi > 59 or s > 59:
-            return m.group(0)
-        return read_time(h, mi, s, variant)
-
-    return COLON_TIME_RE.sub(colon, TIME_RE.sub(hm, text))
+    return TIME_RE.sub(one, text)

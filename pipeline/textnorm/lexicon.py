@@ -4,7 +4,7 @@ A lexicon file has three optional tables (see voices/lexicon.vi.toml)::
 
     [abbreviations]   # written exactly so (case matters), anywhere: UBND = "ủy ban nhân dân"
     [codes]           # parts of a document code after its number: 407/QĐ-TTg → QĐ, TTg
-    [phrases]         # words or phrases in any case, e.g. names: Fansipan = "Phan Xi Păng"
+    [phrases]         # words or phrases, e.g. names: Fansipan = "Phan Xi Păng"
 
 The built-in lexicon ships with the package (abbreviations.vi.toml); a deployment lexicon
 is laid over it by :func:`load_lexicon`, its entries winning.
@@ -40,21 +40,27 @@ def _nfc(s: str) -> str:
     return canonical_tones(unicodedata.normalize("NFC", s))
 
 
-def _alternation(keys: list[str]) -> str:
-    parts = []
-    for key in sorted(keys, key=len, reverse=True):
-        tail = r"(?!\w)" if key[-1].isalnum() else ""
-        parts.append(re.escape(key) + tail)
-    return "|".join(parts)
+def _compile(keys: list[str]) -> re.Pattern[str] | None:
+    """One alternation of all keys, longest first, each a whole word.
 
-
-def _compile(keys: list[str], *, ignore_case: bool) -> re.Pattern[str] | None:
+    Keys are grouped by their first character, which is matched literally before anything
+    else (the "not inside a word" look-behind comes right after it): the regex engine then
+    scans fast for the few characters that can start a key and tries only that group.
+    """
     if not keys:
         return None
-    firsts = sorted({k[0] for k in keys} | ({k[0].upper() for k in keys} if ignore_case else set()))
-    first_class = "[" + "".join(re.escape(c) for c in firsts) + "]"
-    flags = re.IGNORECASE if ignore_case else 0
-    return re.compile(rf"(?<!\w)(?={first_class})(?:{_alternation(keys)})", flags)
+    groups: dict[str, list[str]] = {}
+    for key in sorted(keys, key=len, reverse=True):
+        tail = r"(?!\w)" if key[-1].isalnum() else ""
+        groups.setdefault(key[0], []).append(re.escape(key[1:]) + tail)
+    parts = [re.escape(first) + r"(?<!\w.)(?:" + "|".join(alts) + ")" for first, alts in groups.items()]
+    return re.compile("|".join(parts))
+
+
+def _case_forms(phrase: str) -> set[str]:
+    """The forms a phrase is matched in: as written, lowercase, Capitalized, Each Word, UPPER."""
+    lower = phrase.lower()
+    return {phrase, lower, lower[:1].upper() + lower[1:], lower.title(), lower.upper()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,7 @@ class Lexicon:
     abbreviations: Mapping[str, str]
     codes: Mapping[str, str]
     phrases: Mapping[str, str]  # keys lowercased
+    phrase_forms: Mapping[str, str]  # every matched case form → spoken
     abbreviation_re: re.Pattern[str] | None
     phrase_re: re.Pattern[str] | None
 
@@ -78,12 +85,14 @@ class Lexicon:
         abbr = {_nfc(k): _nfc(v) for k, v in (abbreviations or {}).items()}
         code = {_nfc(k): _nfc(v) for k, v in (codes or {}).items()}
         phr = {_nfc(k).lower(): _nfc(v) for k, v in (phrases or {}).items()}
+        forms = {form: v for k, v in phr.items() for form in _case_forms(k)}
         return cls(
             abbreviations=MappingProxyType(abbr),
             codes=MappingProxyType(code),
             phrases=MappingProxyType(phr),
-            abbreviation_re=_compile(list(abbr), ignore_case=False),
-            phrase_re=_compile(list(phr), ignore_case=True),
+            phrase_forms=MappingProxyType(forms),
+            abbreviation_re=_compile(list(abbr)),
+            phrase_re=_compile(list(forms)),
         )
 
     def merged(self, other: Lexicon) -> Lexicon:

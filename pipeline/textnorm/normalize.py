@@ -1,4 +1,10 @@
-"""The order in which the rules run; see docs/textnorm.md for what each one decides."""
+"""The order in which the rules run; see docs/textnorm.md for what each one decides.
+
+Order matters: telephone numbers and document references are read before anything can
+take their digits apart; dates written with dashes before dashes become "đến"; dates
+before times, fractions and plain numbers; capitals (spelled or lowercased) before the
+last pass reads every number that is left, so no digit survives.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +19,9 @@ from pipeline.textnorm.unicode import clean
 
 _SYMBOLS: Final = {"&": " và ", "№": " số ", "~": " khoảng ", "≈": " khoảng ", "±": " cộng trừ "}
 _SYMBOL_RE: Final = re.compile("[" + "".join(_SYMBOLS) + "]")
-_SPACES_RE: Final = re.compile(r"[ \t]{2,}")
-_SPACE_BEFORE_PUNCT_RE: Final = re.compile(r" +([,.;:!?)])")
-_DOUBLE_COMMA_RE: Final = re.compile(r",\s*,")
-
-
-def _replace(pattern: re.Pattern[str] | None, table: dict[str, str] | None, text: str, *, lower: bool) -> str:
-    if pattern is None or table is None:
-        return text
-    return pattern.sub(lambda m: table[m.group(0).lower() if lower else m.group(0)], text)
+_DIGIT_RE: Final = re.compile("[0-9]")
+_SPACES_RE: Final = re.compile(r"  +")
+_PUNCT: Final = ",.;:!?)"
 
 
 def normalize(text: str, *, variant: str = "north", lexicon: Lexicon | None = None) -> str:
@@ -30,33 +30,46 @@ def normalize(text: str, *, variant: str = "north", lexicon: Lexicon | None = No
     ``variant`` is "north" (linh, nghìn, hai mươi tư) or "south" (lẻ, ngàn, hai mươi bốn).
     ``lexicon`` is a deployment lexicon from :func:`load_lexicon` (which already contains
     the built-in entries); None uses the built-in lexicon. Pure and thread-safe.
+    Line breaks are kept; every other run of white space becomes one space.
     """
     reading_for(variant)  # reject an unknown variant before doing any work
     lex = lexicon if lexicon is not None else builtin_lexicon()
     text = clean(text)
     if not text:
         return ""
-    text = _replace(lex.phrase_re, dict(lex.phrases), text, lower=True) if lex.phrase_re else text
-    text = references.phones(text)
-    text = references.doc_refs(text, lex, variant)
+    if lex.phrase_re is not None:
+        forms = lex.phrase_forms
+        text = lex.phrase_re.sub(lambda m: forms[m.group(0)], text)
+    has_digits = _DIGIT_RE.search(text) is not None
+    if has_digits:
+        text = references.phones(text)
+        text = references.doc_refs(text, lex, variant)
     if lex.abbreviation_re is not None:
         abbr = lex.abbreviations
         text = lex.abbreviation_re.sub(lambda m: abbr[m.group(0)], text)
-    text = dates.dash_dates(text, variant)
-    text = units.ranges(text)
-    text = dates.slash_dates(text, variant)
-    text = dates.times(text, variant)
-    text = units.fractions(text)
+    if has_digits:
+        text = dates.dash_dates(text, variant)
+        text = units.ranges(text)
+        text = units.negatives(text)
+        text = dates.slash_dates(text, variant)
+        text = dates.times(text, variant)
+        text = units.fractions(text)
     text = spoken.romans(text, variant)
-    text = units.units(text, variant)
+    if has_digits:
+        text = units.units(text, variant)
     text = units.slashes(text)
     if _SYMBOL_RE.search(text):
         text = _SYMBOL_RE.sub(lambda m: _SYMBOLS[m.group(0)], text)
-    text = spoken.capitals(text, lex, variant)
     text = spoken.numbers(text, variant)
-    text = _SPACES_RE.sub(" ", text)
-    text = _SPACE_BEFORE_PUNCT_RE.sub(r"\1", text)
-    return _DOUBLE_COMMA_RE.sub(",", text).strip()
+    text = spoken.capitals(text, lex)
+    if "  " in text:
+        text = _SPACES_RE.sub(" ", text)
+    for mark in _PUNCT:
+        if " " + mark in text:
+            text = text.replace(" " + mark, mark)
+    while ",," in text:
+        text = text.replace(",,", ",")
+    return text.strip()
 
 
 def normalize_lines(

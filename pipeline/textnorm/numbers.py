@@ -87,15 +87,26 @@ def _read_group(n: int, r: Reading, *, full: bool) -> list[str]:
     return words
 
 
+def _group_tables(r: Reading) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every group 0–999 read short ("hai mươi ba") and full ("không trăm hai mươi ba")."""
+    short = ("", *(" ".join(_read_group(n, r, full=False)) for n in range(1, 1000)))
+    full = ("", *(" ".join(_read_group(n, r, full=True)) for n in range(1, 1000)))
+    return short, full
+
+
+# Immutable lookup tables built once at import: reading a number is a few lookups.
+_TABLES: Final = {"north": _group_tables(NORTH), "south": _group_tables(SOUTH)}
+
+
 def _read_below_billion(n: int, r: Reading, *, leading: bool) -> list[str]:
+    short, full = _TABLES["north" if r is NORTH else "south"]
     words: list[str] = []
     for scale, name in ((1_000_000, "triệu"), (1000, r.thousand), (1, "")):
         group, n = divmod(n, scale)
         if group:
-            words += _read_group(group, r, full=not leading)
+            words.append((short if leading else full)[group])
             if name:
                 words.append(name)
-        if words:
             leading = False
     return words
 
@@ -117,6 +128,8 @@ def read_int(n: int, variant: str = "north") -> str:
         return "âm " + read_int(-n, variant)
     if n == 0:
         return DIGITS[0]
+    if n < 1000:
+        return _TABLES[variant][0][n]
     return " ".join(_read_int_words(n, r))
 
 

@@ -9,24 +9,30 @@ from pipeline.textnorm.letters import spell
 from pipeline.textnorm.lexicon import Lexicon
 from pipeline.textnorm.numbers import read_digits, read_int
 
+# Patterns start with a plain character set (no look-behind first) so that the regex engine
+# can skip quickly to candidates; the "not glued to a word" checks come right after.
+
 # 407/QĐ-TTg, 158/KH-UBND, 12/2023/NĐ-CP, 1234/UBND-VX
 DOC_REF_RE: Final = re.compile(
-    r"(?<![\w/.,])(\d{1,6})(?:/((?:19|20)\d\d))?/([A-ZĐ][^\W_]*(?:[-–&][A-ZĐ][^\W_]*)*)(?![\w/])"
+    r"([0-9])(?<![\w/.,][0-9])([0-9]{0,5})(?:/((?:19|20)[0-9][0-9]))?"
+    r"/([A-ZĐ][^\W_]*(?:[-–&][A-ZĐ][^\W_]*)*)(?![\w/])"
 )
-_CODE_PART_RE: Final = re.compile(r"[^\W\d_]+|\d+")
+_CODE_PART_RE: Final = re.compile(r"[^\W\d_]+|[0-9]+")
 
 # 0214 3840 123, 0912.345.678, (0214) 3840123, +84 912 345 678
 PHONE_RE: Final = re.compile(
-    r"(?<![\w.,/+])(\+84|\(0\d{2,3}\)|0\d{2,3})((?:[ .\-]?\d{2,4}){1,4})(?![\w]|[.,]\d)"
+    r"(\+(?<![\w.,/+]\+)84|\((?<![\w.,/+]\()0[0-9]{2,3}\)|0(?<![\w.,/+]0)[0-9]{2,3})"
+    r"((?:[ .\-]?[0-9]{2,4}){1,4})(?![\w]|[.,][0-9])"
 )
 # 1800 1091, 19001234: service numbers, always digit by digit
-SERVICE_RE: Final = re.compile(r"(?<![\w.,])(1[89]00)[ .]?(\d{3,4})(?![\w]|[.,]\d)")
-# short numbers after a word that announces a telephone number
-HOTLINE_RE: Final = re.compile(
-    r"(?i:\b(gọi|đường dây nóng|tổng đài|hotline|điện thoại|sđt|đt|quay số|bấm số|nhắn tin))"
-    r"((?:\s*[:(])?\s*(?:ngay\s+)?(?:(?:đến|tới|cho)\s+)?(?:số\s+)?)"
-    r"(\d{3,5})(?!\w|[.,]\d|\s?\d)"
+SERVICE_RE: Final = re.compile(r"1(?<![\w.,]1)([89]00)[ .]?([0-9]{3,4})(?![\w]|[.,][0-9])")
+# short numbers after a word that announces a telephone number: "gọi 112", "đường dây nóng 1022"
+SHORT_NUMBER_RE: Final = re.compile(r"[0-9](?<![\w.,][0-9])[0-9]{2,4}(?!\w|[.,][0-9]| ?[0-9])")
+HOTLINE_BEFORE_RE: Final = re.compile(
+    r"(?i:\b(?:gọi|đường dây nóng|tổng đài|hotline|điện thoại|sđt|đt|quay số|bấm số|nhắn tin))"
+    r"(?:\s*[:(])?\s*(?:ngay\s+)?(?:(?:đến|tới|cho)\s+)?(?:số\s+)?$"
 )
+_HOTLINE_WORDS: Final = ("gọi", "đường dây nóng", "tổng đài", "hotline", "điện thoại", "sđt", "đt", "quay", "bấm", "nhắn")
 _SEP_RE: Final = re.compile(r"[ .\-()]+")
 
 
@@ -54,8 +60,8 @@ def doc_refs(text: str, lexicon: Lexicon, variant: str) -> str:
     "12/2023/NĐ-CP" → "mười hai năm hai nghìn … nghị định chính phủ"."""
 
     def one(m: re.Match[str]) -> str:
-        number, year, code = m.groups()
-        words = [read_int(int(number), variant)]
+        first, rest, year, code = m.groups()
+        words = [read_int(int(first + rest), variant)]
         if year:
             words += ["năm", read_int(int(year), variant)]
         words.append(read_code(code, lexicon, variant))
@@ -94,6 +100,14 @@ def phones(text: str) -> str:
             return m.group(0)
         return _read_groups([prefix.strip("()"), *groups])
 
-    text = SERVICE_RE.sub(lambda m: _read_groups([m.group(1), m.group(2)]), text)
+    def short(m: re.Match[str]) -> str:
+        if HOTLINE_BEFORE_RE.search(text, max(0, m.start() - 40), m.start()):
+            return read_digits(m.group(0))
+        return m.group(0)
+
+    text = SERVICE_RE.sub(lambda m: _read_groups(["1" + m.group(1), m.group(2)]), text)
     text = PHONE_RE.sub(one, text)
-    return HOTLINE_RE.sub(lambda m: m.group(1) + m.group(2) + read_digits(m.group(3)), text)
+    lowered = text.lower()
+    if any(word in lowered for word in _HOTLINE_WORDS):
+        text = SHORT_NUMBER_RE.sub(short, text)
+    return text

@@ -17,20 +17,23 @@ from pipeline.textnorm.numbers import (
     roman_to_int,
 )
 
-# A number as written: 12.345.678 / 3,5 / 1.234,5 / 4.0 / -7
-NUMBER_RE: Final = re.compile(r"(?:(?<![^\s(\[])([-−]))?(\d+(?:\.\d+)*)(?:,(\d+))?")
-_THOUSANDS_RE: Final = re.compile(r"\d{1,3}(?:\.\d{3})+")
-_BEFORE_RE: Final = re.compile(r"(?i:(thứ|tháng))\s+$")
+# A number as written: 12.345.678 / 3,5 / 1.234,5 / 4.0 (negatives were read before)
+NUMBER_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]+)*(?:,[0-9]+)?")
+_THOUSANDS_RE: Final = re.compile(r"[0-9]{1,3}(?:\.[0-9]{3})+")
+_ORDINAL_BEFORE: Final = ("thứ ", "Thứ ", "THỨ ")
+_MONTH_BEFORE: Final = ("tháng ", "Tháng ", "THÁNG ")
 
 _ROMAN_CONTEXT: Final = (
     "lần thứ|thứ|khóa|khoá|quý|kỳ|kì|nhiệm kỳ|đại hội|hội nghị|chương|phần|mục|tập|thế kỷ|thế kỉ"
     "|giai đoạn|đợt|vòng|loại|cấp|hạng|phụ lục"
 )
-ROMAN_RE: Final = re.compile(rf"(?<!\w)(?i:({_ROMAN_CONTEXT}))\s+([IVXLCDM]+)(?:/((?:19|20)\d\d))?(?!\w)")
-# "II. NỘI DUNG" — a Roman numeral heading at the start of a line
-ROMAN_HEADING_RE: Final = re.compile(r"(?m)^([IVXLCDM]+)(?=[.)]\s)")
-CAPS_RE: Final = re.compile(rf"(?<!\w)(?=[\d]*{UPPER_CLASS})(?:{UPPER_CLASS}|\d)+(?!\w)")
-_CAPS_PART_RE: Final = re.compile(rf"{UPPER_CLASS}+|\d+")
+# A Roman numeral, read only after a word that takes one ("khóa XV", "quý III/2025")
+# or as a heading at the start of a line ("II. NỘI DUNG").
+ROMAN_RE: Final = re.compile(r"[IVXLCDM](?<!\w[IVXLCDM])[IVXLCDM]*(?:/((?:19|20)[0-9][0-9]))?(?!\w)")
+_ROMAN_BEFORE_RE: Final = re.compile(rf"(?i:\b({_ROMAN_CONTEXT})) $")
+_HEADING_AFTER_RE: Final = re.compile(r"[.)] ")
+# Runs after the numbers: "F0" is then "F không", "QL4D" is "QL bốn D".
+CAPS_RE: Final = re.compile(rf"{UPPER_CLASS}(?<!\w.){UPPER_CLASS}*(?!\w)")
 
 
 def _pad(text: str, start: int, end: int, spoken: str) -> str:
@@ -45,8 +48,10 @@ def numbers(text: str, variant: str) -> str:
     """Every number left after dates, times, phones and references have been read."""
 
     def one(m: re.Match[str]) -> str:
-        sign, whole, frac = m.groups()
-        before = _BEFORE_RE.search(text, max(0, m.start() - 8), m.start())
+        whole, _, frac = m.group(0).partition(",")
+        start = m.start()
+        ordinal = text.endswith(_ORDINAL_BEFORE, 0, start)
+        month = not ordinal and text.endswith(_MONTH_BEFORE, 0, start)
         if "." in whole:
             if _THOUSANDS_RE.fullmatch(whole):
                 whole = whole.replace(".", "")
@@ -54,16 +59,15 @@ def numbers(text: str, variant: str) -> str:
                 spoken = " chấm ".join(read_integer_string(p, variant) for p in whole.split("."))
                 if frac:
                     spoken += " phẩy " + read_digits(frac)
-                return _pad(text, m.start(), m.end(), ("âm " if sign else "") + spoken)
-        if frac is not None:
+                return _pad(text, m.start(), m.end(), spoken)
+        if frac:
             spoken = read_decimal(whole, frac, variant)
-        elif before and not sign and len(whole) <= 4:
-            value = int(whole)
-            spoken = read_ordinal(value, variant) if before.group(1).lower() == "thứ" else read_month(value)
+        elif ordinal and len(whole) <= 4:
+            spoken = read_ordinal(int(whole), variant)
+        elif month and len(whole) <= 2:
+            spoken = read_month(int(whole), variant)
         else:
             spoken = read_integer_string(whole, variant)
-        if sign:
-            spoken = "âm " + spoken
         return _pad(text, m.start(), m.end(), spoken)
 
     return NUMBER_RE.sub(one, text)
@@ -73,41 +77,40 @@ def romans(text: str, variant: str) -> str:
     """ "khóa XV" → "khóa mười lăm", "lần thứ XIII" → "lần thứ mười ba", "quý III/2025"."""
 
     def one(m: re.Match[str]) -> str:
-        ctx, roman, year = m.groups()
+        roman, year = m.group(0).partition("/")[0], m.group(1)
         value = roman_to_int(roman)
         if value is None:
             return m.group(0)
-        spoken = read_ordinal(value, variant) if ctx.lower().endswith("thứ") else read_int(value, variant)
-        out = f"{ctx} {spoken}"
+        start = m.start()
+        before = _ROMAN_BEFORE_RE.search(text, max(0, start - 14), start)
+        if before:
+            ordinal = before.group(1).lower().endswith("thứ")
+            spoken = read_ordinal(value, variant) if ordinal else read_int(value, variant)
+        elif (start == 0 or text[start - 1] == "\n") and _HEADING_AFTER_RE.match(text, m.end()):
+            spoken = read_int(value, variant)
+        else:
+            return m.group(0)
         if year:
-            out += f" năm {read_int(int(year), variant)}"
-        return out
+            spoken += f" năm {read_int(int(year), variant)}"
+        return spoken
 
-    def heading(m: re.Match[str]) -> str:
-        value = roman_to_int(m.group(1))
-        return m.group(0) if value is None else read_int(value, variant)
-
-    return ROMAN_HEADING_RE.sub(heading, ROMAN_RE.sub(one, text))
+    return ROMAN_RE.sub(one, text)
 
 
-def capitals(text: str, lexicon: Lexicon, variant: str) -> str:
-    """Tokens in capitals that no lexicon entry matched.
+def capitals(text: str, lexicon: Lexicon) -> str:
+    """Tokens in capitals that no lexicon entry matched (run after the numbers).
 
     A syllable ("THÔNG", "TÝ") is the word in lowercase; a lone vowel ("A", "Y" in names)
-    stays; anything else is spelled ("HTX" → "hát tê ích"); digits inside are numbers ("F0").
+    stays; anything else is looked up in the abbreviations (for "QL" of "QL4D") or spelled
+    ("HTX" → "hát tê ích", "F0" → "ép không").
     """
-
-    def part(p: str) -> str:
-        if p.isdigit():
-            return read_integer_string(p, variant)
-        if p in lexicon.abbreviations:
-            return lexicon.abbreviations[p]
-        return p.lower() if is_syllable(p) and len(p) > 1 else spell(p)
 
     def one(m: re.Match[str]) -> str:
         token = m.group(0)
-        if len(token) == 1 and is_syllable(token):
-            return token
-        return " ".join(part(p) for p in _CAPS_PART_RE.findall(token))
+        if len(token) == 1:
+            return token if is_syllable(token) else spell(token)
+        if token in lexicon.abbreviations:
+            return lexicon.abbreviations[token]
+        return token.lower() if is_syllable(token) else spell(token)
 
     return CAPS_RE.sub(one, text)

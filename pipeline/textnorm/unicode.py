@@ -36,12 +36,15 @@ def _tone_table() -> dict[str, str]:
 
 
 _TONE_TABLE: Final = _tone_table()
-_TONE_RE: Final = re.compile("(?<![qQ])(" + "|".join(sorted(_TONE_TABLE, key=len, reverse=True)) + r")(?!\w)")
+# starts with a plain character set so that the regex engine can scan fast
+_TONE_RE: Final = re.compile(
+    "[oOuU](?<![qQ][oOuU])[" + "".join(sorted({k[1] for k in _TONE_TABLE})) + r"](?!\w)"
+)
 
 
 def canonical_tones(text: str) -> str:
     """ "hoà" → "hòa", "uỷ ban" → "ủy ban", "khoẻ" → "khỏe"; NFC input expected."""
-    return _TONE_RE.sub(lambda m: _TONE_TABLE[m.group(1)], text)
+    return _TONE_RE.sub(lambda m: _TONE_TABLE.get(m.group(0), m.group(0)), text)
 
 
 # ---------------------------------------------------------------- markup, spaces, symbols
@@ -49,9 +52,12 @@ def canonical_tones(text: str) -> str:
 _SCRIPT_RE: Final = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _BLOCK_TAG_RE: Final = re.compile(r"<\s*(?:br|/p|/div|/li|/h[1-6]|/tr)\b[^>]*>", re.IGNORECASE)
 _TAG_RE: Final = re.compile(r"<!--.*?-->|<\s*/?\s*[A-Za-z][^<>]*>", re.DOTALL)
-_INVISIBLE_RE: Final = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff\ufe00-\ufe0f\U0001f3fb-\U0001f3ff]")
-_HSPACE_RE: Final = re.compile(r"[^\S\n]+")  # every whitespace but the newline
-_NEWLINES_RE: Final = re.compile(r"\s*\n\s*")
+_INVISIBLE: Final = "\u00ad\u200b\u200c\u200d\u2060\ufeff" + "".join(map(chr, range(0xFE00, 0xFE10)))
+_ODD_SPACES: Final = "\t\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(
+    map(chr, range(0x2000, 0x200B))
+)
+_NEWLINES_RE: Final = re.compile(r" ?\n[\n ]*")
+_SPACES_RE: Final = re.compile(r"  +")
 _KEEP_SYMBOLS: Final = frozenset("°%‰&№")
 
 
@@ -87,8 +93,27 @@ def _ranges(chars: list[str]) -> str:
 
 
 _DROP, _DIGIT_TABLE = _symbol_and_digit_tables()
-_SYMBOL_RE: Final = re.compile(_ranges(_DROP)[:-1] + "\U000e0000-\U000e007f\U000f0000-\U0010ffff]")
-_FOREIGN_DIGIT_RE: Final = re.compile(_ranges([chr(cp) for cp in sorted(_DIGIT_TABLE)]))
+_ODD_TABLE: Final = (
+    {c: " " for c in _DROP if ord(c) <= 0xFFFF}
+    | {c: " " for c in _ODD_SPACES}
+    | {c: "" for c in _INVISIBLE}
+    | {chr(cp): d for cp, d in _DIGIT_TABLE.items() if cp <= 0xFFFF}
+)
+# One scan over the Basic Multilingual Plane (a set of BMP characters is matched fast);
+# characters beyond it (emoji, math digits, tags) get their own scan, only when present.
+_ODD_RE: Final = re.compile(_ranges(sorted(_ODD_TABLE)))
+_ASTRAL_RE: Final = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _astral(m: re.Match[str]) -> str:
+    ch = m.group(0)
+    if ch in _DROP_ASTRAL_SILENT:
+        return ""
+    digit = _DIGIT_TABLE.get(ord(ch))
+    return digit if digit is not None else " "
+
+
+_DROP_ASTRAL_SILENT: Final = frozenset(map(chr, [*range(0x1F3FB, 0x1F400), *range(0xE0000, 0xE0080)]))
 
 
 def strip_markup(text: str) -> str:
@@ -110,12 +135,13 @@ def clean(text: str) -> str:
     """
     text = unicodedata.normalize("NFC", strip_markup(text))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _INVISIBLE_RE.sub("", text)
-    text = _SYMBOL_RE.sub(" ", text)
-    if _FOREIGN_DIGIT_RE.search(text):
-        text = text.translate(_DIGIT_TABLE)
+    if _ODD_RE.search(text):
+        text = _ODD_RE.sub(lambda m: _ODD_TABLE[m.group(0)], text)
+    if _ASTRAL_RE.search(text):
+        text = _ASTRAL_RE.sub(_astral, text)
     text = canonical_tones(text)
-    text = _HSPACE_RE.sub(" ", text)
+    if "  " in text:
+        text = _SPACES_RE.sub(" ", text)
     if "\n" in text:
         text = _NEWLINES_RE.sub("\n", text)
     return text.strip()

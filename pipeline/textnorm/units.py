@@ -38,8 +38,20 @@ UNITS: Final = {
     "tr": "triệu",
     "k": "nghìn",
 }
-_UNIT_ALT: Final = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
-UNIT_RE: Final = re.compile(rf"(?<=\d) ?({_UNIT_ALT})(?!\w)")
+
+
+def _grouped(words: list[str]) -> str:
+    """An alternation grouped by first character, longest first within a group."""
+    groups: dict[str, list[str]] = {}
+    for w in sorted(words, key=len, reverse=True):
+        groups.setdefault(w[0], []).append(re.escape(w[1:]))
+    return "|".join(re.escape(f) + "(?:" + "|".join(alts) + ")" for f, alts in groups.items())
+
+
+_UNIT_ALT: Final = _grouped(list(UNITS))
+# The digit before the unit is matched (and put back) rather than looked behind for:
+# a pattern that starts with a plain set is scanned much faster.
+UNIT_RE: Final = re.compile(rf"([0-9])(?![0-9.,])(?! [0-9]) ?({_UNIT_ALT})(?!\w)")
 
 #: After "/" these words mean "per": 1.500.000 đồng/hộ → "đồng mỗi hộ".
 PER_WORDS: Final = frozenset(
@@ -85,19 +97,20 @@ PER_WORDS: Final = frozenset(
         "mét",
     ]
 )
-_SLASH_WORDS_RE: Final = re.compile(r"(?<=[^\W\d_])\s?/\s?(?=([^\W\d_]+))")
-RANGE_RE: Final = re.compile(r"(?:(?<=\d)|(?<=\dh)|(?<=%))\s*[-–—]\s*(?=\d)")
-FRACTION_RE: Final = re.compile(r"(?<=\d)/(?=\d)")
+_SLASH_WORDS_RE: Final = re.compile(r"/(?:(?<=[^\W\d_]/)|(?<=[^\W\d_] /)) ?(?=([^\W\d_]+))")
+RANGE_RE: Final = re.compile(r"([0-9%]h?) ?[-–—] ?(?=[0-9])")
+FRACTION_RE: Final = re.compile(r"/(?<=[0-9]/)(?=[0-9])")
+NEGATIVE_RE: Final = re.compile(r"[-−](?<![^\s(\[][-−])(?=[0-9])")
 
 
 def units(text: str, variant: str) -> str:
     """ "50.000đ" → "50.000 đồng", "15%" → "15 phần trăm" (the number is read later)."""
 
     def one(m: re.Match[str]) -> str:
-        spoken = UNITS[m.group(1)]
+        spoken = UNITS[m.group(2)]
         if variant == "south":
             spoken = spoken.replace("nghìn", "ngàn")
-        return " " + spoken
+        return m.group(1) + " " + spoken
 
     return UNIT_RE.sub(one, text)
 
@@ -108,14 +121,21 @@ def slashes(text: str) -> str:
     def one(m: re.Match[str]) -> str:
         return " mỗi " if m.group(1).lower() in PER_WORDS else ", "
 
-    return _SLASH_WORDS_RE.sub(one, text)
+    return _SLASH_WORDS_RE.sub(one, text) if "/" in text else text
 
 
 def ranges(text: str) -> str:
     """ "3 - 5", "2022-2027", "7h30 - 11h" → "… đến …" (dates with dashes go first)."""
-    return RANGE_RE.sub(" đến ", text)
+    return RANGE_RE.sub(lambda m: m.group(1) + " đến ", text)
 
 
 def fractions(text: str) -> str:
     """A slash left between two numbers once dates are read: "50/100" → "50 trên 100"."""
-    return FRACTION_RE.sub(" trên ", text)
+    return FRACTION_RE.sub(" trên ", text) if "/" in text else text
+
+
+def negatives(text: str) -> str:
+    """A minus sign before a number, after a space or "(": "-5°C" → "âm 5°C"."""
+    if "-" not in text and "−" not in text:
+        return text
+    return NEGATIVE_RE.sub("âm ", text)

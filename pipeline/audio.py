@@ -26,7 +26,14 @@ from mutagen.id3 import COMM, ID3, TALB, TIT2, TLAN, TPE1
 
 from pipeline.config import AudioSettings
 from pipeline.errors import RenderError
-from pipeline.loudness import Loudness, db_to_linear, next_gain, parse_ebur128, slope
+from pipeline.loudness import (
+    Loudness,
+    choose_gain,
+    db_to_linear,
+    parse_ebur128,
+    parse_ebur128_named,
+    slope_at,
+)
 
 __all__ = [
     "AudioInfo",
@@ -53,7 +60,8 @@ LOUDNESS_TOLERANCE_LU = 0.3
 #: The limiter ceiling starts this far below the true-peak limit (MP3 adds overshoot).
 PEAK_HEADROOM_DB = 1.0
 _MAX_GAIN_DB = 40.0
-_MAX_TRIES = 6
+#: Gains tried at once above the plain one (target − measured): the limiter eats some.
+BRACKET_DB = (0.0, 2.0, 4.0, 6.0, 9.0, 12.0)
 _LANG3 = {"vi": "vie", "en": "eng"}
 
 _FFMPEG_ERROR_RE = re.compile(r"^(?:\[[^\]]*\] )?\[(?:error|fatal|panic)\] (?P<msg>.+)$", re.M)
@@ -379,43 +387,61 @@ _MP3_FLAGS = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitex
 _MP3_FLAGS += ["-id3v2_version", "0", "-write_xing", "1", "-f", "mp3"]
 
 
+def _limiter(ceiling_db: float) -> str:
+    limit = db_to_linear(ceiling_db)
+    return f"alimiter=limit={limit:.4f}:level=disabled:attack=5:release=50:latency=1"
+
+
 def _chain(settings: AudioSettings, gain_db: float, ceiling_db: float) -> str:
-    return (
-        f"aresample={settings.sample_rate},aformat=channel_layouts=mono,volume={gain_db:.2f}dB,"
-        f"alimiter=limit={db_to_linear(ceiling_db):.4f}:level=disabled:attack=5:release=50:latency=1"
+    mono = f"aresample={settings.sample_rate},aformat=channel_layouts=mono"
+    return f"{mono},volume={gain_db:.2f}dB,{_limiter(ceiling_db)}"
+
+
+def _bracket(
+    src: Path, gains: list[float], ceiling_db: float, *, settings: AudioSettings
+) -> list[tuple[float, float]]:
+    """Integrated loudness after each gain + limiter, all measured in one ffmpeg run."""
+    head = f"[0:a]aresample={settings.sample_rate},aformat=channel_layouts=mono,asplit={len(gains)}"
+    graph = [head + "".join(f"[s{i}]" for i in range(len(gains)))]
+    outputs: list[str] = []
+    for i, gain in enumerate(gains):
+        limiter = (
+            f"alimiter=limit={db_to_linear(ceiling_db):.4f}:level=disabled:attack=5:release=50:latency=1"
+        )
+        graph.append(f"[s{i}]volume={gain:.2f}dB,{limiter},ebur128@g{i}=framelog=verbose[o{i}]")
+        outputs += ["-map", f"[o{i}]", "-f", "null", "-"]
+    proc = _run(
+        _ffmpeg(settings, "-i", str(src), "-filter_complex", ";".join(graph), *outputs),
+        settings=settings,
+        what=f"measuring gains for {src}",
     )
+    found = parse_ebur128_named(proc.stderr) if proc.returncode == 0 else {}
+    if len(found) != len(gains):
+        raise RenderError(f"{src}: measuring loudness failed ({_tail(proc.stderr)})")
+    return [(gain, found[f"g{i}"].integrated_lufs) for i, gain in enumerate(gains)]
 
 
 def master_mp3(src_wav: Path, dst_mp3: Path, *, settings: AudioSettings, tags: Id3Tags) -> MasterResult:
     """Loudness-normalise ``src_wav`` (any format ffmpeg reads) into a tagged CBR MP3.
 
-    Two passes and more: measure the input, then search the gain in front of a
-    lookahead limiter (ffmpeg's loudnorm alone falls into its dynamic mode on TTS
-    speech and misses the target) until the limited signal sits at
-    ``target_lufs`` with its true peak under ``true_peak_db``; encode; measure the
-    MP3 and correct once if the encoder moved it. Silence is encoded as it is.
-    The same input gives the same bytes.
+    Measure the input; then, in one decoding, measure the loudness after a range of
+    gains in front of a lookahead limiter (ffmpeg's loudnorm alone falls into its
+    dynamic mode on TTS speech and misses the target) and interpolate the gain that
+    meets ``target_lufs`` with the limiter holding peaks under ``true_peak_db``;
+    encode; measure the MP3 and correct once if the encoder moved it. Silence is
+    encoded as it is. The same input gives the same bytes.
     """
-    what = f"mastering {src_wav}"
     source = compute_loudness(src_wav, settings=settings)
     target = settings.target_lufs
     ceiling = settings.true_peak_db - PEAK_HEADROOM_DB
-    gain = 0.0 if source.silent else min(target - source.integrated_lufs, _MAX_GAIN_DB)
-    history: list[tuple[float, float]] = []
+    gain = 0.0
+    points: list[tuple[float, float]] = []
     if not source.silent:
-        for _ in range(_MAX_TRIES):
-            got = _measure(src_wav, _chain(settings, gain, ceiling), settings=settings, what=what)
-            history.append((gain, got.integrated_lufs))
-            log.debug(
-                "%s: gain %+.2f dB gives %.2f LUFS, %.2f dBTP",
-                src_wav,
-                gain,
-                got.integrated_lufs,
-                got.true_peak_db,
-            )
-            if abs(got.integrated_lufs - target) <= LOUDNESS_TOLERANCE_LU:
-                break
-            gain = min(next_gain(history, target), _MAX_GAIN_DB)
+        plain = target - source.integrated_lufs
+        gains = sorted({min(plain + extra, _MAX_GAIN_DB) for extra in BRACKET_DB})
+        points = _bracket(src_wav, gains, ceiling, settings=settings)
+        gain = min(choose_gain(points, target), _MAX_GAIN_DB)
+        log.debug("%s: measured %s, chose %+.2f dB", src_wav, points, gain)
     with _atomic(dst_mp3, ".mp3") as tmp:
         out = _encode(src_wav, tmp, settings=settings, chain=_chain(settings, gain, ceiling))
         off = target - out.integrated_lufs
@@ -423,7 +449,7 @@ def master_mp3(src_wav: Path, dst_mp3: Path, *, settings: AudioSettings, tags: I
         if not source.silent and (abs(off) > LOUDNESS_TOLERANCE_LU or over > 0):
             if over > 0:
                 ceiling -= over + 0.2
-            gain = min(gain + off / slope(history), _MAX_GAIN_DB)
+            gain = min(gain + off / slope_at(points, gain), _MAX_GAIN_DB)
             out = _encode(src_wav, tmp, settings=settings, chain=_chain(settings, gain, ceiling))
         if not source.silent and (
             abs(target - out.integrated_lufs) > 1.0 or out.true_peak_db > settings.true_peak_db + 0.1

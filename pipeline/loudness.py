@@ -1,4 +1,4 @@
-"""Loudness arithmetic for mastering: parse ffmpeg's ebur128 summary, pick the next gain.
+"""Loudness arithmetic for mastering: parse ffmpeg's ebur128 summaries, choose a gain.
 
 No subprocesses here; ``pipeline.audio`` runs ffmpeg and hands the captured text in.
 The regexes sit at module level so that parsing is tested on captured output.
@@ -6,14 +6,15 @@ The regexes sit at module level so that parsing is tested on captured output.
 
 from __future__ import annotations
 
-import math
+import bisect
 import re
 from dataclasses import dataclass
 
 #: ebur128 reports this for digital silence (its absolute gate).
 SILENCE_LUFS = -70.0
 
-_SUMMARY_RE = re.compile(r"Summary:\s*\n(?P<body>.*)", re.S)
+#: ``[ebur128@g3 @ 0x55…] Summary:`` (named instance) or ``[Parsed_ebur128_0 @ 0x55…] Summary:``
+_SUMMARY_RE = re.compile(r"^\[(?P<name>[^\]\s]*ebur128[^\]\s]*) @ [^\]]*\] Summary:\s*$", re.M)
 _INTEGRATED_RE = re.compile(r"^\s*I:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) LUFS", re.M)
 _LRA_RE = re.compile(r"^\s*LRA:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) LU\b", re.M)
 _PEAK_RE = re.compile(r"^\s*Peak:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) dBFS", re.M)
@@ -32,40 +33,70 @@ class Loudness:
         return self.integrated_lufs <= SILENCE_LUFS + 0.05
 
 
-def parse_ebur128(stderr: str) -> Loudness | None:
-    """The summary block of ``-af ebur128=peak=true``; ``None`` when it is not there."""
-    summary = _SUMMARY_RE.search(stderr)
-    if summary is None:
-        return None
-    body = summary.group("body")
+def _summaries(stderr: str) -> dict[str, str]:
+    """Each ebur128 instance's last summary block (ffmpeg may print an empty one first)."""
+    marks = list(_SUMMARY_RE.finditer(stderr))
+    blocks: dict[str, str] = {}
+    for i, mark in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(stderr)
+        blocks[mark.group("name")] = stderr[mark.end() : end]
+    return blocks
+
+
+def _parse_block(body: str) -> Loudness | None:
     integrated = _INTEGRATED_RE.search(body)
     lra = _LRA_RE.search(body)
     peak = _PEAK_RE.search(body)
-    if integrated is None or lra is None or peak is None:
+    if integrated is None or lra is None:
         return None
     return Loudness(
         integrated_lufs=max(float(integrated.group("v")), SILENCE_LUFS),
-        true_peak_db=float(peak.group("v")),
+        true_peak_db=float(peak.group("v")) if peak else float("nan"),  # nan: peak=none
         lra=float(lra.group("v")),
     )
 
 
-def next_gain(history: list[tuple[float, float]], target_lufs: float) -> float:
-    """The gain (dB) to try next, from ``(gain, measured LUFS)`` pairs tried so far.
+def parse_ebur128(stderr: str) -> Loudness | None:
+    """The (last) summary of ``-af ebur128=peak=true``; ``None`` when there is none."""
+    blocks = _summaries(stderr)
+    return _parse_block(list(blocks.values())[-1]) if blocks else None
 
-    A limiter makes loudness grow more slowly than gain, so after the first try the
-    step follows the measured slope (a secant step), bounded to stay sane.
+
+def parse_ebur128_named(stderr: str) -> dict[str, Loudness]:
+    """Summaries of several named instances (``ebur128@g0``, ``ebur128@g1``…) by name."""
+    found = {name.partition("@")[2]: _parse_block(body) for name, body in _summaries(stderr).items()}
+    return {name: loud for name, loud in found.items() if name and loud is not None}
+
+
+def choose_gain(points: list[tuple[float, float]], target_lufs: float) -> float:
+    """The gain (dB) that should give ``target_lufs``, from measured ``(gain, LUFS)`` points.
+
+    In front of a limiter loudness grows ever more slowly with gain, so the answer is
+    interpolated between the two measured points around the target (or extrapolated
+    with slope 1 above the loudest point when even that is too quiet or all are too loud).
     """
-    gain, measured = history[-1]
-    return gain + (target_lufs - measured) / slope(history)
+    points = sorted(points)
+    louds = [lufs for _, lufs in points]
+    i = bisect.bisect_left(louds, target_lufs)
+    if i == 0:  # all too loud: turn down as a plain gain would
+        gain, lufs = points[0]
+        return gain + (target_lufs - lufs)
+    if i == len(points):
+        gain, lufs = points[-1]
+        return gain + (target_lufs - lufs)
+    (g0, l0), (g1, l1) = points[i - 1], points[i]
+    return g0 + (g1 - g0) * (target_lufs - l0) / (l1 - l0)
 
 
-def slope(history: list[tuple[float, float]]) -> float:
-    """LU gained per dB of gain between the last two tries (1 when unknown), in [0.15, 1]."""
-    if len(history) < 2:
+def slope_at(points: list[tuple[float, float]], gain: float) -> float:
+    """LU gained per dB near ``gain`` (between measured points), kept within [0.15, 1]."""
+    points = sorted(points)
+    gains = [g for g, _ in points]
+    i = min(max(bisect.bisect_left(gains, gain), 1), len(points) - 1)
+    if len(points) < 2:
         return 1.0
-    (g0, l0), (g1, l1) = history[-2], history[-1]
-    if math.isclose(g0, g1) or math.isclose(l0, l1):
+    (g0, l0), (g1, l1) = points[i - 1], points[i]
+    if g1 == g0:
         return 1.0
     return min(max((l1 - l0) / (g1 - g0), 0.15), 1.0)
 

@@ -16,7 +16,7 @@ from pipeline import audio
 from pipeline.audio import Id3Tags
 from pipeline.config import AudioSettings
 from pipeline.errors import RenderError
-from pipeline.loudness import next_gain, parse_ebur128
+from pipeline.loudness import choose_gain, parse_ebur128, parse_ebur128_named, slope_at
 from tests import audio_fixtures as fx
 
 pytestmark = pytest.mark.audio
@@ -325,7 +325,64 @@ def test_parse_captured_silences_and_errors() -> None:
     ]
 
 
-def test_next_gain_follows_the_limiter_slope() -> None:
-    assert next_gain([(2.0, -18.0)], -16.0) == pytest.approx(4.0)
-    # the limiter gave only 0.5 LU for 2 dB: the next step is four times the error
-    assert next_gain([(2.0, -18.0), (4.0, -17.5)], -16.0) == pytest.approx(10.0)
+NAMED_SUMMARIES = """\
+[ebur128@g1 @ 0x557d7866ad80] Summary:
+
+  Integrated loudness:
+    I:         -70.0 LUFS
+    Threshold:   0.0 LUFS
+
+  Loudness range:
+    LRA:         0.0 LU
+    Threshold:   0.0 LUFS
+    LRA low:     0.0 LUFS
+    LRA high:    0.0 LUFS
+[ebur128@g0 @ 0x557d78669840] Summary:
+
+  Integrated loudness:
+    I:         -70.0 LUFS
+    Threshold:   0.0 LUFS
+
+  Loudness range:
+    LRA:         0.0 LU
+    Threshold:   0.0 LUFS
+    LRA low:     0.0 LUFS
+    LRA high:    0.0 LUFS
+[ebur128@g1 @ 0x557d78658980] Summary:
+
+  Integrated loudness:
+    I:         -16.7 LUFS
+    Threshold: -26.9 LUFS
+
+  Loudness range:
+    LRA:         1.1 LU
+    Threshold: -37.1 LUFS
+    LRA low:   -18.0 LUFS
+    LRA high:  -16.3 LUFS
+[ebur128@g0 @ 0x557d78657540] Summary:
+
+  Integrated loudness:
+    I:         -19.3 LUFS
+    Threshold: -29.5 LUFS
+
+  Loudness range:
+    LRA:         1.9 LU
+    Threshold: -39.6 LUFS
+    LRA low:   -21.0 LUFS
+    LRA high:  -18.9 LUFS
+"""
+
+
+def test_parse_named_summaries_keeps_the_last_of_each() -> None:
+    found = parse_ebur128_named(NAMED_SUMMARIES)
+    assert {k: v.integrated_lufs for k, v in found.items()} == {"g0": -19.3, "g1": -16.7}
+    assert found["g0"].lra == 1.9
+
+
+def test_choose_gain_interpolates_along_the_limited_curve() -> None:
+    points = [(2.7, -17.5), (4.7, -16.4), (6.7, -15.7), (8.7, -15.0)]
+    assert choose_gain(points, -16.0) == pytest.approx(4.7 + 2 * 0.4 / 0.7)
+    assert choose_gain(points, -20.0) == pytest.approx(0.2)  # quieter than all: plain gain down
+    assert choose_gain(points, -14.0) == pytest.approx(9.7)  # louder than all: plain gain up
+    assert slope_at(points, 5.8) == pytest.approx(0.35)
+    assert slope_at([(0.0, -20.0)], 0.0) == 1.0

@@ -163,10 +163,12 @@ def parse_lexicon(raw: str, *, source: str) -> Lexicon:
             )
         if not isinstance(entries, dict):
             raise ConfigError(f"{source}, line {_line_of(raw, '', section)}: {section!r} must be a [table]")
-        for key, value in entries.items():
+        for raw_key, raw_value in entries.items():
+            key = unicodedata.normalize("NFC", raw_key)
+            value = unicodedata.normalize("NFC", raw_value) if isinstance(raw_value, str) else raw_value
             problem = _check_entry(section, key, value)
             if problem:
-                raise ConfigError(f"{source}, line {_line_of(raw, section, key)}: {problem}")
+                raise ConfigError(f"{source}, line {_line_of(raw, section, raw_key)}: {problem}")
             assert isinstance(value, str)
             tables[section][key] = value.strip()
     return Lexicon.build(

@@ -32,7 +32,18 @@ HOTLINE_BEFORE_RE: Final = re.compile(
     r"(?i:\b(?:gọi|đường dây nóng|tổng đài|hotline|điện thoại|sđt|đt|quay số|bấm số|nhắn tin))"
     r"(?:\s*[:(])?\s*(?:ngay\s+)?(?:(?:đến|tới|cho)\s+)?(?:số\s+)?$"
 )
-_HOTLINE_WORDS: Final = ("gọi", "đường dây nóng", "tổng đài", "hotline", "điện thoại", "sđt", "đt", "quay", "bấm", "nhắn")
+_HOTLINE_WORDS: Final = (
+    "gọi",
+    "đường dây nóng",
+    "tổng đài",
+    "hotline",
+    "điện thoại",
+    "sđt",
+    "đt",
+    "quay",
+    "bấm",
+    "nhắn",
+)
 _SEP_RE: Final = re.compile(r"[ .\-()]+")
 
 

@@ -12,6 +12,7 @@ import re
 from typing import Final
 
 _SENTENCE_END_RE: Final = re.compile(r"(?<=[.!?…])[\"'”»)]*\s+|\n+")
+_SPACE_RE: Final = re.compile(r"\s")
 _BREAKS: Final = (
     re.compile(r"[;:]\s"),
     re.compile(r",\s"),
@@ -32,9 +33,13 @@ def _cut(sentence: str, max_chars: int) -> list[str]:
             if ends and ends[-1] > max_chars // 4:
                 cut = ends[-1]
                 break
-        if cut <= 0:  # one very long word: keep it whole
-            m = re.search(r"\s", rest[max_chars:])
-            cut = max_chars + m.end() if m else len(rest)
+        if cut <= 0:  # only an early space, or one very long word: keep the word whole
+            spaces = [m.end() for m in _SPACE_RE.finditer(window)]
+            if spaces:
+                cut = spaces[-1]
+            else:
+                m = _SPACE_RE.search(rest, max_chars)
+                cut = m.end() if m else len(rest)
         head, rest = rest[:cut].strip(), rest[cut:].strip()
         if head:
             pieces.append(head)

@@ -1,6 +1,7 @@
 """The ffmpeg adapter: the only module that runs ffmpeg and ffprobe.
 
-``probe_*`` functions read, ``compute_*`` functions analyse, the rest write. Binaries and
+``probe_*`` functions read, ``compute_*`` functions analyse, the rest write; the loudness
+arithmetic and the parsing of ebur128's output live in ``pipeline.loudness``. Binaries and
 limits come from ``AudioSettings``; every writer writes a temporary name in the
 destination directory and renames it into place, so a crash never leaves half a file.
 Every failure is a ``RenderError`` naming the file and what is wrong with it.
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 SILENCE_THRESHOLD_DB = -50
 #: Silence kept at each end after trimming, so speech does not start abruptly.
 TRIM_PAD_MS = 200
-#: Loudness within this of the target (LU) ends the gain search.
+#: An encoded MP3 further than this from the target (LU) is encoded once more.
 LOUDNESS_TOLERANCE_LU = 0.3
 #: The limiter ceiling starts this far below the true-peak limit (MP3 adds overshoot).
 PEAK_HEADROOM_DB = 1.0
@@ -65,6 +66,7 @@ BRACKET_DB = (0.0, 2.0, 4.0, 6.0, 9.0, 12.0)
 _LANG3 = {"vi": "vie", "en": "eng"}
 
 _FFMPEG_ERROR_RE = re.compile(r"^(?:\[[^\]]*\] )?\[(?:error|fatal|panic)\] (?P<msg>.+)$", re.M)
+_ESTIMATED_RE = re.compile(r"Estimating duration from bitrate")
 _SILENCE_START_RE = re.compile(r"silence_start: (?P<t>-?\d+(?:\.\d+)?)")
 _SILENCE_END_RE = re.compile(r"silence_end: (?P<t>-?\d+(?:\.\d+)?)")
 
@@ -164,6 +166,11 @@ def probe_audio(path: Path, *, settings: AudioSettings) -> AudioInfo:
     The duration is the container's claim, so a long upload can be refused before it
     is decoded; ``ingest_audio`` checks it against what really decodes.
     """
+    return _probe(path, settings=settings)[0]
+
+
+def _probe(path: Path, *, settings: AudioSettings) -> tuple[AudioInfo, bool]:
+    """The info, and whether its duration is only estimated (MP3 with no Xing/VBRI header)."""
     if not path.is_file():
         raise RenderError(f"{path}: no such audio file")
     if path.stat().st_size == 0:
@@ -172,7 +179,7 @@ def probe_audio(path: Path, *, settings: AudioSettings) -> AudioInfo:
         [
             settings.ffprobe,
             "-v",
-            "error",
+            "warning",
             "-print_format",
             "json",
             "-show_format",
@@ -184,7 +191,7 @@ def probe_audio(path: Path, *, settings: AudioSettings) -> AudioInfo:
     )
     if proc.returncode != 0:
         raise RenderError(
-            f"{path}: not a readable audio file ({_tail(proc.stderr, 1)}); "
+            f"{path}: not a readable audio file ({_tail(proc.stderr, 2)}); "
             "export it as MP3, WAV, M4A or OGG and try again"
         )
     data: dict[str, Any] = json.loads(proc.stdout or "{}")
@@ -197,7 +204,7 @@ def probe_audio(path: Path, *, settings: AudioSettings) -> AudioInfo:
     duration = _float(audio.get("duration")) or _float(fmt.get("duration"))
     if duration <= 0:
         raise RenderError(f"{path}: contains no audio (duration 0 s)")
-    return AudioInfo(
+    info = AudioInfo(
         duration_ms=round(duration * 1000),
         codec=str(audio.get("codec_name", "")),
         sample_rate=int(_float(audio.get("sample_rate"))),
@@ -205,6 +212,7 @@ def probe_audio(path: Path, *, settings: AudioSettings) -> AudioInfo:
         format_name=str(fmt.get("format_name", "")),
         bit_rate=int(_float(audio.get("bit_rate")) or _float(fmt.get("bit_rate"))),
     )
+    return info, _ESTIMATED_RE.search(proc.stderr) is not None
 
 
 def _float(value: object) -> float:
@@ -268,7 +276,7 @@ def ingest_audio(
     decoding), files with decoding errors, files that decode much shorter than their
     header says (an interrupted upload), and files that are silent throughout.
     """
-    info = probe_audio(src, settings=settings)
+    info, estimated = _probe(src, settings=settings)
     limit_ms = settings.max_recording_minutes * 60_000
     if info.duration_ms > limit_ms:
         raise RenderError(
@@ -293,7 +301,7 @@ def ingest_audio(
             detail = "; ".join(dict.fromkeys(problems)) or _tail(proc.stderr)
             raise RenderError(f"{src}: the audio is damaged ({detail[:300]}); export or record it again")
         decoded = _wav_info(tmp)
-        if decoded.duration_ms < info.duration_ms * 0.9 - 500:
+        if not estimated and decoded.duration_ms < info.duration_ms * 0.9 - 500:
             raise RenderError(
                 f"{src}: cut short: the header promises {info.duration_ms / 1000:.1f} s but only "
                 f"{decoded.duration_ms / 1000:.1f} s decode; the upload is probably incomplete"

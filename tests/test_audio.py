@@ -151,6 +151,13 @@ def test_ingest_refuses_bad_recordings(files: dict[str, Path], tmp_path: Path, n
     assert list(tmp_path.iterdir()) == []  # no half file, no temporary left behind
 
 
+def test_vbr_mp3_without_header_is_not_taken_for_truncated(files: dict[str, Path], tmp_path: Path) -> None:
+    vbr = tmp_path / "vbr.mp3"
+    fx.ffmpeg("-i", str(files["speech"]), "-c:a", "libmp3lame", "-q:a", "5", "-write_xing", "0", str(vbr))
+    info = audio.ingest_audio(vbr, tmp_path / "out.wav", settings=S)
+    assert info.duration_ms / 1000 == pytest.approx(_wav_seconds(files["speech"]), abs=0.5)
+
+
 def test_three_hour_file_is_refused_from_its_header(tmp_path: Path) -> None:
     long = fx.long_silence(tmp_path / "long.wav", hours=3)
     started = time.monotonic()

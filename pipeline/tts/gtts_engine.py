@@ -20,6 +20,7 @@ gTTS's own path, body and response parsing: see ``_RedirectedGtts``.
 from __future__ import annotations
 
 import binascii
+import importlib.metadata
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from pipeline.errors import RenderError, TransientRenderError
 from pipeline.tts.base import atomic_path
 
 log = logging.getLogger(__name__)
+_GTTS_VERSION = importlib.metadata.version("gTTS")
 
 
 class _RedirectedGtts(gTTS):  # type: ignore[misc]
@@ -67,7 +69,7 @@ class GttsEngine:
         self._sleep = sleep
 
     def identity(self) -> str:
-        return f"gtts lang={self.settings.lang} tld={self.settings.tld}"
+        return f"gtts {_GTTS_VERSION} lang={self.settings.lang} tld={self.settings.tld}"
 
     def synthesize(self, text: str, dst: Path) -> None:
         if not text.strip():

@@ -31,6 +31,44 @@ TIME_RE: Final = re.compile(
     r"|:([0-9]{2})(?::([0-9]{2}))?(?![\w:]|[.,][0-9]))"
 )
 _NGAY_BEFORE: Final = tuple(f"{w} " for x in ("ngày", "mùng", "mồng") for w in (x, x.capitalize(), x.upper()))
+_NO_NGAY_BEFORE: Final = ("đường ", "Đường ", "phố ", "Phố ")  # đường 3/2 is a street
+_SO_BEFORE: Final = ("số ", "Số ", "SỐ ")
+#: "5/5 xã", "100/100 hộ": a fraction of something counted, not a date.
+_COUNTED: Final = frozenset(
+    [
+        "xã",
+        "thôn",
+        "bản",
+        "hộ",
+        "người",
+        "khẩu",
+        "trường",
+        "lớp",
+        "em",
+        "cháu",
+        "học",
+        "cơ",
+        "đơn",
+        "tiêu",
+        "chỉ",
+        "điểm",
+        "phiếu",
+        "lượt",
+        "tổ",
+        "huyện",
+        "tỉnh",
+        "phường",
+        "làng",
+        "xóm",
+        "cán",
+        "đảng",
+        "công",
+        "hợp",
+        "doanh",
+        "câu",
+    ]
+)
+_NEXT_WORD_RE: Final = re.compile(r" ([^\W\d_]+)")
 _QUY_BEFORE: Final = ("quý ", "Quý ", "QUÝ ")
 _MONTH_BEFORE: Final = ("tháng ", "Tháng ", "THÁNG ")
 
@@ -58,8 +96,14 @@ def read_time(hour: int, minute: int, second: int, variant: str) -> str:
 
 
 def _ngay(text: str, start: int) -> str:
-    """ "ngày " unless the text already says it (or "mùng") right before ``start``."""
-    return "" if text.endswith(_NGAY_BEFORE, 0, start) else "ngày "
+    """The word "ngày " unless the text already says it (or "mùng", or names a street)."""
+    return "" if text.endswith(_NGAY_BEFORE + _NO_NGAY_BEFORE, 0, start) else "ngày "
+
+
+def _counted(text: str, end: int) -> bool:
+    """True when a counted noun follows: "5/5 xã" is five of five communes."""
+    m = _NEXT_WORD_RE.match(text, end)
+    return m is not None and m.group(1).lower() in _COUNTED
 
 
 def dash_dates(text: str, variant: str) -> str:
@@ -87,15 +131,16 @@ def slash_dates(text: str, variant: str) -> str:
             return _ngay(text, m.start()) + read_date(first, int(month), int(year), variant)
         if year_only is not None:  # m/yyyy
             y = read_int(int(year_only), variant)
-            if text.endswith(_QUY_BEFORE, 0, m.start()):
+            if text.endswith(_QUY_BEFORE + _SO_BEFORE, 0, m.start()):
                 return f"{read_int(first, variant)} năm {y}"
             if not 1 <= first <= 12:
                 return m.group(0)
             said = text.endswith(_MONTH_BEFORE, 0, m.start())
             return ("" if said else "tháng ") + f"{read_month(first, variant)} năm {y}"
-        if not _valid(first, int(month_only)):  # d/m
+        ngay = _ngay(text, m.start())
+        if not _valid(first, int(month_only)) or (ngay and _counted(text, m.end())):  # d/m
             return m.group(0)
-        return _ngay(text, m.start()) + read_date(first, int(month_only), None, variant)
+        return ngay + read_date(first, int(month_only), None, variant)
 
     return SLASH_RE.sub(one, text) if "/" in text or "." in text else text
 

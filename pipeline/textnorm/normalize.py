@@ -17,7 +17,16 @@ from pipeline.textnorm.lexicon import Lexicon, builtin_lexicon
 from pipeline.textnorm.numbers import reading_for
 from pipeline.textnorm.unicode import clean
 
-_SYMBOLS: Final = {"&": " và ", "№": " số ", "~": " khoảng ", "≈": " khoảng ", "±": " cộng trừ "}
+_SYMBOLS: Final = {
+    "&": " và ",
+    "№": " số ",
+    "~": " khoảng ",
+    "≈": " khoảng ",
+    "±": " cộng trừ ",
+    "*": " ",
+    "•": " ",
+    "·": " ",
+}
 _SYMBOL_RE: Final = re.compile("[" + "".join(_SYMBOLS) + "]")
 _DIGIT_RE: Final = re.compile("[0-9]")
 _SPACES_RE: Final = re.compile(r"  +")
@@ -40,6 +49,7 @@ def normalize(text: str, *, variant: str = "north", lexicon: Lexicon | None = No
     if lex.phrase_re is not None:
         forms = lex.phrase_forms
         text = lex.phrase_re.sub(lambda m: forms[m.group(0)], text)
+    text = references.addresses(text)
     has_digits = _DIGIT_RE.search(text) is not None
     if has_digits:
         text = references.phones(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from pipeline.textnorm.letters import spell
+from pipeline.textnorm.letters import is_syllable, spell
 from pipeline.textnorm.lexicon import Lexicon
 from pipeline.textnorm.numbers import read_digits, read_int
 
@@ -44,6 +44,14 @@ _HOTLINE_WORDS: Final = (
     "bấm",
     "nhắn",
 )
+# laocai.gov.vn, https://dichvucong.gov.vn/p/home, ubnd@laocai.gov.vn
+ADDRESS_RE: Final = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"]*[^\s<>\".,;:!?)]"
+    r"|[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+"
+    r"|\b[\w\-]+(?:\.[\w\-]+)*\.(?:vn|com|net|org|gov|edu|info)\b(?:/[^\s<>\"]*[^\s<>\".,;:!?)])?"
+)
+_ADDRESS_SPLIT_RE: Final = re.compile(r"([./@_\-:?=&]+)")
+_ADDRESS_MARKS: Final = {".": "chấm", "/": "gạch chéo", "@": "a còng", "_": "gạch dưới", "-": "gạch ngang"}
 _SEP_RE: Final = re.compile(r"[ .\-()]+")
 
 
@@ -122,3 +130,34 @@ def phones(text: str) -> str:
     if any(word in lowered for word in _HOTLINE_WORDS):
         text = SHORT_NUMBER_RE.sub(short, text)
     return text
+
+
+def _read_address_part(part: str) -> str:
+    if part.isdigit():
+        return read_digits(part)
+    if is_syllable(part) or len(part) > 4:
+        return part.lower()
+    return spell(part)
+
+
+def addresses(text: str) -> str:
+    """Web and e-mail addresses, piece by piece: "laocai.gov.vn" → "laocai chấm giê o vê chấm vê en nờ".
+
+    The scheme (https://) is dropped; short pieces that are not syllables are spelled.
+    """
+    if "@" not in text and "." not in text:
+        return text
+
+    def one(m: re.Match[str]) -> str:
+        address = re.sub(r"^https?://", "", m.group(0))
+        words: list[str] = []
+        for piece in _ADDRESS_SPLIT_RE.split(address):
+            if not piece:
+                continue
+            if _ADDRESS_SPLIT_RE.fullmatch(piece):
+                words += [_ADDRESS_MARKS[c] for c in piece if c in _ADDRESS_MARKS]
+            else:
+                words.append(_read_address_part(piece))
+        return " ".join(words)
+
+    return ADDRESS_RE.sub(one, text)

@@ -133,7 +133,9 @@ def clean(text: str) -> str:
     Line breaks are kept (one per paragraph); every other space (tab, no-break, narrow,
     ideographic, zero-width) becomes one ordinary space or nothing.
     """
-    text = unicodedata.normalize("NFC", strip_markup(text))
+    text = unicodedata.normalize("NFC", text)
+    if "<" in text or "&" in text:
+        text = unicodedata.normalize("NFC", strip_markup(text))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if _ODD_RE.search(text):
         text = _ODD_RE.sub(lambda m: _ODD_TABLE[m.group(0)], text)

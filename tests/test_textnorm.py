@@ -131,6 +131,11 @@ DATES = [
         "từ ngày hai mươi mốt tháng ba đến ngày hai mươi lăm tháng ba năm hai nghìn không trăm hai mươi ba",
     ),
     ("32/13", "ba mươi hai trên mười ba"),
+    ("5/5 xã", "năm trên năm xã"),
+    ("100/100 hộ", "một trăm trên một trăm hộ"),
+    ("trước 15/12 các hộ", "trước ngày mười lăm tháng mười hai các hộ"),
+    ("đường 3/2", "đường ba tháng hai"),
+    ("Số 1/2024", "Số một năm hai nghìn không trăm hai mươi tư"),
     ("31/12/1999", "ngày ba mươi mốt tháng mười hai năm một nghìn chín trăm chín mươi chín"),
 ]
 
@@ -226,6 +231,8 @@ ABBREVIATIONS = [
     ("HOÀ BÌNH", "hòa bình"),
     ("Trường PTDTBT THCS", "Trường phổ thông dân tộc bán trú trung học cơ sở"),
     ("Bí thư ĐTN", "Bí thư đoàn thanh niên"),
+    ("V/v tăng cường", "về việc tăng cường"),
+    ("• Mục 1", "Mục một"),
 ]
 
 DOC_REFS = [
@@ -263,6 +270,12 @@ PHONES = [
     ("Tổng đài 1900 1234", "Tổng đài một chín không không, một hai ba bốn"),
     ("hotline: 18001091", "hotline: một tám không không, một không chín một"),
     ("có 115 người", "có một trăm mười lăm người"),
+]
+
+ADDRESSES = [
+    ("https://laocai.gov.vn/tin-tuc.", "laocai chấm giê o vê chấm vê en nờ gạch chéo tin gạch ngang tuc."),
+    ("ubnd@laocai.gov.vn", "u bê en nờ dê a còng laocai chấm giê o vê chấm vê en nờ"),
+    ("www.laocai.gov.vn", "vê kép vê kép vê kép chấm laocai chấm giê o vê chấm vê en nờ"),
 ]
 
 UNICODE = [
@@ -310,6 +323,7 @@ TOPICS = {
     "abbreviations": ABBREVIATIONS,
     "doc_refs": DOC_REFS,
     "phones": PHONES,
+    "addresses": ADDRESSES,
     "unicode": UNICODE,
     "names": NAMES,
 }

@@ -172,6 +172,7 @@ def test_three_hour_file_is_refused_from_its_header(tmp_path: Path) -> None:
 # --- loudness and mastering ---------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["speech", "quiet", "loud_sine"])
 def test_master_reaches_target_loudness_and_format(files: dict[str, Path], tmp_path: Path, name: str) -> None:
     before = audio.compute_loudness(files[name], settings=S)
@@ -211,6 +212,7 @@ def _packet_sizes(path: Path) -> list[int]:
     return [int(p["size"]) for p in json.loads(out)["packets"]]
 
 
+@pytest.mark.slow
 def test_master_writes_id3v24_tags_and_is_deterministic(files: dict[str, Path], tmp_path: Path) -> None:
     a = audio.master_mp3(files["speech"], tmp_path / "a" / "x.mp3", settings=S, tags=TAGS)
     b = audio.master_mp3(files["speech"], tmp_path / "b" / "x.mp3", settings=S, tags=TAGS)
@@ -257,6 +259,7 @@ def test_make_silence_and_tone(tmp_path: Path) -> None:
         audio.make_tone(tmp_path / "bad.wav", settings=S, freqs=(), ms=100)
 
 
+@pytest.mark.slow
 def test_concat_duration_is_the_sum_of_parts(files: dict[str, Path], tmp_path: Path) -> None:
     audio.make_tone(tmp_path / "chime.wav", settings=S, freqs=(660, 880), ms=600)
     audio.make_silence(tmp_path / "pause.wav", 400, settings=S)

@@ -65,12 +65,10 @@ def normalize(text: str, *, variant: str = "north", lexicon: Lexicon | None = No
         text = dates.times(text, variant)
         text = units.fractions(text)
     text = spoken.romans(text, variant)
-    if has_digits:
-        text = units.units(text, variant)
-    text = units.slashes(text)
     if _SYMBOL_RE.search(text):
         text = _SYMBOL_RE.sub(lambda m: _SYMBOLS[m.group(0)], text)
     text = spoken.numbers(text, variant)
+    text = units.slashes(text)
     text = spoken.capitals(text, lex)
     if "  " in text:
         text = _SPACES_RE.sub(" ", text)

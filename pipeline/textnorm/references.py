@@ -52,6 +52,7 @@ ADDRESS_RE: Final = re.compile(
 )
 _ADDRESS_SPLIT_RE: Final = re.compile(r"([./@_\-:?=&]+)")
 _ADDRESS_MARKS: Final = {".": "chấm", "/": "gạch chéo", "@": "a còng", "_": "gạch dưới", "-": "gạch ngang"}
+_ADDRESS_HINTS: Final = ("@", "://", "www.", ".vn", ".com", ".net", ".org", ".gov", ".edu", ".info")
 _SEP_RE: Final = re.compile(r"[ .\-()]+")
 
 
@@ -145,7 +146,7 @@ def addresses(text: str) -> str:
 
     The scheme (https://) is dropped; short pieces that are not syllables are spelled.
     """
-    if "@" not in text and "." not in text:
+    if not any(mark in text for mark in _ADDRESS_HINTS):
         return text
 
     def one(m: re.Match[str]) -> str:

@@ -16,9 +16,11 @@ from pipeline.textnorm.numbers import (
     read_ordinal,
     roman_to_int,
 )
+from pipeline.textnorm.units import UNIT_ALTERNATION, read_unit
 
 # A number as written: 12.345.678 / 3,5 / 1.234,5 / 4.0 (negatives were read before)
-NUMBER_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]+)*(?:,[0-9]+)?")
+# A unit right after the number is read with it: 50.000đ, 3,5 km, 15%.
+NUMBER_RE: Final = re.compile(rf"([0-9]+(?:\.[0-9]+)*(?:,[0-9]+)?)(?: ?({UNIT_ALTERNATION})(?!\w))?")
 _THOUSANDS_RE: Final = re.compile(r"[0-9]{1,3}(?:\.[0-9]{3})+")
 _ORDINAL_BEFORE: Final = ("thứ ", "Thứ ", "THỨ ")
 _MONTH_BEFORE: Final = ("tháng ", "Tháng ", "THÁNG ")
@@ -45,11 +47,16 @@ def _pad(text: str, start: int, end: int, spoken: str) -> str:
 
 
 def numbers(text: str, variant: str) -> str:
-    """Every number left after dates, times, phones and references have been read."""
+    """Every number left after dates, times, phones and references, with its unit."""
 
     def one(m: re.Match[str]) -> str:
-        whole, _, frac = m.group(0).partition(",")
-        start = m.start()
+        spoken = _number(m.group(1), m.start())
+        if m.group(2):
+            spoken += " " + read_unit(m.group(2), variant)
+        return _pad(text, m.start(), m.end(), spoken)
+
+    def _number(written: str, start: int) -> str:
+        whole, _, frac = written.partition(",")
         ordinal = text.endswith(_ORDINAL_BEFORE, 0, start)
         month = not ordinal and text.endswith(_MONTH_BEFORE, 0, start)
         if "." in whole:
@@ -57,18 +64,14 @@ def numbers(text: str, variant: str) -> str:
                 whole = whole.replace(".", "")
             else:  # 4.0, mục 2.1: read the dots
                 spoken = " chấm ".join(read_integer_string(p, variant) for p in whole.split("."))
-                if frac:
-                    spoken += " phẩy " + read_digits(frac)
-                return _pad(text, m.start(), m.end(), spoken)
+                return spoken + (" phẩy " + read_digits(frac) if frac else "")
         if frac:
-            spoken = read_decimal(whole, frac, variant)
-        elif ordinal and len(whole) <= 4:
-            spoken = read_ordinal(int(whole), variant)
-        elif month and len(whole) <= 2:
-            spoken = read_month(int(whole), variant)
-        else:
-            spoken = read_integer_string(whole, variant)
-        return _pad(text, m.start(), m.end(), spoken)
+            return read_decimal(whole, frac, variant)
+        if ordinal and len(whole) <= 4:
+            return read_ordinal(int(whole), variant)
+        if month and len(whole) <= 2:
+            return read_month(int(whole), variant)
+        return read_integer_string(whole, variant)
 
     return NUMBER_RE.sub(one, text)
 

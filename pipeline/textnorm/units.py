@@ -1,4 +1,4 @@
-"""Money, measures and percentages after a number, and the slash in "đồng/hộ"."""
+"""Money, measures and percentages after a number, ranges, and the slash of "đồng/hộ"."""
 
 from __future__ import annotations
 
@@ -48,11 +48,7 @@ def _grouped(words: list[str]) -> str:
     return "|".join(re.escape(f) + "(?:" + "|".join(alts) + ")" for f, alts in groups.items())
 
 
-_UNIT_ALT: Final = _grouped(list(UNITS))
-# The digit before the unit is matched (and put back) rather than looked behind for:
-# a pattern that starts with a plain set is scanned much faster.
-UNIT_RE: Final = re.compile(rf"([0-9])(?![0-9.,])(?! [0-9]) ?({_UNIT_ALT})(?!\w)")
-
+UNIT_ALTERNATION: Final = _grouped(list(UNITS))
 #: After "/" these words mean "per": 1.500.000 đồng/hộ → "đồng mỗi hộ".
 PER_WORDS: Final = frozenset(
     [
@@ -103,16 +99,10 @@ FRACTION_RE: Final = re.compile(r"/(?<=[0-9]/)(?=[0-9])")
 NEGATIVE_RE: Final = re.compile(r"[-−](?<![^\s(\[][-−])(?=[0-9])")
 
 
-def units(text: str, variant: str) -> str:
-    """ "50.000đ" → "50.000 đồng", "15%" → "15 phần trăm" (the number is read later)."""
-
-    def one(m: re.Match[str]) -> str:
-        spoken = UNITS[m.group(2)]
-        if variant == "south":
-            spoken = spoken.replace("nghìn", "ngàn")
-        return m.group(1) + " " + spoken
-
-    return UNIT_RE.sub(one, text)
+def read_unit(written: str, variant: str) -> str:
+    """The spoken unit: "đ" → "đồng", "‰" → "phần nghìn" / "phần ngàn"."""
+    spoken = UNITS[written]
+    return spoken.replace("nghìn", "ngàn") if variant == "south" else spoken
 
 
 def slashes(text: str) -> str:

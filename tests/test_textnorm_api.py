@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -263,3 +264,24 @@ def test_split_after_normalize_keeps_abbreviation_dots_out_of_the_way() -> None:
         "thành phố Lào Cai thông báo.",
         "Lúc bảy giờ ba mươi phút ngày mười lăm tháng mười hai có mưa.",
     ]
+
+
+# ---------------------------------------------------------------- with the real espeak-ng
+
+
+def _espeak_phonemes(text: str) -> str:
+    done = subprocess.run(
+        ["espeak-ng", "-v", "vi", "-q", "-x", text], capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stdout
+
+
+@pytest.mark.audio
+def test_espeak_stays_in_vietnamese_on_normalized_text() -> None:
+    written = "UBND xã Y Tý thông báo: Chỉ thị số 07/CT-TTg, 7h30 ngày 21/3/2023, HTX nhận 50.000đ/hộ."
+    assert "(en)" in _espeak_phonemes(written)  # raw text makes espeak-ng switch to English
+    spoken = normalize(written)
+    phonemes = _espeak_phonemes(spoken)
+    assert phonemes.strip()
+    assert "(en)" not in phonemes
+    assert "(" not in phonemes  # no switch to any other language

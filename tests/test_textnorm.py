@@ -100,6 +100,8 @@ ROMAN = [
     ("Hội nghị Trung ương 8 khóa XIII", "Hội nghị Trung ương tám khóa mười ba"),
     ("II. MỤC ĐÍCH", "hai. mục đích"),
     ("vitamin C", "vitamin xê"),
+    ("bằng lái hạng C", "bằng lái hạng xê"),
+    ("trường cấp II", "trường cấp hai"),
 ]
 
 DATES = [

@@ -30,8 +30,9 @@ _ROMAN_CONTEXT: Final = (
     "|giai đoạn|đợt|vòng|loại|cấp|hạng|phụ lục"
 )
 # A Roman numeral, read only after a word that takes one ("khóa XV", "quý III/2025")
-# or as a heading at the start of a line ("II. NỘI DUNG").
-ROMAN_RE: Final = re.compile(r"[IVXLCDM](?<!\w[IVXLCDM])[IVXLCDM]*(?:/((?:19|20)[0-9][0-9]))?(?!\w)")
+# or as a heading at the start of a line ("II. NỘI DUNG"). Only I, V and X (1–39):
+# "hạng C", "loại D" are letters, not 100 and 500.
+ROMAN_RE: Final = re.compile(r"[IVX](?<!\w[IVX])[IVX]*(?:/((?:19|20)[0-9][0-9]))?(?!\w)")
 _ROMAN_BEFORE_RE: Final = re.compile(rf"(?i:\b({_ROMAN_CONTEXT})) $")
 _HEADING_AFTER_RE: Final = re.compile(r"[.)] ")
 # Runs after the numbers: "F0" is then "F không", "QL4D" is "QL bốn D".

@@ -55,6 +55,13 @@ def test_every_integer_reads_back_to_itself(n: int, variant: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=VI_ALPHABET + "&~!?", max_size=60))
+def test_normalizing_twice_changes_nothing(text: str) -> None:
+    once = normalize(text)
+    assert normalize(once) == once
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=VI_ALPHABET, max_size=60))
 def test_nfd_and_nfc_read_the_same(text: str) -> None:
     assert normalize(unicodedata.normalize("NFD", text)) == normalize(unicodedata.normalize("NFC", text))

@@ -8,46 +8,49 @@ Vietnamese letter names below.
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from typing import Final
 
 from pipeline.textnorm.unicode import LETTERS_UPPER, VOWELS_LOWER
 
 #: Vietnamese names of the letters, as a listener expects them in an acronym.
-LETTER_NAMES: Final = {
-    "a": "a",
-    "ă": "á",
-    "â": "ớ",
-    "b": "bê",
-    "c": "xê",
-    "d": "dê",
-    "đ": "đê",
-    "e": "e",
-    "ê": "ê",
-    "f": "ép",
-    "g": "giê",
-    "h": "hát",
-    "i": "i",
-    "j": "gi",
-    "k": "ca",
-    "l": "e lờ",
-    "m": "em mờ",
-    "n": "en nờ",
-    "o": "o",
-    "ô": "ô",
-    "ơ": "ơ",
-    "p": "pê",
-    "q": "quy",
-    "r": "e rờ",
-    "s": "ét",
-    "t": "tê",
-    "u": "u",
-    "ư": "ư",
-    "v": "vê",
-    "w": "vê kép",
-    "x": "ích",
-    "y": "i",
-    "z": "dét",
-}
+LETTER_NAMES: Final = MappingProxyType(
+    {
+        "a": "a",
+        "ă": "á",
+        "â": "ớ",
+        "b": "bê",
+        "c": "xê",
+        "d": "dê",
+        "đ": "đê",
+        "e": "e",
+        "ê": "ê",
+        "f": "ép",
+        "g": "giê",
+        "h": "hát",
+        "i": "i",
+        "j": "gi",
+        "k": "ca",
+        "l": "e lờ",
+        "m": "em mờ",
+        "n": "en nờ",
+        "o": "o",
+        "ô": "ô",
+        "ơ": "ơ",
+        "p": "pê",
+        "q": "quy",
+        "r": "e rờ",
+        "s": "ét",
+        "t": "tê",
+        "u": "u",
+        "ư": "ư",
+        "v": "vê",
+        "w": "vê kép",
+        "x": "ích",
+        "y": "i",
+        "z": "dét",
+    }
+)
 
 _V: Final = "[" + VOWELS_LOWER + "]"
 _SYLLABLE_RE: Final = re.compile(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from types import MappingProxyType
 from typing import Final
 
 from pipeline.textnorm import dates, references, spoken, units
@@ -17,16 +18,18 @@ from pipeline.textnorm.lexicon import Lexicon, builtin_lexicon
 from pipeline.textnorm.numbers import reading_for
 from pipeline.textnorm.unicode import clean
 
-_SYMBOLS: Final = {
-    "&": " và ",
-    "№": " số ",
-    "~": " khoảng ",
-    "≈": " khoảng ",
-    "±": " cộng trừ ",
-    "*": " ",
-    "•": " ",
-    "·": " ",
-}
+_SYMBOLS: Final = MappingProxyType(
+    {
+        "&": " và ",
+        "№": " số ",
+        "~": " khoảng ",
+        "≈": " khoảng ",
+        "±": " cộng trừ ",
+        "*": " ",
+        "•": " ",
+        "·": " ",
+    }
+)
 _SYMBOL_RE: Final = re.compile("[" + "".join(_SYMBOLS) + "]")
 _DIGIT_RE: Final = re.compile("[0-9]")
 _SPACES_RE: Final = re.compile(r"  +")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final, Literal
 
 Variant = Literal["north", "south"]
@@ -95,7 +96,7 @@ def _group_tables(r: Reading) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 # Immutable lookup tables built once at import: reading a number is a few lookups.
-_TABLES: Final = {"north": _group_tables(NORTH), "south": _group_tables(SOUTH)}
+_TABLES: Final = MappingProxyType({"north": _group_tables(NORTH), "south": _group_tables(SOUTH)})
 
 
 def _read_below_billion(n: int, r: Reading, *, leading: bool) -> list[str]:
@@ -195,7 +196,9 @@ def roman_to_int(s: str) -> int | None:
 
 # ---------------------------------------------------------------- words → number
 
-_WORD_DIGITS: Final = {w: i for i, w in enumerate(DIGITS)} | {"mốt": 1, "tư": 4, "lăm": 5, "nhăm": 5}
+_WORD_DIGITS: Final = MappingProxyType(
+    {w: i for i, w in enumerate(DIGITS)} | {"mốt": 1, "tư": 4, "lăm": 5, "nhăm": 5}
+)
 
 
 def _group_value(words: list[str]) -> int:

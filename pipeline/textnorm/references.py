@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from typing import Final
 
 from pipeline.textnorm.letters import is_syllable, spell
@@ -51,7 +52,9 @@ ADDRESS_RE: Final = re.compile(
     r"|\b[\w\-]+(?:\.[\w\-]+)*\.(?:vn|com|net|org|gov|edu|info)\b(?:/[^\s<>\"]*[^\s<>\".,;:!?)])?"
 )
 _ADDRESS_SPLIT_RE: Final = re.compile(r"([./@_\-:?=&]+)")
-_ADDRESS_MARKS: Final = {".": "chấm", "/": "gạch chéo", "@": "a còng", "_": "gạch dưới", "-": "gạch ngang"}
+_ADDRESS_MARKS: Final = MappingProxyType(
+    {".": "chấm", "/": "gạch chéo", "@": "a còng", "_": "gạch dưới", "-": "gạch ngang"}
+)
 _ADDRESS_HINTS: Final = ("@", "://", "www.", ".vn", ".com", ".net", ".org", ".gov", ".edu", ".info")
 _SEP_RE: Final = re.compile(r"[ .\-()]+")
 

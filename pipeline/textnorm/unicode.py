@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from types import MappingProxyType
 from typing import Final
 
 # ---------------------------------------------------------------- Vietnamese letters
@@ -35,10 +36,10 @@ def _tone_table() -> dict[str, str]:
     return table
 
 
-_TONE_TABLE: Final = _tone_table()
+_TONE_TABLE: Final = MappingProxyType(_tone_table())
 # starts with a plain character set so that the regex engine can scan fast
 _TONE_RE: Final = re.compile(
-    "[oOuU](?<![qQ][oOuU])[" + "".join(sorted({k[1] for k in _TONE_TABLE})) + r"](?!\w)"
+    "[oOuU](?<![qQ][oOuU])[" + "".join(sorted({k[1] for k in _TONE_TABLE})) + r"](?![^\W\d_])"
 )
 
 
@@ -61,7 +62,7 @@ _SPACES_RE: Final = re.compile(r"  +")
 _KEEP_SYMBOLS: Final = frozenset("°%‰&№")
 
 
-def _symbol_and_digit_tables() -> tuple[list[str], dict[int, str]]:
+def _symbol_and_digit_tables() -> tuple[tuple[str, ...], MappingProxyType[int, str]]:
     """Characters removed outright (emoji, pictographs, dingbats, private use) and every
     non-ASCII digit (Arabic-Indic, fullwidth, superscript ², circled ①…) with its value.
 
@@ -76,7 +77,7 @@ def _symbol_and_digit_tables() -> tuple[list[str], dict[int, str]]:
             drop.append(ch)
         elif ch.isdigit():
             digits[cp] = str(unicodedata.digit(ch))
-    return drop, digits
+    return tuple(drop), MappingProxyType(digits)
 
 
 def _ranges(chars: list[str]) -> str:
@@ -93,7 +94,7 @@ def _ranges(chars: list[str]) -> str:
 
 
 _DROP, _DIGIT_TABLE = _symbol_and_digit_tables()
-_ODD_TABLE: Final = (
+_ODD_TABLE: Final = MappingProxyType(
     {c: " " for c in _DROP if ord(c) <= 0xFFFF}
     | {c: " " for c in _ODD_SPACES}
     | {c: "" for c in _INVISIBLE}

@@ -3,41 +3,44 @@
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from typing import Final
 
 #: Written unit → spoken unit. Only recognised right after a number ("50.000đ", "3 km").
-UNITS: Final = {
-    "km/h": "ki lô mét trên giờ",
-    "m/s": "mét trên giây",
-    "km2": "ki lô mét vuông",
-    "km": "ki lô mét",
-    "m2": "mét vuông",
-    "m3": "mét khối",
-    "cm": "xen ti mét",
-    "mm": "mi li mét",
-    "m": "mét",
-    "ha": "héc ta",
-    "kg": "ki lô gam",
-    "mg": "mi li gam",
-    "g": "gam",
-    "ml": "mi li lít",
-    "°C": "độ xê",
-    "oC": "độ xê",
-    "°": "độ",
-    "%": "phần trăm",
-    "‰": "phần nghìn",
-    "kWh": "ki lô oát giờ",
-    "kW": "ki lô oát",
-    "MW": "mê ga oát",
-    "đ": "đồng",
-    "đồng": "đồng",
-    "VNĐ": "đồng",
-    "VND": "đồng",
-    "vnđ": "đồng",
-    "USD": "đô la mỹ",
-    "tr": "triệu",
-    "k": "nghìn",
-}
+UNITS: Final = MappingProxyType(
+    {
+        "km/h": "ki lô mét trên giờ",
+        "m/s": "mét trên giây",
+        "km2": "ki lô mét vuông",
+        "km": "ki lô mét",
+        "m2": "mét vuông",
+        "m3": "mét khối",
+        "cm": "xen ti mét",
+        "mm": "mi li mét",
+        "m": "mét",
+        "ha": "héc ta",
+        "kg": "ki lô gam",
+        "mg": "mi li gam",
+        "g": "gam",
+        "ml": "mi li lít",
+        "°C": "độ xê",
+        "oC": "độ xê",
+        "°": "độ",
+        "%": "phần trăm",
+        "‰": "phần nghìn",
+        "kWh": "ki lô oát giờ",
+        "kW": "ki lô oát",
+        "MW": "mê ga oát",
+        "đ": "đồng",
+        "đồng": "đồng",
+        "VNĐ": "đồng",
+        "VND": "đồng",
+        "vnđ": "đồng",
+        "USD": "đô la mỹ",
+        "tr": "triệu",
+        "k": "nghìn",
+    }
+)
 
 
 def _grouped(words: list[str]) -> str:

@@ -102,6 +102,8 @@ ROMAN = [
     ("vitamin C", "vitamin xê"),
     ("bằng lái hạng C", "bằng lái hạng xê"),
     ("trường cấp II", "trường cấp hai"),
+    ("xã vùng III", "xã vùng ba"),
+    ("năm XV", "năm mười lăm"),
 ]
 
 DATES = [
@@ -192,6 +194,10 @@ MONEY_UNITS = [
     ("các sở/ngành", "các sở, ngành"),
     ("2 người/hộ", "hai người mỗi hộ"),
     ("2,5 ha/hộ", "hai phẩy năm héc ta mỗi hộ"),
+    ("3 triệu đồng/ha", "ba triệu đồng mỗi héc ta"),
+    ("200.000 đồng/m2", "hai trăm nghìn đồng mỗi mét vuông"),
+    ("0,4 mg/l khí thở", "không phẩy bốn mi li gam trên lít khí thở"),
+    ("5 l nước", "năm lít nước"),
 ]
 
 ABBREVIATIONS = [
@@ -234,6 +240,11 @@ ABBREVIATIONS = [
     ("Trường PTDTBT THCS", "Trường phổ thông dân tộc bán trú trung học cơ sở"),
     ("Bí thư ĐTN", "Bí thư đoàn thanh niên"),
     ("V/v tăng cường", "về việc tăng cường"),
+    ("Sở TT&TT", "Sở thông tin và truyền thông"),
+    ("đồng bào DTTS", "đồng bào dân tộc thiểu số"),
+    ("tước GPLX", "tước giấy phép lái xe"),
+    ("QL.4D", "quốc lộ bốn dê"),
+    ("tài khoản VNeID", "tài khoản vê en e ai đi"),
     ("• Mục 1", "Mục một"),
 ]
 
@@ -268,6 +279,8 @@ PHONES = [
     ("gọi 112", "gọi một một hai"),
     ("Gọi ngay 113", "Gọi ngay một một ba"),
     ("gọi đến số 114", "gọi đến số một một bốn"),
+    ("gọi ngay 113 hoặc 115", "gọi ngay một một ba hoặc một một năm"),
+    ("gọi 113, 114 hoặc 115", "gọi một một ba, một một bốn hoặc một một năm"),
     ("đường dây nóng 1022", "đường dây nóng một không hai hai"),
     ("Tổng đài 1900 1234", "Tổng đài một chín không không, một hai ba bốn"),
     ("hotline: 18001091", "hotline: một tám không không, một không chín một"),

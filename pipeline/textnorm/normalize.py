@@ -33,6 +33,7 @@ _SYMBOLS: Final = MappingProxyType(
 _SYMBOL_RE: Final = re.compile("[" + "".join(_SYMBOLS) + "]")
 _DIGIT_RE: Final = re.compile("[0-9]")
 _SPACES_RE: Final = re.compile(r"  +")
+_LINE_EDGE_RE: Final = re.compile(r" *\n *")
 _PUNCT: Final = ",.;:!?)"
 
 
@@ -70,9 +71,9 @@ def normalize(text: str, *, variant: str = "north", lexicon: Lexicon | None = No
     text = spoken.romans(text, variant)
     if _SYMBOL_RE.search(text):
         text = _SYMBOL_RE.sub(lambda m: _SYMBOLS[m.group(0)], text)
+    text = units.slashes(text, variant)
     text = spoken.numbers(text, variant)
-    text = units.slashes(text)
-    text = spoken.capitals(text, lex)
+    text = spoken.capitals(text, lex, variant)
     if "  " in text:
         text = _SPACES_RE.sub(" ", text)
     for mark in _PUNCT:
@@ -80,6 +81,8 @@ def normalize(text: str, *, variant: str = "north", lexicon: Lexicon | None = No
             text = text.replace(" " + mark, mark)
     while ",," in text:
         text = text.replace(",,", ",")
+    if "\n" in text:
+        text = _LINE_EDGE_RE.sub("\n", text)
     return text.strip()
 
 

@@ -31,7 +31,8 @@ SERVICE_RE: Final = re.compile(r"1(?<![\w.,]1)([89]00)[ .]?([0-9]{3,4})(?![\w]|[
 SHORT_NUMBER_RE: Final = re.compile(r"[0-9](?<![\w.,][0-9])[0-9]{2,4}(?!\w|[.,][0-9]| ?[0-9])")
 HOTLINE_BEFORE_RE: Final = re.compile(
     r"(?i:\b(?:gọi|đường dây nóng|tổng đài|hotline|điện thoại|sđt|đt|quay số|bấm số|nhắn tin))"
-    r"(?:\s*[:(])?\s*(?:ngay\s+)?(?:(?:đến|tới|cho)\s+)?(?:số\s+)?$"
+    r"(?:\s*[:(])?\s*(?:ngay\s+)?(?:(?:đến|tới|cho)\s+)?(?:số\s+)?"
+    r"(?:[0-9]{3,5}\s*(?:,|hoặc)\s*)*$"  # "gọi 113 hoặc 115": the second one too
 )
 _HOTLINE_WORDS: Final = (
     "gọi",
@@ -124,7 +125,7 @@ def phones(text: str) -> str:
         return _read_groups([prefix.strip("()"), *groups])
 
     def short(m: re.Match[str]) -> str:
-        if HOTLINE_BEFORE_RE.search(text, max(0, m.start() - 40), m.start()):
+        if HOTLINE_BEFORE_RE.search(text, max(0, m.start() - 60), m.start()):
             return read_digits(m.group(0))
         return m.group(0)
 

@@ -27,7 +27,7 @@ _MONTH_BEFORE: Final = ("tháng ", "Tháng ", "THÁNG ")
 
 _ROMAN_CONTEXT: Final = (
     "lần thứ|thứ|khóa|khoá|quý|kỳ|kì|nhiệm kỳ|đại hội|hội nghị|chương|phần|mục|tập|thế kỷ|thế kỉ"
-    "|giai đoạn|đợt|vòng|loại|cấp|hạng|phụ lục"
+    "|giai đoạn|đợt|vòng|loại|cấp|hạng|phụ lục|vùng|khu vực|bậc|nhóm"
 )
 # A Roman numeral, read only after a word that takes one ("khóa XV", "quý III/2025")
 # or as a heading at the start of a line ("II. NỘI DUNG"). Only I, V and X (1–39):
@@ -36,6 +36,7 @@ ROMAN_RE: Final = re.compile(r"[IVX](?<!\w[IVX])[IVX]*(?:/((?:19|20)[0-9][0-9]))
 _ROMAN_BEFORE_RE: Final = re.compile(rf"(?i:\b({_ROMAN_CONTEXT})) $")
 _HEADING_AFTER_RE: Final = re.compile(r"[.)] ")
 # Runs after the numbers: "F0" is then "F không", "QL4D" is "QL bốn D".
+_ROMAN_ONLY_RE: Final = re.compile(r"[IVX]{2,}")
 CAPS_RE: Final = re.compile(rf"{UPPER_CLASS}(?<!\w.){UPPER_CLASS}*(?!\w)")
 
 
@@ -101,7 +102,7 @@ def romans(text: str, variant: str) -> str:
     return ROMAN_RE.sub(one, text)
 
 
-def capitals(text: str, lexicon: Lexicon) -> str:
+def capitals(text: str, lexicon: Lexicon, variant: str) -> str:
     """Tokens in capitals that no lexicon entry matched (run after the numbers).
 
     A syllable ("THÔNG", "TÝ") is the word in lowercase; a lone vowel ("A", "Y" in names)
@@ -113,6 +114,11 @@ def capitals(text: str, lexicon: Lexicon) -> str:
         token = m.group(0)
         if len(token) == 1:
             return token if is_syllable(token) else spell(token)
+        if token in lexicon.abbreviations:
+            return lexicon.abbreviations[token]
+        value = roman_to_int(token) if _ROMAN_ONLY_RE.fullmatch(token) else None
+        if value is not None:  # "III", "XV" out of context are still numbers, not "iii"
+            return read_int(value, variant)
         if token in lexicon.abbreviations:
             return lexicon.abbreviations[token]
         return token.lower() if is_syllable(token) else spell(token)

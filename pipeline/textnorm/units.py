@@ -23,6 +23,8 @@ UNITS: Final = MappingProxyType(
         "mg": "mi li gam",
         "g": "gam",
         "ml": "mi li lít",
+        "mg/l": "mi li gam trên lít",
+        "l": "lít",
         "°C": "độ xê",
         "oC": "độ xê",
         "°": "độ",
@@ -96,7 +98,7 @@ PER_WORDS: Final = frozenset(
         "mét",
     ]
 )
-_SLASH_WORDS_RE: Final = re.compile(r"/(?:(?<=[^\W\d_]/)|(?<=[^\W\d_] /)) ?(?=([^\W\d_]+))")
+_SLASH_WORDS_RE: Final = re.compile(r"([^\W_]+) ?/ ?([^\W_]+)(?!\w)")
 RANGE_RE: Final = re.compile(r"([0-9%]h?) ?[-–—] ?(?=[0-9])")
 FRACTION_RE: Final = re.compile(r"/(?<=[0-9]/)(?=[0-9])")
 NEGATIVE_RE: Final = re.compile(r"[-−](?<![^\s(\[][-−])(?=[0-9])")
@@ -108,17 +110,31 @@ def read_unit(written: str, variant: str) -> str:
     return spoken.replace("nghìn", "ngàn") if variant == "south" else spoken
 
 
-def slashes(text: str) -> str:
-    """A slash between words: "đồng/hộ" → "đồng mỗi hộ", "sở/ngành" → "sở, ngành"."""
+def slashes(text: str, variant: str) -> str:
+    """A slash between words: "đồng/hộ" → "đồng mỗi hộ", "đồng/ha" → "đồng mỗi héc ta",
+    "sở/ngành" → "sở, ngành"."""
 
     def one(m: re.Match[str]) -> str:
-        return " mỗi " if m.group(1).lower() in PER_WORDS else ", "
+        left, word = m.groups()
+        if f"{left.lstrip('0123456789')}/{word}" in UNITS:  # km/h, mg/l: read with their number
+            return m.group(0)
+        if word in UNITS:
+            return f"{left} mỗi {read_unit(word, variant)}"
+        return left + (" mỗi " if word.lower() in PER_WORDS else ", ") + word
 
-    return _SLASH_WORDS_RE.sub(one, text) if "/" in text else text
+    for _ in range(4):  # "đồng/người/tháng": each pass reads one slash of a chain
+        if "/" not in text:
+            break
+        text, count = _SLASH_WORDS_RE.subn(one, text)
+        if not count:
+            break
+    return text
 
 
 def ranges(text: str) -> str:
     """ "3 - 5", "2022-2027", "7h30 - 11h" → "… đến …" (dates with dashes go first)."""
+    if "-" not in text and "–" not in text and "—" not in text:
+        return text
     return RANGE_RE.sub(lambda m: m.group(1) + " đến ", text)
 
 

@@ -98,7 +98,9 @@ PER_WORDS: Final = frozenset(
         "mét",
     ]
 )
-_SLASH_WORDS_RE: Final = re.compile(r"([^\W_]+) ?/ ?([^\W_]+)(?!\w)")
+# starts with the slash itself (a literal is found fast); the word before is looked up after
+_SLASH_WORDS_RE: Final = re.compile(r"/(?:(?<=[^\W_]/)|(?<=[^\W_] /)) ?([^\W_]+)(?!\w)")
+_LEFT_WORD_RE: Final = re.compile(r"([^\W_]+) ?$")
 RANGE_RE: Final = re.compile(r"([0-9%]h?) ?[-–—] ?(?=[0-9])")
 FRACTION_RE: Final = re.compile(r"/(?<=[0-9]/)(?=[0-9])")
 NEGATIVE_RE: Final = re.compile(r"[-−](?<![^\s(\[][-−])(?=[0-9])")
@@ -112,23 +114,19 @@ def read_unit(written: str, variant: str) -> str:
 
 def slashes(text: str, variant: str) -> str:
     """A slash between words: "đồng/hộ" → "đồng mỗi hộ", "đồng/ha" → "đồng mỗi héc ta",
-    "sở/ngành" → "sở, ngành"."""
+    "sở/ngành" → "sở, ngành", "đồng/người/tháng" → "đồng mỗi người mỗi tháng"."""
 
     def one(m: re.Match[str]) -> str:
-        left, word = m.groups()
-        if f"{left.lstrip('0123456789')}/{word}" in UNITS:  # km/h, mg/l: read with their number
+        word = m.group(1)
+        before = _LEFT_WORD_RE.search(text, max(0, m.start() - 12), m.start())
+        left = before.group(1).lstrip("0123456789") if before else ""
+        if f"{left}/{word}" in UNITS:  # km/h, mg/l: read with their number
             return m.group(0)
         if word in UNITS:
-            return f"{left} mỗi {read_unit(word, variant)}"
-        return left + (" mỗi " if word.lower() in PER_WORDS else ", ") + word
+            return f" mỗi {read_unit(word, variant)}"
+        return (" mỗi " if word.lower() in PER_WORDS else ", ") + word
 
-    for _ in range(4):  # "đồng/người/tháng": each pass reads one slash of a chain
-        if "/" not in text:
-            break
-        text, count = _SLASH_WORDS_RE.subn(one, text)
-        if not count:
-            break
-    return text
+    return _SLASH_WORDS_RE.sub(one, text) if "/" in text else text
 
 
 def ranges(text: str) -> str:

@@ -18,6 +18,8 @@ DOC_REF_RE: Final = re.compile(
     r"([0-9])(?<![\w/.,][0-9])([0-9]{0,5})(?:/((?:19|20)[0-9][0-9]))?"
     r"/([A-ZĐ][^\W_]*(?:[-–&][A-ZĐ][^\W_]*)*)(?![\w/])"
 )
+_CODE_SPLIT_RE: Final = re.compile(r"[-–]")
+_SCHEME_RE: Final = re.compile(r"^https?://")
 _CODE_PART_RE: Final = re.compile(r"[^\W\d_]+|[0-9]+")
 
 # 0214 3840 123, 0912.345.678, (0214) 3840123, +84 912 345 678
@@ -63,7 +65,7 @@ _SEP_RE: Final = re.compile(r"[ .\-()]+")
 def read_code(code: str, lexicon: Lexicon, variant: str) -> str:
     """One document code: known parts expand ("QĐ" → "quyết định"), others are spelled."""
     words: list[str] = []
-    for part in re.split(r"[-–]", code):
+    for part in _CODE_SPLIT_RE.split(code):
         if part in lexicon.codes:
             words.append(lexicon.codes[part])
         elif part in lexicon.abbreviations:
@@ -154,7 +156,7 @@ def addresses(text: str) -> str:
         return text
 
     def one(m: re.Match[str]) -> str:
-        address = re.sub(r"^https?://", "", m.group(0))
+        address = _SCHEME_RE.sub("", m.group(0))
         words: list[str] = []
         for piece in _ADDRESS_SPLIT_RE.split(address):
             if not piece:

@@ -245,6 +245,8 @@ ABBREVIATIONS = [
     ("tước GPLX", "tước giấy phép lái xe"),
     ("QL.4D", "quốc lộ bốn dê"),
     ("tài khoản VNeID", "tài khoản vê en e ai đi"),
+    ("nhóm Zalo của thôn", "nhóm da lô của thôn"),
+    ("trang Facebook, ZALO", "trang phây búc, da lô"),
     ("• Mục 1", "Mục một"),
 ]
 

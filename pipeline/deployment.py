@@ -92,6 +92,7 @@ class RawEndpoint(_Raw):
 class RawCommune(_Raw):
     code: str = Field(pattern=r"^\d{5}$")
     name: str = Field(min_length=1)
+    kind: Literal["xã", "phường", "thị trấn"] = "xã"
     group: str | None = None
     languages: list[str] = ["vi"]
     slots: list[RawSlot] | None = None
@@ -267,6 +268,7 @@ def load_deployment(schedules_dir: Path, *, default_timezone: str = "Asia/Ho_Chi
                 languages=tuple(raw_c.languages),
                 slots=slots,
                 endpoints=tuple(endpoints),
+                kind=raw_c.kind,
             )
         )
     return Deployment(

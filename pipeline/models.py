@@ -69,6 +69,7 @@ class Commune:
     languages: tuple[str, ...]
     slots: tuple[Slot, ...]
     endpoints: tuple[Endpoint, ...] = ()
+    kind: str = "xã"  # xã | phường | thị trấn, as the greeting says it
 
     def slot(self, name: str) -> Slot | None:
         return next((s for s in self.slots if s.name == name), None)

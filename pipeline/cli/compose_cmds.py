@@ -1,9 +1,106 @@
-"""``loa script`` and ``loa voices check`` (the compose stage)."""
+"""``loa script`` and ``loa voices check|placeholders`` (the compose stage)."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from pipeline.cli.context import JSON_OPTION, console, ctx_of, print_json
+from pipeline.errors import NotFoundError, PartialFailure
+
+voices_app = typer.Typer(help="The clip library in voices/.", no_args_is_help=True)
+
+
+def script(
+    ctx: typer.Context,
+    commune: Annotated[str, typer.Option("--commune", help="Commune code.")],
+    date: Annotated[dt.datetime, typer.Option("--date", "-d", help="YYYY-MM-DD.", formats=["%Y-%m-%d"])],
+    slot: Annotated[str, typer.Option("--slot", help="Slot name, e.g. morning.")],
+    json_out: Annotated[bool, JSON_OPTION] = False,
+) -> None:
+    """Print the cue sheet that would air for a commune, date and slot, with what is deferred or missing.
+
+    Example: loa script --commune 02641 --date 2026-12-01 --slot morning
+    """
+    from pipeline.nightly import preview_script
+
+    app = ctx_of(ctx)
+    day = date.date()
+    found = app.deployment.commune(commune)
+    if found is None:
+        raise NotFoundError(f"commune {commune}: not in the deployment; see `loa communes`")
+    if found.slot(slot) is None:
+        names = ", ".join(s.name for s in found.slots)
+        raise NotFoundError(f"slot {slot!r}: {found.name} has the slots {names}")
+    plan, result = preview_script(day, found, slot, settings=app.settings, db=app.db)
+    if plan is None or result is None:
+        console.print(f"# {found.name}: slot {slot} does not run on {day:%A %Y-%m-%d}; no program", markup=False)
+        return
+    deferred = [f"{d.bulletin.id} {d.bulletin.title} → {d.until_slot} ({d.reason})" for d in plan.deferred]
+    if json_out:
+        print_json(
+            {
+                "name": result.name,
+                "cues": [dataclasses.asdict(c) for c in result.cues],
+                "deferred": deferred,
+                "missing": list(result.missing),
+                "estimated_ms": plan.estimated_ms,
+            }
+        )
+        return
+    console.print(result.text, markup=False, end="")
+    for line in deferred:
+        console.print(f"# deferred: {line}", markup=False)
+    for line in result.missing:
+        console.print(f"# missing: {line}", markup=False)
+
+
+@voices_app.command("check")
+def voices_check(ctx: typer.Context, json_out: Annotated[bool, JSON_OPTION] = False) -> None:
+    """List placeholder clips, missing files and unreadable audio: what is still to record.
+
+    Exit 3 when a clip is missing or unreadable; placeholders alone are reported, exit 0.
+
+    Example: loa voices check
+    """
+    from pipeline.voices import check_voices, load_catalog
+
+    app = ctx_of(ctx)
+    catalog = load_catalog(app.settings.voices_dir)
+    languages = {lang for c in app.deployment.communes for lang in c.languages}
+    problems = check_voices(catalog, settings=app.settings, languages=languages)
+    if json_out:
+        print_json([dataclasses.asdict(p) for p in problems])
+    else:
+        table = Table("clip", "vấn đề", "chi tiết")
+        for p in problems:
+            table.add_row(p.key, p.problem, p.detail)
+        console.print(table)
+        console.print(f"{len(catalog.clips)} clips, {len(problems)} to look at")
+    bad = [p.key for p in problems if p.problem != "placeholder"]
+    if bad:
+        raise PartialFailure(f"voices: {len(bad)} clips missing or unreadable: {', '.join(bad)}")
+
+
+@voices_app.command("placeholders")
+def voices_placeholders(
+    ctx: typer.Context, force: Annotated[bool, typer.Option(help="Make them again even if present.")] = False
+) -> None:
+    """Generate the labelled placeholder clips the catalog marks placeholder = true.
+
+    Example: loa voices placeholders
+    """
+    from pipeline.voices import load_catalog, make_placeholders
+
+    app = ctx_of(ctx)
+    made = make_placeholders(load_catalog(app.settings.voices_dir), settings=app.settings, force=force)
+    console.print(f"{len(made)} placeholder clips made", markup=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the compose commands to ``app``."""
+    app.command("script")(script)
+    app.add_typer(voices_app, name="voices")

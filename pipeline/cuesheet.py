@@ -29,7 +29,7 @@ MAX_PAUSE_MS = 60_000
 
 def escape_speech(text: str) -> str:
     """Make text safe to place in a sheet as speech: a leading ``@`` cannot start a directive."""
-    return "\n".join("@" + line if line.lstrip().startswith("@") else line for line in text.split("\n"))
+    return "\n".join("@" + line.lstrip() if line.lstrip().startswith("@") else line for line in text.split("\n"))
 
 
 def parse_cue_sheet(text: str, *, name: str) -> Script:

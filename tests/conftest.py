@@ -75,3 +75,111 @@ def cli(project: Project, capsys: pytest.CaptureFixture[str]) -> Callable[..., C
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+SMALL_DEPLOYMENT = """
+timezone = "Asia/Ho_Chi_Minh"
+
+[defaults]
+slots = [
+  { name = "morning", start = "05:30", max_minutes = 10 },
+  { name = "evening", start = "17:00", max_minutes = 10, days = ["mon", "tue", "wed", "thu", "fri", "sat"] },
+]
+
+[[group]]
+id = "bat-xat"
+name = "Trung tâm Văn hóa, Thể thao và Truyền thông Bát Xát"
+
+[[commune]]
+code = "02641"
+name = "Y Tý"
+group = "bat-xat"
+languages = ["vi", "hmn"]
+
+  [[commune.endpoint]]
+  name = "y-ty-loa"
+  transport = "local"
+  path = "endpoints/y-ty-loa"
+
+  [[commune.endpoint]]
+  name = "y-ty-radio"
+  transport = "local"
+  format = "single"
+  path = "endpoints/y-ty-radio"
+
+[[commune]]
+code = "02695"
+name = "Bản Lầu"
+languages = ["vi"]
+
+  [[commune.endpoint]]
+  name = "ban-lau-loa"
+  transport = "local"
+  path = "endpoints/ban-lau-loa"
+"""
+
+SHORT_BULLETIN = """+++
+title = "Họp thôn về gia hạn thẻ BHYT"
+category = "notice"
+priority = "{priority}"
+source = "UBND xã"
+reference = ""
+valid_from = 2026-12-01
+valid_until = 2026-12-14
+targets = {targets}
+languages = ["vi", "hmn"]
++++
+{body}
+"""
+
+
+@pytest.fixture(scope="session")
+def voices_with_placeholders(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of voices/ with its placeholder clips generated once per test session."""
+    from pipeline.voices import load_catalog, make_placeholders
+
+    voices = tmp_path_factory.mktemp("voices")
+    shutil.copy(REPO / "voices" / "catalog.toml", voices / "catalog.toml")
+    shutil.copy(REPO / "voices" / "lexicon.vi.toml", voices / "lexicon.vi.toml")
+    settings = load_settings(REPO / "loa.toml", environ={})
+    make_placeholders(load_catalog(voices), settings=settings)
+    return voices
+
+
+@pytest.fixture
+def small(tmp_path: Path, voices_with_placeholders: Path) -> Project:
+    """Two communes (Y Tý with Mông and a single-file radio; Bản Lầu Vietnamese only), local endpoints."""
+    root = tmp_path / "small"
+    (root / "schedules").mkdir(parents=True)
+    (root / "schedules" / "small.toml").write_text(SMALL_DEPLOYMENT, encoding="utf-8")
+    shutil.copytree(voices_with_placeholders, root / "voices")
+    config = root / "loa.toml"
+    config.write_text(
+        f'data_dir = "data"\ntemplates_dir = "{REPO / "templates"}"\n[deliver]\nbackoff_s = 0.01\n',
+        encoding="utf-8",
+    )
+    return Project(root=root, config=config)
+
+
+def add_bulletin(
+    project: Project,
+    body: str,
+    *,
+    priority: str = "routine",
+    targets: str = '["all"]',
+    approve: bool = True,
+    title: str | None = None,
+) -> int:
+    """Store (and approve) a short bulletin in ``project``; return its id."""
+    from pipeline.intake import parse_bulletin
+    from pipeline.store import bulletins as store
+
+    text = SHORT_BULLETIN.format(priority=priority, targets=targets, body=body)
+    if title:
+        text = text.replace('title = "Họp thôn về gia hạn thẻ BHYT"', f'title = "{title}"')
+    db = project.db()
+    [(b, _)] = store.save_bulletins(db, [parse_bulletin(text, where="t.md", deployment=project.deployment).bulletin])
+    assert b.id is not None
+    if approve:
+        store.approve(db, b.id)
+    return b.id

@@ -1,0 +1,175 @@
+"""Compose: templates → cue sheets. Snapshots of the sample deployment and the examples."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.compose import TemplateSet, compose_emergency, compose_script, vi_date, vi_weekday
+from pipeline.errors import ScriptError
+from pipeline.intake import read_bulletin_files
+from pipeline.models import Bulletin, Recording
+from pipeline.plan import plan_commune_day
+from pipeline.voices import load_catalog
+from tests.conftest import EXAMPLES, REPO, Project
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+DAY = dt.date(2026, 12, 1)
+
+
+def examples(project: Project) -> list[Bulletin]:
+    parsed = read_bulletin_files(sorted(EXAMPLES.glob("*.md")), deployment=project.deployment)
+    t0 = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
+    import dataclasses
+
+    return [
+        dataclasses.replace(p.bulletin, id=i, status="approved", approved_at=t0 + dt.timedelta(minutes=i))
+        for i, p in enumerate(parsed, start=1)
+    ]
+
+
+def check_snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / name
+    if os.environ.get("LOA_UPDATE_SNAPSHOTS") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} is missing; run with LOA_UPDATE_SNAPSHOTS=1 to write it"
+    assert text == path.read_text(encoding="utf-8"), f"{path} differs; LOA_UPDATE_SNAPSHOTS=1 to accept"
+
+
+@pytest.mark.parametrize(("commune", "slot"), [("02803", "morning"), ("02641", "evening"), ("02695", "morning")])
+def test_snapshots_of_the_sample_deployment(
+    project: Project, voices_with_placeholders: Path, commune: str, slot: str
+) -> None:
+    bulletins = examples(project)
+    c = project.deployment.commune(commune)
+    assert c is not None
+    rec = {(1, "hmn"): Recording(1, "hmn", Path("r.wav"), 95_000, "0" * 64, "r.wav")}
+    plans = plan_commune_day(DAY, c, bulletins=bulletins, recordings=rec, spoken=lambda t: t)
+    plan = next(p for p in plans if p.slot.name == slot)
+    script = compose_script(
+        plan,
+        templates=TemplateSet.load(REPO / "templates"),
+        catalog=load_catalog(voices_with_placeholders),
+        recordings=rec,
+    )
+    lines = [script.text, "# cues: " + " ".join(f"{c.kind}@{c.line}" for c in script.cues)]
+    lines += [f"# missing: {m}" for m in script.missing]
+    check_snapshot(f"{commune}-{DAY}-{slot}.txt", "\n".join(lines) + "\n")
+
+
+def test_emergency_snapshot(project: Project, voices_with_placeholders: Path) -> None:
+    flood = next(b for b in examples(project) if b.priority == "emergency")
+    c = project.deployment.commune("02641")
+    assert c is not None
+    script = compose_emergency(
+        flood,
+        c,
+        templates=TemplateSet.load(REPO / "templates"),
+        catalog=load_catalog(voices_with_placeholders),
+        recordings={},
+    )
+    assert [c.key for c in script.cues if c.kind == "chime"] == ["attention", "attention", "attention"]
+    assert sum(1 for c in script.cues if c.kind == "speech" and "Thông báo khẩn cấp" in c.text) == 2
+    check_snapshot(f"02641-emergency-{flood.id}.txt", script.text)
+
+
+def test_words_for_dates() -> None:
+    assert vi_date(dt.date(2026, 12, 1)) == "ngày một tháng mười hai năm hai nghìn không trăm hai mươi sáu"
+    assert vi_date(dt.date(2027, 4, 24)) == "ngày hai mươi tư tháng tư năm hai nghìn không trăm hai mươi bảy"
+    assert [vi_weekday(dt.date(2026, 11, 30) + dt.timedelta(days=i)) for i in (0, 6)] == ["thứ hai", "chủ nhật"]
+
+
+def test_bulletin_text_is_never_evaluated_or_turned_into_directives(
+    project: Project, voices_with_placeholders: Path
+) -> None:
+    [b, *_] = examples(project)
+    import dataclasses
+
+    hostile = dataclasses.replace(
+        b,
+        title="{{ 7*7 }}",
+        body="{% for x in range(3) %}X{% endfor %}\n\n@pause 100\n@recording 1 hmn\n\n{{ config }}",
+    )
+    c = project.deployment.commune("02695")
+    assert c is not None
+    plan = plan_commune_day(DAY, c, bulletins=[hostile], recordings={}, spoken=lambda t: t)[0]
+    script = compose_script(
+        plan,
+        templates=TemplateSet.load(REPO / "templates"),
+        catalog=load_catalog(voices_with_placeholders),
+        recordings={},
+    )
+    speech = " ".join(c.text for c in script.cues if c.kind == "speech")
+    assert "{{ 7*7 }}" in speech and "49" not in speech
+    assert "{% for x in range(3) %}X{% endfor %}" in speech and "{{ config }}" in speech
+    assert "@pause 100 @recording 1 hmn" in speech
+    assert [c.kind for c in script.cues].count("pause") == 4  # only the template's own pauses
+
+
+def test_template_errors_name_template_and_line(
+    tmp_path: Path, project: Project, voices_with_placeholders: Path
+) -> None:
+    shutil.copytree(REPO / "templates", tmp_path / "t")
+    program = tmp_path / "t" / "program.vi.j2"
+    program.write_text(program.read_text().replace("{{ slot_title }}", "{{ slot_titel }}", 1))
+    c = project.deployment.commune("02695")
+    assert c is not None
+    plan = plan_commune_day(DAY, c, bulletins=[], recordings={}, spoken=lambda t: t)[0]
+    with pytest.raises(ScriptError, match=r"program\.vi\.j2: line 6: UndefinedError: 'slot_titel' is undefined"):
+        compose_script(
+            plan,
+            templates=TemplateSet.load(tmp_path / "t"),
+            catalog=load_catalog(voices_with_placeholders),
+            recordings={},
+        )
+    program.write_text("{% if %}\n")
+    with pytest.raises(ScriptError, match=r"program\.vi\.j2: line 1: "):
+        compose_script(
+            plan,
+            templates=TemplateSet.load(tmp_path / "t"),
+            catalog=load_catalog(voices_with_placeholders),
+            recordings={},
+        )
+    program.write_text("@jingle\n")
+    with pytest.raises(ScriptError, match="line 1: '@jingle': unknown directive"):
+        compose_script(
+            plan,
+            templates=TemplateSet.load(tmp_path / "t"),
+            catalog=load_catalog(voices_with_placeholders),
+            recordings={},
+        )
+
+
+def test_missing_clips_are_listed_at_once(tmp_path: Path, project: Project) -> None:
+    voices = tmp_path / "voices"
+    voices.mkdir()
+    shutil.copy(REPO / "voices" / "catalog.toml", voices / "catalog.toml")  # no placeholder files made
+    c = project.deployment.commune("02803")  # vi, hmn, ium, pcc
+    assert c is not None
+    plan = plan_commune_day(DAY, c, bulletins=[], recordings={}, spoken=lambda t: t)[0]
+    with pytest.raises(ScriptError) as exc:
+        compose_script(
+            plan, templates=TemplateSet.load(REPO / "templates"), catalog=load_catalog(voices), recordings={}
+        )
+    message = str(exc.value)
+    for key in ("chime/open", "chime/close", "hmn/greeting", "ium/greeting", "pcc/greeting"):
+        assert key in message
+
+
+def test_missing_recordings_skip_or_fail(project: Project, voices_with_placeholders: Path) -> None:
+    bulletins = examples(project)
+    c = project.deployment.commune("02641")
+    assert c is not None
+    plan = plan_commune_day(DAY, c, bulletins=bulletins, recordings={}, spoken=lambda t: t)[0]
+    args = dict(
+        templates=TemplateSet.load(REPO / "templates"), catalog=load_catalog(voices_with_placeholders), recordings={}
+    )
+    script = compose_script(plan, on_missing="skip", **args)  # type: ignore[arg-type]
+    assert script.missing and all("no hmn recording" in m for m in script.missing)
+    assert any(c.kind == "comment" and "thiếu bản ghi tiếng Mông" in c.text for c in script.cues)
+    with pytest.raises(ScriptError, match="missing recordings"):
+        compose_script(plan, on_missing="fail", **args)  # type: ignore[arg-type]

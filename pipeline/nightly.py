@@ -22,7 +22,7 @@ from pipeline import compose as compose_stage
 from pipeline import plan as plan_stage
 from pipeline.config import Settings
 from pipeline.deliver import day_targets, push_folders
-from pipeline.errors import LoaError, RenderError
+from pipeline.errors import LoaError, NotFoundError
 from pipeline.models import Commune, Delivery, Deployment, Program, ProgramPlan, Script
 from pipeline.package import package_programs
 from pipeline.render import Job, render_jobs, script_jobs, segments_for
@@ -84,7 +84,7 @@ class _Work:
     errors: list[str] = field(default_factory=list)
 
 
-def _normalizer(settings: Settings) -> Callable[[str], str]:
+def normalizer(settings: Settings) -> Callable[[str], str]:
     path = settings.voices_dir / "lexicon.vi.toml"
     lexicon = load_lexicon(path) if path.is_file() else None
     variant = settings.tts.variant
@@ -111,7 +111,7 @@ def build_day(
     recordings = current_recordings(db, [b.id for b in bulletins if b.id is not None])
     templates = compose_stage.TemplateSet.load(settings.templates_dir)
     catalog = load_catalog(settings.voices_dir)
-    spoken = _normalizer(settings)
+    spoken = normalizer(settings)
     plans = plan_stage.plan_day(day, communes, bulletins=bulletins, recordings=recordings, spoken=spoken)
     engines = build_engine_chain(settings.tts)
     job_args: dict[str, Any] = {
@@ -211,7 +211,7 @@ def preview_script(
     bulletins = bulletin_store.airable_bulletins(db, day)
     recordings = current_recordings(db, [b.id for b in bulletins if b.id is not None])
     plans = plan_stage.plan_commune_day(
-        day, commune, bulletins=bulletins, recordings=recordings, spoken=_normalizer(settings)
+        day, commune, bulletins=bulletins, recordings=recordings, spoken=normalizer(settings)
     )
     plan = next((p for p in plans if p.slot.name == slot), None)
     if plan is None:
@@ -231,8 +231,6 @@ def _communes(deployment: Deployment, code: str | None) -> tuple[Commune, ...]:
         return deployment.communes
     found = deployment.commune(code)
     if found is None:
-        from pipeline.errors import NotFoundError
-
         raise NotFoundError(f"commune {code}: not in the deployment; see `loa communes`")
     return (found,)
 
@@ -271,8 +269,6 @@ def push_day(
     """Deliver the outbox of ``day`` to every endpoint (or one) and record each attempt."""
     targets = day_targets(deployment, day, endpoint=endpoint)
     if endpoint is not None and not targets:
-        from pipeline.errors import NotFoundError
-
         raise NotFoundError(f"endpoint {endpoint}: not in the deployment; see `loa communes`")
 
     def record(d: Delivery) -> None:
@@ -362,6 +358,3 @@ def write_report(
     }
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
     return path
-
-
-__all__ = ["BuildReport", "NightlyReport", "RenderError", "build_day", "push_day", "run_nightly"]

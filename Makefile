@@ -5,9 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEB_PACKAGES := ffmpeg espeak-ng openssh-server openssh-client mpv chromium
 
-.PHONY: setup debs venv test lint format demo bench clean
+.PHONY: setup debs venv voices test lint format demo bench clean
 
-setup: debs venv
+setup: debs venv voices
+
+# Labelled placeholder clips for every standard phrase and chime still unrecorded.
+voices: venv
+	$(BIN)/loa --config loa.toml voices placeholders
 
 # Install the Debian packages Loa needs when some are missing: as root, do it;
 # otherwise print the exact command and stop.
@@ -46,8 +50,10 @@ format: venv
 	$(BIN)/ruff format pipeline tests
 	$(BIN)/ruff check --fix pipeline tests
 
+# The main job in one command: sample deployment, example bulletins (approved, with
+# placeholder recordings), `loa nightly` for tomorrow to the local endpoints under data/.
 demo: setup
-	@echo "make demo: not built yet (issue: the nightly job)"
+	$(BIN)/python scripts/demo.py
 
 bench: setup
 	@echo "make bench: not built yet"

@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 RENDER_VERSION = "1"
 
 Normalizer = Callable[[str], str]
+CHIME_TITLES = {"open": "Nhạc hiệu mở đầu", "close": "Nhạc hiệu kết thúc", "attention": "Âm báo khẩn cấp"}
+CLIP_TITLES = {"greeting": "Lời chào", "intro": "Giới thiệu bản tin", "outro": "Kết thúc bản tin"}
+
+
+def _clip_title(name: str) -> str:
+    lang, _, key = name.partition("/")
+    return f"{CLIP_TITLES.get(key, key)} — {LANGUAGES.get(lang, lang)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +108,7 @@ def cue_job(
         spoken = normalize(cue.text).strip()
         if not any(ch.isalnum() for ch in spoken):
             who = f"bulletin {cue.bulletin_id} (vi)" if cue.bulletin_id else "the template text"
-            raise RenderError(
-                f"{where}: {who}: the text {cue.text[:40]!r} has nothing to speak once normalized"
-            )
+            raise RenderError(f"{where}: {who}: the text {cue.text[:40]!r} has nothing to speak once normalized")
         return Job(
             key=_digest("speech", engines.identity(), audio, spoken),
             kind="speech",
@@ -128,9 +133,7 @@ def cue_job(
         if path is None or not path.is_file():
             raise RenderError(f"{where}: clip {name}: no file {path or ''}; run `loa voices check`")
         language = name.split("/", 1)[0] if cue.kind == "clip" else "zxx"
-        title = (
-            f"Nhạc hiệu {cue.key}" if cue.kind == "chime" else f"{LANGUAGES.get(language, language)}: {name}"
-        )
+        title = f"Nhạc hiệu {cue.key}" if cue.kind == "chime" else f"{LANGUAGES.get(language, language)}: {name}"
         return Job(
             key=_digest("clip", audio, _file_digest(path)),
             kind=cue.kind,
@@ -254,9 +257,7 @@ def _segment(
     )
 
 
-def _render_one(
-    job: Job, *, engines: EngineChain, cache: SegmentCache, settings: Settings, tmp_root: Path
-) -> Segment:
+def _render_one(job: Job, *, engines: EngineChain, cache: SegmentCache, settings: Settings, tmp_root: Path) -> Segment:
     from pipeline import audio
 
     with tempfile.TemporaryDirectory(dir=tmp_root, prefix="render-") as tmp:

@@ -60,6 +60,9 @@ def dispatch_bulletin(bulletin_id: int, *, settings: Settings, deployment: Deplo
     if now.date() > b.valid_until:
         raise UsageError(f"bulletin {bulletin_id}: it expired on {b.valid_until}; nothing to dispatch")
     run_id = run_store.start_run(db, "dispatch", now.date())
+    # The approval time, not the dispatch time, dates the program: dispatching again
+    # produces the same manifest, so only what an endpoint lacks is sent.
+    issued = (b.approved_at or now).astimezone(settings.tz)
     recordings = current_recordings(db, [bulletin_id])
     templates = compose_stage.TemplateSet.load(settings.templates_dir)
     catalog = load_catalog(settings.voices_dir)
@@ -104,9 +107,9 @@ def dispatch_bulletin(bulletin_id: int, *, settings: Settings, deployment: Deplo
         program = Program(
             id=script.name,
             commune=commune.code,
-            date=now.date(),
+            date=issued.date(),
             slot="emergency",
-            start=now,
+            start=issued,
             priority="emergency",
             valid_until=b.valid_until,
             items=tuple(segments),

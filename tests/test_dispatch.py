@@ -1,0 +1,101 @@
+"""Emergency dispatch end to end over SFTP to a real sshd on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.dispatch import pending_emergencies
+from tests.conftest import CliResult, Project, add_bulletin
+from tests.sshd import SshServer, sshd_running, sshd_server  # noqa: F401
+
+pytestmark = [pytest.mark.sshd, pytest.mark.audio, pytest.mark.slow]
+
+
+def sftp_commune(server: SshServer, remote: Path) -> str:
+    return f"""
+[[commune]]
+code = "02803"
+name = "Tả Van"
+languages = ["vi"]
+
+  [[commune.endpoint]]
+  name = "ta-van-1"
+  transport = "sftp"
+  host = "{server.host}"
+  port = {server.port}
+  user = "{server.user}"
+  key_file = "{server.client_key}"
+  host_key = "{server.host_key}"
+  remote_dir = "{remote}"
+"""
+
+
+@pytest.fixture
+def run(small: Project, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    def go(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main(["--config", str(small.config), *args])
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return go
+
+
+def test_dispatch_over_sftp(
+    small: Project,
+    run: Callable[..., CliResult],
+    tmp_path: Path,
+    sshd_running: SshServer,  # noqa: F811
+) -> None:
+    remote = tmp_path / "device"
+    remote.mkdir()
+    deployment = small.root / "schedules" / "small.toml"
+    deployment.write_text(deployment.read_text() + sftp_commune(sshd_running, remote), encoding="utf-8")
+    import datetime as dt
+
+    today = dt.datetime.now(small.settings.tz).date()
+    bid = add_bulletin(
+        small,
+        "Mưa lớn, nguy cơ lũ quét. Bà con không qua suối.",
+        priority="emergency",
+        targets='["02803", "02695"]',
+        title="Cảnh báo lũ quét",
+    )
+    # make it valid today (the helper's bulletins are dated December 2026)
+    from pipeline.store import bulletins as store
+
+    db = small.db()
+    t = db.table("bulletins")
+    with db.begin() as conn:
+        conn.execute(t.update().where(t.c.id == bid).values(valid_from=today, valid_until=today))
+    assert pending_emergencies(db, settings=small.settings) == [bid]
+
+    result = run("dispatch", str(bid), "--json")
+    assert result.code == 0, result.err + result.out
+    report = json.loads(result.out)
+    assert {e["endpoint"]: e["status"] for e in report["endpoints"]} == {
+        "ta-van-1": "delivered",
+        "ban-lau-loa": "delivered",
+    }
+    manifest = json.loads((remote / f"emergency/{bid}/manifest.json").read_text())
+    assert manifest["play"] == "now" and manifest["expires"].startswith(today.isoformat())
+    for f in manifest["files"]:
+        if f["format"] == "playlist":
+            assert (remote / f["path"]).stat().st_size == f["bytes"]
+    assert pending_emergencies(db, settings=small.settings) == []
+    again = json.loads(run("dispatch", str(bid), "--json").out)
+    assert sum(e["bytes_sent"] for e in again["endpoints"]) == 0
+    store.withdraw(db, bid)
+    assert run("dispatch", str(bid)).code == 2
+
+
+def test_only_approved_emergencies_are_dispatched(small: Project, run: Callable[..., CliResult]) -> None:
+    routine = add_bulletin(small, "Họp thôn.")
+    draft = add_bulletin(small, "Lũ.", priority="emergency", approve=False, title="Lũ")
+    assert "only emergency bulletins" in run("dispatch", str(routine)).err
+    assert "approve it first" in run("dispatch", str(draft)).err

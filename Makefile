@@ -56,7 +56,7 @@ demo: setup
 	$(BIN)/python scripts/demo.py
 
 bench: setup
-	@echo "make bench: not built yet"
+	$(BIN)/loa --config loa.toml bench
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache build *.egg-info

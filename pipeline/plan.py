@@ -4,19 +4,25 @@ For a date, a commune and a slot: the approved bulletins valid on the date (both
 inclusive) whose targets include the commune ("all", its group or its code), ordered
 emergency, urgent, routine, then by approval time. A bulletin's languages in the
 program are the commune's languages that the bulletin lists, in the commune's order.
-The slot's ``max_minutes`` is filled with estimates (Vietnamese speech from the length
-of its spoken form, recordings by their measured duration); what does not fit is
-deferred to the next slot of the day, where deferred bulletins go first within their
-priority, and what does not fit in the last slot is deferred to the next day. Nothing is
-dropped silently: every deferral is in ``ProgramPlan.deferred``. An emergency bulletin is
-never deferred. A slot with no bulletins still gets a short program (greeting, closing)
-so the commune's loudspeakers keep their schedule and operators see that nothing is
-pending; slots that do not run on the day get no program.
+
+The slot's ``max_minutes`` is filled with known durations (``durations``: measured from
+an earlier render) or, before the first render, estimates (Vietnamese speech from the
+length of its spoken form, recordings by their stored duration). What does not fit is
+deferred to the next slot that runs (a later slot of the day, where deferred bulletins go
+first within their priority, else the first slot of the next day that has one). Nothing is
+dropped silently: every bulletin that targets the commune and is not in the program is in
+``ProgramPlan.deferred`` with the reason; ``until_slot`` is None when it will not air later
+(its last valid day, or it lists none of the commune's languages). An emergency bulletin is
+never deferred, even when it alone overruns the slot (see ``overrun_ms``; a warning is
+logged). A slot with no bulletins still gets a short program (greeting, closing) so the
+commune's loudspeakers keep their schedule and operators see that nothing is pending;
+slots that do not run on the day get no program.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from pipeline.models import (
@@ -28,17 +34,24 @@ from pipeline.models import (
     PlannedBulletin,
     ProgramPlan,
     Recording,
+    Slot,
 )
 
+log = logging.getLogger(__name__)
+
 #: espeak-ng at rate 150 speaks about 16 characters of spoken-form Vietnamese a second
-#: (measured on the example bulletins: 972 characters in 59.8 s, 998 in 60.8 s).
+#: (measured on the example bulletins: 998 characters in 60.8 s, 972 in 59.8 s, 735 in 47.3 s).
 SPOKEN_CHARS_PER_SECOND = 16
 #: Greeting, chimes, closing and pauses around the bulletins of one program.
 PROGRAM_OVERHEAD_MS = 40_000
 #: Title, source, reference, pauses and the intro clip around each bulletin and language.
 ITEM_OVERHEAD_MS = 8_000
+#: How far ahead to look for the next day a commune has a slot.
+_LOOKAHEAD_DAYS = 7
 
 Speakable = Callable[[str], str]
+#: Measured length in ms of a bulletin in one language, from an earlier render.
+Durations = Mapping[tuple[int, str], int]
 
 
 def targets_commune(b: Bulletin, commune: Commune) -> bool:
@@ -59,10 +72,18 @@ def estimate_ms(
     *,
     recordings: Mapping[tuple[int, str], Recording],
     spoken: Speakable,
+    durations: Durations | None = None,
 ) -> int:
+    """The time ``b`` takes in ``languages``: measured where known, else estimated.
+
+    A language with neither a measured duration nor a recording (a recording still to
+    come) counts nothing: compose leaves it out and reports it.
+    """
     total = 0
     for lang in languages:
-        if lang in TTS_LANGUAGES:
+        if durations is not None and b.id is not None and (known := durations.get((b.id, lang))) is not None:
+            total += known + ITEM_OVERHEAD_MS
+        elif lang in TTS_LANGUAGES:
             text = spoken(f"{b.title}. {b.source}. {b.reference}. {b.body}")
             total += len(text) * 1000 // SPOKEN_CHARS_PER_SECOND + ITEM_OVERHEAD_MS
         elif b.id is not None and (rec := recordings.get((b.id, lang))) is not None:
@@ -70,9 +91,46 @@ def estimate_ms(
     return total
 
 
+def budget_ms(slot: Slot) -> int:
+    """What a slot leaves for bulletins once the greeting, chimes and closing are counted."""
+    return slot.max_minutes * 60_000 - PROGRAM_OVERHEAD_MS
+
+
+def overrun_ms(plan: ProgramPlan) -> int:
+    """By how much the planned bulletins exceed the slot (0 when they fit).
+
+    Only an emergency bulletin can make a plan overrun: it is never deferred.
+    """
+    return max(plan.estimated_ms - budget_ms(plan.slot), 0)
+
+
 def _order_key(b: Bulletin, deferred_ids: set[int]) -> tuple[int, int, dt.datetime, int]:
     approved = b.approved_at or dt.datetime.max.replace(tzinfo=dt.UTC)
     return (PRIORITIES.index(b.priority), 0 if b.id in deferred_ids else 1, approved, b.id or 0)
+
+
+def _running(commune: Commune, day: dt.date) -> list[Slot]:
+    return sorted((s for s in commune.slots if s.runs_on(day)), key=lambda s: s.start)
+
+
+def next_slot_after(commune: Commune, day: dt.date, slot: Slot) -> tuple[dt.date, Slot] | None:
+    """The slot that runs next after ``slot`` on ``day``: later that day, else on the next day that has one."""
+    later = [s for s in _running(commune, day) if s.start > slot.start]
+    if later:
+        return day, later[0]
+    for ahead in range(1, _LOOKAHEAD_DAYS + 1):
+        other = day + dt.timedelta(days=ahead)
+        if running := _running(commune, other):
+            return other, running[0]
+    return None
+
+
+def _deferral(b: Bulletin, reason: str, day: dt.date, commune: Commune, slot: Slot) -> Deferral:
+    nxt = next_slot_after(commune, day, slot)
+    if nxt is None or not b.valid_on(nxt[0]):
+        return Deferral(b, f"{reason}; valid until {b.valid_until}, it will not air again", None)
+    other, next_slot = nxt
+    return Deferral(b, reason, next_slot.name if other == day else f"{other.isoformat()} {next_slot.name}")
 
 
 def plan_commune_day(
@@ -82,18 +140,29 @@ def plan_commune_day(
     bulletins: Sequence[Bulletin],
     recordings: Mapping[tuple[int, str], Recording],
     spoken: Speakable,
+    durations: Durations | None = None,
 ) -> list[ProgramPlan]:
     """The programs of one commune for ``day``, slot by slot in the order they air."""
-    slots = sorted((s for s in commune.slots if s.runs_on(day)), key=lambda s: s.start)
-    candidates = [b for b in eligible(bulletins, commune, day) if languages_for(b, commune)]
+    slots = _running(commune, day)
+    targeted = eligible(bulletins, commune, day)
+    candidates = [b for b in targeted if languages_for(b, commune)]
+    unheard = [
+        Deferral(
+            b,
+            f"lists {', '.join(b.languages)}, none of the commune's languages ({', '.join(commune.languages)})",
+            None,
+        )
+        for b in targeted
+        if not languages_for(b, commune)
+    ]
     estimates = {
-        b.id: estimate_ms(b, languages_for(b, commune), recordings=recordings, spoken=spoken) for b in candidates
+        b.id: estimate_ms(b, languages_for(b, commune), recordings=recordings, spoken=spoken, durations=durations)
+        for b in candidates
     }
     deferred_ids: set[int] = set()
     plans: list[ProgramPlan] = []
-    for index, slot in enumerate(slots):
-        budget = slot.max_minutes * 60_000 - PROGRAM_OVERHEAD_MS
-        next_slot = slots[index + 1].name if index + 1 < len(slots) else f"{day + dt.timedelta(days=1)} (next day)"
+    for slot in slots:
+        budget = budget_ms(slot)
         items: list[PlannedBulletin] = []
         deferred: list[Deferral] = []
         used = 0
@@ -107,10 +176,40 @@ def plan_commune_day(
                 reason = (
                     f"needs about {need // 1000} s, {max(budget - used, 0) // 1000} s left of {slot.max_minutes} min"
                 )
-                deferred.append(Deferral(b, reason, next_slot))
+                deferred.append(_deferral(b, reason, day, commune, slot))
                 deferred_ids.add(b.id or 0)
-        plans.append(ProgramPlan(day, commune, slot, tuple(items), tuple(deferred)))
+        plan = ProgramPlan(day, commune, slot, tuple(items), tuple(deferred + unheard))
+        if over := overrun_ms(plan):
+            log.warning(
+                "%s %s %s: emergency bulletins overrun the %d min slot by about %d s",
+                commune.code,
+                day,
+                slot.name,
+                slot.max_minutes,
+                over // 1000,
+            )
+        plans.append(plan)
     return plans
+
+
+def plan_program(
+    day: dt.date,
+    commune: Commune,
+    slot: str,
+    *,
+    bulletins: Sequence[Bulletin],
+    recordings: Mapping[tuple[int, str], Recording],
+    spoken: Speakable,
+    durations: Durations | None = None,
+) -> ProgramPlan | None:
+    """The plan of one slot (None when it does not run on ``day``).
+
+    The whole day is planned, since what an earlier slot defers goes first in a later one.
+    """
+    plans = plan_commune_day(
+        day, commune, bulletins=bulletins, recordings=recordings, spoken=spoken, durations=durations
+    )
+    return next((p for p in plans if p.slot.name == slot), None)
 
 
 def plan_day(
@@ -120,9 +219,12 @@ def plan_day(
     bulletins: Sequence[Bulletin],
     recordings: Mapping[tuple[int, str], Recording],
     spoken: Speakable,
+    durations: Durations | None = None,
 ) -> list[ProgramPlan]:
     return [
         plan
         for commune in communes
-        for plan in plan_commune_day(day, commune, bulletins=bulletins, recordings=recordings, spoken=spoken)
+        for plan in plan_commune_day(
+            day, commune, bulletins=bulletins, recordings=recordings, spoken=spoken, durations=durations
+        )
     ]

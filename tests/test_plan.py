@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+
+import pytest
 
 from pipeline.models import Bulletin, Commune, Recording, Slot
-from pipeline.plan import PROGRAM_OVERHEAD_MS, plan_commune_day
+from pipeline.plan import PROGRAM_OVERHEAD_MS, SPOKEN_CHARS_PER_SECOND, overrun_ms, plan_commune_day, plan_program
 
 UTC = dt.UTC
 MORNING = Slot("morning", dt.time(5, 30), 10)
@@ -62,7 +65,10 @@ def test_languages_follow_the_communes_order() -> None:
     assert p.items[0].languages == ("vi", "hmn", "pcc")
     only_vi = plan(BAN_LAU, TUESDAY, [bulletin(1)])[0]
     assert only_vi.items[0].languages == ("vi",)  # a commune with no ethnic languages
-    assert plan(BAN_LAU, TUESDAY, [bulletin(1, languages=("hmn",))])[0].items == ()  # nothing it can air
+    unheard = plan(BAN_LAU, TUESDAY, [bulletin(1, languages=("hmn",))])[0]
+    assert unheard.items == ()  # nothing it can air, and that is reported, not silent
+    assert [(d.bulletin.id, d.until_slot) for d in unheard.deferred] == [(1, None)]
+    assert "none of the commune's languages (vi)" in unheard.deferred[0].reason
 
 
 def test_a_day_the_slot_does_not_run() -> None:
@@ -83,7 +89,7 @@ def test_overflow_is_deferred_to_the_next_slot_and_goes_first_there() -> None:
     assert ids(morning) == [1, 3]
     assert [(d.bulletin.id, d.until_slot) for d in morning.deferred] == [(2, "evening")]
     assert ids(evening)[0] == 2  # the deferred bulletin airs first in the next slot
-    assert [(d.bulletin.id, d.until_slot) for d in evening.deferred] == [(1, "2026-12-02 (next day)")]
+    assert [(d.bulletin.id, d.until_slot) for d in evening.deferred] == [(1, "2026-12-02 morning")]
 
 
 def test_emergency_is_never_deferred() -> None:
@@ -98,3 +104,49 @@ def test_recording_durations_count_in_the_estimate() -> None:
     with_rec = plan(Y_TY, TUESDAY, [bulletin(1)], {(1, "hmn"): rec})[0]
     without = plan(Y_TY, TUESDAY, [bulletin(1)])[0]
     assert with_rec.estimated_ms - without.estimated_ms >= 300_000
+
+
+def two_that_do_not_fit(**kw) -> list[Bulletin]:  # type: ignore[no-untyped-def]
+    big = (MORNING.max_minutes * 60_000 - PROGRAM_OVERHEAD_MS) * SPOKEN_CHARS_PER_SECOND // 1000 * 6 // 10
+    return [bulletin(1, chars=big, approved_minute=1, **kw), bulletin(2, chars=big, approved_minute=2, **kw)]
+
+
+def test_deferral_from_the_last_slot_goes_to_the_next_day_the_commune_has_a_slot() -> None:
+    evenings_only = Commune("02695", "Bản Lầu", None, ("vi",), (EVENING,))
+    saturday = dt.date(2026, 12, 5)  # evening runs mon-sat: the next one is Monday's
+    [p] = plan(evenings_only, saturday, two_that_do_not_fit())
+    assert [(d.bulletin.id, d.until_slot) for d in p.deferred] == [(2, "2026-12-07 evening")]
+
+
+def test_deferral_on_the_last_valid_day_says_it_will_not_air_again() -> None:
+    last_day = dt.date(2026, 12, 14)
+    morning, evening = plan(BAN_LAU, last_day, two_that_do_not_fit())
+    assert [(d.bulletin.id, d.until_slot) for d in morning.deferred] == [(2, "evening")]
+    assert [(d.bulletin.id, d.until_slot) for d in evening.deferred] == [(1, None)]
+    assert "valid until 2026-12-14, it will not air again" in evening.deferred[0].reason
+
+
+def test_known_durations_replace_the_estimate() -> None:
+    bs = two_that_do_not_fit()
+    assert ids(plan(BAN_LAU, TUESDAY, bs)[0]) == [1]
+    measured = plan_commune_day(TUESDAY, BAN_LAU, bulletins=bs, recordings={}, spoken=lambda t: t,
+                                durations={(1, "vi"): 60_000, (2, "vi"): 60_000})  # fmt: skip
+    assert ids(measured[0]) == [1, 2] and measured[0].deferred == ()
+    assert measured[0].estimated_ms == 2 * (60_000 + 8_000)
+
+
+def test_emergency_overrun_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    bs = [bulletin(1, chars=40_000, priority="emergency"), bulletin(2, chars=100)]
+    with caplog.at_level(logging.WARNING, logger="pipeline.plan"):
+        morning = plan(BAN_LAU, TUESDAY, bs)[0]
+    assert ids(morning) == [1] and [d.bulletin.id for d in morning.deferred] == [2]
+    assert overrun_ms(morning) > 0
+    assert "02695 2026-12-01 morning: emergency bulletins overrun the 10 min slot" in caplog.text
+    assert overrun_ms(plan(BAN_LAU, TUESDAY, [bulletin(2, chars=100)])[0]) == 0
+
+
+def test_plan_program_is_one_slot_of_the_day() -> None:
+    bs = two_that_do_not_fit()
+    evening = plan_program(TUESDAY, BAN_LAU, "evening", bulletins=bs, recordings={}, spoken=lambda t: t)
+    assert evening is not None and ids(evening) == [2]  # deferred from the morning, so first
+    assert plan_program(SUNDAY, BAN_LAU, "evening", bulletins=bs, recordings={}, spoken=lambda t: t) is None

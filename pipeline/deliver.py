@@ -33,6 +33,7 @@ from pipeline.transports import Transport, open_transport
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+READ_BACK_LIMIT = 256 * 1024
 Sleep = Callable[[float], None]
 OnDone = Callable[[Delivery], None]
 
@@ -75,8 +76,7 @@ def sync_folder(t: Transport, endpoint: Endpoint, root: Path, folder: str, tally
         if parent not in listings:
             listings[parent] = t.list_files(parent)
         have = listings[parent].get(name)
-        same_content = rel.startswith("media/") or remote_sha.get(rel) == entry["sha256"]
-        if have == entry["bytes"] and same_content:
+        if have == entry["bytes"] and _same_content(t, root, rel, entry, remote_sha):
             tally.skipped += 1
             continue
         tally.bytes += t.put_file(root / rel, rel)
@@ -87,6 +87,20 @@ def sync_folder(t: Transport, endpoint: Endpoint, root: Path, folder: str, tally
     else:
         tally.bytes += t.put_bytes(manifest_bytes, f"{folder}/{MANIFEST}")
         tally.sent += 1
+
+
+def _same_content(t: Transport, root: Path, rel: str, entry: dict[str, Any], remote_sha: dict[str, str]) -> bool:
+    """Whether the endpoint's file of the right size also has the right content.
+
+    Media are content-addressed (the name is the hash). Other files are known by the
+    endpoint's own manifest; without it (a run cut before the manifest), a small file is
+    read back and compared, a large one is sent again.
+    """
+    if rel.startswith("media/") or remote_sha.get(rel) == entry["sha256"]:
+        return True
+    if entry["bytes"] <= READ_BACK_LIMIT:
+        return t.read_bytes(rel, limit=READ_BACK_LIMIT) == (root / rel).read_bytes()
+    return False
 
 
 def apply_retention(t: Transport, *, keep_from: dt.date, today: dt.date) -> list[str]:

@@ -11,6 +11,7 @@ missing clips are listed all at once.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ BULLETIN = "bulletin.vi.j2"
 EMERGENCY = "emergency.vi.j2"
 WEEKDAYS_VI = ("thứ hai", "thứ ba", "thứ tư", "thứ năm", "thứ sáu", "thứ bảy", "chủ nhật")
 MONTHS_VI = ("một", "hai", "ba", "tư", "năm", "sáu", "bảy", "tám", "chín", "mười", "mười một", "mười hai")
+_BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
 SLOT_TITLES = {"morning": "buổi sáng", "noon": "buổi trưa", "evening": "buổi chiều", "night": "buổi tối"}
 
 
@@ -95,7 +97,7 @@ def _one_line(text: str) -> str:
 
 def paragraphs(body: str) -> list[str]:
     """The body's paragraphs, each on one line, escaped for the cue sheet."""
-    blocks = [" ".join(block.split()) for block in body.replace("\r", "").split("\n\n")]
+    blocks = [" ".join(block.split()) for block in _BLANK_LINE_RE.split(body.replace("\r", ""))]
     return [escape_speech(b) for b in blocks if b]
 
 

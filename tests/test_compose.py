@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from pipeline.compose import TemplateSet, compose_emergency, compose_script, vi_date, vi_weekday
+from pipeline.cli import main
+from pipeline.compose import TemplateSet, compose_emergency, compose_script, paragraphs, vi_date, vi_weekday
+from pipeline.cuesheet import parse_cue_sheet
 from pipeline.errors import ScriptError
 from pipeline.intake import read_bulletin_files
 from pipeline.models import Bulletin, Recording
 from pipeline.plan import plan_commune_day
 from pipeline.voices import load_catalog
-from tests.conftest import EXAMPLES, REPO, Project
+from tests.conftest import EXAMPLES, REPO, Project, add_bulletin
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 DAY = dt.date(2026, 12, 1)
@@ -173,3 +177,78 @@ def test_missing_recordings_skip_or_fail(project: Project, voices_with_placehold
     assert any(c.kind == "comment" and "thiếu bản ghi tiếng Mông" in c.text for c in script.cues)
     with pytest.raises(ScriptError, match="missing recordings"):
         compose_script(plan, on_missing="fail", **args)  # type: ignore[arg-type]
+
+
+def test_body_paragraphs_stay_paragraphs_and_at_lines_are_escaped() -> None:
+    body = "Dòng một\ncùng đoạn.\n  \t\nĐoạn hai.\r\n\r\n\n@pause 5 là chữ.\n\n   @@đã có"
+    assert paragraphs(body) == ["Dòng một cùng đoạn.", "Đoạn hai.", "@@pause 5 là chữ.", "@@@đã có"]
+    cues = parse_cue_sheet("\n\n".join(paragraphs(body)), name="t").cues
+    assert [c.text for c in cues] == ["Dòng một cùng đoạn.", "Đoạn hai.", "@pause 5 là chữ.", "@@đã có"]
+
+
+# --- loa script -------------------------------------------------------------------
+
+# About 6 minutes of speech each: two do not fit in one 10-minute slot of the small deployment.
+LONG_BODY = "\n\n".join(["Bà con các thôn đến nhà văn hóa họp bàn việc gia hạn thẻ bảo hiểm y tế."] * 70)
+
+
+def loa(project: Project, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["--config", str(project.config), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_loa_script_prints_the_sheet_with_deferred_and_missing(
+    small: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = add_bulletin(small, LONG_BODY, title="Họp thôn lần một")
+    second = add_bulletin(small, LONG_BODY, title="Họp thôn lần hai")
+    add_bulletin(small, "Bản nháp chưa duyệt.", approve=False, title="Bản nháp")
+    code, out, _ = loa(small, capsys, "script", "--commune", "02641", "--date", "2026-12-01", "--slot", "morning")
+    assert code == 0
+    assert out.startswith("@chime open\n") and "Kính thưa bà con nhân dân xã Y Tý." in out
+    assert "thứ ba, ngày một tháng mười hai năm hai nghìn không trăm hai mươi sáu" in out
+    assert "Bản tin: Họp thôn lần một." in out and "Bản tin: Họp thôn lần hai." not in out
+    assert "Bản nháp" not in out
+    assert f"# deferred: {second} Họp thôn lần hai → evening (needs about" in out
+    assert f"# missing: bulletin {first} (Họp thôn lần một): no hmn recording" in out
+    assert "@note thiếu bản ghi tiếng Mông của bản tin" in out
+    assert re.search(r"# about \d+ min \d+ s of 10 min\n$", out)
+
+    code, out, _ = loa(small, capsys, "script", "--commune", "02641", "--date", "2026-12-01", "--slot", "evening")
+    assert code == 0 and "Bản tin: Họp thôn lần hai." in out  # deferred, so first in the evening
+
+
+def test_loa_script_json(small: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    first = add_bulletin(small, LONG_BODY, title="Họp thôn lần một")
+    second = add_bulletin(small, LONG_BODY, title="Họp thôn lần hai")
+    code, out, _ = loa(small, capsys, "script", "--commune", "02641", "--date", "2026-12-01", "--slot", "evening",
+                       "--json")  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert data["name"] == "02641/2026-12-01/evening" and data["runs"] is True
+    assert [b["id"] for b in data["bulletins"]] == [second]
+    assert data["bulletins"][0]["languages"] == ["vi", "hmn"]
+    assert [(d["id"], d["until_slot"]) for d in data["deferred"]] == [(first, "2026-12-02 morning")]
+    assert data["missing"] == [f"bulletin {second} (Họp thôn lần hai): no hmn recording"]
+    kinds = [c["kind"] for c in data["cues"]]
+    assert kinds[0] == "chime" and kinds[-1] == "chime" and "speech" in kinds and "comment" in kinds
+    assert data["warnings"] == [] and 0 < data["estimated_ms"] <= 10 * 60_000
+
+
+def test_loa_script_empty_slot_and_a_day_it_does_not_run(small: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = loa(small, capsys, "script", "--commune", "02695", "--date", "2026-12-06", "--slot", "morning")
+    assert code == 0 and "Hôm nay không có bản tin mới." in out and "@clip" not in out  # Vietnamese only
+    code, out, _ = loa(small, capsys, "script", "--commune", "02695", "--date", "2026-12-06", "--slot", "evening")
+    assert code == 0 and out.strip() == "# Bản Lầu: slot evening does not run on Sunday 2026-12-06; no program"
+    code, out, _ = loa(small, capsys, "script", "--commune", "02695", "--date", "2026-12-06", "--slot", "evening",
+                       "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["runs"] is False
+
+
+def test_loa_script_unknown_commune_or_slot(small: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = loa(small, capsys, "script", "--commune", "99999", "--date", "2026-12-01", "--slot", "morning")
+    assert code == 2 and "commune 99999: not in the deployment" in err
+    code, _, err = loa(small, capsys, "script", "--commune", "02695", "--date", "2026-12-01", "--slot", "noon")
+    assert code == 2 and "slot 'noon': Bản Lầu has the slots morning, evening" in err

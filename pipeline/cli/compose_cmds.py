@@ -27,6 +27,7 @@ def script(
     Example: loa script --commune 02641 --date 2026-12-01 --slot morning
     """
     from pipeline.nightly import preview_script
+    from pipeline.plan import PROGRAM_OVERHEAD_MS, overrun_ms
 
     app = ctx_of(ctx)
     day = date.date()
@@ -38,25 +39,49 @@ def script(
         raise NotFoundError(f"slot {slot!r}: {found.name} has the slots {names}")
     plan, result = preview_script(day, found, slot, settings=app.settings, db=app.db)
     if plan is None or result is None:
-        console.print(f"# {found.name}: slot {slot} does not run on {day:%A %Y-%m-%d}; no program", markup=False)
+        note = f"{found.name}: slot {slot} does not run on {day:%A} {day.isoformat()}; no program"
+        if json_out:
+            print_json({"name": f"{found.code}/{day.isoformat()}/{slot}", "runs": False, "note": note})
+        else:
+            console.print(f"# {note}", markup=False)
         return
-    deferred = [f"{d.bulletin.id} {d.bulletin.title} → {d.until_slot} ({d.reason})" for d in plan.deferred]
+    over = overrun_ms(plan)
+    warnings = [f"the bulletins overrun the {plan.slot.max_minutes} min slot by about {over // 1000} s"] if over else []
     if json_out:
         print_json(
             {
                 "name": result.name,
+                "runs": True,
                 "cues": [dataclasses.asdict(c) for c in result.cues],
-                "deferred": deferred,
+                "bulletins": [
+                    {
+                        "id": i.bulletin.id,
+                        "title": i.bulletin.title,
+                        "languages": list(i.languages),
+                        "estimated_ms": i.estimated_ms,
+                    }
+                    for i in plan.items
+                ],
+                "deferred": [
+                    {"id": d.bulletin.id, "title": d.bulletin.title, "until_slot": d.until_slot, "reason": d.reason}
+                    for d in plan.deferred
+                ],
                 "missing": list(result.missing),
-                "estimated_ms": plan.estimated_ms,
+                "warnings": warnings,
+                "estimated_ms": plan.estimated_ms + PROGRAM_OVERHEAD_MS,
             }
         )
         return
-    console.print(result.text, markup=False, end="")
-    for line in deferred:
-        console.print(f"# deferred: {line}", markup=False)
+    console.print(result.text, markup=False, end="" if result.text.endswith("\n") else "\n")
+    for d in plan.deferred:
+        until = d.until_slot or "will not air again"
+        console.print(f"# deferred: {d.bulletin.id} {d.bulletin.title} → {until} ({d.reason})", markup=False)
     for line in result.missing:
         console.print(f"# missing: {line}", markup=False)
+    for line in warnings:
+        console.print(f"# warning: {line}", markup=False)
+    estimate = (plan.estimated_ms + PROGRAM_OVERHEAD_MS) // 1000
+    console.print(f"# about {estimate // 60} min {estimate % 60} s of {plan.slot.max_minutes} min", markup=False)
 
 
 @voices_app.command("check")

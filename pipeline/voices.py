@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import tomllib
 import unicodedata
+import wave
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import audio
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RenderError
 from pipeline.models import LANGUAGES
 
+if TYPE_CHECKING:
+    from pipeline.tts.espeak import EspeakEngine
+
 CATALOG = "catalog.toml"
 #: Every ethnic language a commune may list needs these clips; chimes are shared.
 STANDARD_KEYS = ("greeting", "intro", "outro")
 CHIMES = ("open", "close", "attention")
+#: ffprobe, ffmpeg and espeak-ng runs at once when checking or making clips.
+_WORKERS = min(4, os.cpu_count() or 1)
 _FIELDS = {"key", "language", "file", "speaker", "transcript", "translation", "placeholder"}
 
 
@@ -107,23 +116,31 @@ class VoiceProblem:
 
 
 def check_voices(catalog: Catalog, *, settings: Settings, languages: Iterable[str] = ()) -> list[VoiceProblem]:
-    """Placeholders, missing files, unreadable audio, and standard keys with no entry."""
+    """Placeholders, missing files, unreadable audio, and standard keys with no entry.
+
+    Files are probed a few at a time (each probe is an ffprobe run).
+    """
     problems: list[VoiceProblem] = []
     for key in standard_keys(languages):
         if catalog.get(key) is None:
             problems.append(VoiceProblem(key, "not in catalog", f"add a [[clip]] with key = {key!r}"))
-    for clip in catalog.clips:
-        if not clip.file.is_file():
-            problems.append(VoiceProblem(clip.key, "missing", str(clip.file)))
-            continue
-        try:
-            info = audio.probe_audio(clip.file, settings=settings.audio)
-        except RenderError as exc:
-            problems.append(VoiceProblem(clip.key, "unreadable", str(exc)))
-            continue
-        if clip.placeholder:
-            problems.append(VoiceProblem(clip.key, "placeholder", f"{clip.file.name}, {info.duration_ms} ms"))
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        problems += [p for p in pool.map(lambda c: _check_clip(c, settings), catalog.clips) if p is not None]
     return problems
+
+
+def _check_clip(clip: Clip, settings: Settings) -> VoiceProblem | None:
+    if not clip.file.is_file():
+        return VoiceProblem(clip.key, "missing", f"{clip.file}: record it, or run `loa voices placeholders`")
+    try:
+        info = audio.probe_audio(clip.file, settings=settings.audio)
+    except RenderError as exc:
+        return VoiceProblem(clip.key, "unreadable", str(exc))
+    if info.duration_ms <= 0:
+        return VoiceProblem(clip.key, "unreadable", f"{clip.file}: no audio in it")
+    if clip.placeholder:
+        return VoiceProblem(clip.key, "placeholder", f"{clip.file.name}, {info.duration_ms} ms: «{clip.translation}»")
+    return None
 
 
 CHIME_TONES = {"open": (523, 659, 784), "close": (784, 659, 523), "attention": (880, 660, 880, 660)}
@@ -133,40 +150,48 @@ def make_placeholders(catalog: Catalog, *, settings: Settings, force: bool = Fal
     """Generate the placeholder clips that are missing (all with ``force``); return what was made.
 
     A chime is a short tone sequence; a language clip is a tone and espeak-ng saying, in
-    Vietnamese, what the real recording will say — clearly a stand-in.
+    Vietnamese, "Bản ghi mẫu." and what the real recording will say — clearly a stand-in.
+    Clips are made a few at a time; each is written under a temporary name, then renamed.
     """
     from pipeline.tts.espeak import EspeakEngine
 
     engine = EspeakEngine(settings.tts.espeak)
-    made: list[Path] = []
-    for clip in catalog.clips:
-        if not clip.placeholder or (clip.file.is_file() and not force):
-            continue
-        clip.file.parent.mkdir(parents=True, exist_ok=True)
+    todo = [c for c in catalog.clips if c.placeholder and (force or not c.file.is_file())]
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        return list(pool.map(lambda c: _make_placeholder(c, engine, settings), todo))
+
+
+def _make_placeholder(clip: Clip, engine: EspeakEngine, settings: Settings) -> Path:
+    clip.file.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
         if clip.key.startswith("chime/"):
             name = clip.key.split("/", 1)[1]
-            audio.make_tone(clip.file, settings=settings.audio, freqs=CHIME_TONES.get(name, (660,)), ms=900)
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                tone = Path(tmp) / "tone.wav"
-                speech = Path(tmp) / "speech.wav"
-                audio.make_tone(tone, settings=settings.audio, freqs=(440,), ms=300)
-                engine.synthesize(f"Bản ghi mẫu. {clip.translation}.", speech)
-                both = Path(tmp) / "both.wav"
-                audio.ingest_audio(speech, both, settings=settings.audio)
-                _join_wavs([tone, both], clip.file)
-        made.append(clip.file)
-    return made
+            chime = Path(tmp) / "chime.wav"
+            audio.make_tone(chime, settings=settings.audio, freqs=CHIME_TONES.get(name, (660,)), ms=900)
+            chime.replace(clip.file)
+            return clip.file
+        tone = Path(tmp) / "tone.wav"
+        speech = Path(tmp) / "speech.wav"
+        both = Path(tmp) / "both.wav"
+        audio.make_tone(tone, settings=settings.audio, freqs=(440,), ms=300)
+        engine.synthesize(f"Bản ghi mẫu. {clip.translation}.", speech)
+        audio.ingest_audio(speech, both, settings=settings.audio)
+        _join_wavs([tone, both], clip.file)
+    return clip.file
 
 
 def _join_wavs(parts: list[Path], dst: Path) -> None:
-    import wave
-
+    """Concatenate WAV files of the same format (``audio`` makes them all alike)."""
     tmp = dst.with_name(f".{dst.name}.tmp")
     with wave.open(str(tmp), "wb") as out:
-        for i, part in enumerate(parts):
+        first: tuple[int, int, int] | None = None
+        for part in parts:
             with wave.open(str(part), "rb") as inp:
-                if i == 0:
+                shape = (inp.getnchannels(), inp.getsampwidth(), inp.getframerate())
+                if first is None:
+                    first = shape
                     out.setparams(inp.getparams())
+                elif shape != first:
+                    raise RenderError(f"{dst}: cannot join {part.name} ({shape}) to a {first} WAV")
                 out.writeframes(inp.readframes(inp.getnframes()))
     tmp.replace(dst)

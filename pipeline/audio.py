@@ -14,12 +14,13 @@ import json
 import logging
 import os
 import re
+import struct
 import subprocess
 import uuid
 import wave
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,12 @@ from mutagen.id3 import COMM, ID3, TALB, TIT2, TLAN, TPE1
 from pipeline.config import AudioSettings
 from pipeline.errors import RenderError
 from pipeline.loudness import (
+    SILENCE_LUFS,
     Loudness,
-    choose_gain,
     db_to_linear,
+    gain_slope,
     parse_ebur128,
-    parse_ebur128_named,
-    slope_at,
+    predict_gain,
 )
 
 __all__ = [
@@ -56,8 +57,10 @@ log = logging.getLogger(__name__)
 SILENCE_THRESHOLD_DB = -50
 #: Silence kept at each end after trimming, so speech does not start abruptly.
 TRIM_PAD_MS = 200
-#: An encoded MP3 further than this from the target (LU) is encoded once more.
-LOUDNESS_TOLERANCE_LU = 0.3
+#: A signal further than this (LU) from the aimed loudness is encoded once more.
+LOUDNESS_TOLERANCE_LU = 0.4
+#: Encodings at most, the first included.
+MAX_ENCODES = 3
 #: MP3 at 64 kbps measures a little quieter than the PCM it came from (about 0.4 LU on
 #: TTS speech, nothing on a sine); aiming this much above the target usually saves a
 #: second encoding.
@@ -65,8 +68,8 @@ ENCODER_LOSS_LU = 0.2
 #: The limiter ceiling starts this far below the true-peak limit (MP3 adds overshoot).
 PEAK_HEADROOM_DB = 1.0
 _MAX_GAIN_DB = 40.0
-#: Gains tried at once above the plain one (target − measured): the limiter eats some.
-BRACKET_DB = (0.0, 2.0, 4.0, 6.0, 9.0, 12.0)
+#: Digital silence, as ``make_silence`` writes it (nothing to measure).
+SILENCE = Loudness(integrated_lufs=SILENCE_LUFS, true_peak_db=float("-inf"), lra=0.0)
 _LANG3 = {"vi": "vie", "en": "eng"}
 
 _FFMPEG_ERROR_RE = re.compile(r"^(?:\[[^\]]*\] )?\[(?:error|fatal|panic)\] (?P<msg>.+)$", re.M)
@@ -83,6 +86,8 @@ class AudioInfo:
     channels: int
     format_name: str
     bit_rate: int
+    #: Measured while converting (``ingest_audio``) or known (``make_silence``); else None.
+    loudness: Loudness | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +102,11 @@ class Id3Tags:
 class MasterResult:
     path: Path
     duration_ms: int
-    loudness: Loudness  # measured on the encoded output
+    loudness: Loudness  # measured on the signal fed to the encoder, in the encoding run
     bytes: int
     sha256: str
     gain_db: float
+    encodes: int = 1
 
 
 # --- running the tools ------------------------------------------------------------
@@ -219,6 +225,19 @@ def _probe(path: Path, *, settings: AudioSettings) -> tuple[AudioInfo, bool]:
     return info, _ESTIMATED_RE.search(proc.stderr) is not None
 
 
+def _probe_fast(path: Path, *, settings: AudioSettings) -> tuple[AudioInfo, bool]:
+    """``_probe``, but a PCM WAV (what espeak-ng writes) is read from its header here."""
+    if path.is_file() and path.stat().st_size > 0:
+        try:
+            info = _wav_info(path)
+        except (wave.Error, EOFError, ZeroDivisionError):
+            pass  # not a plain PCM WAV: ask ffprobe
+        else:
+            if info.duration_ms > 0:
+                return info, False
+    return _probe(path, settings=settings)
+
+
 def _float(value: object) -> float:
     try:
         return float(str(value))
@@ -271,16 +290,19 @@ def parse_silences(stderr: str) -> list[tuple[int, int]]:
 # --- writing ------------------------------------------------------------------------
 
 
-def ingest_audio(
-    src: Path, dst_wav: Path, *, settings: AudioSettings, trim_silence: bool = True
-) -> AudioInfo:
+def ingest_audio(src: Path, dst_wav: Path, *, settings: AudioSettings, trim_silence: bool = True) -> AudioInfo:
     """Any audio ffmpeg reads → mono 16-bit WAV at ``settings.sample_rate``, ends trimmed.
 
     Refuses files longer than ``max_recording_minutes`` from their header (before
     decoding), files with decoding errors, files that decode much shorter than their
     header says (an interrupted upload), and files that are silent throughout.
+
+    One ffmpeg run (a PCM WAV's header is read here, anything else is probed first by
+    ffprobe). The returned ``loudness`` is measured in that run on the converted signal
+    before trimming (what is trimmed is below −50 dBFS, under ebur128's gates); pass it to
+    ``master_mp3(source_loudness=…)`` to spare that a measuring run.
     """
-    info, estimated = _probe(src, settings=settings)
+    info, estimated = _probe_fast(src, settings=settings)
     limit_ms = settings.max_recording_minutes * 60_000
     if info.duration_ms > limit_ms:
         raise RenderError(
@@ -289,11 +311,12 @@ def ingest_audio(
         )
     with _scratch(dst_wav, ".wav") as tmp:
         detect = f",silencedetect=n={SILENCE_THRESHOLD_DB}dB:d=0.3" if trim_silence else ""
+        chain = f"aresample={settings.sample_rate},aformat=channel_layouts=mono{detect}"
         proc = _run(
             _ffmpeg(
                 settings,
                 *["-v", "level+info", "-i", str(src), "-map", "0:a:0", "-vn"],
-                *["-af", f"aresample={settings.sample_rate},aformat=channel_layouts=mono{detect}"],
+                *["-af", f"{chain},ebur128=peak=true:framelog=verbose"],
                 *["-c:a", "pcm_s16le", "-fflags", "+bitexact", "-map_metadata", "-1", "-f", "wav"],
                 str(tmp),
             ),
@@ -304,7 +327,7 @@ def ingest_audio(
         if proc.returncode != 0 or problems:
             detail = "; ".join(dict.fromkeys(problems)) or _tail(proc.stderr)
             raise RenderError(f"{src}: the audio is damaged ({detail[:300]}); export or record it again")
-        decoded = _wav_info(tmp)
+        decoded = replace(_wav_info(tmp), loudness=parse_ebur128(proc.stderr))
         if not estimated and decoded.duration_ms < info.duration_ms * 0.9 - 500:
             raise RenderError(
                 f"{src}: cut short: the header promises {info.duration_ms / 1000:.1f} s but only "
@@ -323,7 +346,7 @@ def ingest_audio(
                 end_ms = min(end_ms, s + TRIM_PAD_MS)
         if end_ms - start_ms <= 2 * TRIM_PAD_MS:
             raise RenderError(f"{src}: contains only silence; check the microphone and record it again")
-        return _cut_wav(tmp, dst_wav, start_ms, end_ms)
+        return replace(_cut_wav(tmp, dst_wav, start_ms, end_ms), loudness=decoded.loudness)
 
 
 def _cut_wav(src: Path, dst: Path, start_ms: int, end_ms: int) -> AudioInfo:
@@ -354,15 +377,13 @@ def make_silence(dst_wav: Path, ms: int, *, settings: AudioSettings) -> AudioInf
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(b"\0\0" * frames)
-    return _wav_info(dst_wav)
+    return replace(_wav_info(dst_wav), loudness=SILENCE)
 
 
 def make_tone(dst_wav: Path, *, settings: AudioSettings, freqs: tuple[int, ...], ms: int) -> AudioInfo:
     """A chime: the frequencies one after another, ``ms`` in all, soft edges, peaks at -12 dBFS."""
     if not freqs or ms < 20 * len(freqs) or any(not 20 <= f <= 20_000 for f in freqs):
-        raise RenderError(
-            f"{dst_wav}: a tone needs 20–20000 Hz notes of at least 20 ms (got {freqs}, {ms} ms)"
-        )
+        raise RenderError(f"{dst_wav}: a tone needs 20–20000 Hz notes of at least 20 ms (got {freqs}, {ms} ms)")
     note_s = ms / len(freqs) / 1000
     fade = min(0.02, note_s / 4)
     inputs: list[str] = []
@@ -409,82 +430,85 @@ def _chain(settings: AudioSettings, gain_db: float, ceiling_db: float) -> str:
     return f"{mono},volume={gain_db:.2f}dB,{_limiter(ceiling_db)}"
 
 
-def _bracket(
-    src: Path, gains: list[float], ceiling_db: float, *, settings: AudioSettings
-) -> list[tuple[float, float]]:
-    """Integrated loudness after each gain + limiter, all measured in one ffmpeg run."""
-    head = f"[0:a]aresample={settings.sample_rate},aformat=channel_layouts=mono,asplit={len(gains)}"
-    graph = [head + "".join(f"[s{i}]" for i in range(len(gains)))]
-    outputs: list[str] = []
-    for i, gain in enumerate(gains):
-        limiter = (
-            f"alimiter=limit={db_to_linear(ceiling_db):.4f}:level=disabled:attack=5:release=50:latency=1"
-        )
-        graph.append(f"[s{i}]volume={gain:.2f}dB,{limiter},ebur128@g{i}=framelog=verbose[o{i}]")
-        outputs += ["-map", f"[o{i}]", "-f", "null", "-"]
-    proc = _run(
-        _ffmpeg(settings, "-i", str(src), "-filter_complex", ";".join(graph), *outputs),
-        settings=settings,
-        what=f"measuring gains for {src}",
-    )
-    found = parse_ebur128_named(proc.stderr) if proc.returncode == 0 else {}
-    if len(found) != len(gains):
-        raise RenderError(f"{src}: measuring loudness failed ({_tail(proc.stderr)})")
-    return [(gain, found[f"g{i}"].integrated_lufs) for i, gain in enumerate(gains)]
-
-
-def master_mp3(src_wav: Path, dst_mp3: Path, *, settings: AudioSettings, tags: Id3Tags) -> MasterResult:
+def master_mp3(
+    src_wav: Path,
+    dst_mp3: Path,
+    *,
+    settings: AudioSettings,
+    tags: Id3Tags,
+    source_loudness: Loudness | None = None,
+) -> MasterResult:
     """Loudness-normalise ``src_wav`` (any format ffmpeg reads) into a tagged CBR MP3.
 
-    Measure the input; then, in one decoding, measure the loudness after a range of
-    gains in front of a lookahead limiter (ffmpeg's loudnorm alone falls into its
-    dynamic mode on TTS speech and misses the target) and interpolate the gain that
-    meets ``target_lufs`` with the limiter holding peaks under ``true_peak_db``;
-    encode; measure the MP3 and correct once if the encoder moved it. Silence is
-    encoded as it is. The same input gives the same bytes.
+    A gain in front of a lookahead limiter (ceiling ``PEAK_HEADROOM_DB`` under
+    ``true_peak_db``; ffmpeg's loudnorm alone falls into its dynamic mode on TTS speech)
+    is predicted from the source's loudness and true peak (``predict_gain``). One ffmpeg
+    run encodes and, through ``asplit``, measures the very signal fed to the encoder
+    (``ebur128=peak=true``); only when that misses the target by more than
+    ``LOUDNESS_TOLERANCE_LU`` or the peak rises too close to the limit is it encoded again
+    with a corrected gain (at most ``MAX_ENCODES`` runs). ``MasterResult.loudness`` is that
+    measurement of the pre-encoder signal; the MP3 itself measures about 0.4 LU quieter on
+    speech (``ENCODER_LOSS_LU`` aims that much above) and up to ~0.5 dB higher in true peak
+    (the ceiling's headroom), as the tests check on the output.
+
+    ``source_loudness`` (``ingest_audio``'s measurement) spares a measuring run; the
+    duration comes from the MP3's Xing header, as ffprobe reads it. Silence is encoded
+    as it is. The same input gives the same bytes.
     """
-    source = compute_loudness(src_wav, settings=settings)
-    target = settings.target_lufs
+    source = source_loudness or compute_loudness(src_wav, settings=settings)
+    aim = settings.target_lufs + ENCODER_LOSS_LU
     ceiling = settings.true_peak_db - PEAK_HEADROOM_DB
-    gain = 0.0
-    points: list[tuple[float, float]] = []
-    if not source.silent:
-        plain = target - source.integrated_lufs
-        gains = sorted({min(plain + extra, _MAX_GAIN_DB) for extra in BRACKET_DB})
-        points = _bracket(src_wav, gains, ceiling, settings=settings)
-        gain = min(choose_gain(points, target + ENCODER_LOSS_LU), _MAX_GAIN_DB)
-        log.debug("%s: measured %s, chose %+.2f dB", src_wav, points, gain)
+    gain = 0.0 if source.silent else min(predict_gain(source, aim, ceiling), _MAX_GAIN_DB)
+    tried: list[tuple[float, float]] = []
     with _atomic(dst_mp3, ".mp3") as tmp:
-        out = _encode(src_wav, tmp, settings=settings, chain=_chain(settings, gain, ceiling))
-        off = target - out.integrated_lufs
-        over = out.true_peak_db - settings.true_peak_db
-        if not source.silent and (abs(off) > LOUDNESS_TOLERANCE_LU or over > 0):
+        for encodes in range(1, MAX_ENCODES + 1):
+            out = _encode(src_wav, tmp, settings=settings, chain=_chain(settings, gain, ceiling))
+            if source.silent or out.silent:
+                break
+            off = aim - out.integrated_lufs
+            over = out.true_peak_db - (ceiling + PEAK_HEADROOM_DB / 2)
+            if (abs(off) <= LOUDNESS_TOLERANCE_LU and over <= 0) or encodes == MAX_ENCODES:
+                break
+            tried.append((gain, out.integrated_lufs))
             if over > 0:
                 ceiling -= over + 0.2
-            gain = min(gain + off / slope_at(points, gain), _MAX_GAIN_DB)
-            out = _encode(src_wav, tmp, settings=settings, chain=_chain(settings, gain, ceiling))
+            gain = min(gain + off / _slope(tried, source, gain, ceiling), _MAX_GAIN_DB)
+            log.debug("%s: %+.2f dB gave %s; trying %+.2f dB", src_wav, tried[-1][0], out, gain)
         if not source.silent and (
-            abs(target - out.integrated_lufs) > 1.0 or out.true_peak_db > settings.true_peak_db + 0.1
+            abs(aim - out.integrated_lufs) > 1.0 or out.true_peak_db > settings.true_peak_db - 0.5
         ):
             log.warning(
                 "%s: %.1f LUFS, %.1f dBTP after mastering (target %.1f LUFS, peak %.1f dBTP)",
                 src_wav,
                 out.integrated_lufs,
                 out.true_peak_db,
-                target,
+                settings.target_lufs,
                 settings.true_peak_db,
             )
+        duration_ms = _mp3_duration_ms(tmp)
+        if duration_ms is None:
+            duration_ms = probe_audio(tmp, settings=settings).duration_ms
         _write_tags(tmp, tags)
-        info = probe_audio(tmp, settings=settings)
         digest, size = _sha256(tmp)
-    return MasterResult(dst_mp3, info.duration_ms, out, size, digest, round(gain, 2))
+    return MasterResult(dst_mp3, duration_ms, out, size, digest, round(gain, 2), encodes)
+
+
+def _slope(tried: list[tuple[float, float]], source: Loudness, gain: float, ceiling: float) -> float:
+    """LU per dB: between the last two tries if there are two, else from the model."""
+    if len(tried) >= 2:
+        (g0, l0), (g1, l1) = tried[-2], tried[-1]
+        if abs(g1 - g0) > 0.05:
+            return min(max((l1 - l0) / (g1 - g0), 0.15), 1.0)
+    return gain_slope(source, gain, ceiling)
 
 
 def _encode(src: Path, tmp: Path, *, settings: AudioSettings, chain: str) -> Loudness:
+    """Encode ``src`` through ``chain``; the loudness of what went into the encoder."""
+    graph = f"[0:a]{chain},asplit[enc][m];[m]ebur128=peak=true:framelog=verbose,anullsink"
     proc = _run(
         _ffmpeg(
             settings,
-            *["-v", "error", "-i", str(src), "-map", "0:a:0", "-af", chain],
+            *["-i", str(src), "-filter_complex", graph, "-map", "[enc]"],
             *f"-ac 1 -ar {settings.sample_rate} -c:a libmp3lame -b:a {settings.bitrate_kbps}k".split(),
             *_MP3_FLAGS,
             *["-y", str(tmp)],
@@ -492,9 +516,34 @@ def _encode(src: Path, tmp: Path, *, settings: AudioSettings, chain: str) -> Lou
         settings=settings,
         what=f"encoding {src}",
     )
-    if proc.returncode != 0:
+    loudness = parse_ebur128(proc.stderr) if proc.returncode == 0 else None
+    if loudness is None:
         raise RenderError(f"{src}: the MP3 encoder failed ({_tail(proc.stderr)})")
-    return compute_loudness(tmp, settings=settings)
+    return loudness
+
+
+#: MPEG audio version bits → (samples per frame, side-info bytes mono, stereo).
+_MPEG_LAYOUT = {3: (1152, 17, 32), 2: (576, 9, 17), 0: (576, 9, 17)}
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _mp3_duration_ms(path: Path) -> int | None:
+    """Frames × samples per frame from the Xing/Info header of an untagged MP3 (as ffprobe)."""
+    with path.open("rb") as f:
+        head = f.read(64)
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return None
+    version, rate_index, mono = (head[1] >> 3) & 3, (head[2] >> 2) & 3, (head[3] >> 6) == 3
+    if version not in _MPEG_LAYOUT or rate_index == 3:
+        return None
+    samples, side_mono, side_stereo = _MPEG_LAYOUT[version]
+    at = 4 + (side_mono if mono else side_stereo)
+    if head[at : at + 4] not in (b"Xing", b"Info"):
+        return None
+    flags, frames = struct.unpack(">II", head[at + 4 : at + 12])
+    if not flags & 1:
+        return None
+    return round(int(frames) * samples * 1000 / _MPEG_RATES[version][rate_index])
 
 
 def _write_tags(path: Path, tags: Id3Tags) -> None:

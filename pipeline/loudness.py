@@ -14,7 +14,7 @@ from dataclasses import dataclass
 SILENCE_LUFS = -70.0
 
 #: ``[ebur128@g3 @ 0x55…] Summary:`` (named instance) or ``[Parsed_ebur128_0 @ 0x55…] Summary:``
-_SUMMARY_RE = re.compile(r"^\[(?P<name>[^\]\s]*ebur128[^\]\s]*) @ [^\]]*\] Summary:\s*$", re.M)
+_SUMMARY_RE = re.compile(r"^\[(?P<name>[^\]\s]*ebur128[^\]\s]*) @ [^\]]*\] (?:\[info\] )?Summary:\s*$", re.M)
 _INTEGRATED_RE = re.compile(r"^\s*I:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) LUFS", re.M)
 _LRA_RE = re.compile(r"^\s*LRA:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) LU\b", re.M)
 _PEAK_RE = re.compile(r"^\s*Peak:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) dBFS", re.M)
@@ -99,6 +99,38 @@ def slope_at(points: list[tuple[float, float]], gain: float) -> float:
     if g1 == g0:
         return 1.0
     return min(max((l1 - l0) / (g1 - g0), 0.15), 1.0)
+
+
+#: Loudness the lookahead limiter takes away, fitted on espeak-ng speech (peaks at full
+#: scale) through ``pipeline.audio``'s alimiter: about ``SLOPE × excess − KNEE`` LU, where
+#: excess is how far (dB) the true peak after the gain would pass the ceiling.
+LIMITER_LOSS_SLOPE = 0.6
+LIMITER_LOSS_KNEE = 1.85
+
+
+def limiter_loss(excess_db: float) -> float:
+    """Predicted LU lost in the limiter when peaks would pass its ceiling by ``excess_db``."""
+    return max(0.0, LIMITER_LOSS_SLOPE * excess_db - LIMITER_LOSS_KNEE)
+
+
+def predict_gain(source: Loudness, target_lufs: float, ceiling_db: float) -> float:
+    """The gain (dB) in front of the limiter expected to bring ``source`` to ``target_lufs``.
+
+    Solves ``I + g − limiter_loss(TP + g − ceiling) = target`` (loudness grows 1 LU per dB
+    while the limiter idles, ``1 − SLOPE`` once it works).
+    """
+    plain = target_lufs - source.integrated_lufs
+    knee = LIMITER_LOSS_KNEE / LIMITER_LOSS_SLOPE  # excess where the limiter starts to cost
+    if source.true_peak_db + plain - ceiling_db <= knee:
+        return plain
+    peak_room = source.true_peak_db - ceiling_db
+    return (plain - LIMITER_LOSS_KNEE + LIMITER_LOSS_SLOPE * peak_room) / (1 - LIMITER_LOSS_SLOPE)
+
+
+def gain_slope(source: Loudness, gain_db: float, ceiling_db: float) -> float:
+    """LU gained per dB at ``gain_db`` by the same model."""
+    excess = source.true_peak_db + gain_db - ceiling_db
+    return 1.0 if excess <= LIMITER_LOSS_KNEE / LIMITER_LOSS_SLOPE else 1 - LIMITER_LOSS_SLOPE
 
 
 def db_to_linear(db: float) -> float:

@@ -18,6 +18,7 @@ from pipeline.errors import ScriptError
 from pipeline.intake import read_bulletin_files
 from pipeline.models import Bulletin, Recording
 from pipeline.plan import plan_commune_day
+from pipeline.textnorm import normalize
 from pipeline.voices import load_catalog
 from tests.conftest import EXAMPLES, REPO, Project, add_bulletin
 
@@ -252,3 +253,32 @@ def test_loa_script_unknown_commune_or_slot(small: Project, capsys: pytest.Captu
     assert code == 2 and "commune 99999: not in the deployment" in err
     code, _, err = loa(small, capsys, "script", "--commune", "02695", "--date", "2026-12-01", "--slot", "noon")
     assert code == 2 and "slot 'noon': Bản Lầu has the slots morning, evening" in err
+
+
+def test_empty_program_snapshot(project: Project, voices_with_placeholders: Path) -> None:
+    c = project.deployment.commune("02641")
+    assert c is not None
+    sunday = dt.date(2026, 12, 6)
+    [plan] = plan_commune_day(sunday, c, bulletins=[], recordings={}, spoken=lambda t: t)  # no evening on Sundays
+    script = compose_script(
+        plan, templates=TemplateSet.load(REPO / "templates"), catalog=load_catalog(voices_with_placeholders),
+        recordings={},
+    )  # fmt: skip
+    assert [c.kind for c in script.cues].count("recording") == 0 and script.missing == ()
+    check_snapshot(f"02641-{sunday}-morning-empty.txt", script.text)
+
+
+def test_spoken_filter_for_template_authors(tmp_path: Path, project: Project, voices_with_placeholders: Path) -> None:
+    shutil.copytree(REPO / "templates", tmp_path / "t")
+    program = tmp_path / "t" / "program.vi.j2"
+    program.write_text('@chime open\n{{ "Gọi 112 trước 7h30 ngày 01/12" | spoken }}\n@chime close\n', encoding="utf-8")
+    c = project.deployment.commune("02695")
+    assert c is not None
+    plan = plan_commune_day(DAY, c, bulletins=[], recordings={}, spoken=lambda t: t)[0]
+    script = compose_script(
+        plan, templates=TemplateSet.load(tmp_path / "t"), catalog=load_catalog(voices_with_placeholders),
+        recordings={},
+    )  # fmt: skip
+    [speech] = [c.text for c in script.cues if c.kind == "speech"]
+    assert speech == normalize("Gọi 112 trước 7h30 ngày 01/12")
+    assert "bảy giờ ba mươi" in speech and not any(ch.isdigit() for ch in speech)

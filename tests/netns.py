@@ -37,7 +37,7 @@ from typing import Self
 from tests.sshd import SSHD, SshServer, have_sshd, keygen
 
 PREFIX = "loa-t-"
-NETWORK = ipaddress.ip_network("10.231.0.0/16")
+NETWORK = ipaddress.IPv4Network("10.231.0.0/16")
 TABLE = "loa_faults"
 _COUNTER = re.compile(r"counter packets (\d+) bytes \d+ drop")
 
@@ -172,8 +172,10 @@ class Site:
         self.ns = f"{PREFIX}{index}"
         self.host_if = f"{PREFIX}h{index}"
         self.ns_if = f"{PREFIX}e{index}"
-        net = list(NETWORK.subnets(new_prefix=30))[index]
-        self.host_addr, self.addr = str(net[1]), str(net[2])
+        base = NETWORK.network_address + 4 * index  # the site's /30
+        if base + 3 not in NETWORK:
+            raise ValueError(f"site {index}: beyond {NETWORK}")
+        self.host_addr, self.addr = str(base + 1), str(base + 2)
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.remote = self.dir / "remote"

@@ -124,15 +124,33 @@ def _item(
     }
 
 
-def _finish(text: str, *, name: str, catalog: Catalog, missing: list[str], on_missing: str) -> Script:
+def _finish(
+    text: str, *, name: str, catalog: Catalog, items: list[dict[str, Any]], missing: list[str], on_missing: str
+) -> Script:
     if missing and on_missing == "fail":
         raise ScriptError(f'{name}: missing recordings (on_missing_recording = "fail"): ' + "; ".join(missing))
-    script = parse_cue_sheet(text, name=name)
+    script = _attribute(parse_cue_sheet(text, name=name), items)
     keys = [c.key if c.kind == "clip" else f"chime/{c.key}" for c in script.cues if c.kind in ("clip", "chime")]
     absent = catalog.missing(keys)
     if absent:
         raise ScriptError(f"{name}: missing clips: " + "; ".join(absent))
     return replace(script, missing=tuple(missing))
+
+
+def _attribute(script: Script, items: list[dict[str, Any]]) -> Script:
+    """Mark the speech cues that are a bulletin's own paragraphs with its id.
+
+    Render errors then name the bulletin, and rendered segments carry it (their measured
+    length can feed the next plan's ``durations``).
+    """
+    owners: dict[str, int] = {}
+    for item in items:
+        for paragraph in item["paragraphs"]:
+            owners.setdefault(paragraph[1:] if paragraph.startswith("@@") else paragraph, item["id"])
+    cues = tuple(
+        replace(c, bulletin_id=owners[c.text]) if c.kind == "speech" and c.text in owners else c for c in script.cues
+    )
+    return replace(script, cues=cues)
 
 
 def _commune_context(commune: Commune) -> dict[str, Any]:
@@ -161,7 +179,7 @@ def compose_script(
     }
     text = templates.render(PROGRAM, context)
     name = f"{plan.commune.code}/{plan.date.isoformat()}/{plan.slot.name}"
-    return _finish(text, name=name, catalog=catalog, missing=missing, on_missing=on_missing)
+    return _finish(text, name=name, catalog=catalog, items=items, missing=missing, on_missing=on_missing)
 
 
 def compose_emergency(
@@ -176,10 +194,10 @@ def compose_emergency(
     """The cue sheet of an emergency bulletin for one commune, said twice."""
     missing: list[str] = []
     languages = tuple(lang for lang in commune.languages if lang in bulletin.languages)
-    context = _commune_context(commune) | {"item": _item(bulletin, languages, recordings, missing)}
-    text = templates.render(EMERGENCY, context)
+    item = _item(bulletin, languages, recordings, missing)
+    text = templates.render(EMERGENCY, _commune_context(commune) | {"item": item})
     name = f"{commune.code}/emergency/{bulletin.id}"
-    return _finish(text, name=name, catalog=catalog, missing=missing, on_missing=on_missing)
+    return _finish(text, name=name, catalog=catalog, items=[item], missing=missing, on_missing=on_missing)
 
 
 def required_clips(commune: Commune) -> list[str]:

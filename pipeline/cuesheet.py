@@ -7,7 +7,7 @@ with ``@`` are directives::
     @pause MS                silence, 1–60000 ms
     @clip LANG/KEY           a recorded clip from voices/catalog.toml
     @recording BULLETIN LANG the bulletin's own recording in that language
-    @say LANG: TEXT          speech in a language (only vi has a speech engine)
+    @say LANG: TEXT          speech in a language that has a speech engine (vi)
     @note TEXT               a note for the reader and the report; not aired
 
 A speech line that must start with ``@`` is written ``@@…``. Errors are ScriptErrors
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from pipeline.errors import ScriptError
-from pipeline.models import LANGUAGES, Cue, Script
+from pipeline.models import LANGUAGES, TTS_LANGUAGES, Cue, Script
 
 _CHIME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _CLIP_RE = re.compile(r"^(?P<lang>[a-z]{2,3}|chime)/(?P<key>[a-z0-9][a-z0-9_-]{0,63})$")
@@ -87,6 +87,8 @@ def _directive(line: str, number: int, name: str) -> Cue:
         m = _SAY_RE.match(rest)
         if not m or m["lang"] not in LANGUAGES:
             raise bad("write @say LANG: TEXT, e.g. @say vi: Xin chào")
+        if m["lang"] not in TTS_LANGUAGES:
+            raise bad(f"no speech engine speaks {m['lang']}; use a recorded clip (@clip {m['lang']}/KEY)")
         return Cue("say", number, text=m["text"], language=m["lang"])
     if word == "note":
         return Cue("comment", number, text=rest)

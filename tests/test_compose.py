@@ -61,6 +61,10 @@ def test_snapshots_of_the_sample_deployment(
         catalog=load_catalog(voices_with_placeholders),
         recordings=rec,
     )
+    for item in plan.items:  # the body's paragraphs are speech cues marked with the bulletin
+        assert [c.text for c in script.cues if c.bulletin_id == item.bulletin.id and c.kind == "speech"] == [
+            " ".join(p.split()) for p in item.bulletin.body.split("\n\n") if p.strip()
+        ]
     lines = [script.text, "# cues: " + " ".join(f"{c.kind}@{c.line}" for c in script.cues)]
     lines += [f"# missing: {m}" for m in script.missing]
     check_snapshot(f"{commune}-{DAY}-{slot}.txt", "\n".join(lines) + "\n")

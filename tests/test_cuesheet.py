@@ -49,6 +49,7 @@ def test_parse_cues_with_line_numbers() -> None:
         ("@recording 4 fr", "write @recording BULLETIN LANG"),
         ("@say hmn Xin chào", "write @say LANG: TEXT"),
         ("@chime", "write @chime NAME"),
+        ("@say hmn: Nyob zoo", "no speech engine speaks hmn; use a recorded clip"),
     ],
 )
 def test_malformed_directive_names_sheet_and_line(line: str, message: str) -> None:

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := ffmpeg espeak-ng openssh-server openssh-client mpv chromium
+DEB_PACKAGES := ffmpeg espeak-ng openssh-server openssh-client mpv chromium iproute2 nftables
 
 .PHONY: setup debs venv voices test lint format demo bench clean
 

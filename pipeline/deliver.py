@@ -194,7 +194,10 @@ def deliver_endpoint(
         except OSError as exc:  # the outbox itself: a file vanished or cannot be read
             error = DeliveryError(f"{endpoint.name}: reading the outbox: {exc}; run `loa build` again")
             break
-    return _result(endpoint, label, "failed", attempt, tally, started, str(error))
+    message = str(error)
+    if isinstance(error, TransientDeliveryError):
+        message = message.removesuffix("; will retry") + f"; gave up after {attempt} attempts (a later push retries)"
+    return _result(endpoint, label, "failed", attempt, tally, started, message)
 
 
 def _result(

@@ -257,12 +257,6 @@ def test_a_dangling_symlink_out_of_remote_dir_fails_and_nothing_is_made_outside(
     assert tree(outside) == {}  # the link's target was not created
 
 
-@pytest.mark.xfail(
-    reason="pipeline/transports/sftp.py SftpTransport._dir: stat() of a dangling link says 'missing', "
-    "so it tries mkdir and reports the server's bare 'Failure'; it should lstat() first and refuse the "
-    "link naming its target (OpenSSH's realpath fails on a dangling link, so normalize() cannot tell)",
-    strict=True,
-)
 def test_a_dangling_symlink_out_of_remote_dir_is_named_as_such(
     project: Project,
     tmp_path: Path,

@@ -30,7 +30,7 @@ from tests.conftest import Project
 from tests.netns import Lab, Site, netns_unavailable
 from tests.test_deliver import build_outbox, make_segment
 
-pytestmark = [pytest.mark.slow, pytest.mark.sshd]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.sshd]
 
 log = logging.getLogger(__name__)
 

@@ -274,9 +274,7 @@ class SftpTransport:
             reason, detail = f"no answer for {self.settings.op_timeout_s:g} s", ""
         else:
             reason, detail = "connection lost", f" ({exc or type(exc).__name__})"
-        return TransientDeliveryError(
-            f"{self.name}: {reason} while {doing} on {self._where}{detail}; will retry"
-        )
+        return TransientDeliveryError(f"{self.name}: {reason} while {doing} on {self._where}{detail}; will retry")
 
     @contextlib.contextmanager
     def _translating(self, doing: str, *, needed: int = 0, writing: bool = False) -> Iterator[None]:
@@ -342,6 +340,7 @@ class SftpTransport:
             try:
                 self.sftp.stat(path)  # OpenSSH's realpath accepts a missing last component
             except FileNotFoundError:
+                self._refuse_dangling_link(path, str(rel_dir))
                 if not create:
                     return None
                 self.sftp.mkdir(path)
@@ -349,6 +348,20 @@ class SftpTransport:
             self._check_inside(resolved, str(rel_dir))
             self._dirs_ok.add(path)
         return str(current)
+
+    def _refuse_dangling_link(self, path: str, rel: str) -> None:
+        """A broken symbolic link where a directory should be: name it and its target."""
+        try:
+            attrs = self.sftp.lstat(path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(attrs.st_mode or 0):
+            target = self.sftp.readlink(path) or "?"
+            where = "outside remote_dir" if target.startswith("/") and not is_under(self._root, target) else "missing"
+            raise DeliveryError(
+                f"{self.name}: {path} is a symbolic link to {target} ({where}, and it does not exist); "
+                f"remove it on the device so that {rel}/ can be made inside {self._root}"
+            )
 
     def _lstat_inside(self, clean: PurePosixPath, rel: str) -> paramiko.SFTPAttributes | None:
         """Attributes of ``root/clean``, following a symbolic link only if it stays inside."""
@@ -390,9 +403,7 @@ class SftpTransport:
             except FileNotFoundError:
                 return {}
         return {
-            e.filename: e.st_size or 0
-            for e in entries
-            if stat.S_ISREG(e.st_mode or 0) and not is_temp_name(e.filename)
+            e.filename: e.st_size or 0 for e in entries if stat.S_ISREG(e.st_mode or 0) and not is_temp_name(e.filename)
         }
 
     def file_size(self, rel: str) -> int | None:
@@ -542,9 +553,7 @@ class SftpTransport:
                 return
             except OSError as exc:
                 if self.sftp.listdir(path):
-                    raise DeliveryError(
-                        f"{self.name}: cannot remove the directory {rel}: it is not empty"
-                    ) from exc
+                    raise DeliveryError(f"{self.name}: cannot remove the directory {rel}: it is not empty") from exc
                 raise
             self._dirs_ok.discard(path)
 

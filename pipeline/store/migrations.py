@@ -132,10 +132,59 @@ def _v1_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v2_web(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "users",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.Text, nullable=False, unique=True),
+        sa.Column("password_hash", sa.Text, nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("group_id", sa.Text),
+        sa.Column("commune", sa.String(16)),
+        sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+        sa.Column("created_at", TS, nullable=False),
+    )
+    sa.Table(
+        "sessions",
+        md,
+        sa.Column("id_hash", sa.String(64), primary_key=True),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("csrf_token", sa.String(64), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("expires_at", TS, nullable=False),
+    )
+    sa.Table(
+        "endpoint_tokens",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("endpoint", sa.Text, nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("last_used_at", TS),
+        sa.Column("revoked_at", TS),
+    )
+    sa.Table(
+        "play_reports",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("commune", sa.String(16), nullable=False),
+        sa.Column("program", sa.Text, nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("note", sa.Text, nullable=False),
+        sa.Column("at", TS, nullable=False),
+        sa.Index("ix_play_reports_commune", "commune"),
+    )
+    md.create_all(conn)
+
+
 Migration = Callable[[Connection], None]
 #: (version, description, function); versions are 1, 2, 3… in order.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
+    (2, "users, sessions, endpoint tokens, play reports", _v2_web),
 ]
 
 _version_table = sa.Table(

@@ -1,0 +1,217 @@
+"""Web users, their sessions, endpoint bearer tokens and operators' play reports.
+
+Secrets are never stored: passwords arrive here already hashed (argon2, in
+``pipeline.web.auth``); session ids and endpoint tokens are stored as their SHA-256.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from pipeline.errors import NotFoundError, UsageError
+from pipeline.store.db import Database, as_utc, utcnow
+
+ROLES = ("admin", "editor", "approver", "operator")
+REPORT_KINDS = ("played", "problem")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    name: str
+    role: str  # one of ROLES
+    group: str | None = None  # a culture center: the communes of that group
+    commune: str | None = None  # an operator's one commune
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlayReport:
+    user: str
+    commune: str
+    program: str
+    kind: str  # "played" | "problem"
+    note: str
+    at: dt.datetime
+
+
+def digest(secret: str) -> str:
+    """SHA-256 of a high-entropy secret (a session id or a token); what the store keeps."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _user(row: RowMapping) -> User:
+    return User(
+        id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        group=row["group_id"],
+        commune=row["commune"],
+        disabled=bool(row["disabled"]),
+    )
+
+
+def add_user(
+    db: Database, name: str, *, password_hash: str, role: str, group: str | None = None, commune: str | None = None
+) -> User:
+    if role not in ROLES:
+        raise UsageError(f"user {name}: unknown role {role!r}; use one of {', '.join(ROLES)}")
+    t = db.table("users")
+    try:
+        with db.engine.begin() as conn:
+            new_id = conn.execute(
+                t.insert().values(
+                    name=name,
+                    password_hash=password_hash,
+                    role=role,
+                    group_id=group,
+                    commune=commune,
+                    disabled=False,
+                    created_at=utcnow(),
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+    except IntegrityError as exc:
+        raise UsageError(f"user {name}: already exists; choose another name") from exc
+    return get_user(db, int(new_id))
+
+
+def get_user(db: Database, user_id: int) -> User:
+    t = db.table("users")
+    with db.begin() as conn:
+        row = conn.execute(sa.select(t).where(t.c.id == user_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"user {user_id}: no such user")
+    return _user(row)
+
+
+def user_with_hash(db: Database, name: str) -> tuple[User, str] | None:
+    """The user called ``name`` and the stored password hash, for checking a login."""
+    t = db.table("users")
+    with db.begin() as conn:
+        row = conn.execute(sa.select(t).where(t.c.name == name)).mappings().first()
+    return None if row is None else (_user(row), row["password_hash"])
+
+
+def set_password_hash(db: Database, user_id: int, password_hash: str) -> None:
+    t = db.table("users")
+    with db.begin() as conn:
+        conn.execute(t.update().where(t.c.id == user_id).values(password_hash=password_hash))
+
+
+# --- sessions -------------------------------------------------------------------
+
+
+def create_session(db: Database, session_id: str, *, user_id: int, csrf_token: str, lifetime: dt.timedelta) -> None:
+    t = db.table("sessions")
+    now = utcnow()
+    with db.begin() as conn:
+        conn.execute(t.delete().where(t.c.expires_at < now))
+        conn.execute(
+            t.insert().values(
+                id_hash=digest(session_id),
+                user_id=user_id,
+                csrf_token=csrf_token,
+                created_at=now,
+                expires_at=now + lifetime,
+            )
+        )
+
+
+def session_user(db: Database, session_id: str) -> tuple[User, str] | None:
+    """The user of a live session and its CSRF token, or None."""
+    s, u = db.table("sessions"), db.table("users")
+    query = (
+        sa.select(u, s.c.csrf_token, s.c.expires_at)
+        .join(s, s.c.user_id == u.c.id)
+        .where(s.c.id_hash == digest(session_id))
+    )
+    with db.begin() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None or row["disabled"]:
+        return None
+    expires = as_utc(row["expires_at"])
+    if expires is None or expires < utcnow():
+        return None
+    return _user(row), row["csrf_token"]
+
+
+def delete_session(db: Database, session_id: str) -> None:
+    t = db.table("sessions")
+    with db.begin() as conn:
+        conn.execute(t.delete().where(t.c.id_hash == digest(session_id)))
+
+
+# --- endpoint tokens ------------------------------------------------------------
+
+
+def add_endpoint_token(db: Database, endpoint: str, token: str) -> None:
+    t = db.table("endpoint_tokens")
+    with db.begin() as conn:
+        conn.execute(t.insert().values(endpoint=endpoint, token_hash=digest(token), created_at=utcnow()))
+
+
+def endpoint_of_token(db: Database, token: str) -> str | None:
+    """The endpoint a live bearer token belongs to (and note that it was used), or None."""
+    t = db.table("endpoint_tokens")
+    with db.begin() as conn:
+        row = (
+            conn.execute(sa.select(t).where(t.c.token_hash == digest(token), t.c.revoked_at.is_(None)))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        conn.execute(t.update().where(t.c.id == row["id"]).values(last_used_at=utcnow()))
+    return str(row["endpoint"])
+
+
+def revoke_endpoint_tokens(db: Database, endpoint: str) -> int:
+    t = db.table("endpoint_tokens")
+    with db.begin() as conn:
+        result = conn.execute(
+            t.update().where(t.c.endpoint == endpoint, t.c.revoked_at.is_(None)).values(revoked_at=utcnow())
+        )
+    return int(result.rowcount)
+
+
+# --- play reports ---------------------------------------------------------------
+
+
+def add_play_report(db: Database, *, user: User, commune: str, program: str, kind: str, note: str) -> None:
+    if kind not in REPORT_KINDS:
+        raise UsageError(f"play report: unknown kind {kind!r}; use one of {', '.join(REPORT_KINDS)}")
+    t = db.table("play_reports")
+    with db.begin() as conn:
+        conn.execute(
+            t.insert().values(user_id=user.id, commune=commune, program=program, kind=kind, note=note, at=utcnow())
+        )
+
+
+def play_reports(db: Database, commune: str, *, limit: int = 50) -> list[PlayReport]:
+    t, u = db.table("play_reports"), db.table("users")
+    query = (
+        sa.select(t, u.c.name)
+        .join(u, u.c.id == t.c.user_id)
+        .where(t.c.commune == commune)
+        .order_by(t.c.id.desc())
+        .limit(limit)
+    )
+    with db.begin() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [
+        PlayReport(
+            user=r["name"],
+            commune=r["commune"],
+            program=r["program"],
+            kind=r["kind"],
+            note=r["note"],
+            at=as_utc(r["at"]) or utcnow(),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,152 @@
+"""The pull API: a commune PC or a smart radio fetches what is its own, with a bearer token.
+
+``GET /api/v1/endpoints/{name}/programs?date=`` gives the day's manifest (the files
+this endpoint's format needs); ``GET /api/v1/endpoints/{name}/emergencies`` the
+emergency bulletins in force; ``GET /api/v1/endpoints/{name}/files/{path}`` a file,
+with ETag, If-None-Match and Range. No cookies, no CSRF: the token is the credential,
+and a token of one endpoint sees nothing of another (404).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from pipeline.models import Endpoint
+from pipeline.store import users as user_store
+from pipeline.web.outbox import active_emergencies, commune_root, confined, day_manifest
+from pipeline.web.state import web_state
+
+router = APIRouter(prefix="/api/v1", tags=["pull"])
+bearer = HTTPBearer(auto_error=False, description="The endpoint's token from `loa token create ENDPOINT`.")
+
+
+class Me(BaseModel):
+    endpoint: str
+    commune: str
+    format: str
+    today: dt.date
+    timezone: str
+
+
+class Emergency(BaseModel):
+    folder: str
+    manifest: dict[str, Any]
+
+
+def endpoint_auth(
+    name: str,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Endpoint:
+    """The endpoint ``name`` if the bearer token is its own: 401 without a valid token, else 404."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    state = web_state(request)
+    owner = user_store.endpoint_of_token(state.db, credentials.credentials)
+    if owner is None:
+        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    endpoint = state.deployment.endpoint(name)
+    if owner != name or endpoint is None:
+        raise HTTPException(404, f"endpoint {name}: not found")
+    return endpoint
+
+
+EndpointDep = Annotated[Endpoint, Depends(endpoint_auth)]
+
+
+def token_endpoint(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Endpoint:
+    """The endpoint the bearer token belongs to (401 without a valid token)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    state = web_state(request)
+    owner = user_store.endpoint_of_token(state.db, credentials.credentials)
+    endpoint = state.deployment.endpoint(owner) if owner else None
+    if endpoint is None:
+        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    return endpoint
+
+
+@router.get("/me", summary="Which endpoint this token belongs to, and the server's date", response_model=Me)
+def me(request: Request, endpoint: Annotated[Endpoint, Depends(token_endpoint)]) -> Me:
+    state = web_state(request)
+    return Me(
+        endpoint=endpoint.name,
+        commune=endpoint.commune,
+        format=endpoint.format,
+        today=dt.datetime.now(state.settings.tz).date(),
+        timezone=state.deployment.timezone,
+    )
+
+
+def _for_endpoint(manifest: dict[str, Any], endpoint: Endpoint) -> dict[str, Any]:
+    files = [f for f in manifest.get("files", []) if f.get("format", endpoint.format) == endpoint.format]
+    return manifest | {"files": files, "endpoint": endpoint.name, "format": endpoint.format}
+
+
+def _etag_of(data: bytes) -> str:
+    return '"' + hashlib.sha256(data).hexdigest() + '"'
+
+
+def _json(request: Request, data: Any) -> Response:
+    response = JSONResponse(data)
+    etag = _etag_of(bytes(response.body))
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"etag": etag})
+    response.headers["etag"] = etag
+    response.headers["cache-control"] = "no-cache"
+    return response
+
+
+@router.get(
+    "/endpoints/{name}/programs",
+    summary="The day's manifest for this endpoint",
+    responses={404: {"description": "no program built for that date"}, 401: {"description": "no valid token"}},
+)
+def programs(
+    request: Request,
+    endpoint: EndpointDep,
+    date: Annotated[dt.date, Query(description="YYYY-MM-DD")],
+) -> Response:
+    manifest = day_manifest(web_state(request).settings, endpoint.commune, date)
+    if manifest is None:
+        raise HTTPException(404, f"endpoint {endpoint.name}: no programs for {date.isoformat()} yet")
+    return _json(request, _for_endpoint(manifest, endpoint))
+
+
+@router.get(
+    "/endpoints/{name}/emergencies",
+    summary="Emergency bulletins in force for this endpoint (play at once)",
+    response_model=list[Emergency],
+)
+def emergencies(request: Request, endpoint: EndpointDep) -> Response:
+    state = web_state(request)
+    now = dt.datetime.now(state.settings.tz)
+    found = active_emergencies(state.settings, endpoint.commune, now)
+    return _json(request, [{"folder": f, "manifest": _for_endpoint(m, endpoint)} for f, m in found])
+
+
+@router.get(
+    "/endpoints/{name}/files/{path:path}",
+    summary="One file of the endpoint's folder (ETag, If-None-Match, Range)",
+    response_class=FileResponse,
+    responses={206: {"description": "a byte range"}, 304: {"description": "not modified"}},
+)
+def files(request: Request, endpoint: EndpointDep, path: str) -> Response:
+    found = confined(commune_root(web_state(request).settings, endpoint.commune), path)
+    if found is None:
+        raise HTTPException(404, f"endpoint {endpoint.name}: no file {path}")
+    st = found.stat()
+    etag = '"' + hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32] + '"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"etag": etag})
+    media = "audio/mpeg" if found.suffix == ".mp3" else "application/json" if found.suffix == ".json" else None
+    return FileResponse(found, media_type=media, stat_result=st, headers={"etag": etag, "cache-control": "no-cache"})

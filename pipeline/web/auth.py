@@ -1,0 +1,246 @@
+"""Passwords (argon2), signed session cookies backed by a session table, CSRF, rate limits, roles.
+
+Every route depends on exactly one of ``require_role(...)`` (pages), ``require_commune``
+(an operator's commune pages) or the API's bearer token; POST routes also depend on
+``check_csrf``. Anonymous page requests go to the login page; a user without the role
+gets 403; a resource outside the user's scope is 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, HTTPException, Request
+from itsdangerous import BadSignature, Signer
+
+from pipeline.models import Bulletin, Deployment
+from pipeline.store import users as user_store
+from pipeline.store.users import User
+from pipeline.web.state import web_state
+
+SESSION_COOKIE = "loa_session"
+PRELOGIN_COOKIE = "loa_prelogin"  # double-submit CSRF token for the login form
+CSRF_FIELD = "csrf_token"
+SESSION_LIFETIME = dt.timedelta(hours=12)
+#: OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): about 0.1 s a check on a small server.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+
+# --- secrets --------------------------------------------------------------------
+
+
+def load_secret_key(data_dir: Path) -> bytes:
+    """``data_dir/secret_key``, created (mode 0600) with 32 random bytes on first start."""
+    path = data_dir / "secret_key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_hex(32).encode())
+    return path.read_bytes().strip()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_token() -> str:
+    """A bearer token for an endpoint: 32 random bytes, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+class SessionCodec:
+    """Signs the random session id (and the pre-login CSRF token) put in cookies."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._session = Signer(secret, salt="loa-session")
+        self._prelogin = Signer(secret, salt="loa-prelogin")
+
+    def session_cookie(self, session_id: str) -> str:
+        return self._session.sign(session_id).decode()
+
+    def session_id(self, cookie: str | None) -> str | None:
+        return _unsign(self._session, cookie)
+
+    def prelogin_cookie(self, token: str) -> str:
+        return self._prelogin.sign(token).decode()
+
+    def prelogin_token(self, cookie: str | None) -> str | None:
+        return _unsign(self._prelogin, cookie)
+
+
+def _unsign(signer: Signer, value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return signer.unsign(value).decode()
+    except BadSignature:
+        return None
+
+
+# --- login rate limit -----------------------------------------------------------
+
+
+class RateLimiter:
+    """Failed logins per (user name, client address) within a sliding minute."""
+
+    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_s(self, key: str) -> float:
+        """Seconds before ``key`` may try again (0 when it may now)."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._failures.get(key)
+            if not q:
+                return 0.0
+            while q and q[0] <= now - self.window_s:
+                q.popleft()
+            if len(q) < self.limit:
+                return 0.0
+            return max(0.1, q[0] + self.window_s - now)
+
+    def failed(self, key: str) -> None:
+        with self._lock:
+            self._failures.setdefault(key, deque()).append(time.monotonic())
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+# --- who is asking --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Authed:
+    user: User
+    csrf_token: str
+    session_id: str
+
+
+class LoginRequired(Exception):
+    """An anonymous request for a page: the app answers with a redirect to /login."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def current(request: Request) -> Authed | None:
+    state = web_state(request)
+    session_id = state.codec.session_id(request.cookies.get(SESSION_COOKIE))
+    if session_id is None:
+        return None
+    found = user_store.session_user(state.db, session_id)
+    if found is None:
+        return None
+    return Authed(found[0], found[1], session_id)
+
+
+def require_login(request: Request) -> Authed:
+    who = current(request)
+    if who is None:
+        raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    request.state.authed = who
+    return who
+
+
+def require_role(*roles: str) -> Callable[[Request], Authed]:
+    """A dependency: a logged-in user with one of ``roles`` (admin always passes)."""
+
+    def dependency(request: Request) -> Authed:
+        who = require_login(request)
+        if who.user.role != "admin" and who.user.role not in roles:
+            raise HTTPException(status_code=403, detail="Tài khoản của bạn không có quyền làm việc này.")
+        return who
+
+    dependency.__name__ = f"require_{'_'.join(roles)}"
+    return dependency
+
+
+def require_commune(code: str, request: Request) -> Authed:
+    """A dependency for ``/communes/{code}/…``: a user whose scope includes that commune, else 404."""
+    who = require_login(request)
+    state = web_state(request)
+    if state.deployment.commune(code) is None or code not in scope_communes(who.user, state.deployment):
+        raise HTTPException(status_code=404, detail="Không tìm thấy xã này.")
+    return who
+
+
+async def check_csrf(request: Request, who: Annotated[Authed, Depends(require_login)]) -> None:
+    """Every POST form carries the session's token in ``csrf_token``."""
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    if not isinstance(sent, str) or not hmac.compare_digest(sent, who.csrf_token):
+        raise HTTPException(
+            status_code=403, detail="Biểu mẫu đã hết hạn hoặc không hợp lệ; hãy tải lại trang và thử lại."
+        )
+
+
+LoggedIn = Annotated[Authed, Depends(require_login)]
+Reader = Annotated[Authed, Depends(require_role("editor", "approver"))]
+Editor = Annotated[Authed, Depends(require_role("editor"))]
+Approver = Annotated[Authed, Depends(require_role("approver"))]
+CommuneUser = Annotated[Authed, Depends(require_commune)]
+
+
+# --- scope ----------------------------------------------------------------------
+
+
+def scope_communes(user: User, deployment: Deployment) -> set[str]:
+    """The commune codes a user may see."""
+    if user.role == "admin":
+        return {c.code for c in deployment.communes}
+    if user.commune:
+        return {user.commune}
+    if user.group:
+        return {c.code for c in deployment.communes if c.group == user.group}
+    return {c.code for c in deployment.communes}
+
+
+def scope_is_all(user: User) -> bool:
+    return user.role == "admin" or (not user.commune and not user.group)
+
+
+def may_see_bulletin(user: User, b: Bulletin, deployment: Deployment) -> bool:
+    if scope_is_all(user):
+        return True
+    reached = {c.code for c in deployment.targeted(b.targets)}
+    return bool(reached & scope_communes(user, deployment))
+
+
+def target_outside_scope(user: User, targets: tuple[str, ...], deployment: Deployment) -> str | None:
+    """The first target a user may not address, or None when all are within scope."""
+    if scope_is_all(user):
+        return None
+    mine = scope_communes(user, deployment)
+    for t in targets:
+        reached = {c.code for c in deployment.targeted((t,))}
+        if t == "all" or not reached or not reached <= mine:
+            return t
+    return None

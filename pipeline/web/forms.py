@@ -1,0 +1,137 @@
+"""The bulletin form: fields → the same Markdown+TOML text ``loa bulletin add`` reads.
+
+The form's text goes through ``intake.parse_bulletin``, so the web and the command line
+accept and refuse exactly the same bulletins; its errors are put beside their field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pipeline.errors import BulletinError
+from pipeline.intake import parse_bulletin
+from pipeline.models import Bulletin, Deployment
+
+FIELDS = (
+    "title",
+    "category",
+    "priority",
+    "source",
+    "reference",
+    "valid_from",
+    "valid_until",
+    "targets",
+    "languages",
+    "body",
+)
+HINTS_VI = {
+    "title": "Tiêu đề chưa đúng",
+    "category": "Loại tin chưa đúng",
+    "priority": "Mức ưu tiên chưa đúng",
+    "source": "Nguồn (cơ quan ban hành) chưa đúng",
+    "reference": "Số, ký hiệu văn bản chưa đúng",
+    "valid_from": "Ngày bắt đầu chưa đúng",
+    "valid_until": "Ngày kết thúc chưa đúng",
+    "targets": "Nơi nhận chưa đúng",
+    "languages": "Ngôn ngữ chưa đúng",
+    "body": "Nội dung chưa đúng",
+}
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FIELD_RE = re.compile(r"^(?:line \d+: )?([a-z_]+): (.*)$", re.DOTALL)
+
+
+@dataclass
+class BulletinForm:
+    """What the person typed, kept as typed so that the form can be shown again."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_bulletin(cls, b: Bulletin) -> BulletinForm:
+        values = {
+            "title": b.title,
+            "category": b.category,
+            "priority": b.priority,
+            "source": b.source,
+            "reference": b.reference,
+            "valid_from": b.valid_from.isoformat(),
+            "valid_until": b.valid_until.isoformat(),
+            "body": b.body,
+        }
+        return cls(values=values, targets=list(b.targets), languages=list(b.languages))
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str], lists: Mapping[str, list[str]]) -> BulletinForm:
+        values = {k: unicodedata.normalize("NFC", form.get(k, "")) for k in FIELDS if k not in ("targets", "languages")}
+        extra = [t.strip() for t in re.split(r"[,\s]+", form.get("targets_extra", "")) if t.strip()]
+        targets = list(dict.fromkeys([*lists.get("targets", []), *extra]))
+        return cls(values=values, targets=targets, languages=list(dict.fromkeys(lists.get("languages", []))))
+
+    def text(self) -> str:
+        """The bulletin file this form stands for."""
+        v = self.values
+        lines = ["+++"]
+        for key in ("title", "category", "priority", "source", "reference"):
+            lines.append(f"{key} = {_toml_str(v.get(key, '').strip())}")
+        for key in ("valid_from", "valid_until"):
+            value = v.get(key, "").strip()
+            lines.append(
+                f"{key} = {value}" if _DATE_RE.match(value) and _is_date(value) else f"{key} = {_toml_str(value)}"
+            )
+        lines.append(f"targets = {json.dumps(self.targets, ensure_ascii=False)}")
+        lines.append(f"languages = {json.dumps(self.languages, ensure_ascii=False)}")
+        lines.append("+++")
+        lines.append(v.get("body", ""))
+        return "\n".join(lines) + "\n"
+
+
+def _toml_str(value: str) -> str:
+    # a JSON string is a valid TOML basic string (same escapes)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _is_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def validate(form: BulletinForm, *, where: str, deployment: Deployment) -> Bulletin | None:
+    """The bulletin, or None with ``form.errors`` filled in (field → Vietnamese message)."""
+    for key in ("valid_from", "valid_until"):
+        value = form.values.get(key, "").strip()
+        if not value:
+            form.errors[key] = "Hãy chọn ngày (năm-tháng-ngày)."
+        elif not (_DATE_RE.match(value) and _is_date(value)):
+            form.errors[key] = f"{value!r} không phải là ngày; hãy chọn ngày dạng 2026-12-01."
+    if not form.targets:
+        form.errors["targets"] = "Hãy chọn ít nhất một nơi nhận (toàn tỉnh, một trung tâm hoặc một xã)."
+    if not form.languages:
+        form.errors["languages"] = "Hãy chọn ít nhất một ngôn ngữ."
+    if form.errors:
+        return None
+    try:
+        return parse_bulletin(form.text(), where=where, deployment=deployment).bulletin
+    except BulletinError as exc:
+        key, detail = field_of(str(exc), where)
+        form.errors[key] = f"{HINTS_VI.get(key, 'Chưa đúng')}: {detail}"
+        return None
+
+
+def field_of(message: str, where: str) -> tuple[str, str]:
+    """Which form field an intake error is about, and its detail."""
+    rest = message.removeprefix(f"{where}: ")
+    m = _FIELD_RE.match(rest)
+    if m and m.group(1) in FIELDS:
+        return m.group(1), m.group(2)
+    return "body", rest

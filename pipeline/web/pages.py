@@ -1,0 +1,183 @@
+"""Rendering pages, Vietnamese labels, and the request-size limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pipeline.models import LANGUAGES
+from pipeline.web.auth import CSRF_FIELD, Authed
+from pipeline.web.state import web_state
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+STATUS_VI = {"draft": "Nháp", "approved": "Đã duyệt", "withdrawn": "Đã thu hồi"}
+PRIORITY_VI = {"routine": "Thường", "urgent": "Khẩn", "emergency": "Hỏa tốc (khẩn cấp)"}
+CATEGORY_VI = {"policy": "Chính sách", "notice": "Thông báo", "emergency": "Khẩn cấp"}
+ROLE_VI = {"admin": "Quản trị", "editor": "Biên tập", "approver": "Duyệt tin", "operator": "Đài xã"}
+SLOT_VI = {"morning": "Buổi sáng", "noon": "Buổi trưa", "evening": "Buổi chiều", "night": "Buổi tối"}
+DELIVERY_VI = {"delivered": "Đã nhận", "failed": "Lỗi", "pending": "Đang chờ"}
+NOTICES = {
+    "added": "Đã lưu bản tin mới (nháp, cần duyệt).",
+    "revised": "Đã lưu phiên bản mới; bản tin trở về nháp và cần duyệt lại.",
+    "unchanged": "Nội dung không đổi; không có gì để lưu.",
+    "approved": "Đã duyệt bản tin.",
+    "withdrawn": "Đã thu hồi bản tin.",
+    "recording": "Đã nhận bản ghi.",
+    "played": "Đã ghi nhận: chương trình đã phát. Cảm ơn!",
+    "problem": "Đã ghi nhận sự cố; trung tâm sẽ liên hệ.",
+}
+WEEKDAY_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def vi_day(day: dt.date) -> str:
+    return f"{WEEKDAY_VI[day.weekday()]}, {day:%d/%m/%Y}"
+
+
+def seconds(ms: int | None) -> str:
+    if not ms:
+        return "0:00"
+    total = round(ms / 1000)
+    return f"{total // 60}:{total % 60:02d}"
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        LANGUAGES=LANGUAGES,
+        STATUS_VI=STATUS_VI,
+        PRIORITY_VI=PRIORITY_VI,
+        CATEGORY_VI=CATEGORY_VI,
+        ROLE_VI=ROLE_VI,
+        SLOT_VI=SLOT_VI,
+        DELIVERY_VI=DELIVERY_VI,
+        CSRF_FIELD=CSRF_FIELD,
+        NOTICES=NOTICES,
+    )
+    env.filters.update(vi_day=vi_day, seconds=seconds)
+    return env
+
+
+def render(request: Request, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render ``templates/<name>`` with the user and the CSRF token every form needs."""
+    state = web_state(request)
+    who: Authed | None = getattr(request.state, "authed", None)
+    context.setdefault("error", None)
+    context.setdefault("notice", None)
+    html = state.templates.get_template(name).render(
+        request=request,
+        user=who.user if who else None,
+        csrf_token=who.csrf_token if who else "",
+        **context,
+    )
+    return HTMLResponse(nfc(html), status_code=status)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies larger than ``limit`` bytes with 413, without reading them whole.
+
+    A declared Content-Length over the limit is refused before any byte is read; a
+    chunked body is counted as it streams and cut off at the limit.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await _too_large(send, self.limit)
+                return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _too_large(send, self.limit)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (
+        f"<!doctype html><meta charset=utf-8><p>Tệp quá lớn: giới hạn là {limit // (1024 * 1024)} MB. "
+        "Hãy cắt ngắn hoặc nén bản ghi rồi tải lên lại.</p>"
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"connection", b"close")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeadersMiddleware:
+    """No framing, no sniffing, only this site's own resources (no inline scripts)."""
+
+    HEADERS = (
+        (b"x-frame-options", b"DENY"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (
+            b"content-security-policy",
+            b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            b"media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -1,0 +1,342 @@
+"""Bulletins: list with filters, the form, revisions, recordings; approve, withdraw, dispatch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import shutil
+import unicodedata
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+from pipeline.errors import BulletinError, LoaError, UsageError
+from pipeline.intake import prepare_recording
+from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording
+from pipeline.store import bulletins as store
+from pipeline.store.recordings import current_recordings, save_recording
+from pipeline.web.auth import Approver, Authed, Editor, Reader, check_csrf, may_see_bulletin, target_outside_scope
+from pipeline.web.forms import BulletinForm, validate
+from pipeline.web.pages import render
+from pipeline.web.state import WebState, web_state
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+_SAFE_NAME_RE = re.compile(r"^[\w\-. ()]{1,120}$")
+_EXT_RE = re.compile(r"^\.[a-z0-9]{1,5}$")
+
+
+def visible_bulletin(state: WebState, who: Authed, bulletin_id: int) -> Bulletin:
+    """The bulletin if the user's scope reaches it; else 404, as if it did not exist."""
+    try:
+        b = store.get_bulletin(state.db, bulletin_id)
+    except LoaError as exc:
+        raise HTTPException(404, "Không tìm thấy bản tin này.") from exc
+    if not may_see_bulletin(who.user, b, state.deployment):
+        raise HTTPException(404, "Không tìm thấy bản tin này.")
+    return b
+
+
+def lacking(b: Bulletin, deployment: Deployment, recs: dict[tuple[int, str], Recording]) -> dict[str, list[str]]:
+    """Languages (not spoken by TTS) still without a recording → names of the targeted communes that need them."""
+    out: dict[str, list[str]] = {}
+    for commune in deployment.targeted(b.targets):
+        for lang in commune.languages:
+            if lang in TTS_LANGUAGES or (b.id, lang) in recs:
+                continue
+            out.setdefault(lang, []).append(commune.name)
+    return out
+
+
+def _parse_day(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@router.get("/bulletins")
+def list_page(
+    request: Request,
+    who: Reader,
+    status: str = "",
+    priority: str = "",
+    target: str = "",
+    date_from: str = "",
+    date_to: str = "",
+) -> Response:
+    state = web_state(request)
+    items = store.list_bulletins(state.db, status=status if status in STATUSES else None)
+    items = [b for b in items if may_see_bulletin(who.user, b, state.deployment)]
+    if priority in PRIORITIES:
+        items = [b for b in items if b.priority == priority]
+    if target:
+        reached = {c.code for c in state.deployment.targeted((target,))}
+        items = [
+            b for b in items if target in b.targets or reached & {c.code for c in state.deployment.targeted(b.targets)}
+        ]
+    start, end = _parse_day(date_from), _parse_day(date_to)
+    if start:
+        items = [b for b in items if b.valid_until >= start]
+    if end:
+        items = [b for b in items if b.valid_from <= end]
+    recs = current_recordings(state.db, [b.id for b in items if b.id is not None])
+    rows = [(b, lacking(b, state.deployment, recs)) for b in reversed(items)]
+    return render(
+        request,
+        "bulletins.html",
+        rows=rows,
+        filters={"status": status, "priority": priority, "target": target, "date_from": date_from, "date_to": date_to},
+        statuses=STATUSES,
+        priorities=PRIORITIES,
+        deployment=state.deployment,
+    )
+
+
+@router.get("/recordings")
+def recordings_page(request: Request, who: Reader) -> Response:
+    state = web_state(request)
+    items = [
+        b
+        for b in store.list_bulletins(state.db)
+        if b.status != "withdrawn" and may_see_bulletin(who.user, b, state.deployment)
+    ]
+    recs = current_recordings(state.db, [b.id for b in items if b.id is not None])
+    rows = [(b, lacking(b, state.deployment, recs)) for b in reversed(items)]
+    return render(request, "recordings.html", rows=[r for r in rows if r[1]], complete=[r[0] for r in rows if not r[1]])
+
+
+def _form_page(
+    request: Request, state: WebState, form: BulletinForm, *, bulletin: Bulletin | None, status: int = 200
+) -> Response:
+    return render(
+        request,
+        "bulletin_form.html",
+        status=status,
+        form=form,
+        bulletin=bulletin,
+        deployment=state.deployment,
+        categories=CATEGORIES,
+        priorities=PRIORITIES,
+    )
+
+
+@router.get("/bulletins/new")
+def new_form(request: Request, who: Editor) -> Response:
+    state = web_state(request)
+    today = dt.datetime.now(state.settings.tz).date()
+    default_target = who.user.group or who.user.commune or "all"
+    form = BulletinForm(
+        values={
+            "category": "notice",
+            "priority": "routine",
+            "valid_from": (today + dt.timedelta(days=1)).isoformat(),
+            "valid_until": (today + dt.timedelta(days=7)).isoformat(),
+        },
+        targets=[default_target],
+        languages=["vi"],
+    )
+    return _form_page(request, state, form, bulletin=None)
+
+
+def _form_data(form: FormData) -> BulletinForm:
+    values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    lists = {k: [v for v in form.getlist(k) if isinstance(v, str)] for k in ("targets", "languages")}
+    return BulletinForm.from_form(values, lists)
+
+
+def _check(state: WebState, who: Authed, form: BulletinForm, where: str) -> Bulletin | None:
+    b = validate(form, where=where, deployment=state.deployment)
+    if b is not None:
+        outside = target_outside_scope(who.user, b.targets, state.deployment)
+        if outside is not None:
+            form.errors["targets"] = (
+                f"Bạn chỉ được gửi tin cho các xã của đơn vị mình; {outside!r} nằm ngoài phạm vi đó."
+            )
+            return None
+    return b
+
+
+@router.post("/bulletins/new", dependencies=[Depends(check_csrf)])
+async def create(request: Request, who: Editor) -> Response:
+    state = web_state(request)
+    form = _form_data(await request.form())
+    b = _check(state, who, form, f"web:{who.user.name}")
+    if b is not None:
+        existing = [x for x in store.list_bulletins(state.db) if x.title == b.title and x.source == b.source]
+        if existing:
+            form.errors["title"] = (
+                f"Đã có bản tin #{existing[0].id} cùng tiêu đề và nguồn; hãy sửa bản tin đó thay vì viết mới."
+            )
+            b = None
+    if b is None:
+        return _form_page(request, state, form, bulletin=None, status=400)
+    [(saved, _)] = store.save_bulletins(state.db, [b])
+    return RedirectResponse(f"/bulletins/{saved.id}", status_code=303)
+
+
+@router.get("/bulletins/{bulletin_id}")
+def detail(request: Request, bulletin_id: int, who: Reader) -> Response:
+    state = web_state(request)
+    b = visible_bulletin(state, who, bulletin_id)
+    recs = current_recordings(state.db, [bulletin_id])
+    communes = state.deployment.targeted(b.targets)
+    return render(
+        request,
+        "bulletin.html",
+        b=b,
+        recordings={lang: r for (_, lang), r in recs.items()},
+        lacking=lacking(b, state.deployment, recs),
+        revisions=list(reversed(store.revisions(state.db, bulletin_id))),
+        communes=communes,
+        today=dt.datetime.now(state.settings.tz).date(),
+        notice=request.query_params.get("ok"),
+    )
+
+
+@router.get("/bulletins/{bulletin_id}/edit")
+def edit_form(request: Request, bulletin_id: int, who: Editor) -> Response:
+    state = web_state(request)
+    b = visible_bulletin(state, who, bulletin_id)
+    return _form_page(request, state, BulletinForm.from_bulletin(b), bulletin=b)
+
+
+@router.post("/bulletins/{bulletin_id}/edit", dependencies=[Depends(check_csrf)])
+async def update(request: Request, bulletin_id: int, who: Editor) -> Response:
+    state = web_state(request)
+    current = visible_bulletin(state, who, bulletin_id)
+    form = _form_data(await request.form())
+    # title and source name the bulletin: a revision keeps them
+    form.values["title"], form.values["source"] = current.title, current.source
+    b = _check(state, who, form, f"web:{who.user.name}")
+    if b is None:
+        return _form_page(request, state, form, bulletin=current, status=400)
+    [(saved, outcome)] = store.save_bulletins(state.db, [b])
+    return RedirectResponse(f"/bulletins/{saved.id}?ok={outcome}", status_code=303)
+
+
+# --- recordings -----------------------------------------------------------------
+
+
+def safe_upload_name(name: str | None) -> str:
+    """The client's file name if it is a plain name; a path or odd characters are refused."""
+    name = unicodedata.normalize("NFC", name or "")
+    if not name or "/" in name or "\\" in name or "\x00" in name or ".." in name or name.startswith("."):
+        raise BulletinError(f"tên tệp {name!r} không hợp lệ: hãy chọn một tệp âm thanh có tên bình thường")
+    if not _SAFE_NAME_RE.match(name):
+        raise BulletinError(f"tên tệp {name!r} có ký tự lạ; hãy đổi tên tệp (chữ, số, dấu gạch) rồi tải lên lại")
+    return name
+
+
+async def _spool(upload: UploadFile, dest: Path, limit: int) -> int:
+    size = 0
+    with dest.open("wb") as out:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, "Tệp quá lớn.")
+            out.write(chunk)
+    return size
+
+
+@router.post("/bulletins/{bulletin_id}/recordings", dependencies=[Depends(check_csrf)])
+async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> Response:
+    state = web_state(request)
+    b = visible_bulletin(state, who, bulletin_id)
+    form = await request.form()
+    language = str(form.get("language", ""))
+    upload = form.get("file")
+    error: str | None = None
+    workdir = state.settings.data_dir / "tmp" / "uploads" / uuid.uuid4().hex
+    try:
+        if not isinstance(upload, UploadFile):
+            raise BulletinError("chưa chọn tệp âm thanh")
+        name = safe_upload_name(upload.filename)
+        suffix = Path(name).suffix.lower()
+        workdir.mkdir(parents=True)
+        # the probe and the copy see a generated name; only the plain client name is kept as a label
+        src = workdir / (name if _EXT_RE.match(suffix) else f"{name}.audio")
+        await _spool(upload, src, state.settings.web.max_upload_mb * 1024 * 1024)
+        rec = prepare_recording(b, language, src, settings=state.settings)
+        _, outcome = save_recording(state.db, rec)
+        log.info("recording %s for bulletin %s by %s: %s", language, bulletin_id, who.user.name, outcome)
+    except UsageError as exc:
+        error = str(exc).replace(str(workdir) + "/", "")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if error is not None:
+        recs = current_recordings(state.db, [bulletin_id])
+        return render(
+            request,
+            "bulletin.html",
+            status=400,
+            b=b,
+            recordings={lang: r for (_, lang), r in recs.items()},
+            lacking=lacking(b, state.deployment, recs),
+            revisions=list(reversed(store.revisions(state.db, bulletin_id))),
+            communes=state.deployment.targeted(b.targets),
+            today=dt.datetime.now(state.settings.tz).date(),
+            upload_error=f"Không nhận được bản ghi: {error}",
+            upload_language=language,
+        )
+    return RedirectResponse(f"/bulletins/{bulletin_id}?ok=recording", status_code=303)
+
+
+@router.get("/bulletins/{bulletin_id}/recordings/{language}")
+def recording_audio(request: Request, bulletin_id: int, language: str, who: Reader) -> Response:
+    state = web_state(request)
+    visible_bulletin(state, who, bulletin_id)
+    rec = current_recordings(state.db, [bulletin_id]).get((bulletin_id, language))
+    if rec is None or not rec.path.is_file():
+        raise HTTPException(404, "Chưa có bản ghi cho ngôn ngữ này.")
+    return FileResponse(rec.path, media_type=_audio_type(rec.path))
+
+
+def _audio_type(path: Path) -> str:
+    return {
+        ".mp3": "audio/mpeg",
+        ".wav": "audio/wav",
+        ".ogg": "audio/ogg",
+        ".m4a": "audio/mp4",
+        ".flac": "audio/flac",
+        ".opus": "audio/ogg",
+    }.get(path.suffix.lower(), "application/octet-stream")
+
+
+# --- approve, withdraw, dispatch --------------------------------------------------
+
+
+@router.post("/bulletins/{bulletin_id}/approve", dependencies=[Depends(check_csrf)])
+def approve(request: Request, bulletin_id: int, who: Approver) -> Response:
+    state = web_state(request)
+    visible_bulletin(state, who, bulletin_id)
+    store.approve(state.db, bulletin_id, by=who.user.name)
+    return RedirectResponse(f"/bulletins/{bulletin_id}?ok=approved", status_code=303)
+
+
+@router.post("/bulletins/{bulletin_id}/withdraw", dependencies=[Depends(check_csrf)])
+def withdraw(request: Request, bulletin_id: int, who: Approver) -> Response:
+    state = web_state(request)
+    visible_bulletin(state, who, bulletin_id)
+    store.withdraw(state.db, bulletin_id)
+    return RedirectResponse(f"/bulletins/{bulletin_id}?ok=withdrawn", status_code=303)
+
+
+@router.post("/bulletins/{bulletin_id}/dispatch", dependencies=[Depends(check_csrf)])
+def dispatch_now(request: Request, bulletin_id: int, who: Approver) -> Response:
+    from pipeline.dispatch import dispatch_bulletin
+
+    state = web_state(request)
+    b = visible_bulletin(state, who, bulletin_id)
+    if b.status == "draft" and b.priority == "emergency":
+        store.approve(state.db, bulletin_id, by=who.user.name)
+    report = dispatch_bulletin(bulletin_id, settings=state.settings, deployment=state.deployment, db=state.db)
+    failed: list[dict[str, Any]] = [{"what": f.what, "error": f.error} for f in report.failures] + [
+        {"what": d.endpoint, "error": d.error} for d in report.deliveries if d.status != "delivered"
+    ]
+    return render(request, "dispatched.html", b=b, report=report, failed=failed)

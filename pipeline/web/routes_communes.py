@@ -1,0 +1,128 @@
+"""The commune operator's page: today's and tomorrow's programs, downloads, played / problem."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import uuid
+import zipfile
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from pipeline.master import join_program
+from pipeline.store import users as user_store
+from pipeline.web.auth import CommuneUser, check_csrf
+from pipeline.web.outbox import active_emergencies, commune_root, confined, day_manifest
+from pipeline.web.pages import render
+from pipeline.web.state import web_state
+
+router = APIRouter(include_in_schema=False)
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise HTTPException(404, "Ngày không hợp lệ.") from exc
+
+
+@router.get("/communes/{code}")
+def commune_page(request: Request, code: str, who: CommuneUser) -> Response:
+    state = web_state(request)
+    commune = state.deployment.commune(code)
+    assert commune is not None
+    now = dt.datetime.now(state.settings.tz)
+    days = [now.date(), now.date() + dt.timedelta(days=1)]
+    return render(
+        request,
+        "commune.html",
+        commune=commune,
+        days=[(d, day_manifest(state.settings, code, d)) for d in days],
+        emergencies=active_emergencies(state.settings, code, now),
+        reports=user_store.play_reports(state.db, code, limit=20),
+        notice=request.query_params.get("ok"),
+    )
+
+
+@router.get("/communes/{code}/files/{path:path}")
+def commune_file(request: Request, code: str, path: str, who: CommuneUser, download: int = 0) -> Response:
+    state = web_state(request)
+    found = confined(commune_root(state.settings, code), path)
+    if found is None:
+        raise HTTPException(404, "Không tìm thấy tệp này.")
+    media = "audio/mpeg" if found.suffix == ".mp3" else "audio/x-mpegurl" if found.suffix == ".m3u" else None
+    name = f"{code}-{path.replace('/', '-')}" if download else None
+    return FileResponse(found, media_type=media, filename=name)
+
+
+def _program(manifest: dict[str, Any] | None, slot: str) -> dict[str, Any]:
+    for p in (manifest or {}).get("programs", []):
+        if p.get("slot") == slot:
+            return dict(p)
+    raise HTTPException(404, "Chưa có chương trình cho buổi này.")
+
+
+@router.get("/communes/{code}/programs/{date}/{slot}.mp3")
+def program_mp3(request: Request, code: str, date: str, slot: str, who: CommuneUser) -> Response:
+    """The whole program as one MP3: the single file when built, else joined now from its items."""
+    state = web_state(request)
+    day = _date(date)
+    root = commune_root(state.settings, code)
+    program = _program(day_manifest(state.settings, code, day), slot)
+    name = f"{code}-{day.isoformat()}-{slot}.mp3"
+    if program.get("single") and (single := confined(root, str(program["single"]))) is not None:
+        return FileResponse(single, media_type="audio/mpeg", filename=name)
+    parts = [confined(root, str(i["file"])) for i in program.get("items", [])]
+    if not parts or any(p is None for p in parts):
+        raise HTTPException(404, "Thiếu tệp âm thanh của chương trình; hãy báo cho trung tâm.")
+    files = [p for p in parts if p is not None]
+    key = hashlib.sha256(" ".join(str(i["sha256"]) for i in program["items"]).encode()).hexdigest()[:32]
+    dst = state.settings.data_dir / "tmp" / "joined" / f"{key}.mp3"
+    if not dst.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        join_program(files, dst, title=name, album=f"{code} — {day:%d/%m/%Y} — {slot}", settings=state.settings)
+    return FileResponse(dst, media_type="audio/mpeg", filename=name)
+
+
+@router.get("/communes/{code}/programs/{date}.zip")
+def day_zip(request: Request, code: str, date: str, who: CommuneUser) -> Response:
+    """The day's folder and its media as one zip (stored, MP3 does not compress)."""
+    state = web_state(request)
+    day = _date(date)
+    root = commune_root(state.settings, code)
+    manifest = day_manifest(state.settings, code, day)
+    if manifest is None:
+        raise HTTPException(404, "Chưa có chương trình cho ngày này.")
+    rels = [str(f["path"]) for f in manifest.get("files", [])] + [f"programs/{day.isoformat()}/manifest.json"]
+    stamp = hashlib.sha256(
+        "|".join(f"{f.get('path')}:{f.get('sha256')}" for f in manifest["files"]).encode()
+    ).hexdigest()[:16]
+    dst = state.settings.data_dir / "tmp" / "zips" / f"{code}-{day.isoformat()}-{stamp}.zip"
+    if not dst.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{uuid.uuid4().hex}.tmp")
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for rel in rels:
+                src = confined(root, rel)
+                if src is not None:
+                    zf.write(src, rel)
+        os.replace(tmp, dst)
+    return FileResponse(dst, media_type="application/zip", filename=f"loa-{code}-{day.isoformat()}.zip")
+
+
+@router.post("/communes/{code}/reports", dependencies=[Depends(check_csrf)])
+async def report(request: Request, code: str, who: CommuneUser) -> Response:
+    state = web_state(request)
+    form = await request.form()
+    kind = str(form.get("kind", ""))
+    program = str(form.get("program", ""))[:200]
+    note = str(form.get("note", ""))[:2000]
+    if kind not in ("played", "problem") or not program.startswith(f"{code}/"):
+        raise HTTPException(400, "Báo cáo không hợp lệ; hãy bấm nút trên trang chương trình.")
+    if kind == "problem" and not note.strip():
+        note = "(không ghi chú)"
+    user_store.add_play_report(state.db, user=who.user, commune=code, program=program, kind=kind, note=note.strip())
+    return RedirectResponse(f"/communes/{code}?ok={kind}", status_code=303)

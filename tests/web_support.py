@@ -1,0 +1,145 @@
+"""Helpers for the web tests: users, logging in through the real form, a real uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from pipeline.config import Settings
+from pipeline.intake import parse_bulletin
+from pipeline.models import Deployment
+from pipeline.store import Database
+from pipeline.store import bulletins as bulletin_store
+from pipeline.store.users import User, add_user
+from pipeline.web.auth import hash_password
+from tests.conftest import REPO, SMALL_DEPLOYMENT, Project
+
+PASSWORD = "mật-khẩu-thử-1234"
+_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+BULLETIN = """+++
+title = "{title}"
+category = "notice"
+priority = "{priority}"
+source = "UBND xã Y Tý"
+reference = "Thông báo số 12/TB-UBND"
+valid_from = {start}
+valid_until = {end}
+targets = {targets}
+languages = ["vi", "hmn"]
++++
+{body}
+"""
+
+
+def small_project(root: Path, voices: Path) -> Project:
+    """The two-commune deployment of conftest (Y Tý with Mông; Bản Lầu), local endpoints."""
+    (root / "schedules").mkdir(parents=True)
+    (root / "schedules" / "small.toml").write_text(SMALL_DEPLOYMENT, encoding="utf-8")
+    shutil.copytree(voices, root / "voices")
+    config = root / "loa.toml"
+    config.write_text(
+        f'data_dir = "data"\ntemplates_dir = "{REPO / "templates"}"\n[deliver]\nbackoff_s = 0.01\nretries = 0\n',
+        encoding="utf-8",
+    )
+    return Project(root=root, config=config)
+
+
+@functools.cache
+def _password_hash() -> str:
+    return hash_password(PASSWORD)  # once per session: hashing is slow on purpose
+
+
+def make_user(db: Database, name: str, role: str, *, group: str | None = None, commune: str | None = None) -> User:
+    return add_user(db, name, password_hash=_password_hash(), role=role, group=group, commune=commune)
+
+
+def standard_users(db: Database) -> None:
+    """editor and approver of Bát Xát, operators of Y Tý (02641) and Bản Lầu (02695), an admin."""
+    make_user(db, "bientap", "editor", group="bat-xat")
+    make_user(db, "duyet", "approver")
+    make_user(db, "dai-yty", "operator", commune="02641")
+    make_user(db, "dai-banlau", "operator", commune="02695")
+    make_user(db, "quantri", "admin")
+
+
+def add_bulletin(
+    db: Database,
+    deployment: Deployment,
+    settings: Settings,
+    *,
+    title: str = "Họp thôn về gia hạn thẻ BHYT",
+    targets: str = '["02641"]',
+    priority: str = "routine",
+    approve: bool = True,
+    body: str = "Thôn Tả Phìn họp lúc 7h30 về gia hạn thẻ bảo hiểm y tế.",
+) -> int:
+    today = dt.datetime.now(settings.tz).date()
+    text = BULLETIN.format(
+        title=title,
+        priority=priority,
+        targets=targets,
+        body=body,
+        start=today.isoformat(),
+        end=(today + dt.timedelta(days=14)).isoformat(),
+    )
+    [(b, _)] = bulletin_store.save_bulletins(db, [parse_bulletin(text, where="t.md", deployment=deployment).bulletin])
+    assert b.id is not None
+    if approve:
+        bulletin_store.approve(db, b.id, by="test")
+    return b.id
+
+
+def csrf_of(html: str) -> str:
+    m = _CSRF_RE.search(html)
+    assert m, "no csrf_token field in the page"
+    return m.group(1)
+
+
+def login(client: httpx.Client, name: str, password: str = PASSWORD) -> httpx.Response:
+    page = client.get("/login")
+    return client.post(
+        "/login", data={"name": name, "password": password, "csrf_token": csrf_of(page.text), "next": "/"}
+    )
+
+
+def logged_in_csrf(client: httpx.Client, path: str = "/") -> str:
+    """The session's CSRF token, read from a page the user can open."""
+    return csrf_of(client.get(path, follow_redirects=True).text)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running(app: FastAPI) -> Iterator[str]:
+    """A real uvicorn serving ``app`` on 127.0.0.1 in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -374,14 +374,21 @@ def job_specs(
 
 
 def _on_event(event: JobEvent) -> None:
+    # a retry or poll skipped while the worker was busy is routine; a nightly run is not
+    routine = event.job_id != NIGHTLY_ID
     if event.code == EVENT_JOB_MISSED:
-        log.warning(
+        log.log(
+            logging.INFO if routine else logging.WARNING,
             "job %s: its run due at %s was missed (past its misfire grace time); it runs at its next time",
             event.job_id,
             getattr(event, "scheduled_run_time", "?"),
         )
     elif event.code == EVENT_JOB_MAX_INSTANCES:
-        log.warning("job %s: still running from its last time; this run is skipped", event.job_id)
+        log.log(
+            logging.INFO if routine else logging.WARNING,
+            "job %s: its last run is still running or waiting for the worker; this run is skipped",
+            event.job_id,
+        )
     elif event.code == EVENT_JOB_ERROR:  # the jobs catch their own errors; this is a last guard
         exc = getattr(event, "exception", None)
         log.error("job %s raised %r", event.job_id, exc, exc_info=exc)
@@ -437,9 +444,7 @@ def build_scheduler(
     return scheduler
 
 
-def install_jobs(
-    scheduler: BackgroundScheduler, specs: Sequence[JobSpec], settings: Settings, *, now: dt.datetime
-) -> None:
+def install_jobs(scheduler: LoaScheduler, specs: Sequence[JobSpec], settings: Settings, *, now: dt.datetime) -> None:
     """Add or replace the jobs; a stored next run time in the past (a missed run) is kept."""
     config = str(settings.config_file) if settings.config_file else None
     for spec in specs:

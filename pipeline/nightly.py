@@ -193,7 +193,7 @@ def build_day(
         programs=tuple(programs),
         failures=tuple(failures),
         deferred=tuple(
-            f"{_program_id(p)}: {d.bulletin.title} → {d.until_slot or '?'} ({d.reason})"
+            f"{_program_id(p)}: {d.bulletin.title} → {d.until_slot or 'will not air again'} ({d.reason})"
             for p in plans
             for d in p.deferred
         ),

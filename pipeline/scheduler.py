@@ -149,7 +149,8 @@ def nightly_job(config_path: str | None) -> None:
             deployment = _deployment(settings)
         except Exception as exc:
             log.exception("nightly: cannot load the deployment from %s; nothing built", settings.schedules_dir)
-            _record_failure(db, "nightly", None, str(settings.schedules_dir), exc)
+            tomorrow = dt.datetime.now(settings.tz).date() + dt.timedelta(days=1)
+            _record_failure(db, "nightly", tomorrow, str(settings.schedules_dir), exc)
             return
         now = dt.datetime.now(ZoneInfo(deployment.timezone))
         built = {

@@ -267,6 +267,7 @@ def test_retry_pushes_only_failed_endpoints_until_their_first_slot(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings, deployment = loaded(make_project(tmp_path))
+    day = dt.datetime.now(TZ).date() + dt.timedelta(days=1)  # old days would be pruned on push
     db = open_database(settings.db_url)
     endpoints = tmp_path / "endpoints"
     endpoints.mkdir()
@@ -277,25 +278,25 @@ def test_retry_pushes_only_failed_endpoints_until_their_first_slot(
 
     unplug("y-ty-usb")
     unplug("ban-lau-loa")
-    for commune in deployment.communes:  # an outbox for DAY (no programs: a manifest only)
-        package_programs(commune, [], folder=f"programs/{DAY}", settings=settings, extra={"date": str(DAY)})
-    first = {d.endpoint: d.status for d in push_day(DAY, settings=settings, deployment=deployment, db=db)}
+    for commune in deployment.communes:  # an outbox for day (no programs: a manifest only)
+        package_programs(commune, [], folder=f"programs/{day}", settings=settings, extra={"date": str(day)})
+    first = {d.endpoint: d.status for d in push_day(day, settings=settings, deployment=deployment, db=db)}
     assert first == {"y-ty-loa": "delivered", "y-ty-usb": "failed", "ban-lau-loa": "failed"}
 
     # 01:15: the USB stick is back; Bản Lầu still down
     (endpoints / "y-ty-usb").unlink()
-    report = sched.retry_deliveries(DAY, settings=settings, deployment=deployment, db=db, now=local(DAY, "01:15"))
+    report = sched.retry_deliveries(day, settings=settings, deployment=deployment, db=db, now=local(day, "01:15"))
     assert {d.endpoint: d.status for d in report.retried} == {"y-ty-usb": "delivered", "ban-lau-loa": "failed"}
-    assert (endpoints / "y-ty-usb" / "programs" / str(DAY) / "manifest.json").is_file()
+    assert (endpoints / "y-ty-usb" / "programs" / str(day) / "manifest.json").is_file()
     assert _all_deliveries(db).count("y-ty-loa") == 1  # delivered: never pushed again
     assert report.missed == ()
 
     # 05:30: Y Tý's first slot began; Bản Lầu (first slot 11:00) is still retried
     unplug("y-ty-usb")
-    push_day(DAY, settings=settings, deployment=deployment, db=db, endpoint="y-ty-usb")
+    push_day(day, settings=settings, deployment=deployment, db=db, endpoint="y-ty-usb")
     with caplog.at_level(logging.ERROR, logger="pipeline.scheduler"):
-        at_slot = sched.retry_deliveries(DAY, settings=settings, deployment=deployment, db=db, now=local(DAY, "05:30"))
-        again = sched.retry_deliveries(DAY, settings=settings, deployment=deployment, db=db, now=local(DAY, "05:45"))
+        at_slot = sched.retry_deliveries(day, settings=settings, deployment=deployment, db=db, now=local(day, "05:30"))
+        again = sched.retry_deliveries(day, settings=settings, deployment=deployment, db=db, now=local(day, "05:45"))
     assert [d.endpoint for d in at_slot.retried] == ["ban-lau-loa"]
     assert [d.endpoint for d in at_slot.missed] == ["y-ty-usb"]
     assert again.missed == ()  # said once
@@ -304,7 +305,7 @@ def test_retry_pushes_only_failed_endpoints_until_their_first_slot(
     usb_pushes = _all_deliveries(db).count("y-ty-usb")
 
     # 11:00: Bản Lầu's window closed too; nothing is pushed any more
-    late = sched.retry_deliveries(DAY, settings=settings, deployment=deployment, db=db, now=local(DAY, "11:00"))
+    late = sched.retry_deliveries(day, settings=settings, deployment=deployment, db=db, now=local(day, "11:00"))
     assert late.retried == ()
     assert [d.endpoint for d in late.missed] == ["ban-lau-loa"]
     assert _all_deliveries(db).count("y-ty-usb") == usb_pushes
@@ -331,6 +332,7 @@ def test_a_failing_nightly_job_is_logged_and_recorded_not_raised(
     db.close()
     assert [(r["kind"], r["status"]) for r in runs] == [("retry", "failed"), ("nightly", "failed")]
     assert "test.toml" in runs[1]["failures"][0]["error"]
+    assert runs[1]["date"] == dt.datetime.now(TZ).date() + dt.timedelta(days=1)
 
 
 EMERGENCY = """+++

@@ -69,7 +69,7 @@ ENCODER_LOSS_LU = 0.2
 PEAK_HEADROOM_DB = 1.0
 _MAX_GAIN_DB = 40.0
 #: Digital silence, as ``make_silence`` writes it (nothing to measure).
-SILENCE = Loudness(integrated_lufs=SILENCE_LUFS, true_peak_db=float("-inf"), lra=0.0)
+SILENCE = Loudness(SILENCE_LUFS, true_peak_db=float("-inf"), lra=0.0, sample_peak_db=float("-inf"))
 _LANG3 = {"vi": "vie", "en": "eng"}
 
 _FFMPEG_ERROR_RE = re.compile(r"^(?:\[[^\]]*\] )?\[(?:error|fatal|panic)\] (?P<msg>.+)$", re.M)
@@ -299,8 +299,9 @@ def ingest_audio(src: Path, dst_wav: Path, *, settings: AudioSettings, trim_sile
 
     One ffmpeg run (a PCM WAV's header is read here, anything else is probed first by
     ffprobe). The returned ``loudness`` is measured in that run on the converted signal
-    before trimming (what is trimmed is below −50 dBFS, under ebur128's gates); pass it to
-    ``master_mp3(source_loudness=…)`` to spare that a measuring run.
+    before trimming (what is trimmed is below −50 dBFS, under ebur128's gates): integrated
+    loudness and the sample peak (``true_peak_db`` is nan; true peak would cost a third of
+    the run). Pass it to ``master_mp3(source_loudness=…)`` to spare that a measuring run.
     """
     info, estimated = _probe_fast(src, settings=settings)
     limit_ms = settings.max_recording_minutes * 60_000
@@ -316,7 +317,7 @@ def ingest_audio(src: Path, dst_wav: Path, *, settings: AudioSettings, trim_sile
             _ffmpeg(
                 settings,
                 *["-v", "level+info", "-i", str(src), "-map", "0:a:0", "-vn"],
-                *["-af", f"{chain},ebur128=peak=true:framelog=verbose"],
+                *["-af", f"{chain},ebur128=peak=sample:framelog=verbose"],
                 *["-c:a", "pcm_s16le", "-fflags", "+bitexact", "-map_metadata", "-1", "-f", "wav"],
                 str(tmp),
             ),

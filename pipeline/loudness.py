@@ -7,6 +7,7 @@ The regexes sit at module level so that parsing is tested on captured output.
 from __future__ import annotations
 
 import bisect
+import math
 import re
 from dataclasses import dataclass
 
@@ -17,16 +18,29 @@ SILENCE_LUFS = -70.0
 _SUMMARY_RE = re.compile(r"^\[(?P<name>[^\]\s]*ebur128[^\]\s]*) @ [^\]]*\] (?:\[info\] )?Summary:\s*$", re.M)
 _INTEGRATED_RE = re.compile(r"^\s*I:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) LUFS", re.M)
 _LRA_RE = re.compile(r"^\s*LRA:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) LU\b", re.M)
-_PEAK_RE = re.compile(r"^\s*Peak:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) dBFS", re.M)
+_TRUE_PEAK_RE = re.compile(r"^\s*True peak:\s*\n\s*Peak:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) dBFS", re.M)
+_SAMPLE_PEAK_RE = re.compile(r"^\s*Sample peak:\s*\n\s*Peak:\s+(?P<v>-?inf|-?\d+(?:\.\d+)?) dBFS", re.M)
 
 
 @dataclass(frozen=True, slots=True)
 class Loudness:
-    """EBU R 128 measurement: integrated loudness, true peak, loudness range."""
+    """EBU R 128 measurement: integrated loudness, true peak, loudness range.
+
+    ``true_peak_db`` is nan when only the sample peak was measured (``ebur128=peak=sample``,
+    cheaper: ``ingest_audio`` does so); ``sample_peak_db`` is None when it was not measured.
+    """
 
     integrated_lufs: float
     true_peak_db: float
     lra: float
+    sample_peak_db: float | None = None
+
+    @property
+    def peak_db(self) -> float:
+        """The true peak if measured, else the sample peak (nan if neither)."""
+        if math.isnan(self.true_peak_db) and self.sample_peak_db is not None:
+            return self.sample_peak_db
+        return self.true_peak_db
 
     @property
     def silent(self) -> bool:
@@ -46,13 +60,15 @@ def _summaries(stderr: str) -> dict[str, str]:
 def _parse_block(body: str) -> Loudness | None:
     integrated = _INTEGRATED_RE.search(body)
     lra = _LRA_RE.search(body)
-    peak = _PEAK_RE.search(body)
+    peak = _TRUE_PEAK_RE.search(body)
+    sample = _SAMPLE_PEAK_RE.search(body)
     if integrated is None or lra is None:
         return None
     return Loudness(
         integrated_lufs=max(float(integrated.group("v")), SILENCE_LUFS),
-        true_peak_db=float(peak.group("v")) if peak else float("nan"),  # nan: peak=none
+        true_peak_db=float(peak.group("v")) if peak else float("nan"),  # nan: not measured
         lra=float(lra.group("v")),
+        sample_peak_db=float(sample.group("v")) if sample else None,
     )
 
 
@@ -121,15 +137,15 @@ def predict_gain(source: Loudness, target_lufs: float, ceiling_db: float) -> flo
     """
     plain = target_lufs - source.integrated_lufs
     knee = LIMITER_LOSS_KNEE / LIMITER_LOSS_SLOPE  # excess where the limiter starts to cost
-    if source.true_peak_db + plain - ceiling_db <= knee:
+    if source.peak_db + plain - ceiling_db <= knee:
         return plain
-    peak_room = source.true_peak_db - ceiling_db
+    peak_room = source.peak_db - ceiling_db
     return (plain - LIMITER_LOSS_KNEE + LIMITER_LOSS_SLOPE * peak_room) / (1 - LIMITER_LOSS_SLOPE)
 
 
 def gain_slope(source: Loudness, gain_db: float, ceiling_db: float) -> float:
     """LU gained per dB at ``gain_db`` by the same model."""
-    excess = source.true_peak_db + gain_db - ceiling_db
+    excess = source.peak_db + gain_db - ceiling_db
     return 1.0 if excess <= LIMITER_LOSS_KNEE / LIMITER_LOSS_SLOPE else 1 - LIMITER_LOSS_SLOPE
 
 

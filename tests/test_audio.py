@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import time
 import wave
@@ -231,7 +232,10 @@ def test_master_measures_the_source_itself_when_not_given(files: dict[str, Path]
     alone = audio.compute_loudness(tmp_path / "in.wav", settings=S)
     # measured before trimming; the trimmed silence is under ebur128's gates
     assert given.loudness.integrated_lufs == pytest.approx(alone.integrated_lufs, abs=0.3)
-    assert given.loudness.true_peak_db == pytest.approx(alone.true_peak_db, abs=0.2)
+    assert given.loudness.sample_peak_db is not None and math.isnan(given.loudness.true_peak_db)
+    # measured before the WAV's 16-bit rounding and clipping: close to, not under, the true peak
+    assert given.loudness.sample_peak_db == pytest.approx(alone.true_peak_db, abs=1.0)
+    assert given.loudness.peak_db == given.loudness.sample_peak_db
     a = audio.master_mp3(tmp_path / "in.wav", tmp_path / "a.mp3", settings=S, tags=TAGS)
     b = audio.master_mp3(tmp_path / "in.wav", tmp_path / "b.mp3", settings=S, tags=TAGS, source_loudness=alone)
     assert a.path.read_bytes() == b.path.read_bytes()
@@ -382,6 +386,15 @@ def test_parse_captured_ebur128() -> None:
 def test_parse_summary_with_level_prefix() -> None:
     prefixed = EBUR128_SUMMARY.replace("] Summary:", "] [info] Summary:")
     assert parse_ebur128(prefixed) == parse_ebur128(EBUR128_SUMMARY)
+
+
+def test_parse_sample_and_true_peaks_apart() -> None:
+    both = EBUR128_SUMMARY.replace("  True peak:", "  Sample peak:\n    Peak:       -0.3 dBFS\n\n  True peak:")
+    loud = parse_ebur128(both)
+    assert loud is not None and (loud.true_peak_db, loud.sample_peak_db, loud.peak_db) == (0.0, -0.3, 0.0)
+    sample_only = parse_ebur128(EBUR128_SUMMARY.replace("True peak:", "Sample peak:"))
+    assert sample_only is not None and math.isnan(sample_only.true_peak_db)
+    assert sample_only.sample_peak_db == 0.0 == sample_only.peak_db
 
 
 def test_parse_captured_silences_and_errors() -> None:

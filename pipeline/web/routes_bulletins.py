@@ -268,6 +268,7 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
     except UsageError as exc:
         error = str(exc).replace(str(workdir) + "/", "")
     finally:
+        await form.close()  # the spooled upload
         shutil.rmtree(workdir, ignore_errors=True)
     if error is not None:
         recs = current_recordings(state.db, [bulletin_id])

@@ -89,6 +89,7 @@ class NightlySettings(_Section):
     time: str = Field(default="01:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     retry_every_minutes: int = Field(default=15, ge=1, le=720)
     misfire_grace_hours: int = Field(default=20, ge=1, le=24)
+    emergency_poll_seconds: int = Field(default=10, ge=2, le=300)
 
 
 class WebSettings(_Section):

@@ -13,12 +13,14 @@ programs (``deliver.retention_days``) and media no remaining program uses are re
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,20 +159,41 @@ def deliver_endpoint(
 ) -> Delivery:
     """Deliver ``folders`` of the endpoint's commune; retry transient failures."""
     root = settings.outbox_dir / endpoint.commune
+    missing = [f for f in folders if not (root / f / MANIFEST).is_file()]
+    if missing:
+        message = f"{endpoint.name}: nothing built for {', '.join(missing)}; run `loa build` first"
+        return _result(endpoint, label, "failed", 0, _Tally(), time.monotonic(), message)
+    with endpoint_lock(settings.data_dir, endpoint.name):
+        return _deliver_locked(endpoint, folders, root=root, label=label, settings=settings, today=today, sleep=sleep)
+
+
+@contextlib.contextmanager
+def endpoint_lock(data_dir: Path, name: str) -> Iterator[None]:
+    """One delivery at a time per endpoint, across processes (the nightly job, a dispatch,
+    a retry): otherwise one's retention could remove media the other has just sent."""
+    locks = data_dir / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with (locks / f"{name}.lock").open("a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _deliver_locked(
+    endpoint: Endpoint,
+    folders: Sequence[str],
+    *,
+    root: Path,
+    label: str,
+    settings: Settings,
+    today: dt.date,
+    sleep: Sleep,
+) -> Delivery:
     cfg = settings.deliver
     tally = _Tally()
     started = time.monotonic()
-    missing = [f for f in folders if not (root / f / MANIFEST).is_file()]
-    if missing:
-        return _result(
-            endpoint,
-            label,
-            "failed",
-            0,
-            tally,
-            started,
-            f"{endpoint.name}: nothing built for {', '.join(missing)}; run `loa build` first",
-        )
     error: DeliveryError | None = None
     attempt = 0
     for attempt in range(1, cfg.retries + 2):

@@ -203,6 +203,11 @@ def load_deployment(schedules_dir: Path, *, default_timezone: str = "Asia/Ho_Chi
     for path in files:
         raw = _read_file(path)
         if raw.timezone:
+            if raw.timezone != default_timezone:
+                raise ConfigError(
+                    f"{path}: timezone: {raw.timezone!r} differs from {default_timezone!r} in the settings "
+                    "(loa.toml timezone); set the same zone in both"
+                )
             if timezone and timezone[0] != raw.timezone:
                 raise ConfigError(
                     f"{path}: timezone: {raw.timezone!r} differs from {timezone[0]!r} in {timezone[1]}"

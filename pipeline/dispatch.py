@@ -153,7 +153,7 @@ def pending_emergencies(db: Database, *, settings: Settings, retry_after_s: floa
     A bulletin whose last dispatch was partial is retried once ``retry_after_s`` has passed.
     """
     today_ = today(settings)
-    runs = [r for r in run_store.recent_runs(db, limit=500) if r["kind"] == "dispatch"]
+    runs = run_store.recent_runs(db, limit=None, kind="dispatch")
     now = dt.datetime.now(dt.UTC)
     pending = []
     for b in bulletin_store.list_bulletins(db, status="approved"):

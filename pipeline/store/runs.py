@@ -35,10 +35,14 @@ def finish_run(
         )
 
 
-def recent_runs(db: Database, limit: int = 20) -> list[dict[str, Any]]:
+def recent_runs(db: Database, limit: int | None = 20, *, kind: str | None = None) -> list[dict[str, Any]]:
+    """Runs, newest first; only those of ``kind`` if given."""
     t = db.table("runs")
+    query = sa.select(t).order_by(t.c.id.desc()).limit(limit)
+    if kind is not None:
+        query = query.where(t.c.kind == kind)
     with db.begin() as conn:
-        rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).mappings().all()
+        rows = conn.execute(query).mappings().all()
     return [
         dict(r) | {"started_at": as_utc(r["started_at"]), "finished_at": as_utc(r["finished_at"])}
         for r in rows

@@ -1,0 +1,201 @@
+"""The benchmark's figures as a terminal table, and as the section of docs/benchmarks.md.
+
+The docs section sits between ``<!-- bench:start -->`` and ``<!-- bench:end -->``; only that
+part of the file is rewritten, the rest belongs to other benchmarks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+START = "<!-- bench:start -->"
+END = "<!-- bench:end -->"
+
+TARGETS = {
+    "cold_vs_limit": ("cold nightly ÷ limit (TTS + encode once)", "≤ 2"),
+    "naive_vs_cold": ("naive ÷ cold (naive on one core)", "≥ 10"),
+    "naive_parallel_vs_cold": ("naive ÷ cold (naive ideally on every core)", "≥ 10"),
+    "warm_s": ("warm re-run, s", "≤ 5"),
+    "warm_bytes_sent": ("warm re-run, bytes sent", "0"),
+    "next_day_bytes_vs_naive": ("next day bytes ÷ naive bytes", "≤ 0.05"),
+    "peak_rss_mb": ("peak RSS of the nightly process, MB", "≤ 500"),
+}
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _met(key: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    checks = {
+        "cold_vs_limit": value <= 2,
+        "naive_vs_cold": value >= 10,
+        "naive_parallel_vs_cold": value >= 10,
+        "warm_s": value <= 5,
+        "warm_bytes_sent": value == 0,
+        "next_day_bytes_vs_naive": value <= 0.05,
+        "peak_rss_mb": value <= 500,
+    }
+    return "yes" if checks[key] else "NO"
+
+
+def runs_table(r: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"loa bench ({r['size']['name']}): {r['size']['communes']} communes, "
+        f"{r['size']['endpoints']} endpoints, {r['size']['bulletins']} bulletins"
+    )
+    for col in (
+        "run",
+        "wall s",
+        "plan+compose",
+        "render",
+        "package",
+        "deliver",
+        "audio min",
+        "rendered",
+        "reused",
+        "bytes sent",
+        "RSS MB",
+        "child RSS MB",
+    ):
+        table.add_column(col, justify="right" if col != "run" else "left")
+    for name, key in (("cold nightly", "cold"), ("warm re-run", "warm"), ("next campaign day", "next_day")):
+        x = r[key]
+        s = x["stages_s"]
+        table.add_row(
+            name,
+            f"{x['wall_s']:.1f}",
+            f"{s['plan_compose']:.1f}",
+            f"{s['render']:.1f}",
+            f"{s['package']:.1f}",
+            f"{s['deliver']:.1f}",
+            f"{x['audio_minutes']:.1f}",
+            str(x["segments_rendered"]),
+            str(x["segments_reused"]),
+            _mb(x["bytes_sent"]),
+            f"{x['peak_rss_mb']:.0f}",
+            f"{x['peak_child_rss_mb']:.0f}",
+        )
+    n = r["naive"]
+    table.add_row(
+        f"naive (×{n['scaled_by']} of {n['sample_communes']} communes)",
+        f"{n['wall_s']:.1f}",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        _mb(n["bytes_sent"]),
+        f"{n['sample']['peak_rss_mb']:.0f}",
+        f"{n['sample']['peak_child_rss_mb']:.0f}",
+    )
+    lim = r["limit"]
+    table.add_row(
+        "limit (TTS + encode once)",
+        f"{lim['total_s']:.1f}",
+        "",
+        f"{lim['tts_s']:.1f}+{lim['encode_s']:.1f}",
+        "",
+        "",
+        "",
+        str(lim["segments"]),
+        "",
+        _mb(lim["bytes_floor_cold"]),
+        "",
+        "",
+    )
+    return table
+
+
+def ratios_table(r: dict[str, Any]) -> Table:
+    table = Table(title="targets")
+    for col in ("figure", "measured", "goal", "met"):
+        table.add_column(col)
+    for key, (label, goal) in TARGETS.items():
+        value = r["ratios"][key]
+        table.add_row(label, "n/a" if value is None else f"{value:,}", goal, _met(key, value))
+    return table
+
+
+def docs_section(r: dict[str, Any], *, command: str) -> str:
+    m = r["machine"]
+    size = r["size"]
+    rat = r["ratios"]
+    lines = [
+        START,
+        "## Province scale (loa bench)",
+        "",
+        f"Measured with `{command}` on {m['cpu']} ({m['cores']} cores, {m['memory_gb']} GB), "
+        f"Python {m['python']}, ffmpeg {m['ffmpeg']}; load average before {m['load_before']}, "
+        f"after {m['load_after']} (the machine is shared; a busy machine makes every time longer). "
+        f"Whole benchmark {r['total_s']:.0f} s.",
+        "",
+        f"Workload ({size['name']}): {size['communes']} communes in {size['groups']} groups, "
+        f"{size['slots_per_day']} slots a day, {size['bulletins']} bulletins of "
+        f"{size['speech_s'][0]}–{size['speech_s'][1]} s of speech, synthetic Mông/Dao/Giáy recordings of "
+        f"{size['recording_s'][0]}–{size['recording_s'][1]} s, {size['endpoints']} SFTP endpoints on one "
+        "loopback OpenSSH sshd.",
+        "",
+        "| run | wall s | plan+compose | render | package | deliver | audio min | rendered | reused "
+        "| bytes sent | RSS MB | child RSS MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, key in (("cold nightly", "cold"), ("warm re-run", "warm"), ("next campaign day", "next_day")):
+        x = r[key]
+        s = x["stages_s"]
+        lines.append(
+            f"| {name} | {x['wall_s']:.1f} | {s['plan_compose']:.1f} | {s['render']:.1f} | {s['package']:.1f} "
+            f"| {s['deliver']:.1f} | {x['audio_minutes']:.1f} | {x['segments_rendered']} | {x['segments_reused']} "
+            f"| {x['bytes_sent']:,} | {x['peak_rss_mb']:.0f} | {x['peak_child_rss_mb']:.0f} |"
+        )
+    n = r["naive"]
+    lim = r["limit"]
+    lines += [
+        f"| naive way (sample of {n['sample_communes']} communes × {n['scaled_by']}) | {n['wall_s']:.1f} "
+        f"| | | | | | | | {n['bytes_sent']:,} | {n['sample']['peak_rss_mb']:.0f} "
+        f"| {n['sample']['peak_child_rss_mb']:.0f} |",
+        f"| limit: TTS once + encode once | {lim['total_s']:.1f} | | {lim['tts_s']:.1f} + {lim['encode_s']:.1f} "
+        f"| | | | {lim['segments']} | | {lim['bytes_floor_cold']:,} (floor) | | |",
+        "",
+        "| target | measured | goal | met |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for key, (label, goal) in TARGETS.items():
+        value = rat[key]
+        lines.append(f"| {label} | {'n/a' if value is None else value} | {goal} | {_met(key, value)} |")
+    rss = ", ".join(f"{x['communes']} communes: {x['peak_rss_mb']:.0f} MB" for x in r["rss_by_communes"])
+    cold = r["cold"]
+    th = cold["render_thread_s"]
+    lines += [
+        "",
+        f"Bytes: the cold night sent {rat['cold_bytes_vs_floor']}× the floor (every endpoint's files once); "
+        f"the next day sent {r['next_day']['bytes_sent']:,} bytes, {rat['next_day_bytes_vs_floor']}× its floor of "
+        f"{lim['bytes_floor_next_day']:,}.",
+        f"Memory against commune count (peak RSS of the nightly process, warm runs): {rss}.",
+        f"Where the cold night's render time went (thread-seconds over {m['cores']} workers): "
+        f"TTS {th['tts']:.0f} s, ingest {th['ingest']:.0f} s, master (loudness + MP3) {th['master']:.0f} s.",
+        "",
+        "The naive way is measured on the first communes of the deployment and scaled to the whole day "
+        'by minutes of audio; "ideally on every core" divides its making time by the core count.',
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def update_docs(path: Path, section: str) -> None:
+    """Replace the bench section of ``path`` (or append it; create the file if missing)."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")

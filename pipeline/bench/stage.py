@@ -1,0 +1,138 @@
+"""One measured nightly run, in its own process: ``python -m pipeline.bench.stage CONFIG DATE``.
+
+Runs ``pipeline.nightly.run_nightly`` — the same code as ``loa nightly`` — and prints one
+JSON object: wall time per stage, where the render time went (thread-seconds in TTS,
+ingest and master), minutes of audio, segments rendered and reused, bytes sent, and the
+peak RSS of this process and of its largest child (ffmpeg, espeak-ng). A fresh process
+per run makes the peak memory that run's own.
+
+The stage times come from thin timing wrappers around the functions ``run_nightly``
+calls (``build_day``, ``render_jobs``, ``package_programs``, ``push_day``); they change no
+behaviour and are removed when the run ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipeline import audio, nightly, render
+from pipeline.config import load_settings
+from pipeline.deployment import load_deployment
+from pipeline.store import open_database
+from pipeline.tts.chain import EngineChain
+
+
+class _Clock:
+    """Seconds spent inside wrapped functions, summed over threads, and first-call times."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, float] = {}
+        self.first: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.monotonic()
+            with self._lock:
+                self.first.setdefault(name, start)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.total[name] = self.total.get(name, 0.0) + time.monotonic() - start
+
+        return timed
+
+
+@contextmanager
+def _timed(clock: _Clock) -> Iterator[None]:
+    targets: list[tuple[Any, str, str]] = [
+        (nightly, "build_day", "build"),
+        (nightly, "render_jobs", "render"),
+        (nightly, "package_programs", "package"),
+        (nightly, "push_day", "deliver"),
+        (render, "master_segment", "master"),
+        (audio, "ingest_audio", "ingest"),
+        (EngineChain, "synthesize", "tts"),
+    ]
+    saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in targets]
+    for obj, attr, name in targets:
+        setattr(obj, attr, clock.wrap(name, getattr(obj, attr)))
+    try:
+        yield
+    finally:
+        for obj, attr, fn in saved:
+            setattr(obj, attr, fn)
+
+
+def measure(config: Path, day: dt.date) -> dict[str, Any]:
+    settings = load_settings(config, environ={})
+    deployment = load_deployment(settings.schedules_dir)
+    db = open_database(settings.db_url)
+    clock = _Clock()
+    started = time.monotonic()
+    try:
+        with _timed(clock):
+            report = nightly.run_nightly(day, settings=settings, deployment=deployment, db=db)
+    finally:
+        db.close()
+    wall = time.monotonic() - started
+    build = report.build
+    t = clock.total
+    plan_compose = clock.first.get("render", started) - clock.first.get("build", started)
+    stages = {
+        "plan_compose": plan_compose,
+        "render": t.get("render", 0.0),
+        "package": t.get("package", 0.0),
+        "deliver": t.get("deliver", 0.0),
+    }
+    stages["other"] = max(0.0, wall - sum(stages.values()))
+    deliveries = report.deliveries
+    return {
+        "date": day.isoformat(),
+        "communes": len(deployment.communes),
+        "endpoints": len(deliveries),
+        "programs": len(build.programs),
+        "failures": len(build.failures) + sum(d.status != "delivered" for d in deliveries),
+        "failure_examples": [f.error for f in build.failures[:3]]
+        + [d.error or "" for d in deliveries if d.status != "delivered"][:3],
+        "wall_s": round(wall, 2),
+        "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "render_thread_s": {k: round(t.get(k, 0.0), 2) for k in ("tts", "ingest", "master")},
+        "audio_minutes": round(build.audio_ms / 60000, 1),
+        "segments_rendered": build.segments_rendered,
+        "segments_reused": build.segments_reused,
+        "bytes_sent": sum(d.bytes_sent for d in deliveries),
+        "files_sent": sum(d.files_sent for d in deliveries),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_child_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "cpu_s": round(
+            sum(
+                resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+            ),
+            1,
+        ),
+    }
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m pipeline.bench.stage CONFIG DATE", file=sys.stderr)
+        return 2
+    result = measure(Path(argv[0]), dt.date.fromisoformat(argv[1]))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

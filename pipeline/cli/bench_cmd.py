@@ -1,0 +1,71 @@
+"""``loa bench``: Loa at province scale against the naive way and the limit."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.cli.context import console, err_console, print_json
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bench_cmd(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="12 communes, 6 short bulletins: under 2 minutes, for CI and reviewers.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    endpoints_per_commune: Annotated[
+        int | None, typer.Option("--endpoints-per-commune", min=1, max=20, help="SFTP endpoints per commune.")
+    ] = None,
+    communes: Annotated[
+        int | None, typer.Option("--communes", min=1, max=500, help="Another number of communes.")
+    ] = None,
+    docs: Annotated[
+        bool | None,
+        typer.Option("--docs/--no-docs", help="Update docs/benchmarks.md (default: only for a full run)."),
+    ] = None,
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="Build the workload in this directory and keep it.")
+    ] = None,
+) -> None:
+    """Build a province-sized deployment in a temporary directory and measure Loa on it.
+
+    Cold nightly, warm re-run, the next day of a campaign, the naive way and the limit,
+    in the same run, against a loopback OpenSSH sshd. Needs a checkout of the repository.
+
+    Example: loa bench --quick --json
+    """
+    from pipeline.bench import BenchOptions, run_bench
+    from pipeline.bench.report import docs_section, ratios_table, runs_table, update_docs
+
+    options = BenchOptions(quick=quick, endpoints_per_commune=endpoints_per_commune, communes=communes, keep=keep)
+
+    def say(message: str) -> None:
+        err_console.print(message, markup=False, highlight=False)
+
+    result = run_bench(options, repo=REPO, say=say)
+    command = (
+        "loa " + shlex.join(["bench", *sys.argv[sys.argv.index("bench") + 1 :]]) if "bench" in sys.argv else "loa bench"
+    )
+    result["command"] = command
+    write_docs = docs if docs is not None else not (quick or communes or endpoints_per_commune)
+    if write_docs:
+        path = REPO / "docs" / "benchmarks.md"
+        update_docs(path, docs_section(result, command=command))
+        result["docs"] = str(path)
+    if as_json:
+        print_json(result)
+        return
+    console.print(runs_table(result))
+    console.print(ratios_table(result))
+    if write_docs:
+        console.print(f"docs updated: {result['docs']}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench_cmd)

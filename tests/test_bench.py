@@ -1,0 +1,109 @@
+"""``loa bench`` smoke test: a two-commune province through every measurement, on a real sshd."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from pipeline.bench import BenchOptions, Size, run_bench
+from pipeline.bench.report import END, START, docs_section, ratios_table, runs_table, update_docs
+from pipeline.cli import bench_cmd
+from tests.sshd import have_sshd
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = Size(
+    "test",
+    communes=2,
+    groups=1,
+    bulletins=2,
+    speech_s=(15, 20),
+    recording_s=(5, 8),
+    endpoints_per_commune=1,
+    naive_communes=1,
+)
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if not have_sshd():
+        pytest.skip("/usr/sbin/sshd or ssh-keygen is not installed (apt-get install openssh-server)")
+    keep = tmp_path_factory.mktemp("bench")
+    return run_bench(BenchOptions(custom=TINY, keep=keep), repo=REPO)
+
+
+@pytest.mark.slow
+def test_every_run_has_its_figures(figures: dict[str, Any]) -> None:
+    cold, warm, nxt = figures["cold"], figures["warm"], figures["next_day"]
+    assert figures["size"]["communes"] == 2 and figures["size"]["endpoints"] == 2
+    for run in (cold, warm, nxt):
+        assert run["failures"] == 0, run["failure_examples"]
+        assert run["programs"] == 4  # two communes, two slots
+        assert set(run["stages_s"]) == {"plan_compose", "render", "package", "deliver", "other"}
+        assert run["peak_rss_mb"] > 10
+    assert cold["segments_rendered"] > 0 and cold["segments_reused"] == 0
+    assert cold["bytes_sent"] > 0 and cold["audio_minutes"] > 0
+    # every endpoint received its files once: exactly the floor
+    assert cold["bytes_sent"] == figures["limit"]["bytes_floor_cold"]
+
+
+@pytest.mark.slow
+def test_warm_rerun_renders_and_sends_nothing(figures: dict[str, Any]) -> None:
+    warm = figures["warm"]
+    assert warm["segments_rendered"] == 0
+    assert warm["segments_reused"] == figures["cold"]["segments_rendered"]
+    assert warm["bytes_sent"] == 0
+    assert figures["ratios"]["warm_bytes_sent"] == 0
+
+
+@pytest.mark.slow
+def test_next_day_sends_only_what_changed(figures: dict[str, Any]) -> None:
+    nxt, cold = figures["next_day"], figures["cold"]
+    assert 0 < nxt["segments_rendered"] < cold["segments_rendered"]
+    assert nxt["segments_reused"] > 0
+    assert 0 < nxt["bytes_sent"] < cold["bytes_sent"]
+    assert nxt["bytes_sent"] == figures["limit"]["bytes_floor_next_day"]
+
+
+@pytest.mark.slow
+def test_naive_and_limit_are_measured(figures: dict[str, Any]) -> None:
+    naive, limit = figures["naive"], figures["limit"]
+    assert naive["sample"]["bytes_sent"] > 0 and naive["sample"]["audio_ms"] > 0
+    assert naive["bytes_sent"] >= naive["sample"]["bytes_sent"]
+    assert limit["segments"] == figures["cold"]["segments_rendered"]
+    assert limit["encode_s"] > 0 and limit["unique_mp3_bytes"] > 0
+    ratios = figures["ratios"]
+    assert ratios["cold_vs_limit"] == pytest.approx(figures["cold"]["wall_s"] / limit["total_s"], rel=0.01)
+    assert [r["communes"] for r in figures["rss_by_communes"]] == [1, 2]
+
+
+@pytest.mark.slow
+def test_report_table_and_docs_section(figures: dict[str, Any], tmp_path: Path) -> None:
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(runs_table(figures))
+    console.print(ratios_table(figures))
+    text = console.export_text()
+    assert "cold nightly" in text and "warm re-run" in text and "naive" in text
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\n## Text front end\nkept\n", encoding="utf-8")
+    update_docs(docs, docs_section(figures, command="loa bench --quick"))
+    update_docs(docs, docs_section(figures, command="loa bench --quick"))  # replaced, not appended twice
+    written = docs.read_text(encoding="utf-8")
+    assert written.count(START) == 1 and written.count(END) == 1
+    assert "## Text front end\nkept" in written
+    assert "## Province scale (loa bench)" in written and "`loa bench --quick`" in written
+
+
+def test_bench_help_has_an_example() -> None:
+    app = typer.Typer()
+    bench_cmd.register(app)
+    app.command("noop")(lambda: None)  # two commands, so "bench" is a subcommand
+    result = CliRunner().invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0
+    assert "Example: loa bench --quick --json" in result.output
+    assert "--endpoints-per-commune" in result.output

@@ -11,9 +11,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -23,6 +25,7 @@ from pipeline.models import Deployment
 from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store.users import User, add_user
+from pipeline.web.app import create_app
 from pipeline.web.auth import hash_password
 from tests.conftest import REPO, SMALL_DEPLOYMENT, Project
 
@@ -44,9 +47,17 @@ languages = ["vi", "hmn"]
 """
 
 
-def small_project(root: Path, voices: Path) -> Project:
-    """The two-commune deployment of conftest (Y Tý with Mông; Bản Lầu), local endpoints."""
+def small_project(root: Path, voices: Path, *, segments: Path | None = None) -> Project:
+    """The two-commune deployment of conftest (Y Tý with Mông; Bản Lầu), local endpoints.
+
+    ``segments``: a segment cache shared by the tests of a session (content-addressed, so
+    sharing it only saves rendering the same greeting and chimes again).
+    """
     (root / "schedules").mkdir(parents=True)
+    if segments is not None:
+        segments.mkdir(parents=True, exist_ok=True)
+        (root / "data" / "cache").mkdir(parents=True)
+        (root / "data" / "cache" / "segments").symlink_to(segments, target_is_directory=True)
     (root / "schedules" / "small.toml").write_text(SMALL_DEPLOYMENT, encoding="utf-8")
     shutil.copytree(voices, root / "voices")
     config = root / "loa.toml"
@@ -143,3 +154,96 @@ def running(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@dataclass
+class Web:
+    """A project served by a real uvicorn, with httpx clients that are closed at the end."""
+
+    project: Project
+    db: Database
+    app: FastAPI
+    url: str
+    clients: list[httpx.Client]
+
+    def client(self, user: str | None = None) -> httpx.Client:
+        client = httpx.Client(base_url=self.url, follow_redirects=False, timeout=120)
+        self.clients.append(client)
+        if user is not None:
+            assert login(client, user).status_code == 303
+        return client
+
+
+@contextlib.contextmanager
+def serve_project(project: Project) -> Iterator[Web]:
+    db = project.db()
+    app = create_app(project.settings, deployment=project.deployment, db=db)
+    with running(app) as url:
+        web = Web(project, db, app, url, [])
+        try:
+            yield web
+        finally:
+            for client in web.clients:
+                client.close()
+            db.close()
+
+
+@dataclass
+class Built:
+    """A small project whose programs for tomorrow are built and pushed (Bản Lầu's endpoint is missing)."""
+
+    project: Project
+    day: dt.date
+    bulletin: int
+    emergency: int | None
+
+
+def shared_segments(factory: pytest.TempPathFactory) -> Path:
+    """One segment cache for every build of the test session."""
+    return factory.getbasetemp() / "shared-segments"
+
+
+def build_small(
+    root: Path,
+    voices: Path,
+    wav: Path,
+    *,
+    segments: Path | None = None,
+    emergency: bool = True,
+    commune: str | None = None,
+) -> Built:
+    """Users, an approved bulletin for all with a Mông recording, tomorrow built and pushed."""
+    from pipeline.intake import prepare_recording
+    from pipeline.nightly import build_day, push_day
+    from pipeline.store.recordings import save_recording
+
+    project = small_project(root, voices, segments=segments)
+    (root / "endpoints").mkdir()
+    (root / "endpoints" / "ban-lau-loa").write_text("not a directory: this endpoint fails\n")
+    settings, deployment = project.settings, project.deployment
+    db = project.db()
+    try:
+        standard_users(db)
+        bid = add_bulletin(db, deployment, settings, targets='["all"]', body="Thôn Tả Phìn họp lúc 7h30 ngày mai.")
+        save_recording(db, prepare_recording(bulletin_store.get_bulletin(db, bid), "hmn", wav, settings=settings))
+        day = dt.datetime.now(settings.tz).date() + dt.timedelta(days=1)
+        report = build_day(day, settings=settings, deployment=deployment, db=db, commune=commune)
+        assert not report.failures, report.failures
+        push_day(day, settings=settings, deployment=deployment, db=db)
+        eid = None
+        if emergency:
+            from pipeline.dispatch import dispatch_bulletin
+
+            eid = add_bulletin(
+                db,
+                deployment,
+                settings,
+                title="Cảnh báo lũ quét",
+                priority="emergency",
+                targets='["02641"]',
+                body="Mưa lớn, nguy cơ lũ quét tại các thôn ven suối. Không qua ngầm tràn.",
+            )
+            dispatch_bulletin(eid, settings=settings, deployment=deployment, db=db)
+    finally:
+        db.close()
+    return Built(project, day, bid, eid)

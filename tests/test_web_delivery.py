@@ -1,0 +1,271 @@
+"""After a real build and push: the delivery dashboard, the operator page and the pull API."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from html import escape as html_escape
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from pipeline.cli import web_cmds
+from pipeline.cli.context import AppContext
+from pipeline.store.runs import latest_deliveries
+from pipeline.store.users import add_endpoint_token, play_reports
+from tests import audio_fixtures as fx
+from tests.web_support import Built, Web, build_small, csrf_of, logged_in_csrf, serve_project, shared_segments
+
+pytestmark = [pytest.mark.audio, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Path) -> Built:
+    tmp = tmp_path_factory.mktemp("delivery")
+    wav = fx.sine(tmp / "hmn.wav", seconds=1.0)
+    return build_small(tmp / "p", voices_with_placeholders, wav, segments=shared_segments(tmp_path_factory))
+
+
+@pytest.fixture
+def web(built: Built) -> Iterator[Web]:
+    with serve_project(built.project) as web:
+        yield web
+
+
+# --- dashboard --------------------------------------------------------------------
+
+
+def test_dashboard_shows_each_commune_and_slot_the_error_and_retries(built: Built, web: Web) -> None:
+    approver = web.client("duyet")
+    page = approver.get("/deliveries", params={"date": built.day.isoformat()})
+    assert page.status_code == 200
+    html = page.text
+    assert "Y Tý" in html and "Bản Lầu" in html
+    assert "Buổi sáng" in html
+    [failed] = [d for d in latest_deliveries(web.db, built.day.isoformat()) if d.status == "failed"]
+    assert failed.endpoint == "ban-lau-loa" and failed.error
+    assert html_escape(failed.error) in html  # the error is shown on the dashboard
+    assert "Gửi lại" in html
+    assert "Đã nhận: 1" in html and "Lỗi: 1" in html
+    # fix the endpoint, press retry
+    (built.project.root / "endpoints" / "ban-lau-loa").unlink()
+    r = approver.post(
+        "/deliveries/retry",
+        data={"csrf_token": csrf_of(html), "date": built.day.isoformat(), "endpoint": "ban-lau-loa"},
+    )
+    assert r.status_code == 303
+    after = approver.get(r.headers["location"]).text
+    assert "Đã nhận: 2" in after and "Lỗi: 0" in after
+    assert (
+        built.project.root / "endpoints" / "ban-lau-loa" / "programs" / built.day.isoformat() / "manifest.json"
+    ).is_file()
+    # an editor of Bát Xát sees only its communes and cannot retry
+    editor = web.client("bientap")
+    mine = editor.get("/deliveries", params={"date": built.day.isoformat()}).text
+    assert "Y Tý" in mine and "Bản Lầu" not in mine and "Gửi lại" not in mine
+    token = logged_in_csrf(editor, "/deliveries")
+    denied = editor.post(
+        "/deliveries/retry", data={"csrf_token": token, "date": built.day.isoformat(), "endpoint": "y-ty-loa"}
+    )
+    assert denied.status_code == 403
+
+
+# --- operator page -----------------------------------------------------------------
+
+
+def test_operator_sees_downloads_and_reports_the_programs_of_the_commune(
+    built: Built, web: Web, tmp_path: Path
+) -> None:
+    op = web.client("dai-yty")
+    assert op.get("/").headers["location"] == "/communes/02641"
+    page = op.get("/communes/02641")
+    assert page.status_code == 200
+    html = page.text
+    assert "Ngày mai" in html and "Hôm nay" in html and "Chưa có chương trình" in html  # only tomorrow is built
+    assert "THÔNG BÁO KHẨN" in html and "Cảnh báo lũ quét" in html
+    day = built.day.isoformat()
+    mp3_url = f"/communes/02641/programs/{day}/morning.mp3"
+    assert mp3_url in html
+    mp3 = op.get(mp3_url)
+    assert mp3.status_code == 200 and mp3.headers["content-type"] == "audio/mpeg"
+    assert "attachment" in mp3.headers["content-disposition"]
+    (tmp_path / "p.mp3").write_bytes(mp3.content)
+    duration = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(tmp_path / "p.mp3")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert float(duration) > 5
+    zipped = op.get(f"/communes/02641/programs/{day}.zip")
+    assert zipped.status_code == 200
+    manifest_path = built.project.settings.outbox_dir / "02641" / "programs" / day / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    with zipfile.ZipFile(io.BytesIO(zipped.content)) as zf:
+        names = set(zf.namelist())
+        assert f"programs/{day}/manifest.json" in names
+        for entry in manifest["files"]:
+            assert hashlib.sha256(zf.read(entry["path"])).hexdigest() == entry["sha256"]
+    # played / problem
+    program = f"02641/{day}/morning"
+    token = csrf_of(html)
+    assert (
+        op.post("/communes/02641/reports", data={"csrf_token": token, "kind": "played", "program": program}).status_code
+        == 303
+    )
+    r = op.post(
+        "/communes/02641/reports",
+        data={"csrf_token": token, "kind": "problem", "program": program, "note": "Loa cụm thôn 3 bị rè"},
+    )
+    assert r.status_code == 303
+    reports = play_reports(web.db, "02641")
+    assert [(x.kind, x.note, x.user) for x in reports[:2]] == [
+        ("problem", "Loa cụm thôn 3 bị rè", "dai-yty"),
+        ("played", "", "dai-yty"),
+    ]
+    assert "Loa cụm thôn 3 bị rè" in op.get("/communes/02641").text
+    # a report about another commune's program is refused
+    bad = op.post(
+        "/communes/02641/reports", data={"csrf_token": token, "kind": "played", "program": f"02695/{day}/morning"}
+    )
+    assert bad.status_code == 400
+
+
+def test_an_operator_of_another_commune_gets_404_for_every_file(built: Built, web: Web) -> None:
+    other = web.client("dai-banlau")
+    day = built.day.isoformat()
+    manifest = json.loads(
+        (built.project.settings.outbox_dir / "02641" / "programs" / day / "manifest.json").read_text()
+    )
+    urls = [
+        "/communes/02641",
+        f"/communes/02641/programs/{day}/morning.mp3",
+        f"/communes/02641/programs/{day}.zip",
+        f"/communes/02641/files/{manifest['files'][0]['path']}",
+        f"/communes/02641/files/programs/{day}/manifest.json",
+    ]
+    for url in urls:
+        assert other.get(url).status_code == 404, url
+    own = other.get("/communes/02695")
+    assert own.status_code == 200 and "THÔNG BÁO KHẨN" not in own.text  # the flood warning was for Y Tý
+    # the joined MP3 of a commune without a single-file endpoint is made on demand
+    assert other.get(f"/communes/02695/programs/{day}/morning.mp3").status_code == 200
+    # no way out of the commune's folder
+    mine = web.client("dai-yty")
+    for bad in [
+        "../02695/media",
+        "..%2F..%2Fsecret_key",
+        "%2Fetc%2Fpasswd",
+        ".state/x",
+        f"programs/{day}/../../../loa.db",
+    ]:
+        assert mine.get(f"/communes/02641/files/{bad}").status_code == 404, bad
+
+
+# --- pull API ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def token(web: Web) -> str:
+    value = "tok-" + hashlib.sha256(web.url.encode()).hexdigest()[:24]
+    add_endpoint_token(web.db, "y-ty-loa", value)
+    return value
+
+
+def api(web: Web, token: str | None) -> httpx.Client:
+    client = web.client()
+    if token:
+        client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def test_the_manifest_needs_the_endpoints_own_token(built: Built, web: Web, token: str) -> None:
+    day = built.day.isoformat()
+    url = f"/api/v1/endpoints/y-ty-loa/programs?date={day}"
+    assert api(web, None).get(url).status_code == 401
+    assert api(web, "wrong").get(url).status_code == 401
+    add_endpoint_token(web.db, "ban-lau-loa", "tok-ban-lau")
+    assert api(web, "tok-ban-lau").get(url).status_code == 404  # another endpoint's token sees nothing
+    client = api(web, token)
+    r = client.get(url)
+    assert r.status_code == 200
+    data = r.json()
+    assert data["endpoint"] == "y-ty-loa" and data["commune"]["code"] == "02641"
+    assert all(f["format"] == "playlist" for f in data["files"])  # the single MP3 is for y-ty-radio
+    assert client.get(url, headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+    assert client.get("/api/v1/endpoints/y-ty-loa/programs?date=2001-01-01").status_code == 404
+    me = client.get("/api/v1/me").json()
+    assert me["endpoint"] == "y-ty-loa" and me["commune"] == "02641"
+    emergencies = client.get("/api/v1/endpoints/y-ty-loa/emergencies").json()
+    assert [e["manifest"]["title"] for e in emergencies] == ["Cảnh báo lũ quét"]
+    assert client.get("/bulletins").status_code == 303  # a token is no session
+
+
+def test_files_have_etag_and_ranges(built: Built, web: Web, token: str) -> None:
+    client = api(web, token)
+    manifest = client.get(f"/api/v1/endpoints/y-ty-loa/programs?date={built.day.isoformat()}").json()
+    entry = next(f for f in manifest["files"] if f["path"].startswith("media/"))
+    url = f"/api/v1/endpoints/y-ty-loa/files/{entry['path']}"
+    whole = client.get(url)
+    assert whole.status_code == 200 and len(whole.content) == entry["bytes"]
+    assert hashlib.sha256(whole.content).hexdigest() == entry["sha256"]
+    etag = whole.headers["etag"]
+    assert whole.headers["accept-ranges"] == "bytes"
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    part = client.get(url, headers={"Range": "bytes=100-"})
+    assert part.status_code == 206 and part.content == whole.content[100:]
+    assert part.headers["content-range"] == f"bytes 100-{entry['bytes'] - 1}/{entry['bytes']}"
+    for bad in ["../02695/media", "%2E%2E/%2E%2E/secret_key", ".state/x", "/etc/passwd"]:
+        assert client.get(f"/api/v1/endpoints/y-ty-loa/files/{bad}").status_code == 404, bad
+
+
+def test_the_openapi_document_describes_the_pull_api(web: Web) -> None:
+    doc = web.client().get("/api/openapi.json").json()
+    paths = doc["paths"]
+    assert "/api/v1/endpoints/{name}/programs" in paths
+    assert "/api/v1/endpoints/{name}/files/{path}" in paths
+    assert "HTTPBearer" in doc["components"]["securitySchemes"]
+    assert not any(p.startswith("/bulletins") for p in paths)  # pages are not API
+
+
+def _cli() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def root(ctx: typer.Context, config: str = typer.Option(..., "--config")) -> None:
+        ctx.obj = AppContext(config_path=config)
+
+    web_cmds.register(app)
+    return app
+
+
+def test_token_create_and_user_add_commands(built: Built, web: Web) -> None:
+    runner = CliRunner()
+    config = str(built.project.config)
+    r = runner.invoke(_cli(), ["--config", config, "token", "create", "y-ty-radio", "--json"])
+    assert r.exit_code == 0, r.output
+    value = json.loads(r.stdout)["token"]
+    assert value not in (built.project.settings.data_dir / "loa.db").read_bytes().decode("latin-1")  # stored hashed
+    me = api(web, value).get("/api/v1/me").json()
+    assert me == me | {"endpoint": "y-ty-radio", "format": "single"}
+    r = runner.invoke(
+        _cli(),
+        ["--config", config, "user", "add", "dai-moi", "--role", "operator", "--commune", "02641", "--password-stdin"],
+        input="mot-mat-khau-dai\n",
+    )
+    assert r.exit_code == 0, r.output
+    client = web.client()
+    from tests.web_support import login
+
+    assert login(client, "dai-moi", "mot-mat-khau-dai").headers["location"] == "/communes/02641"
+    r = runner.invoke(
+        _cli(), ["--config", config, "user", "add", "x", "--role", "operator", "--password-stdin"], input="y" * 12
+    )
+    assert r.exit_code != 0 and "--commune" in str(r.exception)

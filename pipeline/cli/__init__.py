@@ -13,7 +13,17 @@ from typing import Annotated
 import click
 import typer
 
-from pipeline.cli import bulletins, compose_cmds, deployment_cmds, programs, scheduler_cmd, services, text
+from pipeline.cli import (
+    bench_cmd,
+    bulletins,
+    compose_cmds,
+    deployment_cmds,
+    programs,
+    scheduler_cmd,
+    services,
+    text,
+    web_cmds,
+)
 from pipeline.cli.context import AppContext, err_console
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_FAILURE, LoaError
 
@@ -24,7 +34,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -36,9 +45,7 @@ def _root(
         str | None,
         typer.Option("--config", "-c", envvar="LOA_CONFIG", help="Config file (default ./loa.toml)."),
     ] = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log details and show tracebacks.")
-    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details and show tracebacks.")] = False,
 ) -> None:
     """Loa: policy bulletins into radio programs for commune loudspeakers.
 
@@ -59,6 +66,8 @@ compose_cmds.register(app)
 programs.register(app)
 services.register(app)
 scheduler_cmd.register(app)
+web_cmds.register(app)
+bench_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""``loa dispatch|serve``."""
+"""``loa dispatch``: emergency bulletins, now."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, print_json
-from pipeline.errors import LoaError, PartialFailure
+from pipeline.errors import PartialFailure
 
 
 def dispatch(
@@ -49,19 +49,6 @@ def dispatch(
         raise PartialFailure(f"dispatch {bulletin_id}: {len(failed)} failed: {', '.join(failed)}")
 
 
-def serve(
-    ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default from config).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
-) -> None:
-    """Serve the web UI and the pull API.
-
-    Example: loa serve --port 8080
-    """
-    ctx_of(ctx)
-    raise LoaError("loa serve: not built yet")
-
-
 def register(app: typer.Typer) -> None:
-    for func in (dispatch, serve):
+    for func in (dispatch,):
         app.command(func.__name__)(func)

@@ -312,7 +312,8 @@ def ingest_audio(src: Path, dst_wav: Path, *, settings: AudioSettings, trim_sile
         )
     with _scratch(dst_wav, ".wav") as tmp:
         detect = f",silencedetect=n={SILENCE_THRESHOLD_DB}dB:d=0.3" if trim_silence else ""
-        chain = f"aresample={settings.sample_rate},aformat=channel_layouts=mono{detect}"
+        # s16 before measuring: the loudness is that of the samples written (clipped if so)
+        chain = f"aresample={settings.sample_rate},aformat=sample_fmts=s16:channel_layouts=mono{detect}"
         proc = _run(
             _ffmpeg(
                 settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -269,3 +270,20 @@ def test_token_create_and_user_add_commands(built: Built, web: Web) -> None:
         _cli(), ["--config", config, "user", "add", "x", "--role", "operator", "--password-stdin"], input="y" * 12
     )
     assert r.exit_code != 0 and "--commune" in str(r.exception)
+
+
+def test_an_approver_dispatches_an_emergency_now(built: Built, web: Web) -> None:
+    assert built.emergency is not None
+    landed = built.project.root / "endpoints" / "y-ty-loa" / "emergency" / str(built.emergency)
+    shutil.rmtree(landed)
+    editor = web.client("bientap")
+    page = editor.get(f"/bulletins/{built.emergency}").text
+    assert "Phát khẩn ngay" not in page
+    assert editor.post(f"/bulletins/{built.emergency}/dispatch", data={"csrf_token": csrf_of(page)}).status_code == 403
+    approver = web.client("duyet")
+    page = approver.get(f"/bulletins/{built.emergency}").text
+    assert "Phát khẩn ngay" in page
+    r = approver.post(f"/bulletins/{built.emergency}/dispatch", data={"csrf_token": csrf_of(page)})
+    assert r.status_code == 200 and "Đã phát khẩn bản tin" in r.text and "Mọi điểm nhận đã nhận được" in r.text
+    manifest = json.loads((landed / "manifest.json").read_text())
+    assert manifest["play"] == "now" and manifest["bulletin"] == built.emergency

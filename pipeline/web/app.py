@@ -38,7 +38,7 @@ def create_app(settings: Settings, *, deployment: Deployment | None = None, db: 
         title="Loa",
         version=__version__,
         summary="Bản tin chính sách thành chương trình phát thanh cho loa xã — web và API kéo chương trình.",
-        docs_url="/api/docs",
+        docs_url=None,  # Swagger UI loads scripts from a CDN: not offline, not under our CSP
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )

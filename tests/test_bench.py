@@ -19,9 +19,9 @@ TINY = Size(
     "test",
     communes=2,
     groups=1,
-    bulletins=2,
-    speech_s=(15, 20),
-    recording_s=(5, 8),
+    bulletins=1,
+    speech_s=(10, 12),
+    recording_s=(3, 5),
     endpoints_per_commune=1,
     naive_communes=1,
 )
@@ -100,7 +100,7 @@ def test_report_table_and_docs_section(figures: dict[str, Any], tmp_path: Path) 
 
 
 def test_bench_help_has_an_example() -> None:
-    app = typer.Typer()
+    app = typer.Typer(rich_markup_mode=None)  # as the real `loa` app
     bench_cmd.register(app)
     app.command("noop")(lambda: None)  # two commands, so "bench" is a subcommand
     result = CliRunner().invoke(app, ["bench", "--help"])

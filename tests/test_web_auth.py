@@ -3,35 +3,26 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
 from pipeline.web.app import ROUTERS, create_app
-from pipeline.web.auth import SESSION_COOKIE
-from tests.conftest import Project
-from tests.web_support import add_bulletin, csrf_of, logged_in_csrf, login, running, small_project, standard_users
-
-
-@dataclass
-class Web:
-    project: Project
-    db: Database
-    app: FastAPI
-    url: str
-    clients: list[httpx.Client]
-
-    def client(self) -> httpx.Client:
-        client = httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
-        self.clients.append(client)
-        return client
+from pipeline.web.auth import SESSION_COOKIE, RateLimiter
+from tests.web_support import (
+    Web,
+    add_bulletin,
+    csrf_of,
+    logged_in_csrf,
+    login,
+    serve_project,
+    small_project,
+    standard_users,
+)
 
 
 @pytest.fixture
@@ -39,13 +30,9 @@ def web(tmp_path: Path, voices_with_placeholders: Path) -> Iterator[Web]:
     project = small_project(tmp_path / "p", voices_with_placeholders)
     db = project.db()
     standard_users(db)
-    app = create_app(project.settings, deployment=project.deployment, db=db)
-    with running(app) as url:
-        web = Web(project, db, app, url, [])
-        yield web
-        for client in web.clients:
-            client.close()
     db.close()
+    with serve_project(project) as web:
+        yield web
 
 
 def test_secret_key_is_generated_private_and_kept(web: Web) -> None:
@@ -229,3 +216,14 @@ def test_an_editor_does_not_see_bulletins_outside_the_group(web: Web) -> None:
     assert "Họp thôn về gia hạn thẻ BHYT" in listing and "Tin của Bản Lầu" not in listing
     assert client.get("/communes/02695").status_code == 404
     assert client.get("/communes/02641").status_code == 200
+
+
+def test_the_login_limit_lifts_after_its_window() -> None:
+    limiter = RateLimiter(limit=5, window_s=0.3)
+    for _ in range(5):
+        assert limiter.wait_s("duyet|127.0.0.1") == 0
+        limiter.failed("duyet|127.0.0.1")
+    assert 0 < limiter.wait_s("duyet|127.0.0.1") <= 0.3
+    assert limiter.wait_s("duyet|10.0.0.9") == 0  # per address
+    time.sleep(0.35)
+    assert limiter.wait_s("duyet|127.0.0.1") == 0

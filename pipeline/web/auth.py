@@ -125,8 +125,13 @@ class RateLimiter:
             return max(0.1, q[0] + self.window_s - now)
 
     def failed(self, key: str) -> None:
+        now = time.monotonic()
         with self._lock:
-            self._failures.setdefault(key, deque()).append(time.monotonic())
+            if len(self._failures) > 10_000:  # forget keys idle for a window (bounded memory)
+                idle = [k for k, q in self._failures.items() if not q or q[-1] <= now - self.window_s]
+                for k in idle:
+                    del self._failures[k]
+            self._failures.setdefault(key, deque()).append(now)
 
     def succeeded(self, key: str) -> None:
         with self._lock:

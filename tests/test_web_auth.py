@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,3 +228,12 @@ def test_the_login_limit_lifts_after_its_window() -> None:
     assert limiter.wait_s("duyet|10.0.0.9") == 0  # per address
     time.sleep(0.35)
     assert limiter.wait_s("duyet|127.0.0.1") == 0
+
+
+def test_templates_are_nfc_vietnamese() -> None:
+    from pipeline.web.pages import TEMPLATES_DIR
+
+    for path in TEMPLATES_DIR.glob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert unicodedata.normalize("NFC", text) == text, path.name
+    assert 'lang="vi"' in (TEMPLATES_DIR / "base.html").read_text(encoding="utf-8")

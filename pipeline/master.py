@@ -27,6 +27,7 @@ def master_segment(
     engine: str | None,
     cache: SegmentCache,
     settings: Settings,
+    source_loudness: audio.Loudness | None = None,
 ) -> CacheEntry:
     """Encode ``wav`` into the cache under ``key`` and record it."""
     result = audio.master_mp3(
@@ -39,6 +40,7 @@ def master_segment(
             language=language,
             comment=f"bulletin {bulletin_id}" if bulletin_id else "",
         ),
+        source_loudness=source_loudness,
     )
     silent = result.loudness.silent
     entry = CacheEntry(

@@ -266,13 +266,13 @@ def _render_one(job: Job, *, engines: EngineChain, cache: SegmentCache, settings
         if job.kind == "speech":
             raw = Path(tmp) / "tts.audio"
             engine = engines.synthesize(job.text, raw)
-            audio.ingest_audio(raw, wav, settings=settings.audio)
+            info = audio.ingest_audio(raw, wav, settings=settings.audio)
         elif job.kind == "pause":
-            audio.make_silence(wav, job.ms, settings=settings.audio)
+            info = audio.make_silence(wav, job.ms, settings=settings.audio)
         else:
             assert job.source is not None
             try:
-                audio.ingest_audio(job.source, wav, settings=settings.audio)
+                info = audio.ingest_audio(job.source, wav, settings=settings.audio)
             except RenderError as exc:
                 raise RenderError(f"{job.where}: {exc}") from exc
         entry = master_segment(
@@ -284,6 +284,7 @@ def _render_one(job: Job, *, engines: EngineChain, cache: SegmentCache, settings
             engine=engine,
             cache=cache,
             settings=settings,
+            source_loudness=info.loudness,
         )
     return _segment(
         job,

@@ -45,9 +45,7 @@ def add(
             err_console.print(f"warning: {warning}", markup=False)
     results = store.save_bulletins(app.db, [p.bulletin for p in parsed])
     if json_out:
-        print_json(
-            [{"id": b.id, "revision": b.revision, "outcome": o, "file": b.source_file} for b, o in results]
-        )
+        print_json([{"id": b.id, "revision": b.revision, "outcome": o, "file": b.source_file} for b, o in results])
         return
     for b, outcome in results:
         console.print(f"{outcome:9} #{b.id} r{b.revision} {b.title}  ({b.source_file})", markup=False)

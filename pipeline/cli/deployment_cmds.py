@@ -38,8 +38,7 @@ def communes(ctx: typer.Context, json_out: Annotated[bool, JSON_OPTION] = False)
                             for s in c.slots
                         ],
                         "endpoints": [
-                            {"name": e.name, "transport": e.transport, "format": e.format}
-                            for e in c.endpoints
+                            {"name": e.name, "transport": e.transport, "format": e.format} for e in c.endpoints
                         ],
                     }
                     for c in dep.communes
@@ -58,9 +57,7 @@ def communes(ctx: typer.Context, json_out: Annotated[bool, JSON_OPTION] = False)
             ", ".join(f"{e.name} ({e.transport})" for e in c.endpoints) or "—",
         )
     console.print(table)
-    console.print(
-        f"{len(dep.communes)} communes in {len(dep.groups)} groups, {len(dep.endpoints())} endpoints"
-    )
+    console.print(f"{len(dep.communes)} communes in {len(dep.groups)} groups, {len(dep.endpoints())} endpoints")
 
 
 def register(app: typer.Typer) -> None:

@@ -186,9 +186,7 @@ def nightly(
     app = ctx_of(ctx)
     day = date.date() if date else tomorrow(app.settings)
     with progress_bar(not json_out) as progress:
-        report = run_nightly(
-            day, settings=app.settings, deployment=app.deployment, db=app.db, progress=progress
-        )
+        report = run_nightly(day, settings=app.settings, deployment=app.deployment, db=app.db, progress=progress)
     if json_out:
         print_json(
             {

@@ -209,15 +209,11 @@ def load_deployment(schedules_dir: Path, *, default_timezone: str = "Asia/Ho_Chi
                     "(loa.toml timezone); set the same zone in both"
                 )
             if timezone and timezone[0] != raw.timezone:
-                raise ConfigError(
-                    f"{path}: timezone: {raw.timezone!r} differs from {timezone[0]!r} in {timezone[1]}"
-                )
+                raise ConfigError(f"{path}: timezone: {raw.timezone!r} differs from {timezone[0]!r} in {timezone[1]}")
             timezone = (raw.timezone, path)
         if raw.defaults and raw.defaults.slots:
             if default_slots:
-                raise ConfigError(
-                    f"{path}: defaults.slots: already given in {default_slots[1]}; give them once"
-                )
+                raise ConfigError(f"{path}: defaults.slots: already given in {default_slots[1]}; give them once")
             default_slots = (tuple(_slot(s) for s in raw.defaults.slots), path)
         for g in raw.group:
             if g.id in groups:

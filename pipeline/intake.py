@@ -31,9 +31,7 @@ MAX_FILE_BYTES = 1_000_000
 REQUIRED = ("title", "category", "priority", "source", "valid_from", "valid_until", "targets")
 OPTIONAL = ("reference", "languages")
 
-_CONTROL_RE = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
-)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
 _TOML_LINE_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
@@ -151,9 +149,7 @@ def read_bulletin_file(path: Path, *, deployment: Deployment) -> Parsed:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise BulletinError(
-                f"{path}: {size} bytes is too large for a bulletin file (limit {MAX_FILE_BYTES})"
-            )
+            raise BulletinError(f"{path}: {size} bytes is too large for a bulletin file (limit {MAX_FILE_BYTES})")
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BulletinError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc

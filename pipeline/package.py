@@ -144,15 +144,11 @@ def package_programs(
         },
     }
     path = out_dir / "manifest.json"
-    write_atomic(
-        path, (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
-    )
+    write_atomic(path, (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8"))
     return path
 
 
-def _single_file(
-    commune: Commune, program: Program, dst: Path, root: Path, settings: Settings
-) -> dict[str, Any]:
+def _single_file(commune: Commune, program: Program, dst: Path, root: Path, settings: Settings) -> dict[str, Any]:
     """Join the program into one MP3 unless the same parts were already joined."""
     parts_key = hashlib.sha256(" ".join(s.key for s in program.items).encode()).hexdigest()
     state = root / ".state" / f"{dst.relative_to(root).as_posix().replace('/', '__')}.parts"

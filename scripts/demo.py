@@ -39,9 +39,24 @@ def placeholder(dst: Path, words: str) -> None:
         speech = Path(tmp) / "speech.wav"
         subprocess.run(["espeak-ng", "-v", "vi", "-w", str(speech), "--stdin"], input=words.encode(), check=True)
         subprocess.run(
-            ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=660:duration=0.6",
-             "-i", str(speech), "-filter_complex", "[0:a]aresample=22050[t];[t][1:a]concat=n=2:v=0:a=1",
-             "-ac", "1", str(dst)],
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=660:duration=0.6",
+                "-i",
+                str(speech),
+                "-filter_complex",
+                "[0:a]aresample=22050[t];[t][1:a]concat=n=2:v=0:a=1",
+                "-ac",
+                "1",
+                str(dst),
+            ],
             check=True,
         )
 

@@ -21,9 +21,7 @@ def _sine(dst: Path, seconds: float, rate: int, channels: int, volume_db: float,
     return dst
 
 
-def sine(
-    dst: Path, *, seconds: float = 2.0, rate: int = 48000, channels: int = 2, volume_db: float = -6
-) -> Path:
+def sine(dst: Path, *, seconds: float = 2.0, rate: int = 48000, channels: int = 2, volume_db: float = -6) -> Path:
     """A 1 kHz sine; WAV or MP3 by the suffix of ``dst``."""
     codec = ["-c:a", "libmp3lame", "-b:a", "64k"] if dst.suffix == ".mp3" else ["-c:a", "pcm_s16le"]
     return _sine(dst, seconds, rate, channels, volume_db, codec)
@@ -31,9 +29,7 @@ def sine(
 
 def speech(dst: Path, text: str = SPEECH_VI) -> Path:
     """Vietnamese speech from espeak-ng (WAV, 22.05 kHz mono)."""
-    subprocess.run(
-        ["espeak-ng", "-v", "vi", "-b", "1", "-w", str(dst), "--stdin"], input=text.encode(), check=True
-    )
+    subprocess.run(["espeak-ng", "-v", "vi", "-b", "1", "-w", str(dst), "--stdin"], input=text.encode(), check=True)
     return dst
 
 

@@ -79,9 +79,7 @@ def _handler(fake: FakeGtts) -> type[BaseHTTPRequestHandler]:
             if mode == "garbage":
                 return self._send(200, rpc_answer(b"<html>this is not audio</html>"))
             if mode == "html":
-                return self._send(
-                    200, b"<html><body>Before you continue to Google</body></html>", "text/html"
-                )
+                return self._send(200, b"<html><body>Before you continue to Google</body></html>", "text/html")
             return self._send(200, rpc_answer(fake.audio))
 
         def _send(self, status: int, payload: bytes, ctype: str = "application/json; charset=utf-8") -> None:

@@ -36,9 +36,7 @@ def test_the_design_command_tree_exists() -> None:
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c) or "loa" for c in COMMANDS])
-def test_every_command_has_help_with_an_example(
-    command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_every_command_has_help_with_an_example(command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*command, "--help"]) == 0
     out = capsys.readouterr().out
     assert "Usage: loa" in out
@@ -62,9 +60,7 @@ def test_bulletin_lifecycle(cli: Callable[..., CliResult]) -> None:
     added = cli("bulletin", "add", "--json", *files)
     assert added.code == 0
     assert [r["outcome"] for r in added.json()] == ["added"] * len(files)  # type: ignore[union-attr]
-    assert [r["outcome"] for r in cli("bulletin", "add", "--json", *files).json()] == ["unchanged"] * len(
-        files
-    )  # type: ignore[union-attr]
+    assert [r["outcome"] for r in cli("bulletin", "add", "--json", *files).json()] == ["unchanged"] * len(files)  # type: ignore[union-attr]
     assert cli("bulletin", "approve", "1").code == 0
     listed = cli("bulletin", "list", "--json", "--status", "approved").json()
     assert [b["id"] for b in listed] == [1]  # type: ignore[union-attr]

@@ -41,9 +41,7 @@ def make_segment(tmp: Path, name: str, size: int) -> Segment:
 
 def build_outbox(settings: Settings, commune: Commune, day: dt.date, segs: list[Segment]) -> None:
     start = dt.datetime.combine(day, dt.time(5, 30), tzinfo=settings.tz)
-    program = Program(
-        f"{commune.code}/{day}/morning", commune.code, day, "morning", start, "routine", day, tuple(segs)
-    )
+    program = Program(f"{commune.code}/{day}/morning", commune.code, day, "morning", start, "routine", day, tuple(segs))
     package_programs(commune, [program], folder=f"programs/{day}", settings=settings)
 
 
@@ -123,21 +121,15 @@ def test_single_file_endpoint_gets_one_mp3_per_slot(project: Project, tmp_path: 
     segs = []
     for i in range(2):
         path = fx.sine(tmp_path / f"s{i}.mp3", seconds=1.0, channels=1, rate=44100)
-        segs.append(
-            dataclasses.replace(make_segment(tmp_path, f"k{i}", 1), path=path, bytes=path.stat().st_size)
-        )
+        segs.append(dataclasses.replace(make_segment(tmp_path, f"k{i}", 1), path=path, bytes=path.stat().st_size))
     build_outbox(settings, commune, DAY, segs)
     results = {d.endpoint: d for d in push(settings, [speaker, radio])}
     assert all(d.status == "delivered" for d in results.values())
     radio_files = sorted(
-        str(p.relative_to(tmp_path / "y-ty-radio"))
-        for p in (tmp_path / "y-ty-radio").rglob("*")
-        if p.is_file()
+        str(p.relative_to(tmp_path / "y-ty-radio")) for p in (tmp_path / "y-ty-radio").rglob("*") if p.is_file()
     )
     assert radio_files == [f"programs/{DAY}/manifest.json", f"programs/{DAY}/morning.mp3"]
-    assert (tmp_path / "y-ty-loa/media").is_dir() and not (
-        tmp_path / f"y-ty-loa/programs/{DAY}/morning.mp3"
-    ).exists()
+    assert (tmp_path / "y-ty-loa/media").is_dir() and not (tmp_path / f"y-ty-loa/programs/{DAY}/morning.mp3").exists()
 
 
 @pytest.mark.sshd
@@ -150,9 +142,7 @@ def test_sftp_cut_mid_file_is_retried_and_a_rerun_sends_nothing_again(
     remote = tmp_path / "remote"
     remote.mkdir()
     with TcpProxy(sshd_running.host, sshd_running.port) as proxy:
-        ep = dataclasses.replace(
-            sshd_running.endpoint(remote, port=proxy.port), commune="02641", name="y-ty-1"
-        )
+        ep = dataclasses.replace(sshd_running.endpoint(remote, port=proxy.port), commune="02641", name="y-ty-1")
         commune = commune_with(ep)
         segs = [make_segment(tmp_path, f"m{i}", 400 * KIB) for i in range(4)]
         build_outbox(settings, commune, DAY, segs)
@@ -179,9 +169,7 @@ def test_permanent_failure_of_one_endpoint_does_not_stop_the_others(
     remote = tmp_path / "remote"
     remote.mkdir()
     other_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
-    bad = dataclasses.replace(
-        sshd_running.endpoint(remote, host_key=other_key), commune="02641", name="bad-key"
-    )
+    bad = dataclasses.replace(sshd_running.endpoint(remote, host_key=other_key), commune="02641", name="bad-key")
     good = dataclasses.replace(sshd_running.endpoint(remote / "ok"), commune="02641", name="good")
     (remote / "ok").mkdir()
     down = dataclasses.replace(good, name="down", port=1)  # nothing listens: refused, transient

@@ -69,9 +69,7 @@ def test_text_front_end_never_crashes(text: str) -> None:
     assert not any(ch.isdigit() for ch in out)
 
 
-@pytest.mark.parametrize(
-    "text", ["{{ 7*7 }}", "{% for x in range(3) %}x{% endfor %}", "{# c #}", "@pause 99"]
-)
+@pytest.mark.parametrize("text", ["{{ 7*7 }}", "{% for x in range(3) %}x{% endfor %}", "{# c #}", "@pause 99"])
 def test_template_syntax_in_a_bulletin_is_kept_literally(text: str) -> None:
     b = parse_bulletin(
         GOOD.replace("Bà con gia hạn", f"{text} Bà con gia hạn"), where="b.md", deployment=deployment()

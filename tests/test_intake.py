@@ -82,9 +82,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("what", "old", "new", "message"), BAD, ids=[b[0] for b in BAD])
-def test_bad_bulletins_name_file_field_and_line(
-    project: Project, what: str, old: str, new: str, message: str
-) -> None:
+def test_bad_bulletins_name_file_field_and_line(project: Project, what: str, old: str, new: str, message: str) -> None:
     text = GOOD.replace(old, new, 1)
     assert text != GOOD, what
     with pytest.raises(BulletinError) as exc:

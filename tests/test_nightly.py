@@ -92,8 +92,7 @@ def test_one_bad_recording_fails_only_its_programs(
     result = run("nightly", "--date", DAY)
     assert result.code == 3
     assert result.err.strip() == (
-        "error: nightly 2026-12-01: 4 failed: 02641/2026-12-01/morning, 02641/2026-12-01/evening, "
-        "y-ty-loa, y-ty-radio"
+        "error: nightly 2026-12-01: 4 failed: 02641/2026-12-01/morning, 02641/2026-12-01/evening, y-ty-loa, y-ty-radio"
     )
     assert f"bulletin {bid}, hmn, {stored}" in result.out
     assert (small.root / "endpoints" / "ban-lau-loa" / "programs" / DAY / "manifest.json").is_file()

@@ -37,9 +37,7 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
     return {
         "chime/open": fx.sine(tmp_path / "chime.wav", seconds=1.0, channels=1, rate=44100),
         "hmn/intro": fx.speech(tmp_path / "intro.wav", "Tiếng Mông"),
-        "recording": fx.sine(
-            tmp_path / "rec-stereo48k.wav", seconds=2.0, channels=2, rate=48000, volume_db=-12
-        ),
+        "recording": fx.sine(tmp_path / "rec-stereo48k.wav", seconds=2.0, channels=2, rate=48000, volume_db=-12),
     }
 
 
@@ -150,9 +148,7 @@ def test_bad_recording_names_bulletin_language_and_file(
     if not bad.exists():
         bad.write_bytes(b"")
     inputs = inputs | {"recording": bad}
-    per_script, result = render(
-        project.settings, [script_for("02641/2026-12-01/morning", "Xin chào.")], inputs
-    )
+    per_script, result = render(project.settings, [script_for("02641/2026-12-01/morning", "Xin chào.")], inputs)
     segs, errs = segments_for(per_script[0][0], result)
     assert len(errs) == 1 and len(segs) == 4
     assert "bulletin 7, hmn" in str(errs[0]) and str(bad) in str(errs[0])

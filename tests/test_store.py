@@ -49,9 +49,7 @@ def test_revision_rule(project: Project) -> None:
     assert store.save_bulletins(db, [b])[0][1] == "unchanged"
     approved = store.approve(db, first.id or 0)
     assert approved.status == "approved" and approved.approved_at is not None
-    changed = parse_bulletin(
-        GOOD.replace("25/12/2026", "20/12/2026"), where="b.md", deployment=project.deployment
-    )
+    changed = parse_bulletin(GOOD.replace("25/12/2026", "20/12/2026"), where="b.md", deployment=project.deployment)
     [(second, outcome)] = store.save_bulletins(db, [changed.bulletin])
     assert (outcome, second.id, second.revision, second.status) == ("revised", first.id, 2, "draft")
     revs = store.revisions(db, first.id or 0)

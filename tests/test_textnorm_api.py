@@ -195,9 +195,7 @@ def test_deployment_entry_overrides_builtin(tmp_path: Path) -> None:
 def test_lexicon_entries_are_nfc_and_one_tone_style(tmp_path: Path) -> None:
     path = tmp_path / "lexicon.vi.toml"
     nfd_key = unicodedata.normalize("NFD", "Hoà Thuỷ")
-    path.write_text(
-        f'[phrases]\n"{nfd_key}" = "{unicodedata.normalize("NFD", "hoà thuỷ")}"\n', encoding="utf-8"
-    )
+    path.write_text(f'[phrases]\n"{nfd_key}" = "{unicodedata.normalize("NFD", "hoà thuỷ")}"\n', encoding="utf-8")
     lex = load_lexicon(path)
     assert normalize("xã Hòa Thủy", lexicon=lex) == "xã hòa thủy"
 

@@ -96,10 +96,7 @@ def test_connection_cut_in_the_middle_of_a_file(
         assert sorted(t.remove_temps("media")) == sorted(Path(x).name for x in temps)
         assert t.file_size("media/big.mp3") is None
         assert t.put_file(payload, "media/big.mp3") == 2 * MIB
-    assert (
-        assert_no_partial_final(root, {"media/first.txt": b"small", "media/big.mp3": payload.read_bytes()})
-        == []
-    )
+    assert assert_no_partial_final(root, {"media/first.txt": b"small", "media/big.mp3": payload.read_bytes()}) == []
 
 
 def test_sshd_stopped_between_files_then_back(sshd_running: SshServer, root: Path) -> None:  # noqa: F811
@@ -108,9 +105,7 @@ def test_sshd_stopped_between_files_then_back(sshd_running: SshServer, root: Pat
         with open_transport(ep, settings=SETTINGS) as t:
             t.put_bytes(b"one", "media/1.mp3")
             sshd_running.stop()  # the device reboots: sessions end, nobody listens
-            with pytest.raises(
-                TransientDeliveryError, match=r"test-sftp: connection lost while uploading media/2.mp3"
-            ):
+            with pytest.raises(TransientDeliveryError, match=r"test-sftp: connection lost while uploading media/2.mp3"):
                 t.put_bytes(b"two", "media/2.mp3")
         with pytest.raises(TransientDeliveryError, match="connection refused"):
             open_transport(ep, settings=SETTINGS).__enter__()
@@ -173,9 +168,7 @@ def test_pinned_key_of_a_type_the_device_lacks(
 
 def test_unknown_host_key_is_refused(sshd_running: SshServer, root: Path) -> None:  # noqa: F811
     ep = sshd_running.endpoint(root, host_key=None)
-    with pytest.raises(
-        DeliveryError, match=rf"no host key is pinned.*ssh-keyscan -p {ep.port} 127.0.0.1"
-    ) as info:
+    with pytest.raises(DeliveryError, match=rf"no host key is pinned.*ssh-keyscan -p {ep.port} 127.0.0.1") as info:
         open_transport(ep, settings=SETTINGS).__enter__()
     assert permanent(info.value)
     assert files_in(root) == []
@@ -226,9 +219,7 @@ def tmpfs(path: Path, size: str, *options: str) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root (CI and this machine run tests as root)")
     path.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", ",".join((f"size={size}", *options)), "tmpfs", str(path)], check=True
-    )
+    subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join((f"size={size}", *options)), "tmpfs", str(path)], check=True)
     try:
         yield path
     finally:
@@ -246,9 +237,7 @@ def test_remote_disk_full_is_permanent_and_leaves_nothing(
     with tmpfs(tmp_path / "small", "1m") as root:
         ep = sshd_running.endpoint(root, name="y-ty-full")
         with open_transport(ep, settings=SETTINGS) as t:
-            with pytest.raises(
-                DeliveryError, match=r"y-ty-full: no space left on the device.*free space"
-            ) as info:
+            with pytest.raises(DeliveryError, match=r"y-ty-full: no space left on the device.*free space") as info:
                 t.put_file(payload, "media/big.mp3")  # into 1 MiB
             assert permanent(info.value)
             assert assert_no_partial_final(root, {}) == []  # the temporary file was removed

@@ -115,9 +115,7 @@ def test_empty_file(transport: Transport, root: Path) -> None:
     assert transport.file_size("empty.txt") == 0
 
 
-@pytest.mark.parametrize(
-    "bad", ["/etc/passwd", "../outside.txt", "media/../../x", "a\\b.mp3", "nul\x00.mp3", ""]
-)
+@pytest.mark.parametrize("bad", ["/etc/passwd", "../outside.txt", "media/../../x", "a\\b.mp3", "nul\x00.mp3", ""])
 def test_paths_that_could_leave_the_root_are_refused(transport: Transport, root: Path, bad: str) -> None:
     with pytest.raises(DeliveryError) as info:
         transport.put_bytes(b"x", bad)
@@ -237,9 +235,7 @@ def test_bad_host_key_lines(sshd_server: SshServer, host_key: str, message: str)
 
 def test_a_known_hosts_line_is_accepted(sshd_server: SshServer) -> None:  # noqa: F811
     line = f"[127.0.0.1]:{sshd_server.port} {sshd_server.host_key}"
-    assert parse_host_key(sshd_server.endpoint("/", host_key=line)) == parse_host_key(
-        sshd_server.endpoint("/")
-    )
+    assert parse_host_key(sshd_server.endpoint("/", host_key=line)) == parse_host_key(sshd_server.endpoint("/"))
 
 
 def test_local_permission_denied_is_permanent(tmp_path: Path) -> None:

@@ -34,9 +34,7 @@ def fake(google_mp3: bytes) -> Iterator[FakeGtts]:
 
 
 def gtts(fake: FakeGtts, sleeps: list[float] | None = None, **kw: float) -> GttsEngine:
-    settings = GttsSettings(
-        base_url=fake.base_url, **{"timeout_s": 2.0, "retries": 2, "backoff_s": 0.0, **kw}
-    )
+    settings = GttsSettings(base_url=fake.base_url, **{"timeout_s": 2.0, "retries": 2, "backoff_s": 0.0, **kw})
     return GttsEngine(settings, sleep=(sleeps.append if sleeps is not None else lambda _s: None))
 
 
@@ -110,9 +108,7 @@ def test_gtts_slow_answer_times_out_and_is_transient(fake: FakeGtts, tmp_path: P
 
 
 @pytest.mark.parametrize("mode", ["429", "500"])
-def test_gtts_retries_throttling_and_server_errors_with_backoff(
-    fake: FakeGtts, tmp_path: Path, mode: str
-) -> None:
+def test_gtts_retries_throttling_and_server_errors_with_backoff(fake: FakeGtts, tmp_path: Path, mode: str) -> None:
     fake.modes = [mode, mode, "success"]
     sleeps: list[float] = []
     gtts(fake, sleeps, backoff_s=0.5, retries=3).synthesize(TEXT, tmp_path / "g.mp3")
@@ -140,9 +136,7 @@ def test_gtts_refusal_is_permanent_and_not_retried(fake: FakeGtts, tmp_path: Pat
 
 
 @pytest.mark.parametrize(("mode", "words"), [("garbage", "non-audio bytes"), ("html", "no audio")])
-def test_gtts_garbage_is_transient_and_not_retried(
-    fake: FakeGtts, tmp_path: Path, mode: str, words: str
-) -> None:
+def test_gtts_garbage_is_transient_and_not_retried(fake: FakeGtts, tmp_path: Path, mode: str, words: str) -> None:
     fake.modes = [mode]
     with pytest.raises(TransientRenderError, match=words):
         gtts(fake).synthesize(TEXT, tmp_path / "g.mp3")

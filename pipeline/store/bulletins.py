@@ -34,11 +34,7 @@ def content_of(b: Bulletin) -> dict[str, Any]:
     for name in CONTENT_FIELDS:
         value = getattr(b, name)
         out[name] = (
-            value.isoformat()
-            if isinstance(value, dt.date)
-            else list(value)
-            if isinstance(value, tuple)
-            else value
+            value.isoformat() if isinstance(value, dt.date) else list(value) if isinstance(value, tuple) else value
         )
     return out
 

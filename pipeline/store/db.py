@@ -45,9 +45,7 @@ class Database:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(
-                f"database {self.engine.url.render_as_string()}: {exc.__class__.__name__}: {exc}"
-            ) from exc
+            raise StoreError(f"database {self.engine.url.render_as_string()}: {exc.__class__.__name__}: {exc}") from exc
 
     def integrity_ok(self) -> bool:
         """``PRAGMA integrity_check`` on SQLite; always true elsewhere."""

@@ -199,9 +199,7 @@ _version_table = sa.Table(
 def current_version(conn: Connection) -> int:
     if not sa.inspect(conn).has_table("schema_migrations"):
         return 0
-    return int(
-        conn.execute(sa.select(sa.func.coalesce(sa.func.max(_version_table.c.version), 0))).scalar_one()
-    )
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(_version_table.c.version), 0))).scalar_one())
 
 
 def migrate(conn: Connection) -> list[int]:

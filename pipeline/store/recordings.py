@@ -68,9 +68,7 @@ def save_recording(db: Database, rec: Recording) -> tuple[Recording, str]:
     return _from_row(row), "replaced" if current is not None else "added"
 
 
-def current_recordings(
-    db: Database, bulletin_ids: list[int] | None = None
-) -> dict[tuple[int, str], Recording]:
+def current_recordings(db: Database, bulletin_ids: list[int] | None = None) -> dict[tuple[int, str], Recording]:
     """The current recording of each (bulletin, language)."""
     t = db.table("recordings")
     query = sa.select(t).where(t.c.superseded_at.is_(None))

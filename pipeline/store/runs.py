@@ -16,16 +16,12 @@ def start_run(db: Database, kind: str, day: dt.date | None) -> int:
     t = db.table("runs")
     with db.begin() as conn:
         result = conn.execute(
-            t.insert().values(
-                kind=kind, date=day, status="running", started_at=utcnow(), counts={}, failures=[]
-            )
+            t.insert().values(kind=kind, date=day, status="running", started_at=utcnow(), counts={}, failures=[])
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def finish_run(
-    db: Database, run_id: int, *, status: str, counts: dict[str, Any], failures: list[Any]
-) -> None:
+def finish_run(db: Database, run_id: int, *, status: str, counts: dict[str, Any], failures: list[Any]) -> None:
     t = db.table("runs")
     with db.begin() as conn:
         conn.execute(
@@ -43,10 +39,7 @@ def recent_runs(db: Database, limit: int | None = 20, *, kind: str | None = None
         query = query.where(t.c.kind == kind)
     with db.begin() as conn:
         rows = conn.execute(query).mappings().all()
-    return [
-        dict(r) | {"started_at": as_utc(r["started_at"]), "finished_at": as_utc(r["finished_at"])}
-        for r in rows
-    ]
+    return [dict(r) | {"started_at": as_utc(r["started_at"]), "finished_at": as_utc(r["finished_at"])} for r in rows]
 
 
 def record_segments(db: Database, segments: Iterable[Segment]) -> None:
@@ -101,9 +94,7 @@ def record_program(db: Database, program: Program) -> None:
 def programs_on(db: Database, day: dt.date) -> list[dict[str, Any]]:
     t = db.table("programs")
     with db.begin() as conn:
-        return [
-            dict(r) for r in conn.execute(sa.select(t).where(t.c.date == day).order_by(t.c.id)).mappings()
-        ]
+        return [dict(r) for r in conn.execute(sa.select(t).where(t.c.date == day).order_by(t.c.id)).mappings()]
 
 
 def record_delivery(db: Database, d: Delivery, *, run_id: int | None = None) -> None:
@@ -130,12 +121,7 @@ def record_delivery(db: Database, d: Delivery, *, run_id: int | None = None) -> 
 def latest_deliveries(db: Database, program: str) -> list[Delivery]:
     """The last recorded attempt for each endpoint of ``program`` (e.g. a date "2026-12-01")."""
     t = db.table("deliveries")
-    last = (
-        sa.select(sa.func.max(t.c.id).label("id"))
-        .where(t.c.program == program)
-        .group_by(t.c.endpoint)
-        .subquery()
-    )
+    last = sa.select(sa.func.max(t.c.id).label("id")).where(t.c.program == program).group_by(t.c.endpoint).subquery()
     query = sa.select(t).join(last, t.c.id == last.c.id).order_by(t.c.commune, t.c.endpoint)
     with db.begin() as conn:
         return [

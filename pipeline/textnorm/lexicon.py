@@ -158,8 +158,7 @@ def parse_lexicon(raw: str, *, source: str) -> Lexicon:
         if section not in SECTIONS:
             line = _line_of(raw, section, "") if isinstance(entries, dict) else _line_of(raw, "", section)
             raise ConfigError(
-                f"{source}, line {line}: unknown table or key {section!r}; "
-                f"a lexicon has only [{'], ['.join(SECTIONS)}]"
+                f"{source}, line {line}: unknown table or key {section!r}; a lexicon has only [{'], ['.join(SECTIONS)}]"
             )
         if not isinstance(entries, dict):
             raise ConfigError(f"{source}, line {_line_of(raw, '', section)}: {section!r} must be a [table]")
@@ -171,9 +170,7 @@ def parse_lexicon(raw: str, *, source: str) -> Lexicon:
                 raise ConfigError(f"{source}, line {_line_of(raw, section, raw_key)}: {problem}")
             assert isinstance(value, str)
             tables[section][key] = value.strip()
-    return Lexicon.build(
-        abbreviations=tables["abbreviations"], codes=tables["codes"], phrases=tables["phrases"]
-    )
+    return Lexicon.build(abbreviations=tables["abbreviations"], codes=tables["codes"], phrases=tables["phrases"])
 
 
 @lru_cache(maxsize=1)

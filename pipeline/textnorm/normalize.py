@@ -86,9 +86,7 @@ def normalize(text: str, *, variant: str = "north", lexicon: Lexicon | None = No
     return text.strip()
 
 
-def normalize_lines(
-    lines: Iterable[str], *, variant: str = "north", lexicon: Lexicon | None = None
-) -> Iterator[str]:
+def normalize_lines(lines: Iterable[str], *, variant: str = "north", lexicon: Lexicon | None = None) -> Iterator[str]:
     """One normalized line per input line, in order (for ``loa text normalize`` on stdin)."""
     for line in lines:
         yield normalize(line.rstrip("\r\n"), variant=variant, lexicon=lexicon).replace("\n", " ")

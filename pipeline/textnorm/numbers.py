@@ -196,9 +196,7 @@ def roman_to_int(s: str) -> int | None:
 
 # ---------------------------------------------------------------- words → number
 
-_WORD_DIGITS: Final = MappingProxyType(
-    {w: i for i, w in enumerate(DIGITS)} | {"mốt": 1, "tư": 4, "lăm": 5, "nhăm": 5}
-)
+_WORD_DIGITS: Final = MappingProxyType({w: i for i, w in enumerate(DIGITS)} | {"mốt": 1, "tư": 4, "lăm": 5, "nhăm": 5})
 
 
 def _group_value(words: list[str]) -> int:

@@ -38,9 +38,7 @@ def _tone_table() -> dict[str, str]:
 
 _TONE_TABLE: Final = MappingProxyType(_tone_table())
 # starts with a plain character set so that the regex engine can scan fast
-_TONE_RE: Final = re.compile(
-    "[oOuU](?<![qQ][oOuU])[" + "".join(sorted({k[1] for k in _TONE_TABLE})) + r"](?![^\W\d_])"
-)
+_TONE_RE: Final = re.compile("[oOuU](?<![qQ][oOuU])[" + "".join(sorted({k[1] for k in _TONE_TABLE})) + r"](?![^\W\d_])")
 
 
 def canonical_tones(text: str) -> str:

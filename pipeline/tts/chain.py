@@ -47,9 +47,7 @@ class EngineChain:
                 log.warning("%s could not speak %s: %s", engine.name, dst.name, exc)
                 continue
             if failures:
-                log.info(
-                    "%s spoke %s after %s failed", engine.name, dst.name, ", ".join(n for n, _ in failures)
-                )
+                log.info("%s spoke %s after %s failed", engine.name, dst.name, ", ".join(n for n, _ in failures))
             return engine.name
         detail = "; ".join(f"{name}: {exc}" for name, exc in failures)
         message = f"no speech engine could speak {dst.name} ({detail})"

@@ -80,9 +80,7 @@ class EspeakEngine:
 
     def _run(self, args: list[str], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
         try:
-            return subprocess.run(
-                args, input=stdin, capture_output=True, timeout=self.settings.timeout_s, check=False
-            )
+            return subprocess.run(args, input=stdin, capture_output=True, timeout=self.settings.timeout_s, check=False)
         except FileNotFoundError as exc:
             raise RenderError(
                 f"espeak-ng: {self.settings.binary!r} is not installed; run `make setup` "

@@ -109,9 +109,7 @@ class GttsEngine:
             except gTTSError as exc:
                 raise self._sorted(exc, where, dst) from exc
             except AssertionError as exc:  # gTTS asserts that some text is left to send
-                raise RenderError(
-                    f"gTTS: nothing speakable for {dst} ({exc}); the text is only punctuation"
-                ) from exc
+                raise RenderError(f"gTTS: nothing speakable for {dst} ({exc}); the text is only punctuation") from exc
             except (binascii.Error, ValueError) as exc:  # base64 that does not decode
                 raise TransientRenderError(f"gTTS ({where}) answered with garbage for {dst}: {exc}") from exc
             with tmp.open("rb") as f:
@@ -127,9 +125,7 @@ class GttsEngine:
         response = getattr(exc, "rsp", None)
         if response is None:  # no response: timeout or connection failure
             cause = exc.__context__
-            reason = (
-                "no answer in time" if isinstance(cause, requests.Timeout) else f"cannot connect ({cause})"
-            )
+            reason = "no answer in time" if isinstance(cause, requests.Timeout) else f"cannot connect ({cause})"
             return _Retry(reason)
         status = int(response.status_code)
         if status == 429 or status >= 500:

@@ -183,10 +183,55 @@ def docs_section(r: dict[str, Any], *, command: str) -> str:
         f"TTS {th['tts']:.0f} s, ingest {th['ingest']:.0f} s, master (loudness + MP3) {th['master']:.0f} s.",
         "",
         "The naive way is measured on the first communes of the deployment and scaled to the whole day "
-        'by minutes of audio; "ideally on every core" divides its making time by the core count.',
+        'by minutes of audio; "ideally on every core" divides its making time by the core count. '
+        "The limit speaks every unique Vietnamese text once with the same engine (on every core) and "
+        "has ffmpeg decode all unique audio (speech, recordings, clips) and encode it once to MP3, with "
+        "no loudness analysis; the byte floor is, per endpoint, the day's files that endpoint does not "
+        "already hold.",
+        "",
+        *_analysis(r),
         END,
     ]
     return "\n".join(lines) + "\n"
+
+
+def _analysis(r: dict[str, Any]) -> list[str]:
+    """Where the time goes and what the next 2× would take, from the measured figures."""
+    cold, nxt, lim = r["cold"], r["next_day"], r["limit"]
+    wall = cold["wall_s"] or 1.0
+    th = cold["render_thread_s"]
+    thread_total = sum(th.values()) or 1.0
+    communes = r["size"]["communes"]
+    return [
+        "### Where the time goes",
+        "",
+        f"- Rendering is {100 * cold['stages_s']['render'] / wall:.0f}% of the cold night "
+        f"({cold['segments_rendered']} unique segments, {lim['speech_segments']} of them speech). Inside it, "
+        f"mastering (loudness measurement, bracketed gains, MP3 encode, tags) takes "
+        f"{100 * th['master'] / thread_total:.0f}% of the thread-seconds, ingest (decode, trim, resample) "
+        f"{100 * th['ingest'] / thread_total:.0f}%, and espeak-ng itself {100 * th['tts'] / thread_total:.0f}%.",
+        f"- The unique work is mostly per commune: each of the {communes} communes needs its own greeting "
+        "(naming the commune, the slot and the date) and closing for each slot, short segments whose cost is "
+        "dominated by ffmpeg start-up and fixed passes, not by their length. Bulletins are shared by all "
+        "communes and rendered once.",
+        f"- Packaging ({cold['stages_s']['package']:.1f} s) and delivery ({cold['stages_s']['deliver']:.1f} s "
+        f"for {cold['endpoints']} endpoints, {cold['bytes_sent'] / 1e6:.0f} MB over loopback) are small; on "
+        "real links delivery is bound by the network, and Loa already sends only the floor.",
+        f"- The next day re-renders {nxt['segments_rendered']} segments: the dated greetings of every "
+        "commune and slot plus the new bulletin; closings and the other bulletins come from the cache.",
+        "",
+        "### What the next 2× would take",
+        "",
+        '- Split the greeting so the date is one shared segment per slot and day ("hôm nay, thứ …, '
+        "ngày …\") and the commune's name is a segment that never changes: the next day would then render "
+        "a handful of segments instead of one per commune and slot. "
+        "The cold night would hardly change (names and closings stay one per commune and slot).",
+        "- Master short segments without the extra ffmpeg passes: measure loudness on the PCM in-process "
+        "(or batch many segments into one ffmpeg run) and encode once; for segments of a few seconds the "
+        "process start-up and the separate analysis pass cost more than the encode.",
+        f"- More cores help linearly: render is parallel over keys (render.workers); this machine has "
+        f"{r['machine']['cores']}.",
+    ]
 
 
 def update_docs(path: Path, section: str) -> None:

@@ -49,9 +49,7 @@ def bench_cmd(
         err_console.print(message, markup=False, highlight=False)
 
     result = run_bench(options, repo=REPO, say=say)
-    command = (
-        "loa " + shlex.join(["bench", *sys.argv[sys.argv.index("bench") + 1 :]]) if "bench" in sys.argv else "loa bench"
-    )
+    command = "loa " + shlex.join(sys.argv[1:]) if "bench" in sys.argv else "loa bench"
     result["command"] = command
     write_docs = docs if docs is not None else not (quick or communes or endpoints_per_commune)
     if write_docs:

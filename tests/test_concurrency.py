@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -27,9 +28,10 @@ def test_saving_bulletins_while_the_nightly_job_runs(small: Project, tmp_path: P
         f = tmp_path / f"b{i}.md"
         text = SHORT_BULLETIN.format(priority="routine", targets='["all"]', body=f"Thông báo số {i}.")
         f.write_text(text.replace("Họp thôn về gia hạn thẻ BHYT", f"Thông báo số {i}"), encoding="utf-8")
-        added = subprocess.run([*base, "bulletin", "add", str(f)], capture_output=True, text=True, timeout=60)
+        added = subprocess.run([*base, "bulletin", "add", "--json", str(f)], capture_output=True, text=True, timeout=60)
+        new_id = json.loads(added.stdout)[0]["id"] if added.returncode == 0 else 0
         approved = subprocess.run(
-            [*base, "bulletin", "approve", str(i + 1)], capture_output=True, text=True, timeout=60
+            [*base, "bulletin", "approve", str(new_id)], capture_output=True, text=True, timeout=60
         )
         outcomes.append((added.returncode, approved.returncode, added.stderr + approved.stderr))
     _, err = nightly.communicate(timeout=300)

@@ -18,7 +18,7 @@ from pipeline.config import Settings
 from pipeline.deliver import push_folders
 from pipeline.errors import LoaError, UsageError
 from pipeline.models import Commune, Delivery, Deployment, Program, Script
-from pipeline.nightly import Failure, normalizer, today
+from pipeline.nightly import Failure, render_setup, today
 from pipeline.package import package_programs
 from pipeline.render import Job, render_jobs, script_jobs, segments_for
 from pipeline.segcache import SegmentCache
@@ -26,7 +26,6 @@ from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import runs as run_store
 from pipeline.store.recordings import current_recordings
-from pipeline.tts.chain import build_engine_chain
 from pipeline.voices import load_catalog
 
 
@@ -66,14 +65,7 @@ def dispatch_bulletin(bulletin_id: int, *, settings: Settings, deployment: Deplo
     recordings = current_recordings(db, [bulletin_id])
     templates = compose_stage.TemplateSet.load(settings.templates_dir)
     catalog = load_catalog(settings.voices_dir)
-    engines = build_engine_chain(settings.tts)
-    job_args: dict[str, Any] = {
-        "engines": engines,
-        "settings": settings,
-        "normalize": normalizer(settings),
-        "clips": catalog.clip_paths(),
-        "recordings": recordings,
-    }
+    engines, job_args = render_setup(settings, recordings, catalog)
     failures: list[Failure] = []
     scripts: list[tuple[Commune, Script, list[Job]]] = []
     for commune in deployment.targeted(b.targets):

@@ -9,11 +9,12 @@ recorded and reported; the others go on.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from pipeline import plan as plan_stage
 from pipeline.config import Settings
 from pipeline.deliver import day_targets, push_folders
 from pipeline.errors import LoaError, NotFoundError
-from pipeline.models import Commune, Delivery, Deployment, Program, ProgramPlan, Script
+from pipeline.models import Bulletin, Commune, Delivery, Deployment, Program, ProgramPlan, Recording, Script
 from pipeline.package import package_programs
 from pipeline.render import Job, render_jobs, script_jobs, segments_for
 from pipeline.segcache import SegmentCache
@@ -32,8 +33,8 @@ from pipeline.store import bulletins as bulletin_store
 from pipeline.store import runs as run_store
 from pipeline.store.recordings import current_recordings
 from pipeline.textnorm import load_lexicon, normalize
-from pipeline.tts.chain import build_engine_chain
-from pipeline.voices import load_catalog
+from pipeline.tts.chain import EngineChain, build_engine_chain
+from pipeline.voices import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +112,8 @@ def build_day(
     recordings = current_recordings(db, [b.id for b in bulletins if b.id is not None])
     templates = compose_stage.TemplateSet.load(settings.templates_dir)
     catalog = load_catalog(settings.voices_dir)
-    spoken = normalizer(settings)
-    plans = plan_stage.plan_day(day, communes, bulletins=bulletins, recordings=recordings, spoken=spoken)
-    engines = build_engine_chain(settings.tts)
-    job_args: dict[str, Any] = {
-        "engines": engines,
-        "settings": settings,
-        "normalize": spoken,
-        "clips": catalog.clip_paths(),
-        "recordings": recordings,
-    }
+    engines, job_args = render_setup(settings, recordings, catalog)
+    plans = plan_stage.plan_day(day, communes, bulletins=bulletins, recordings=recordings, spoken=job_args["normalize"])
     work: list[_Work] = []
     failures: list[Failure] = []
     for plan in plans:
@@ -204,11 +197,31 @@ def build_day(
     )
 
 
+def render_setup(
+    settings: Settings, recordings: Mapping[tuple[int, str], Recording], catalog: Catalog | None = None
+) -> tuple[EngineChain, dict[str, Any]]:
+    """The speech engines and the keyword arguments ``render.script_jobs`` needs."""
+    catalog = catalog or load_catalog(settings.voices_dir)
+    engines = build_engine_chain(settings.tts)
+    return engines, {
+        "engines": engines,
+        "settings": settings,
+        "normalize": normalizer(settings),
+        "clips": catalog.clip_paths(),
+        "recordings": recordings,
+    }
+
+
 def preview_script(
-    day: dt.date, commune: Commune, slot: str, *, settings: Settings, db: Database
+    day: dt.date, commune: Commune, slot: str, *, settings: Settings, db: Database, draft: Bulletin | None = None
 ) -> tuple[ProgramPlan | None, Script | None]:
-    """The plan and cue sheet one slot would air (None when the slot does not run that day)."""
-    bulletins = bulletin_store.airable_bulletins(db, day)
+    """The plan and cue sheet one slot would air (None when the slot does not run that day).
+
+    ``draft`` is planned as if it were approved, for previews before approval.
+    """
+    bulletins = [b for b in bulletin_store.airable_bulletins(db, day) if draft is None or b.id != draft.id]
+    if draft is not None and draft.status != "withdrawn":
+        bulletins.append(dataclasses.replace(draft, status="approved"))
     recordings = current_recordings(db, [b.id for b in bulletins if b.id is not None])
     plans = plan_stage.plan_commune_day(
         day, commune, bulletins=bulletins, recordings=recordings, spoken=normalizer(settings)

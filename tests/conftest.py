@@ -183,3 +183,16 @@ def add_bulletin(
     if approve:
         store.approve(db, b.id)
     return b.id
+
+
+@pytest.fixture
+def small_cli(small: Project, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """``loa --config <small> ARGS…`` in-process."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main(["--config", str(small.config), *args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

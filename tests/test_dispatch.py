@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
 from pipeline.dispatch import pending_emergencies
 from tests.conftest import CliResult, Project, add_bulletin
 from tests.sshd import SshServer, sshd_running, sshd_server  # noqa: F401
@@ -36,14 +35,8 @@ languages = ["vi"]
 
 
 @pytest.fixture
-def run(small: Project, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    def go(*args: str) -> CliResult:
-        capsys.readouterr()
-        code = main(["--config", str(small.config), *args])
-        out = capsys.readouterr()
-        return CliResult(code, out.out, out.err)
-
-    return go
+def run(small_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    return small_cli
 
 
 def test_dispatch_over_sftp(

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
 from pipeline.store.runs import latest_deliveries, recent_runs
 from tests import audio_fixtures as fx
 from tests.conftest import CliResult, Project, add_bulletin
@@ -19,14 +18,8 @@ DAY = "2026-12-01"
 
 
 @pytest.fixture
-def run(small: Project, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    def go(*args: str) -> CliResult:
-        capsys.readouterr()
-        code = main(["--config", str(small.config), *args])
-        out = capsys.readouterr()
-        return CliResult(code, out.out, out.err)
-
-    return go
+def run(small_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    return small_cli
 
 
 def files_under(root: Path) -> dict[str, int]:

@@ -16,19 +16,9 @@ from dataclasses import dataclass, field
 from pipeline.errors import BulletinError
 from pipeline.intake import parse_bulletin
 from pipeline.models import Bulletin, Deployment
+from pipeline.store.bulletins import CONTENT_FIELDS
 
-FIELDS = (
-    "title",
-    "category",
-    "priority",
-    "source",
-    "reference",
-    "valid_from",
-    "valid_until",
-    "targets",
-    "languages",
-    "body",
-)
+FIELDS = CONTENT_FIELDS
 HINTS_VI = {
     "title": "Tiêu đề chưa đúng",
     "category": "Loại tin chưa đúng",

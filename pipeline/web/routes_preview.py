@@ -10,9 +10,10 @@ from fastapi.responses import FileResponse, Response
 
 from pipeline.errors import LoaError
 from pipeline.models import Bulletin, Commune
+from pipeline.nightly import preview_script
 from pipeline.web.auth import Authed, Reader, scope_communes
 from pipeline.web.pages import render
-from pipeline.web.preview import preview_audio, preview_script
+from pipeline.web.preview import preview_audio
 from pipeline.web.routes_bulletins import visible_bulletin
 from pipeline.web.state import WebState, web_state
 

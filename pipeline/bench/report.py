@@ -170,6 +170,9 @@ def docs_section(r: dict[str, Any], *, command: str) -> str:
     for key, (label, goal) in TARGETS.items():
         value = rat[key]
         lines.append(f"| {label} | {'n/a' if value is None else value} | {goal} | {_met(key, value)} |")
+    failed = {k: r[k]["failures"] for k in ("cold", "warm", "next_day") if r[k]["failures"]}
+    if failed:
+        lines += ["", f"**Failures** (these runs did not build or deliver everything): {failed}."]
     rss = ", ".join(f"{x['communes']} communes: {x['peak_rss_mb']:.0f} MB" for x in r["rss_by_communes"])
     cold = r["cold"]
     th = cold["render_thread_s"]

@@ -60,6 +60,8 @@ def _child(module: str, *args: str, say: Say) -> dict[str, Any]:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise BenchError(f"{' '.join(cmd)} failed ({done.returncode}):\n{tail}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if result.get("failures"):
+        say(f"warning: {result['failures']} failures in this run, e.g. {result['failure_examples'][:2]}")
     return result
 
 

@@ -43,7 +43,7 @@ class Size:
 
 
 FULL = Size("full", 99, 9, 25, (60, 180), (30, 90), 2, 3)
-QUICK = Size("quick", 6, 2, 3, (30, 45), (10, 15), 1, 1)
+QUICK = Size("quick", 4, 2, 2, (30, 40), (10, 15), 1, 1)
 
 _PREFIXES = ("Tả", "Bản", "Nậm", "Mường", "Sín", "Lùng", "Phìn", "Cốc", "Pha", "Tòng", "Y")
 _SUFFIXES = ("Van", "Lầu", "Chạc", "Hum", "Xèo", "Phời", "Ngan", "San", "Mú", "Khoang", "Sáng", "Tý")

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def bench_cmd(
     quick: Annotated[
-        bool, typer.Option("--quick", help="12 communes, 6 short bulletins: under 2 minutes, for CI and reviewers.")
+        bool, typer.Option("--quick", help="4 communes, 2 short bulletins: under 2 minutes, for CI and reviewers.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     endpoints_per_commune: Annotated[

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 import time
@@ -90,7 +91,8 @@ def normalizer(settings: Settings) -> Callable[[str], str]:
     lexicon = load_lexicon(path) if path.is_file() else None
     variant = settings.tts.variant
 
-    def run(text: str) -> str:
+    @functools.lru_cache(maxsize=8192)
+    def run(text: str) -> str:  # the same bulletin is estimated and keyed for every commune
         return normalize(text, variant=variant, lexicon=lexicon)
 
     return run

@@ -153,3 +153,20 @@ def test_bad_recording_names_bulletin_language_and_file(
     assert len(errs) == 1 and len(segs) == 4
     assert "bulletin 7, hmn" in str(errs[0]) and str(bad) in str(errs[0])
     assert message in str(errs[0])
+
+
+def test_text_that_normalizes_to_nothing_names_the_bulletin(project: Project, inputs: dict[str, Path]) -> None:
+    from pipeline.nightly import normalizer
+
+    settings = project.settings
+    script = Script("02641/2026-12-01/morning", "", (Cue("speech", 9, text="… !!! 🙂 <br>", bulletin_id=12),))
+    jobs, errors = script_jobs(
+        script,
+        engines=build_engine_chain(settings.tts),
+        settings=settings,
+        normalize=normalizer(settings),
+        clips=inputs,
+        recordings={},
+    )
+    assert jobs == [] and len(errors) == 1
+    assert "line 9" in str(errors[0]) and "bulletin 12 (vi)" in str(errors[0]) and "nothing to speak" in str(errors[0])

@@ -17,6 +17,7 @@ from pipeline.models import Deployment
 from pipeline.store import Database, open_database
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.web_support"]  # the `web` fixture: a small project served by uvicorn
 EXAMPLES = REPO / "examples" / "bulletins"
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from fastapi.routing import APIRoute
 
 from pipeline.store import bulletins as bulletin_store
@@ -20,20 +17,7 @@ from tests.web_support import (
     csrf_of,
     logged_in_csrf,
     login,
-    serve_project,
-    small_project,
-    standard_users,
 )
-
-
-@pytest.fixture
-def web(tmp_path: Path, voices_with_placeholders: Path) -> Iterator[Web]:
-    project = small_project(tmp_path / "p", voices_with_placeholders)
-    db = project.db()
-    standard_users(db)
-    db.close()
-    with serve_project(project) as web:
-        yield web
 
 
 def test_secret_key_is_generated_private_and_kept(web: Web) -> None:

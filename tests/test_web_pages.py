@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,21 +21,7 @@ from tests.web_support import (
     add_bulletin,
     csrf_of,
     logged_in_csrf,
-    serve_project,
-    small_project,
-    standard_users,
 )
-
-
-@pytest.fixture
-def web(tmp_path: Path, voices_with_placeholders: Path) -> Iterator[Web]:
-    project = small_project(tmp_path / "p", voices_with_placeholders)
-    db = project.db()
-    standard_users(db)
-    db.close()
-    with serve_project(project) as web:
-        yield web
-
 
 FORM = {
     "title": "Tiêm phòng vắc-xin cho trẻ em",

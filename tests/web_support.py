@@ -247,3 +247,14 @@ def build_small(
     finally:
         db.close()
     return Built(project, day, bid, eid)
+
+
+@pytest.fixture
+def web(tmp_path: Path, voices_with_placeholders: Path) -> Iterator[Web]:
+    """A small project with the standard users, served by uvicorn on 127.0.0.1."""
+    project = small_project(tmp_path / "p", voices_with_placeholders)
+    db = project.db()
+    standard_users(db)
+    db.close()
+    with serve_project(project) as served:
+        yield served

@@ -217,18 +217,19 @@ def _analysis(r: dict[str, Any]) -> list[str]:
         f"{100 * th['master'] / thread_total:.0f}% of the thread-seconds, ingest (decode, trim, resample) "
         f"{100 * th['ingest'] / thread_total:.0f}%, and espeak-ng itself {100 * th['tts'] / thread_total:.0f}%.",
         f"- The unique work is mostly per commune: each of the {communes} communes needs its own greeting "
-        "(naming the commune, the slot and the date) and closing for each slot, short segments whose cost is "
-        "dominated by ffmpeg start-up and fixed passes, not by their length. Bulletins are shared by all "
-        "communes and rendered once.",
+        "(naming the commune and the slot; the date is a separate segment shared by every commune) and "
+        "closing for each slot, short segments whose cost is dominated by ffmpeg start-up and fixed passes, "
+        "not by their length. Bulletins are shared by all communes and rendered once.",
         f"- Packaging ({cold['stages_s']['package']:.1f} s) and delivery ({cold['stages_s']['deliver']:.1f} s "
         f"for {cold['endpoints']} endpoints, {cold['bytes_sent'] / 1e6:.0f} MB over loopback) are small; on "
         "real links delivery is bound by the network, and Loa already sends only the floor.",
-        f"- The next day re-renders {nxt['segments_rendered']} segments: the dated greetings of every "
-        "commune and slot plus the new bulletin; closings and the other bulletins come from the cache.",
+        f"- The next day re-renders {nxt['segments_rendered']} segments: the day's date line (shared by "
+        "every commune), the bulletin-count lines that changed and the new bulletin; greetings, closings and "
+        "the other bulletins come from the cache.",
         f"- The warm re-run ({r['warm']['wall_s']:.1f} s) renders and sends nothing; its time is plan and "
-        f"compose ({r['warm']['stages_s']['plan_compose']:.1f} s: every commune's copy of every bulletin is "
-        f"normalised again for the estimate and the job keys) and delivery ({r['warm']['stages_s']['deliver']:.1f} s: "
-        "one SSH session, a listing and a manifest read per endpoint).",
+        f"compose ({r['warm']['stages_s']['plan_compose']:.1f} s: templates, cue sheets and job keys for "
+        "every commune and slot; spoken forms are cached within the run) and delivery "
+        f"({r['warm']['stages_s']['deliver']:.1f} s: one SSH session, a listing and a manifest read per endpoint).",
         f"- The next day's floor is {100 * lim['bytes_floor_next_day'] / max(r['naive']['bytes_sent'], 1):.1f}% "
         "of the naive way's bytes: the new bulletin and its recordings must reach every endpoint once, so on "
         "this workload no pipeline reaches 5% at this bitrate; Loa sends exactly the floor.",
@@ -238,13 +239,12 @@ def _analysis(r: dict[str, Any]) -> list[str]:
         "",
         "### What the next 2× would take",
         "",
-        '- Split the greeting so the date is one shared segment per slot and day ("hôm nay, thứ …, '
-        "ngày …\") and the commune's name is a segment that never changes: the next day would then render "
-        "a handful of segments instead of one per commune and slot. "
-        "The cold night would hardly change (names and closings stay one per commune and slot).",
-        "- Cache the spoken form per text inside a run (the normaliser is pure): the warm re-run's plan and "
-        "compose time is textnorm repeated for each commune; with a per-run cache it would be a fraction of a "
-        "second, and package/deliver would dominate a warm run.",
+        "- Done since the first full run: the date is its own segment shared by every commune (the next "
+        "day renders a handful of segments instead of one greeting per commune and slot), spoken forms are "
+        "cached within a run, and mastering takes 2 ffmpeg passes instead of 7.",
+        "- A warm re-run is now mostly delivery: keep one SSH connection per endpoint across the day's pushes "
+        "(or compare the remote manifest only) and skip composing programs whose inputs did not change "
+        "(a key over plan, templates and recordings).",
         "- Package and drop each commune's plans and scripts as soon as its programs are written, so memory "
         "stops growing with the commune count.",
         "- Master short segments without the extra ffmpeg passes: measure loudness on the PCM in-process "

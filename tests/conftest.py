@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.config import Settings, load_settings
 from pipeline.deployment import load_deployment
-from pipeline.models import Deployment
+from pipeline.models import Commune, Deployment, Program
 from pipeline.store import Database, open_database
 
 REPO = Path(__file__).resolve().parent.parent
@@ -197,3 +198,15 @@ def small_cli(small: Project, capsys: pytest.CaptureFixture[str]) -> Callable[..
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+def package_day(settings: Settings, commune: Commune, programs: list[Program], day: dt.date) -> list[Path]:
+    """Package ``programs`` of ``day`` for ``commune`` as the orchestrator's package unit does."""
+    from pipeline.package import day_valid_until, package_commune
+    from pipeline.runner import WorkContext
+    from pipeline.units import PackageUnit
+
+    unit = PackageUnit(
+        commune, f"programs/{day}", tuple(programs), settings.timezone, day_valid_until(day, settings.tz), date=day
+    )
+    return list(package_commune(unit, settings=settings, key=WorkContext(settings).key).manifests)

@@ -151,10 +151,14 @@ def voices_with_placeholders(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def small(tmp_path: Path, voices_with_placeholders: Path) -> Project:
     """Two communes (Y Tý with Mông and a single-file radio; Bản Lầu Vietnamese only), local endpoints."""
-    root = tmp_path / "small"
+    return make_small(tmp_path / "small", voices_with_placeholders)
+
+
+def make_small(root: Path, voices: Path) -> Project:
+    """The ``small`` project at ``root`` (for module-scoped fixtures too)."""
     (root / "schedules").mkdir(parents=True)
     (root / "schedules" / "small.toml").write_text(SMALL_DEPLOYMENT, encoding="utf-8")
-    shutil.copytree(voices_with_placeholders, root / "voices")
+    shutil.copytree(voices, root / "voices")
     config = root / "loa.toml"
     config.write_text(
         f'data_dir = "data"\ntemplates_dir = "{REPO / "templates"}"\n[deliver]\nbackoff_s = 0.01\n',

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from pipeline.models import Delivery, ProgramRecord
 from pipeline.store import runs as run_store
 from pipeline.web.auth import Approver, Reader, check_csrf, scope_communes
+from pipeline.web.outbox import endpoint_manifest
 from pipeline.web.pages import render
 from pipeline.web.state import web_state
 
@@ -91,7 +92,7 @@ async def retry(request: Request, who: Approver) -> Response:
     endpoint = state.deployment.endpoint(name)
     if endpoint is None or endpoint.commune not in scope_communes(who.user, state.deployment):
         raise HTTPException(404, "Không tìm thấy điểm nhận này.")
-    if not (state.settings.outbox_dir / endpoint.commune / "programs" / day.isoformat() / "manifest.json").is_file():
+    if endpoint_manifest(state.settings, endpoint, f"programs/{day.isoformat()}") is None:
         raise HTTPException(
             409, f"Chưa dựng chương trình ngày {day:%d/%m/%Y} cho xã này; hãy chạy dựng chương trình trước."
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import manifest as mf
-from pipeline.bench.tools import encode_once
+from pipeline.audio import encode_concat
 from pipeline.config import Settings
 from pipeline.models import Deployment, Endpoint
 from pipeline.package import manifest_path
@@ -76,7 +76,7 @@ def encode_once_limit(jobs: list[RenderUnit], *, settings: Settings, work: Path)
     tts_s = time.monotonic() - started
     sources = wavs + [j.source for j in jobs if j.source is not None]
     started = time.monotonic()
-    size = encode_once(sources, work / "unique.mp3", audio=settings.audio)
+    size = encode_concat(sources, work / "unique.mp3", settings=settings.audio)
     encode_s = time.monotonic() - started
     return Limit(len(jobs), len(speech), tts_s, encode_s, size)
 

@@ -96,7 +96,7 @@ def open_database(url: str) -> Database:
             engine = sa.create_engine(url, pool_pre_ping=True)
         with engine.begin() as conn:
             migrate(conn)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, ImportError) as exc:  # ImportError: the URL's driver is not installed
         raise StoreError(f"cannot open the database {safe_url(url)}: {_without(str(exc), url)}") from None
     except OSError as exc:
         raise StoreError(f"cannot create the database directory for {safe_url(url)}: {exc}") from exc

@@ -83,6 +83,7 @@ class DeliverSettings(_Section):
     op_timeout_s: float = Field(default=60.0, gt=0)
     keepalive_s: int = Field(default=15, ge=0)
     retention_days: int = Field(default=7, ge=1)
+    trust_remote_manifest: bool = True  # an endpoint whose signed manifest matches is whole: skip listing it
 
 
 class NightlySettings(_Section):

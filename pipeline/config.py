@@ -99,6 +99,14 @@ class WebSettings(_Section):
     login_attempts_per_minute: int = Field(default=5, ge=1)
 
 
+class ConsultationSettings(_Section):
+    retention_days: int = Field(default=180, ge=1, le=3650)  # then names, phones, voice messages are erased
+    answers_per_client_per_hour: int = Field(default=5, ge=1)
+    answers_per_campaign_per_hour: int = Field(default=500, ge=1)
+    max_answer_kb: int = Field(default=16, ge=1, le=1024)
+    public_url: str = ""  # e.g. "https://loa.laocai.gov.vn": the QR code's address; default: the request's
+
+
 class Settings(_Section):
     config_file: Path | None = None
     data_dir: Path = Path("data")
@@ -113,6 +121,7 @@ class Settings(_Section):
     deliver: DeliverSettings = DeliverSettings()
     nightly: NightlySettings = NightlySettings()
     web: WebSettings = WebSettings()
+    consultation: ConsultationSettings = ConsultationSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -17,6 +17,7 @@ from pipeline.cli import (
     bench_cmd,
     bulletins,
     compose_cmds,
+    consultation_cmds,
     deployment_cmds,
     programs,
     scheduler_cmd,
@@ -68,6 +69,7 @@ services.register(app)
 scheduler_cmd.register(app)
 web_cmds.register(app)
 bench_cmd.register(app)
+consultation_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -229,3 +229,68 @@ def erase_by_phone(db: Database, phone: str) -> list[Answer]:
         with db.begin() as conn:
             conn.execute(t.update().where(t.c.id.in_([a.id for a in found])).values(**_ERASED, erased_at=utcnow()))
     return found
+
+
+# --- the policy timeline ----------------------------------------------------------
+
+
+def policy_bulletins(db: Database, policy: str) -> list[Bulletin]:
+    from pipeline.store.bulletins import _from_row
+
+    t = db.table("bulletins")
+    with db.begin() as conn:
+        rows = conn.execute(sa.select(t).where(t.c.policy == policy).order_by(t.c.valid_from, t.c.id)).mappings()
+        return [_from_row(r) for r in rows]
+
+
+def policies(db: Database) -> list[str]:
+    t = db.table("bulletins")
+    with db.begin() as conn:
+        rows = conn.execute(sa.select(t.c.policy).where(t.c.policy.is_not(None), t.c.policy != "").distinct())
+        return sorted(r[0] for r in rows)
+
+
+def airings(db: Database, bulletin_ids: list[int]) -> list[dict[str, Any]]:
+    """Programs that carried these bulletins: program id, commune, date, slot, bulletin, languages, delivered to."""
+    if not bulletin_ids:
+        return []
+    seg, prog, dlv = db.table("segments"), db.table("programs"), db.table("deliveries")
+    with db.begin() as conn:
+        keys = {
+            r.key: (r.bulletin_id, r.language)
+            for r in conn.execute(
+                sa.select(seg.c.key, seg.c.bulletin_id, seg.c.language).where(seg.c.bulletin_id.in_(bulletin_ids))
+            )
+        }
+        if not keys:
+            return []
+        out: list[dict[str, Any]] = []
+        for p in conn.execute(sa.select(prog).order_by(prog.c.date, prog.c.commune, prog.c.slot)).mappings():
+            hits = [keys[k] for k in p["items"] if k in keys]
+            if not hits:
+                continue
+            delivered = sorted(
+                r[0]
+                for r in conn.execute(
+                    sa.select(dlv.c.endpoint)
+                    .where(
+                        dlv.c.commune == p["commune"],
+                        dlv.c.status == "delivered",
+                        dlv.c.program.in_([p["id"], p["date"].isoformat()]),
+                    )
+                    .distinct()
+                )
+            )
+            for bid in sorted({h[0] for h in hits}):
+                out.append(
+                    {
+                        "program": p["id"],
+                        "commune": p["commune"],
+                        "date": p["date"],
+                        "slot": p["slot"],
+                        "bulletin_id": bid,
+                        "languages": sorted({h[1] for h in hits if h[0] == bid}),
+                        "delivered": delivered,
+                    }
+                )
+        return out

@@ -238,3 +238,26 @@ def remove_recordings(erased: list[Answer], data_dir: Path) -> int:
                 path.unlink()
                 removed += 1
     return removed
+
+
+#: For the scheduler: ``JobSpec("loa-consultation-purge", PURGE_JOB, CronTrigger(hour=3), "default", 86400, …)``.
+PURGE_JOB = "pipeline.consultation:purge_job"
+
+
+def purge_job(config_path: str | None) -> None:
+    """The retention purge as a scheduler job: open settings and store, purge, log. Never raises."""
+    from pipeline.config import load_settings
+    from pipeline.store import open_database
+
+    try:
+        settings = load_settings(config_path)
+        db = open_database(settings.db_url)
+    except Exception:
+        log.exception("consultation purge: cannot load the settings or open the database (config %s)", config_path)
+        return
+    try:
+        purge_expired(db, settings)
+    except Exception:
+        log.exception("consultation purge failed; it runs again at its next time")
+    finally:
+        db.close()

@@ -280,3 +280,24 @@ def test_phone_helpers() -> None:
     assert mask_phone("0912345678") == "091****678"
     with pytest.raises(UsageError):
         normalize_phone("123")
+
+
+def test_purge_job_runs_from_a_config_path(project: Project) -> None:
+    from pipeline.consultation import purge_job
+
+    db, cid = stored_campaign(project)
+    old = store.add_answer(
+        db,
+        Answer(
+            consultation_id=cid,
+            channel="web",
+            values=("yes", "", ""),
+            phone="0912345678",
+            consent=True,
+            created_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+        ),
+    )
+    purge_job(str(project.config))
+    [after] = store.list_answers(db, cid)
+    assert after.id == old.id and after.phone == "" and after.values == ("yes", "", "")
+    purge_job(str(project.root / "missing.toml"))  # logs, never raises

@@ -323,3 +323,30 @@ def test_device_answers_with_its_token(web: Web) -> None:
     bad = body | {"values": ["maybe", "", ""]}
     r = device.post("/api/v1/endpoints/y-ty-loa/consultations/GY27/answers", json=bad, headers=headers)
     assert r.status_code == 422
+
+
+def test_editing_a_consultation_bulletin_on_the_web_keeps_its_campaign(web: Web) -> None:
+    cid = add_campaign(web, approve=False)
+    c = store.get_campaign(web.db, cid)
+    editor = web.client("bientap")
+    page = editor.get(f"/bulletins/{c.bulletin_id}/edit").text
+    token = csrf_of(page)
+    before = bulletin_store.get_bulletin(web.db, c.bulletin_id)
+    r = editor.post(
+        f"/bulletins/{c.bulletin_id}/edit",
+        data={
+            "csrf_token": token,
+            "category": "policy",
+            "priority": "routine",
+            "reference": "",
+            "valid_from": before.valid_from.isoformat(),
+            "valid_until": before.valid_until.isoformat(),
+            "targets": "02641",
+            "languages": ["vi", "hmn"],
+            "body": "Dự thảo đã sửa: mức hỗ trợ 75%.",
+        },
+    )
+    assert r.status_code == 303, r.text
+    after = bulletin_store.get_bulletin(web.db, c.bulletin_id)
+    assert after.revision == 2 and "75%" in after.body
+    assert after.consultation == before.consultation and after.policy == before.policy

@@ -301,3 +301,33 @@ def test_purge_job_runs_from_a_config_path(project: Project) -> None:
     [after] = store.list_answers(db, cid)
     assert after.id == old.id and after.phone == "" and after.values == ("yes", "", "")
     purge_job(str(project.root / "missing.toml"))  # logs, never raises
+
+
+def test_airings_say_what_aired_where_in_which_languages(project: Project) -> None:
+    from pipeline.models import Delivery, Program, Segment
+    from pipeline.store import runs
+
+    db, cid = stored_campaign(project)
+    bid = store.get_campaign(db, cid).bulletin_id
+
+    def seg(key: str, lang: str, bulletin: int | None) -> Segment:
+        return Segment(key, Path(f"/x/{key}.mp3"), 1000, "speech", lang, "t", 10, "0" * 64, bulletin_id=bulletin)
+
+    segments = [seg("a" * 64, "vi", bid), seg("b" * 64, "hmn", bid), seg("c" * 64, "vi", None)]
+    runs.record_segments(db, segments)
+    day = dt.date(2026, 12, 3)
+    start = dt.datetime(2026, 12, 3, 5, 30, tzinfo=dt.UTC)
+    runs.record_program(
+        db, Program("02641/2026-12-03/morning", "02641", day, "morning", start, "routine", day, tuple(segments))
+    )
+    runs.record_program(
+        db, Program("02647/2026-12-03/morning", "02647", day, "morning", start, "routine", day, (segments[2],))
+    )
+    runs.record_delivery(db, Delivery("y-ty-loa", "02641", "2026-12-03", "delivered"))
+    runs.record_delivery(db, Delivery("y-ty-radio", "02641", "2026-12-03", "failed"))
+    [aired] = store.airings(db, [bid])
+    assert (aired["commune"], aired["slot"], aired["languages"]) == ("02641", "morning", ["hmn", "vi"])
+    assert aired["delivered"] == ["y-ty-loa"]
+    assert store.airings(db, []) == [] and store.airings(db, [999]) == []
+    assert store.policies(db) == ["Dự thảo hỗ trợ giống"]
+    assert [b.id for b in store.policy_bulletins(db, "Dự thảo hỗ trợ giống")] == [bid]

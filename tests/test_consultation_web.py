@@ -350,3 +350,18 @@ def test_editing_a_consultation_bulletin_on_the_web_keeps_its_campaign(web: Web)
     after = bulletin_store.get_bulletin(web.db, c.bulletin_id)
     assert after.revision == 2 and "75%" in after.body
     assert after.consultation == before.consultation and after.policy == before.policy
+
+
+def test_lists_for_staff_and_the_operator(web: Web) -> None:
+    cid = add_campaign(web)
+    add_campaign(web, code="BL1", targets='["02695"]', policy="Chính sách khác")
+    editor = web.client("bientap")  # Bát Xát's editor: Y Tý's campaign, not Bản Lầu's
+    listing = editor.get("/consultations").text
+    assert f'href="/consultations/{cid}"' in listing and "BL1" not in listing
+    policies = editor.get("/policies").text
+    assert "Hỗ trợ giống 2027" in policies and "Chính sách khác" not in policies
+    assert editor.get("/policies", params={"name": "Chính sách khác"}).status_code == 404
+    assert editor.get(f"/consultations/{store.get_campaign(web.db, 'BL1').id}").status_code == 404
+    operator = web.client("dai-banlau")
+    mine = operator.get("/communes/02695/consultations").text
+    assert "BL1" in mine and "GY27" not in mine

@@ -46,6 +46,15 @@ def visible_campaign(state: WebState, who: Authed, consultation_id: int) -> Cons
     return c
 
 
+def visible_policies(state: WebState, who: Authed) -> list[str]:
+    """Policies with at least one bulletin within the user's scope."""
+    return [
+        name
+        for name in store.policies(state.db)
+        if any(may_see_bulletin(who.user, b, state.deployment) for b in store.policy_bulletins(state.db, name))
+    ]
+
+
 def _charts(summary: Any) -> dict[str, Any]:
     return {
         "questions": [bar_chart(q.counts, title=f"Câu {q.number}") for q in summary.questions],
@@ -63,7 +72,7 @@ def list_page(request: Request, who: Reader) -> Response:
         b = bulletin_store.get_bulletin(state.db, c.bulletin_id)
         if may_see_bulletin(who.user, b, state.deployment):
             rows.append((c, store.count_answers(state.db, c.id)))
-    return render(request, "consultations.html", rows=rows, policies=store.policies(state.db))
+    return render(request, "consultations.html", rows=rows, policies=visible_policies(state, who))
 
 
 @router.get("/consultations/{consultation_id}")
@@ -188,7 +197,7 @@ def policy_page(request: Request, who: Reader, name: str = "") -> Response:
     """A policy's timeline: its bulletins by stage, what aired where and in which languages,
     what people said, and the agency's answer."""
     state = web_state(request)
-    names = store.policies(state.db)
+    names = visible_policies(state, who)
     if not name:
         return render(request, "policies.html", names=names, policy="", stages=[], STAGE_VI=STAGE_VI)
     bulletins = [b for b in store.policy_bulletins(state.db, name) if may_see_bulletin(who.user, b, state.deployment)]

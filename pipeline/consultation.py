@@ -82,17 +82,17 @@ def is_open(c: Consultation, now: dt.datetime, timezone: str) -> bool:
 def check_values(c: Consultation, raw: list[str]) -> tuple[str, ...]:
     """Each question's answer checked against its kind; "" for a question left empty.
 
-    Raises ``UsageError`` naming the question for a value a form could not have sent.
+    Raises ``UsageError`` (in Vietnamese: devices and pages show it) naming the question.
     """
     if len(raw) != len(c.spec.questions):
-        raise UsageError(f"consultation {c.spec.code}: {len(raw)} answers for {len(c.spec.questions)} questions")
+        raise UsageError(f"{len(raw)} câu trả lời cho {len(c.spec.questions)} câu hỏi của {c.spec.code}")
     out = []
     for i, (q, value) in enumerate(zip(c.spec.questions, raw, strict=True), start=1):
         v = clean(value)
         if v and q.kind == "yesno" and v not in YESNO_VI:
-            raise UsageError(f"question {i}: answer yes or no, not {v!r}")
+            raise UsageError(f"câu {i}: trả lời yes (có) hoặc no (không), không phải {v!r}")
         if v and q.kind == "choice" and v not in q.choices:
-            raise UsageError(f"question {i}: {v!r} is not one of the choices")
+            raise UsageError(f"câu {i}: {v!r} không có trong các lựa chọn")
         out.append(v)
     return tuple(out)
 

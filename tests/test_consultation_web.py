@@ -293,6 +293,10 @@ def test_operator_records_a_village_meeting_with_a_voice_message(web: Web, tmp_p
     assert (a.channel, a.people, a.language, a.values[0], a.notes[2]) == ("meeting", 35, "hmn", "yes", "Xin hỗ trợ sớm")
     wav = web.project.settings.data_dir / a.recording
     assert wav.is_file() and wav.read_bytes()[:4] == b"RIFF"
+    staff = web.client("bientap")
+    heard = staff.get(f"/consultations/{cid}/answers/{a.id}/voice")
+    assert heard.status_code == 200 and heard.content == wav.read_bytes()
+    assert operator.get(f"/consultations/{cid}/answers/{a.id}/voice").status_code == 403
     # not audio: refused in Vietnamese, nothing stored
     r = operator.post(
         url,

@@ -203,23 +203,24 @@ async def device_answer(request: Request, name: str, code: str, endpoint: Endpoi
     except (ValueError, ValidationError) as exc:
         raise HTTPException(
             422,
-            f'consultation {code}: the body must be JSON: {{"values": [one text per question], '
-            f'"language": "vi", "people": 1}} ({exc.__class__.__name__})',
+            f"Nội dung gửi cho {code} phải là JSON dạng "
+            '{"values": [mỗi câu hỏi một câu trả lời], "language": "vi", "people": 1}.',
         ) from exc
     try:
         c = commune_campaign(state, endpoint.commune, code)
     except HTTPException as exc:
-        raise HTTPException(404, f"consultation {code}: not found for commune {endpoint.commune}") from exc
+        raise HTTPException(404, f"Không có đợt lấy ý kiến {code} ở xã {endpoint.commune}.") from exc
     if _closed(state, c):
         raise HTTPException(
-            403, f"consultation {c.spec.code}: closed; answers are taken {c.spec.opens} to {c.spec.closes}"
+            403,
+            f"Đợt lấy ý kiến {c.spec.code} chỉ nhận ý kiến từ {c.spec.opens:%d/%m/%Y} đến {c.spec.closes:%d/%m/%Y}.",
         )
     if body.language not in LANGUAGES:
-        raise HTTPException(422, f"language {body.language!r}: use one of {', '.join(LANGUAGES)}")
+        raise HTTPException(422, f"Ngôn ngữ {body.language!r} không hợp lệ; dùng {', '.join(LANGUAGES)}.")
     try:
         values = check_values(c, body.values)
     except UsageError as exc:
-        raise HTTPException(422, f"consultation {c.spec.code}: {exc}") from exc
+        raise HTTPException(422, f"Câu trả lời cho {c.spec.code} chưa hợp lệ ({exc}).") from exc
     saved = store.add_answer(
         state.db,
         Answer(

@@ -185,7 +185,10 @@ async def answer_post(request: Request, code: str) -> Response:
     try:
         if any(len(v) > MAX_ANSWER_CHARS for v in raw):
             raise UsageError(f"Mỗi câu trả lời tối đa {MAX_ANSWER_CHARS} ký tự; xin bà con viết ngắn lại.")
-        values = check_values(c, raw)
+        try:
+            values = check_values(c, raw)
+        except UsageError as exc:
+            raise UsageError(f"Câu trả lời chưa hợp lệ ({exc}); xin chọn lại.") from None
         if not any(values):
             raise UsageError("Xin bà con trả lời ít nhất một câu hỏi.")
         name = clean(typed.get("name", ""), MAX_NAME_CHARS)
@@ -203,8 +206,7 @@ async def answer_post(request: Request, code: str) -> Response:
                 "hoặc để trống các ô đó để gửi ý kiến không kèm thông tin cá nhân."
             )
     except UsageError as exc:
-        message = str(exc) if not str(exc).startswith("question ") else "Câu trả lời chưa hợp lệ; xin chọn lại."
-        return _page(request, c, status=400, error=message, form=typed)
+        return _page(request, c, status=400, error=str(exc), form=typed)
     store.add_answer(
         state.db,
         Answer(

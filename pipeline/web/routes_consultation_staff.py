@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from pipeline import consultation_export as export_fmt
 from pipeline.consultation import CHANNEL_VI, YESNO_VI, followup_text, shown_phone, summarize
@@ -22,6 +22,7 @@ from pipeline.store import bulletins as bulletin_store
 from pipeline.store import consultations as store
 from pipeline.web.auth import Authed, Reader, check_csrf, may_see_bulletin
 from pipeline.web.charts import bar_chart
+from pipeline.web.outbox import confined
 from pipeline.web.pages import render
 from pipeline.web.state import WebState, web_state
 
@@ -133,6 +134,21 @@ def _vi_moderation_error(message: str) -> str:
     if "is itself merged" in message:
         return "Ý kiến đích đã được gộp vào ý kiến khác; hãy gộp vào ý kiến đó."
     return message
+
+
+@router.get("/consultations/{consultation_id}/answers/{answer_id}/voice")
+def voice_message(request: Request, consultation_id: int, answer_id: int, who: Reader) -> Response:
+    """A village meeting's voice message (WAV), until retention erases it."""
+    state = web_state(request)
+    c = visible_campaign(state, who, consultation_id)
+    try:
+        a = store.get_answer(state.db, c.id, answer_id)
+    except NotFoundError as exc:
+        raise HTTPException(404, "Không tìm thấy ý kiến này.") from exc
+    found = confined(state.settings.data_dir, a.recording) if a.recording else None
+    if found is None:
+        raise HTTPException(404, "Ý kiến này không có ghi âm (hoặc đã bị xóa theo thời hạn lưu giữ).")
+    return FileResponse(found, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/consultations/{consultation_id}/export.{fmt}")

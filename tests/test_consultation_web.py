@@ -269,6 +269,8 @@ def test_agency_answer_becomes_a_follow_up_draft(web: Web) -> None:
     assert b.status == "draft" and b.targets == ("02641",) and b.stage == "promulgated"
     assert b.body.startswith("Ý kiến của bà con đã được tiếp thu.") and "80%" in b.body
     assert b.policy == "Hỗ trợ giống 2027"
+    shown = approver.get(f"/bulletins/{store.get_campaign(web.db, cid).bulletin_id}").text
+    assert "mã GY27" in shown and "Hỗ trợ giống 2027" in shown
     assert store.get_campaign(web.db, cid).followup_bulletin_id == bid
     timeline = approver.get("/policies", params={"name": "Hỗ trợ giống 2027"}).text
     assert "Dự thảo, lấy ý kiến" in timeline and "Đã ban hành" in timeline and "80%" in timeline

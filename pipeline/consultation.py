@@ -261,3 +261,21 @@ def purge_job(config_path: str | None) -> None:
         log.exception("consultation purge failed; it runs again at its next time")
     finally:
         db.close()
+
+
+def make_followup(db: Database, deployment: Deployment, c: Consultation, answer: str, *, today: dt.date) -> int:
+    """The agency's answer → a draft follow-up bulletin (through intake) to the campaign's targets; its id.
+
+    The answer is kept on the campaign. Raises ``UsageError``/``BulletinError`` for an empty or bad answer.
+    """
+    from pipeline.intake import parse_bulletin
+    from pipeline.store import bulletins as bulletin_store
+
+    summary = summarize(c, store.list_answers(db, c.id), deployment)
+    original = bulletin_store.get_bulletin(db, c.bulletin_id)
+    source = followup_text(c, answer, summary, valid_from=today, languages=original.languages)
+    parsed = parse_bulletin(source, where=f"phản hồi {c.spec.code}", deployment=deployment)
+    [(saved, _)] = bulletin_store.save_bulletins(db, [parsed.bulletin])
+    assert saved.id is not None
+    store.set_agency_answer(db, c.id, clean(answer, 5000), followup_bulletin_id=saved.id)
+    return saved.id

@@ -331,3 +331,27 @@ def test_airings_say_what_aired_where_in_which_languages(project: Project) -> No
     assert store.airings(db, []) == [] and store.airings(db, [999]) == []
     assert store.policies(db) == ["Dự thảo hỗ trợ giống"]
     assert [b.id for b in store.policy_bulletins(db, "Dự thảo hỗ trợ giống")] == [bid]
+
+
+def test_cli_followup_and_report(project: Project, cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    db, cid = stored_campaign(project)
+    fill(db, cid)
+    answer = tmp_path / "answer.txt"
+    answer.write_text("Sở tiếp thu, nâng mức hỗ trợ giống lúa lên 80%.", encoding="utf-8")
+    made = cli("consultation", "followup", "GY27", str(answer), "--json")
+    assert made.code == 0, made.err
+    bid = made.json()["bulletin_id"]  # type: ignore[index]
+    b = bstore.get_bulletin(db, bid)
+    assert (
+        b.status == "draft" and b.targets == ("bat-xat",) and b.body.startswith("Ý kiến của bà con đã được tiếp thu.")
+    )
+    assert store.get_campaign(db, cid).agency_answer.endswith("80%.")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    assert cli("consultation", "followup", "GY27", str(empty)).code == 2
+    out = tmp_path / "report.html"
+    assert cli("consultation", "report", "GY27", "--out", str(out)).code == 0
+    html = out.read_text(encoding="utf-8")
+    assert "Báo cáo tổng hợp ý kiến nhân dân" in html and "<svg" in html
+    assert "0912345678" not in html and "Giàng A Páo" not in html
+    assert "=HYPERLINK" in html and "<script" not in html

@@ -196,5 +196,81 @@ def person(
     print_json({"phone": number, "erased": erase, "answers": [dataclasses.asdict(a) for a in found]})
 
 
+@consultation_app.command("followup")
+def followup(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Campaign id or code.")],
+    text_file: Annotated[Path, typer.Argument(help="A text file with the agency's answer (UTF-8).")],
+    json_out: Annotated[bool, JSON_OPTION] = False,
+) -> None:
+    """Turn the drafting agency's answer into a draft follow-up bulletin for the campaign's communes.
+
+    The bulletin starts "Ý kiến của bà con đã được tiếp thu.", goes through intake like any
+    file, and waits for approval.
+
+    Example: loa consultation followup GY27 tra-loi-cua-so.txt
+    """
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from pipeline.consultation import make_followup
+    from pipeline.store import consultations as store
+
+    app = ctx_of(ctx)
+    try:
+        text = text_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{text_file}: cannot read the answer as UTF-8 text ({exc})") from exc
+    c = store.get_campaign(app.db, ref)
+    today = dt.datetime.now(ZoneInfo(app.settings.timezone)).date()
+    bid = make_followup(app.db, app.deployment, c, text, today=today)
+    if json_out:
+        print_json({"consultation": c.spec.code, "bulletin_id": bid, "status": "draft"})
+        return
+    console.print(
+        f"draft bulletin #{bid} made for {c.spec.code}; approve it with `loa bulletin approve {bid}`", markup=False
+    )
+
+
+@consultation_app.command("report")
+def report(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Campaign id or code.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
+) -> None:
+    """Write the printable report for the drafting agency (HTML, no names or phone numbers).
+
+    Print it to PDF from any browser.
+
+    Example: loa consultation report GY27 --out bao-cao-gy27.html
+    """
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from pipeline.consultation import summarize
+    from pipeline.store import consultations as store
+    from pipeline.web.charts import bar_chart
+    from pipeline.web.pages import make_environment, nfc
+
+    app = ctx_of(ctx)
+    c = store.get_campaign(app.db, ref)
+    summary = summarize(c, store.list_answers(app.db, c.id), app.deployment)
+    charts = {
+        "questions": [bar_chart(q.counts, title=f"Câu {q.number}") for q in summary.questions],
+        "commune": bar_chart(summary.by_commune, title="Theo xã"),
+        "language": bar_chart(summary.by_language, title="Theo ngôn ngữ"),
+        "channel": bar_chart(summary.by_channel, title="Theo kênh"),
+    }
+    html = (
+        make_environment()
+        .get_template("consultation_report.html")
+        .render(c=c, summary=summary, charts=charts, made=dt.datetime.now(ZoneInfo(app.settings.timezone)))
+    )
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(nfc(html), encoding="utf-8")
+    tmp.replace(out)
+    console.print(f"{out}: report for {c.spec.code} ({summary.answers} answers)", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(consultation_app, name="consultation")

@@ -14,9 +14,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from pipeline import consultation_export as export_fmt
-from pipeline.consultation import CHANNEL_VI, YESNO_VI, followup_text, shown_phone, summarize
+from pipeline.consultation import CHANNEL_VI, YESNO_VI, make_followup, shown_phone, summarize
 from pipeline.errors import LoaError, NotFoundError, UsageError
-from pipeline.intake import parse_bulletin
 from pipeline.models import LANGUAGES, Consultation
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import consultations as store
@@ -193,19 +192,13 @@ async def agency_answer(request: Request, consultation_id: int, who: Reader) -> 
     if who.user.role not in ("admin", "editor", "approver"):
         raise HTTPException(403, "Tài khoản của bạn không có quyền làm việc này.")
     form = await request.form()
-    text = str(form.get("answer", ""))
-    summary = summarize(c, store.list_answers(state.db, c.id), state.deployment)
-    original = bulletin_store.get_bulletin(state.db, c.bulletin_id)
     today = dt.datetime.now(state.settings.tz).date()
     try:
-        source = followup_text(c, text, summary, valid_from=today, languages=original.languages)
-        parsed = parse_bulletin(source, where=f"phản hồi {c.spec.code}", deployment=state.deployment)
-        [(saved, _)] = bulletin_store.save_bulletins(state.db, [parsed.bulletin])
+        bid = make_followup(state.db, state.deployment, c, str(form.get("answer", "")), today=today)
     except LoaError as exc:
         message = "Hãy viết nội dung phản hồi của cơ quan soạn thảo." if "empty" in str(exc) else str(exc)
         raise HTTPException(400, message) from exc
-    store.set_agency_answer(state.db, c.id, text.strip(), followup_bulletin_id=saved.id)
-    return RedirectResponse(f"/bulletins/{saved.id}?ok=added", status_code=303)
+    return RedirectResponse(f"/bulletins/{bid}?ok=added", status_code=303)
 
 
 @router.get("/policies")

@@ -371,3 +371,33 @@ def test_lists_for_staff_and_the_operator(web: Web) -> None:
     operator = web.client("dai-banlau")
     mine = operator.get("/communes/02695/consultations").text
     assert "BL1" in mine and "GY27" not in mine
+
+
+@pytest.mark.slow
+def test_a_built_program_airs_the_call_and_the_timeline_shows_it(
+    tmp_path: Path, voices_with_placeholders: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Through the real nightly stages (espeak-ng, ffmpeg, local endpoints): the call to action airs."""
+    from pipeline.nightly import build_day, push_day
+    from tests.web_support import shared_segments
+
+    project = small_project(tmp_path / "p", voices_with_placeholders, segments=shared_segments(tmp_path_factory))
+    db = project.db()
+    standard_users(db)
+    db.close()
+    with serve_project(project) as web:
+        cid = add_campaign(web, opens=0, closes=5)
+        settings, deployment = project.settings, project.deployment
+        day = dt.datetime.now(settings.tz).date() + dt.timedelta(days=1)
+        report = build_day(day, settings=settings, deployment=deployment, db=web.db, commune="02641")
+        assert not report.failures, report.failures
+        [morning] = [p for p in report.programs if p.slot == "morning"]
+        titles = " | ".join(s.title for s in morning.items)
+        assert "Lấy ý kiến nhân dân" in titles and "hmn/consultation" in titles, titles
+        push_day(day, settings=settings, deployment=deployment, db=web.db)
+        c = store.get_campaign(web.db, cid)
+        aired = store.airings(web.db, [c.bulletin_id])
+        assert {a["commune"] for a in aired} == {"02641"} and all("vi" in a["languages"] for a in aired)
+        assert any(a["delivered"] for a in aired)
+        timeline = web.client("duyet").get("/policies", params={"name": "Hỗ trợ giống 2027"}).text
+        assert "Đã phát" in timeline and "02641" in timeline and "y-ty-loa" in timeline

@@ -130,3 +130,13 @@ def test_rate_limit_and_csrf_in_the_browser(browser: Browser, web: Web) -> None:
     evil.wait_for_load_state()
     assert "Biểu mẫu đã hết hạn" in evil.content()
     assert len(store.list_answers(web.db, cid)) == 3
+
+
+def test_the_printable_poster_draws_its_qr_code(browser: Browser, web: Web) -> None:
+    add_campaign(web)
+    page = browser.new_context(base_url=web.url, viewport=PHONE).new_page()  # script only to measure the image
+    page.goto("/y-kien/GY27/in")
+    page.wait_for_load_state("load")
+    width = page.evaluate("document.querySelector('img.qr').naturalWidth")
+    assert width > 100, "the QR code image was not drawn"
+    assert f"{web.url}/y-kien/GY27" in page.content()

@@ -11,6 +11,7 @@ code and a printable poster for the village's notice board.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 import secrets
 import threading
@@ -233,9 +234,10 @@ def page_url(request: Request, c: Consultation) -> str:
 def qr_svg(request: Request, code: str) -> Response:
     c = public_campaign(web_state(request), code)
     qr = segno.make(page_url(request, c), error="m")
-    svg = qr.svg_inline(scale=8, border=2, dark="#000", light="#fff")
+    buf = io.BytesIO()
+    qr.save(buf, kind="svg", scale=8, border=2, dark="#000", light="#fff", title=f"Góp ý dự thảo {c.spec.code}")
     return Response(
-        '<?xml version="1.0" encoding="utf-8"?>\n' + svg,
+        buf.getvalue(),
         media_type="image/svg+xml",
         headers={"Cache-Control": "public, max-age=3600"},
     )

@@ -154,9 +154,9 @@ def nightly_job(config_path: str | None) -> None:
             return
         now = dt.datetime.now(ZoneInfo(deployment.timezone))
         built = {
-            r["date"]
+            r.date
             for r in run_store.recent_runs(db, limit=200)
-            if r["kind"] == "nightly" and r["status"] in ("done", "partial")
+            if r.kind == "nightly" and r.status in ("done", "partial") and r.date is not None
         }
         for day in nightly_days(now, deployment, built):
             try:
@@ -230,8 +230,8 @@ def retry_deliveries(
     reported = {
         f["what"]
         for r in run_store.recent_runs(db, limit=200)
-        if r["kind"] == "missed" and r["date"] == day
-        for f in r["failures"]
+        if r.kind == "missed" and r.date == day
+        for f in r.failures
     }
     missed = [d for d in missed_deliveries(latest, starts, now) if d.endpoint not in reported]
     if missed:

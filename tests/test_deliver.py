@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Settings
-from pipeline.deliver import push_folders
 from pipeline.models import Commune, Endpoint, Program, Segment, Slot
-from pipeline.package import package_programs
-from tests.conftest import Project
+from pipeline.produce import push_folders
+from tests.conftest import Project, package_day
 from tests.sshd import SshServer, sshd_running, sshd_server  # noqa: F401
 from tests.tcp_proxy import TcpProxy
 
@@ -42,7 +41,7 @@ def make_segment(tmp: Path, name: str, size: int) -> Segment:
 def build_outbox(settings: Settings, commune: Commune, day: dt.date, segs: list[Segment]) -> None:
     start = dt.datetime.combine(day, dt.time(5, 30), tzinfo=settings.tz)
     program = Program(f"{commune.code}/{day}/morning", commune.code, day, "morning", start, "routine", day, tuple(segs))
-    package_programs(commune, [program], folder=f"programs/{day}", settings=settings)
+    package_day(settings, commune, [program], day)
 
 
 def commune_with(*endpoints: Endpoint) -> Commune:

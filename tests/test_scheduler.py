@@ -32,10 +32,10 @@ from pipeline.dispatch import DispatchReport
 from pipeline.intake import parse_bulletin
 from pipeline.models import Delivery, Deployment
 from pipeline.nightly import push_day
-from pipeline.package import package_programs
 from pipeline.store import Database, open_database
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import runs as run_store
+from tests.conftest import package_day
 
 REPO = Path(__file__).resolve().parent.parent
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -279,7 +279,7 @@ def test_retry_pushes_only_failed_endpoints_until_their_first_slot(
     unplug("y-ty-usb")
     unplug("ban-lau-loa")
     for commune in deployment.communes:  # an outbox for day (no programs: a manifest only)
-        package_programs(commune, [], folder=f"programs/{day}", settings=settings, extra={"date": str(day)})
+        package_day(settings, commune, [], day)
     first = {d.endpoint: d.status for d in push_day(day, settings=settings, deployment=deployment, db=db)}
     assert first == {"y-ty-loa": "delivered", "y-ty-usb": "failed", "ban-lau-loa": "failed"}
 

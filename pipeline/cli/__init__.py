@@ -19,6 +19,7 @@ from pipeline.cli import (
     compose_cmds,
     consultation_cmds,
     deployment_cmds,
+    keys_cmds,
     programs,
     scheduler_cmd,
     services,
@@ -68,6 +69,7 @@ programs.register(app)
 services.register(app)
 scheduler_cmd.register(app)
 web_cmds.register(app)
+keys_cmds.register(app)
 bench_cmd.register(app)
 consultation_cmds.register(app)
 

@@ -180,11 +180,18 @@ def _v2_web(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v3_run_owner(conn: Connection) -> None:
+    # Which process runs a run: the next start marks a run whose process is gone as failed.
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN host VARCHAR(255)"))
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN pid INTEGER"))
+
+
 Migration = Callable[[Connection], None]
 #: (version, description, function); versions are 1, 2, 3… in order.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
     (2, "users, sessions, endpoint tokens, play reports", _v2_web),
+    (3, "runs: host and pid of the process that runs them", _v3_run_owner),
 ]
 
 _version_table = sa.Table(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pipeline.models import Delivery
+from pipeline.models import Delivery, ProgramRecord
 from pipeline.store import runs as run_store
 from pipeline.web.auth import Approver, Reader, check_csrf, scope_communes
 from pipeline.web.pages import render
@@ -22,7 +21,7 @@ router = APIRouter(include_in_schema=False)
 class Row:
     code: str
     name: str
-    cells: dict[str, dict[str, Any] | None]  # slot → program row (None: no program built)
+    cells: dict[str, ProgramRecord | None]  # slot → program (None: no program built)
     endpoints: list[tuple[str, Delivery | None]]  # endpoint name → last attempt
 
     @property
@@ -48,7 +47,7 @@ def dashboard(request: Request, who: Reader, date: str = "") -> Response:
     today = dt.datetime.now(state.settings.tz).date()
     day = _day(date, today + dt.timedelta(days=1))
     mine = scope_communes(who.user, state.deployment)
-    programs = {(p["commune"], p["slot"]): p for p in run_store.programs_on(state.db, day)}
+    programs = {(p.commune, p.slot): p for p in run_store.programs_on(state.db, day)}
     last = {d.endpoint: d for d in run_store.latest_deliveries(state.db, day.isoformat())}
     slots: list[str] = []
     rows: list[Row] = []

@@ -113,6 +113,14 @@ class RunnerSettings(_Section):
     )
 
 
+class ConsultationSettings(_Section):
+    retention_days: int = Field(default=180, ge=1, le=3650)  # then names, phones, voice messages are erased
+    answers_per_client_per_hour: int = Field(default=20, ge=1)  # mobile carriers share addresses (CGNAT)
+    answers_per_campaign_per_hour: int = Field(default=500, ge=1)
+    max_answer_kb: int = Field(default=16, ge=1, le=1024)
+    public_url: str = ""  # e.g. "https://loa.laocai.gov.vn": the QR code's address; default: the request's
+
+
 class Settings(_Section):
     config_file: Path | None = None
     data_dir: Path = Path("data")
@@ -129,6 +137,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     signing: SigningSettings = SigningSettings()
     runner: RunnerSettings = RunnerSettings()
+    consultation: ConsultationSettings = ConsultationSettings()
 
     @field_validator("timezone")
     @classmethod

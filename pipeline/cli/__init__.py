@@ -17,6 +17,7 @@ from pipeline.cli import (
     bench_cmd,
     bulletins,
     compose_cmds,
+    consultation_cmds,
     deployment_cmds,
     keys_cmds,
     programs,
@@ -70,6 +71,7 @@ scheduler_cmd.register(app)
 web_cmds.register(app)
 keys_cmds.register(app)
 bench_cmd.register(app)
+consultation_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

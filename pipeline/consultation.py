@@ -240,10 +240,6 @@ def remove_recordings(erased: list[Answer], data_dir: Path) -> int:
     return removed
 
 
-#: For the scheduler: ``JobSpec("loa-consultation-purge", PURGE_JOB, CronTrigger(hour=3), "default", 86400, …)``.
-PURGE_JOB = "pipeline.consultation:purge_job"
-
-
 def purge_job(config_path: str | None) -> None:
     """The retention purge as a scheduler job: open settings and store, purge, log. Never raises."""
     from pipeline.config import load_settings

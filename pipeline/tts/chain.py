@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.config import TtsSettings
-from pipeline.errors import RenderError, TransientRenderError
+from pipeline.errors import ConfigError, RenderError, TransientRenderError
 from pipeline.tts.base import SpeechEngine
 from pipeline.tts.espeak import EspeakEngine
 from pipeline.tts.gtts_engine import GttsEngine
@@ -56,12 +56,31 @@ class EngineChain:
         raise RenderError(message)
 
 
+def build_engine(name: str, settings: TtsSettings) -> SpeechEngine:
+    """One engine by its name in ``[tts] engines``."""
+    from pipeline.tts.command import CommandEngine
+    from pipeline.tts.fpt import FptEngine
+    from pipeline.tts.google_cloud import GoogleCloudEngine
+    from pipeline.tts.viettel import ViettelEngine
+
+    if name == "espeak":
+        return EspeakEngine(settings.espeak, variant=settings.variant)
+    if name == "gtts":
+        return GttsEngine(settings.gtts)
+    if name == "fpt":
+        return FptEngine(settings.fpt)
+    if name == "viettel":
+        return ViettelEngine(settings.viettel)
+    if name == "google":
+        return GoogleCloudEngine(settings.google)
+    if name == "command":
+        return CommandEngine(settings.command)
+    raise ConfigError(f"unknown speech engine {name!r}; use one of {', '.join(ENGINE_NAMES)}")
+
+
+ENGINE_NAMES = ("espeak", "gtts", "fpt", "viettel", "google", "command")
+
+
 def build_engine_chain(settings: TtsSettings) -> EngineChain:
     """The engines named in ``settings.engines``, in that order."""
-    engines: list[SpeechEngine] = []
-    for name in settings.engines:
-        if name == "espeak":
-            engines.append(EspeakEngine(settings.espeak, variant=settings.variant))
-        elif name == "gtts":
-            engines.append(GttsEngine(settings.gtts))
-    return EngineChain(engines)
+    return EngineChain([build_engine(name, settings) for name in settings.engines])

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from pipeline.config import TtsSettings
 from pipeline.errors import ConfigError, RenderError, TransientRenderError
 from pipeline.tts.base import SpeechEngine
@@ -54,6 +56,34 @@ class EngineChain:
         if all(isinstance(exc, TransientRenderError) for _, exc in failures):
             raise TransientRenderError(message)
         raise RenderError(message)
+
+
+#: The setting that ``--speed`` sets, per engine (gTTS has none).
+SPEED_FIELDS = {"espeak": "rate", "fpt": "speed", "viettel": "speed", "google": "speaking_rate", "command": "speed"}
+
+
+def with_voice(name: str, settings: TtsSettings, *, voice: str | None = None, speed: str | None = None) -> TtsSettings:
+    """``settings`` with engine ``name``'s voice and speed replaced (validated like loa.toml)."""
+    if name not in ENGINE_NAMES:
+        raise ConfigError(f"unknown speech engine {name!r}; use one of {', '.join(ENGINE_NAMES)}")
+    if voice is None and speed is None:
+        return settings
+    section = getattr(settings, name)
+    update: dict[str, object] = {}
+    if voice is not None:
+        if name == "gtts":
+            raise ConfigError("gtts has one Vietnamese voice; --voice is for espeak, fpt, viettel, google, command")
+        update["voice"] = voice
+    if speed is not None:
+        if name not in SPEED_FIELDS:
+            raise ConfigError(f"{name} has no speed setting; --speed is for {', '.join(SPEED_FIELDS)}")
+        update[SPEED_FIELDS[name]] = speed
+    try:
+        changed = type(section).model_validate(section.model_dump() | update)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"[tts.{name}] {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+    return settings.model_copy(update={name: changed})
 
 
 def build_engine(name: str, settings: TtsSettings) -> SpeechEngine:

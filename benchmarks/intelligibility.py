@@ -300,12 +300,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[setting.name], details[setting.name] = speak_and_score(setting, sentences, transcribe, work=work)
             took = time.monotonic() - t0
             print(f"{setting.name}: WER {results[setting.name].wer:.3f} ({took:.0f} s)", flush=True)
+            if args.json:  # what is measured so far survives an interrupted run
+                so_far = report(results, floor=floor, mastered=mastered, sentences=len(sentences), seconds=0)
+                _write(args.json, so_far | {"details": details, "partial": True})
     rep = report(results, floor=floor, mastered=mastered, sentences=len(sentences), seconds=time.monotonic() - started)
     print(markdown(rep))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rep | {"details": details}, ensure_ascii=False, indent=1), encoding="utf-8")
+        _write(args.json, rep | {"details": details})
     return 0
+
+
+def _write(path: Path, data: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

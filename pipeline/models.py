@@ -215,6 +215,15 @@ class Segment:
     engine: str | None = None  # which TTS engine spoke it
     loudness_lufs: float | None = None
     reused: bool = False
+    #: Where the sound came from: "tts:<engine>:<voice>" (machine speech), "recording:<id>:<lang>"
+    #: (a person's reading of a bulletin), "clip:<key>" (a recorded standard phrase or chime),
+    #: "placeholder:<key>" (a generated stand-in for a clip), "silence". See ``is_human_voice``.
+    source: str = ""
+
+
+def is_human_voice(source: str) -> bool:
+    """Whether a segment's ``source`` is a person's voice (a reading or a recorded phrase)."""
+    return source.startswith("recording:") or (source.startswith("clip:") and not source.startswith("clip:chime/"))
 
 
 @dataclass(frozen=True, slots=True)

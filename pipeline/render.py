@@ -51,6 +51,14 @@ class Job:
     source: Path | None = None  # clip or recording file
     ms: int = 0  # pause
     bulletin_id: int | None = None
+    origin: str = ""  # Segment.source; for speech completed with the engine and voice that spoke
+
+
+def segment_source(job: Job, engine: str | None, engines: EngineChain) -> str:
+    """``Segment.source`` for a job: what a listener hears, a person's voice or a machine's."""
+    if job.kind == "speech":
+        return f"tts:{engine or '?'}:{engines.voice_of(engine) if engine else '?'}"
+    return job.origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,7 @@ def cue_job(
             where=f"{where} (bulletin {cue.bulletin_id}, vi)" if cue.bulletin_id else where,
             text=spoken,
             bulletin_id=cue.bulletin_id,
+            origin="tts",
         )
     if cue.kind == "pause":
         return Job(
@@ -126,6 +135,7 @@ def cue_job(
             title=f"Nghỉ {cue.ms} ms",
             where=where,
             ms=cue.ms,
+            origin="silence",
         )
     if cue.kind in ("clip", "chime"):
         name = cue.key if cue.kind == "clip" else f"chime/{cue.key}"
@@ -141,6 +151,7 @@ def cue_job(
             title=title,
             where=f"{where} ({path})",
             source=path,
+            origin=f"{'placeholder' if 'placeholders' in path.parts else 'clip'}:{name}",
         )
     if cue.kind == "recording":
         assert cue.bulletin_id is not None
@@ -155,6 +166,7 @@ def cue_job(
             where=f"{where} (bulletin {cue.bulletin_id}, {cue.language}, {rec.path})",
             source=rec.path,
             bulletin_id=cue.bulletin_id,
+            origin=f"recording:{rec.id if rec.id is not None else rec.sha256[:12]}:{cue.language}",
         )
     raise RenderError(f"{where}: cannot render a {cue.kind!r} cue")
 
@@ -203,6 +215,7 @@ def render_jobs(
             entry.engine,
             entry.loudness_lufs,
             reused=True,
+            source=segment_source(job, entry.engine, engines),
         )
         if on_done:
             on_done(job, True)
@@ -240,6 +253,7 @@ def _segment(
     loudness: float | None,
     *,
     reused: bool,
+    source: str = "",
 ) -> Segment:
     return Segment(
         key=job.key,
@@ -254,6 +268,7 @@ def _segment(
         engine=engine,
         loudness_lufs=loudness,
         reused=reused,
+        source=source or job.origin,
     )
 
 
@@ -295,6 +310,7 @@ def _render_one(job: Job, *, engines: EngineChain, cache: SegmentCache, settings
         entry.engine,
         entry.loudness_lufs,
         reused=False,
+        source=segment_source(job, entry.engine, engines),
     )
 
 

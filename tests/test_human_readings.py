@@ -1,0 +1,162 @@
+"""A person's Vietnamese reading airs instead of TTS; recorded standard phrases replace TTS;
+every segment says where its sound came from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.compose import TemplateSet, compose_emergency, compose_script
+from pipeline.models import Recording, Segment, is_human_voice
+from pipeline.nightly import preview_script, render_setup
+from pipeline.render import render_jobs, script_jobs, segments_for
+from pipeline.segcache import SegmentCache
+from pipeline.store import bulletins as store
+from pipeline.store.recordings import current_recordings
+from pipeline.voices import load_catalog
+from tests import audio_fixtures as fx
+from tests.conftest import REPO, CliResult, Project, add_bulletin
+
+pytestmark = pytest.mark.audio
+DAY = dt.date(2026, 12, 1)
+BODY = "Thôn Tả Phìn họp lúc 7h30 ngày 02/12/2026 về gia hạn thẻ BHYT."
+
+
+def render_slot(project: Project, commune: str, slot: str = "morning") -> list[Segment]:
+    settings = project.settings
+    db = project.db()
+    c = project.deployment.commune(commune)
+    assert c is not None
+    _plan, script = preview_script(DAY, c, slot, settings=settings, db=db)
+    assert script is not None
+    recordings = current_recordings(db)
+    engines, job_args = render_setup(settings, recordings, load_catalog(settings.voices_dir))
+    jobs, errors = script_jobs(script, **job_args)
+    assert errors == []
+    result = render_jobs(jobs, engines=engines, cache=SegmentCache(settings.cache_dir), settings=settings)
+    segments, errs = segments_for(jobs, result)
+    assert errs == []
+    return segments
+
+
+@pytest.mark.slow
+def test_vietnamese_reading_airs_instead_of_tts_in_every_commune(
+    small: Project, small_cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    bid = add_bulletin(small, BODY)
+    reading = fx.speech(tmp_path / "doc.wav", "Thôn Tả Phìn họp lúc bảy giờ ba mươi")
+    r = small_cli("recording", "add", str(bid), "vi", str(reading))
+    assert r.code == 0, r.err
+    rec = current_recordings(small.db())[(bid, "vi")]
+    for commune in ("02641", "02695"):  # Y Tý (vi, hmn) and Bản Lầu (vi)
+        segments = render_slot(small, commune)
+        body = [s for s in segments if s.bulletin_id == bid and s.language == "vi"]
+        assert [s.source for s in body] == [f"recording:{rec.id}:vi"], commune
+        assert body[0].kind == "recording" and is_human_voice(body[0].source)
+        speech = [s for s in segments if s.kind == "speech"]
+        assert speech and all(s.source == "tts:espeak:vi" for s in speech)
+        assert not any(is_human_voice(s.source) for s in speech)
+        assert {s.source for s in segments if s.kind == "chime"} <= {
+            "placeholder:chime/open",
+            "placeholder:chime/close",
+        }
+
+
+def test_recording_add_accepts_vi_and_still_checks_the_bulletin_languages(
+    project: Project, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    bid = add_bulletin(project, BODY)
+    reading = fx.speech(tmp_path / "doc.wav", "Họp thôn")
+    r = cli("recording", "add", str(bid), "vi", str(reading), "--json")
+    assert r.code == 0, r.err
+    assert r.json()["language"] == "vi"  # type: ignore[index]
+    assert cli("recording", "add", str(bid), "ium", str(reading)).code == 2  # not in the bulletin's languages
+
+
+def _items_and_script(project: Project, recordings: dict[tuple[int, str], Recording], voices: Path) -> str:
+    from pipeline.plan import plan_commune_day
+
+    db = project.db()
+    bulletins = store.airable_bulletins(db, DAY)
+    c = project.deployment.commune("02641")
+    assert c is not None
+    plan = plan_commune_day(DAY, c, bulletins=bulletins, recordings=recordings, spoken=lambda t: t)[0]
+    script = compose_script(
+        plan, templates=TemplateSet.load(REPO / "templates"), catalog=load_catalog(voices), recordings=recordings
+    )
+    return script.text
+
+
+def test_cue_sheet_says_recording_and_keeps_tts_without_one(project: Project, voices_with_placeholders: Path) -> None:
+    bid = add_bulletin(project, BODY)
+    rec = Recording(bid, "vi", Path("r.wav"), 30_000, "a" * 64, "r.wav", id=7)
+    with_reading = _items_and_script(project, {(bid, "vi"): rec}, voices_with_placeholders)
+    assert f"@recording {bid} vi" in with_reading and "Thôn Tả Phìn" not in with_reading
+    without = _items_and_script(project, {}, voices_with_placeholders)
+    assert f"@recording {bid} vi" not in without and "Thôn Tả Phìn" in without
+
+
+def test_emergency_uses_the_reading_both_times(project: Project, voices_with_placeholders: Path) -> None:
+    bid = add_bulletin(project, "Lũ quét ở thôn Ngải Thầu, sơ tán ngay.", priority="emergency")
+    b = store.get_bulletin(project.db(), bid)
+    c = project.deployment.commune("02641")
+    assert c is not None
+    rec = Recording(bid, "vi", Path("r.wav"), 30_000, "a" * 64, "r.wav", id=3)
+    script = compose_emergency(
+        b,
+        c,
+        templates=TemplateSet.load(REPO / "templates"),
+        catalog=load_catalog(voices_with_placeholders),
+        recordings={(bid, "vi"): rec},
+    )
+    assert [(q.kind, q.bulletin_id, q.language) for q in script.cues if q.kind == "recording"][:1] == [
+        ("recording", bid, "vi")
+    ]
+    assert sum(1 for q in script.cues if q.kind == "recording" and q.language == "vi") == 2
+    assert not any("Ngải Thầu" in q.text for q in script.cues)
+
+
+CLOSING = "Hôm nay không có bản tin mới. Bà con đón nghe chương trình lần sau."
+
+
+def test_recorded_standard_phrase_replaces_tts(
+    project: Project, voices_with_placeholders: Path, tmp_path: Path
+) -> None:
+    voices = tmp_path / "voices"
+    shutil.copytree(voices_with_placeholders, voices)
+    (voices / "vi").mkdir()
+    fx.speech(voices / "vi" / "no-news.wav", CLOSING)
+    with (voices / "catalog.toml").open("a", encoding="utf-8") as f:
+        f.write(
+            '\n[[clip]]\nkey = "vi/no-news"\nlanguage = "vi"\nfile = "vi/no-news.wav"\n'
+            'speaker = "Phát thanh viên Lò Thị Hoa"\n'
+            f'transcript = "{CLOSING.upper()}"\ntranslation = "{CLOSING}"\n'
+        )
+    text_with = _items_and_script(project, {}, voices)
+    assert "@clip vi/no-news" not in text_with  # the sheet is as written …
+    c = project.deployment.commune("02641")
+    assert c is not None
+    from pipeline.plan import plan_commune_day
+
+    plan = plan_commune_day(DAY, c, bulletins=[], recordings={}, spoken=lambda t: t)[0]
+    script = compose_script(
+        plan, templates=TemplateSet.load(REPO / "templates"), catalog=load_catalog(voices), recordings={}
+    )
+    clips = [q for q in script.cues if q.kind == "clip" and q.language == "vi"]  # … the cue is the recording
+    assert [q.key for q in clips] == ["vi/no-news"]
+    assert not any(q.kind == "speech" and q.text == CLOSING for q in script.cues)
+    # a placeholder or a missing file never replaces TTS
+    (voices / "vi" / "no-news.wav").unlink()
+    script = compose_script(
+        plan, templates=TemplateSet.load(REPO / "templates"), catalog=load_catalog(voices), recordings={}
+    )
+    assert any(q.kind == "speech" and q.text == CLOSING for q in script.cues)
+
+
+def test_is_human_voice() -> None:
+    assert is_human_voice("recording:4:vi") and is_human_voice("clip:vi/greeting") and is_human_voice("clip:hmn/intro")
+    assert not any(is_human_voice(s) for s in ("tts:espeak:vi", "clip:chime/open", "placeholder:hmn/intro", "silence"))

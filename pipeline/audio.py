@@ -212,6 +212,9 @@ def _probe(path: Path, *, settings: AudioSettings) -> tuple[AudioInfo, bool]:
         found = ", ".join(sorted({str(s.get("codec_type")) for s in streams})) or "nothing"
         raise RenderError(f"{path}: has no audio stream (found {found}); give a sound recording")
     duration = _float(audio.get("duration")) or _float(fmt.get("duration"))
+    streamed = duration <= 0  # e.g. a browser's MediaRecorder WebM: no duration in the header
+    if streamed:
+        duration = _packets_duration(path, settings=settings)
     if duration <= 0:
         raise RenderError(f"{path}: contains no audio (duration 0 s)")
     info = AudioInfo(
@@ -222,7 +225,24 @@ def _probe(path: Path, *, settings: AudioSettings) -> tuple[AudioInfo, bool]:
         format_name=str(fmt.get("format_name", "")),
         bit_rate=int(_float(audio.get("bit_rate")) or _float(fmt.get("bit_rate"))),
     )
-    return info, _ESTIMATED_RE.search(proc.stderr) is not None
+    return info, streamed or _ESTIMATED_RE.search(proc.stderr) is not None
+
+
+def _packets_duration(path: Path, *, settings: AudioSettings) -> float:
+    """The end of the last audio packet, in seconds, for containers that do not state a duration."""
+    proc = _run(
+        [
+            *[settings.ffprobe, "-v", "error", "-select_streams", "a:0"],
+            *["-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", str(path)],
+        ],
+        settings=settings,
+        what=f"reading the packets of {path}",
+    )
+    end = 0.0
+    for line in proc.stdout.splitlines():
+        pts, _, dur = line.partition(",")
+        end = max(end, _float(pts) + _float(dur))
+    return end
 
 
 def _probe_fast(path: Path, *, settings: AudioSettings) -> tuple[AudioInfo, bool]:

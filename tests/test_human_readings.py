@@ -160,3 +160,16 @@ def test_recorded_standard_phrase_replaces_tts(
 def test_is_human_voice() -> None:
     assert is_human_voice("recording:4:vi") and is_human_voice("clip:vi/greeting") and is_human_voice("clip:hmn/intro")
     assert not any(is_human_voice(s) for s in ("tts:espeak:vi", "clip:chime/open", "placeholder:hmn/intro", "silence"))
+
+
+def test_recording_add_warns_about_a_silent_reading(
+    project: Project, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    bid = add_bulletin(project, BODY)
+    silent = fx.silence(tmp_path / "im-lang.wav", seconds=3)
+    r = cli("recording", "add", str(bid), "vi", str(silent), "--json")
+    assert r.code == 0, r.err
+    assert r.json()["warnings"] == ["silent"]  # type: ignore[index]
+    good = fx.speech(tmp_path / "doc.wav", "Họp thôn tối nay")
+    r = cli("recording", "add", str(bid), "vi", str(good))
+    assert r.code == 0 and "warning" not in r.err

@@ -163,9 +163,14 @@ def recording_add(
     b = store.get_bulletin(app.db, bulletin_id)
     rec = prepare_recording(b, language, file, settings=app.settings)
     stored, outcome = save_recording(app.db, rec)
+    from pipeline.readings import LEVEL_WARNINGS_VI, check_reading
+
+    warnings = check_reading(stored.path, settings=app.settings.audio)
     if json_out:
-        print_json(dataclasses.asdict(stored) | {"outcome": outcome})
+        print_json(dataclasses.asdict(stored) | {"outcome": outcome, "warnings": list(warnings)})
         return
+    for code in warnings:
+        err_console.print(f"warning: {code}: {LEVEL_WARNINGS_VI[code]}", markup=False, highlight=False)
     console.print(
         f"{outcome} recording {language} for #{b.id}: {stored.duration_ms / 1000:.1f} s "
         f"{stored.codec} {stored.sample_rate} Hz {stored.channels} ch",

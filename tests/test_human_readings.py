@@ -173,3 +173,20 @@ def test_recording_add_warns_about_a_silent_reading(
     good = fx.speech(tmp_path / "doc.wav", "Họp thôn tối nay")
     r = cli("recording", "add", str(bid), "vi", str(good))
     assert r.code == 0 and "warning" not in r.err
+
+
+@pytest.mark.parametrize(("name", "codec_args"), [
+    ("doc.m4a", ["-c:a", "aac"]),
+    ("doc.opus", ["-c:a", "libopus"]),
+    ("doc.3gp", ["-c:a", "aac", "-ar", "16000", "-f", "3gp"]),
+])  # fmt: skip
+def test_phone_recordings_are_accepted(
+    project: Project, cli: Callable[..., CliResult], tmp_path: Path, name: str, codec_args: list[str]
+) -> None:
+    bid = add_bulletin(project, BODY)
+    wav = fx.speech(tmp_path / "src.wav", "Họp thôn tối nay")
+    phone = tmp_path / name
+    fx.ffmpeg("-i", str(wav), "-ac", "1", *codec_args, str(phone))
+    r = cli("recording", "add", str(bid), "vi", str(phone), "--json")
+    assert r.code == 0, r.err
+    assert r.json()["duration_ms"] > 500  # type: ignore[index]

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEB_PACKAGES := ffmpeg espeak-ng openssh-server openssh-client mpv chromium iproute2 nftables
 
-.PHONY: setup debs venv voices test lint format demo bench clean
+.PHONY: setup debs venv voices test lint format demo bench bench-intelligibility clean
 
 setup: debs venv voices
 
@@ -57,6 +57,12 @@ demo: setup
 
 bench: setup
 	$(BIN)/loa --config loa.toml bench
+	$(MAKE) bench-intelligibility
+
+# How much of the offline voice a recogniser makes out (docs/intelligibility.md); ~1 h on 2 cores.
+bench-intelligibility: setup
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/intelligibility.py --json data/bench/intelligibility.json
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -212,6 +212,9 @@ def _probe(path: Path, *, settings: AudioSettings) -> tuple[AudioInfo, bool]:
         found = ", ".join(sorted({str(s.get("codec_type")) for s in streams})) or "nothing"
         raise RenderError(f"{path}: has no audio stream (found {found}); give a sound recording")
     duration = _float(audio.get("duration")) or _float(fmt.get("duration"))
+    streamed = duration <= 0  # e.g. a browser's MediaRecorder WebM: no duration in the header
+    if streamed:
+        duration = _packets_duration(path, settings=settings)
     if duration <= 0:
         raise RenderError(f"{path}: contains no audio (duration 0 s)")
     info = AudioInfo(
@@ -222,7 +225,24 @@ def _probe(path: Path, *, settings: AudioSettings) -> tuple[AudioInfo, bool]:
         format_name=str(fmt.get("format_name", "")),
         bit_rate=int(_float(audio.get("bit_rate")) or _float(fmt.get("bit_rate"))),
     )
-    return info, _ESTIMATED_RE.search(proc.stderr) is not None
+    return info, streamed or _ESTIMATED_RE.search(proc.stderr) is not None
+
+
+def _packets_duration(path: Path, *, settings: AudioSettings) -> float:
+    """The end of the last audio packet, in seconds, for containers that do not state a duration."""
+    proc = _run(
+        [
+            *[settings.ffprobe, "-v", "error", "-select_streams", "a:0"],
+            *["-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", str(path)],
+        ],
+        settings=settings,
+        what=f"reading the packets of {path}",
+    )
+    end = 0.0
+    for line in proc.stdout.splitlines():
+        pts, _, dur = line.partition(",")
+        end = max(end, _float(pts) + _float(dur))
+    return end
 
 
 def _probe_fast(path: Path, *, settings: AudioSettings) -> tuple[AudioInfo, bool]:
@@ -668,3 +688,101 @@ def ffmpeg_version(settings: AudioSettings) -> str:
         return "unknown"
     first = done.stdout.split("\n", 1)[0]
     return first.replace("ffmpeg version ", "").split(" ")[0] or "unknown"
+
+
+# --- checking a reading, and audio for a speech recogniser -----------------------------
+
+#: A reading whose speech averages below this is too quiet to have been recorded well.
+QUIET_MEAN_DB = -38.0
+#: Share of samples at full scale above which a reading is clipped.
+CLIPPED_SHARE = 0.001
+#: Share of the duration that is silence above which a reading is mostly silence.
+SILENT_SHARE = 0.6
+#: What counts as silence when checking a reading (quieter than a far, soft voice).
+LEVEL_SILENCE_DB = -45
+_MEAN_VOLUME_RE = re.compile(r"mean_volume: (?P<v>-?[\d.]+|-inf) dB")
+_MAX_VOLUME_RE = re.compile(r"max_volume: (?P<v>-?[\d.]+|-inf) dB")
+_N_SAMPLES_RE = re.compile(r"n_samples: (?P<n>\d+)")
+_HIST_0DB_RE = re.compile(r"histogram_0db: (?P<n>\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """How a recording sounds as a whole: the basis for warnings at upload."""
+
+    duration_ms: int
+    mean_db: float  # mean volume (RMS), dBFS
+    peak_db: float  # sample peak, dBFS
+    clipped_share: float  # share of samples at full scale
+    silent_share: float  # share of the duration quieter than LEVEL_SILENCE_DB
+
+    @property
+    def too_quiet(self) -> bool:
+        return self.mean_db < QUIET_MEAN_DB
+
+    @property
+    def clipped(self) -> bool:
+        return self.peak_db >= -0.1 and self.clipped_share > CLIPPED_SHARE
+
+    @property
+    def mostly_silent(self) -> bool:
+        return self.silent_share > SILENT_SHARE
+
+
+def parse_levels(stderr: str, duration_ms: int) -> Levels:
+    """``volumedetect`` and ``silencedetect`` output (one ffmpeg run) → ``Levels``."""
+
+    def db(regex: re.Pattern[str]) -> float:
+        m = regex.search(stderr)
+        return float("-inf") if m is None or m.group("v") == "-inf" else float(m.group("v"))
+
+    n = _N_SAMPLES_RE.search(stderr)
+    hist = _HIST_0DB_RE.search(stderr)
+    samples = int(n.group("n")) if n else 0
+    peak = db(_MAX_VOLUME_RE)
+    at_top = int(hist.group("n")) if hist and peak >= -0.1 else 0
+    silent_ms = 0
+    ends = [round(float(m.group("t")) * 1000) for m in _SILENCE_END_RE.finditer(stderr)]
+    starts = [round(float(m.group("t")) * 1000) for m in _SILENCE_START_RE.finditer(stderr)]
+    for i, start in enumerate(starts):
+        end = ends[i] if i < len(ends) else duration_ms  # silence that runs to the end
+        silent_ms += max(0, min(end, duration_ms) - max(start, 0))
+    return Levels(
+        duration_ms=duration_ms,
+        mean_db=db(_MEAN_VOLUME_RE),
+        peak_db=peak,
+        clipped_share=at_top / samples if samples else 0.0,
+        silent_share=min(1.0, silent_ms / duration_ms) if duration_ms > 0 else 1.0,
+    )
+
+
+def compute_levels(path: Path, *, settings: AudioSettings) -> Levels:
+    """Mean and peak level, clipping and silence of a recording, in one ffmpeg run."""
+    info = probe_audio(path, settings=settings)
+    chain = f"aformat=sample_fmts=s16:channel_layouts=mono,silencedetect=n={LEVEL_SILENCE_DB}dB:d=0.4,volumedetect"
+    proc = _run(
+        _ffmpeg(settings, "-v", "level+info", "-i", str(path), "-map", "0:a:0", "-af", chain, "-f", "null", "-"),
+        settings=settings,
+        what=f"checking the levels of {path}",
+    )
+    if proc.returncode != 0:
+        raise RenderError(f"{path}: cannot measure the levels ({_tail(proc.stderr)})")
+    return parse_levels(proc.stderr, info.duration_ms)
+
+
+def decode_pcm_wav(src: Path, dst_wav: Path, *, settings: AudioSettings, sample_rate: int = 16000) -> AudioInfo:
+    """Any audio → mono 16-bit PCM WAV at ``sample_rate``, untrimmed (e.g. for a speech recogniser)."""
+    with _atomic(dst_wav, ".wav") as tmp:
+        proc = _run(
+            _ffmpeg(
+                settings,
+                *["-v", "error", "-i", str(src), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sample_rate)],
+                *["-c:a", "pcm_s16le", "-map_metadata", "-1", "-f", "wav", str(tmp)],
+            ),
+            settings=settings,
+            what=f"decoding {src}",
+        )
+        if proc.returncode != 0:
+            raise RenderError(f"{src}: cannot decode ({_tail(proc.stderr)})")
+        info = _wav_info(tmp)
+    return info

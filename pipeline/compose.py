@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import traceback
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +23,7 @@ import jinja2
 
 from pipeline.cuesheet import escape_speech, parse_cue_sheet
 from pipeline.errors import ScriptError
-from pipeline.models import LANGUAGES, TTS_LANGUAGES, Bulletin, Commune, ProgramPlan, Recording, Script
+from pipeline.models import LANGUAGES, TTS_LANGUAGES, Bulletin, Commune, Cue, ProgramPlan, Recording, Script
 from pipeline.textnorm import normalize, read_int
 from pipeline.voices import Catalog, standard_keys
 
@@ -113,13 +114,15 @@ def _item(
     have = [lang for lang in ethnic if (b.id, lang) in recordings]
     lacking = [lang for lang in ethnic if (b.id, lang) not in recordings]
     missing.extend(f"bulletin {b.id} ({b.title}): no {lang} recording" for lang in lacking)
+    read_vi = "vi" in languages and (b.id, "vi") in recordings  # a person's reading airs instead of TTS
     return {
         "id": b.id,
         "title": _one_line(b.title),
         "source": _one_line(b.source),
         "reference": _one_line(b.reference),
         "priority": b.priority,
-        "paragraphs": paragraphs(b.body) if "vi" in languages else [],
+        "paragraphs": paragraphs(b.body) if "vi" in languages and not read_vi else [],
+        "vi_recording": read_vi,
         "languages": have,
         "missing": lacking,
         "consultation": call_to_action(b, day),
@@ -131,7 +134,7 @@ def _finish(
 ) -> Script:
     if missing and on_missing == "fail":
         raise ScriptError(f'{name}: missing recordings (on_missing_recording = "fail"): ' + "; ".join(missing))
-    script = _attribute(parse_cue_sheet(text, name=name), items)
+    script = recorded_phrases(_attribute(parse_cue_sheet(text, name=name), items), catalog)
     keys = [c.key if c.kind == "clip" else f"chime/{c.key}" for c in script.cues if c.kind in ("clip", "chime")]
     absent = catalog.missing(keys)
     if absent:
@@ -151,6 +154,32 @@ def _attribute(script: Script, items: list[dict[str, Any]]) -> Script:
             owners.setdefault(paragraph[1:] if paragraph.startswith("@@") else paragraph, item["id"])
     cues = tuple(
         replace(c, bulletin_id=owners[c.text]) if c.kind == "speech" and c.text in owners else c for c in script.cues
+    )
+    return replace(script, cues=cues)
+
+
+def _phrase_key(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
+
+
+def recorded_phrases(script: Script, catalog: Catalog) -> Script:
+    """Template speech that a person has recorded in voices/ (a ``vi`` clip whose transcript is
+    the same text, case and spacing aside) airs as that clip instead of TTS.
+
+    Placeholders and clips whose file is missing are not used: TTS speaks then.
+    """
+    phrases = {
+        _phrase_key(c.transcript): c.key
+        for c in catalog.clips
+        if c.language == "vi" and c.transcript and not c.placeholder and c.file.is_file()
+    }
+    if not phrases:
+        return script
+    cues = tuple(
+        Cue("clip", c.line, key=phrases[_phrase_key(c.text)], language="vi")
+        if c.kind == "speech" and c.bulletin_id is None and _phrase_key(c.text) in phrases
+        else c
+        for c in script.cues
     )
     return replace(script, cues=cues)
 

@@ -31,6 +31,7 @@ class EspeakSettings(_Section):
     voice: str = "vi"
     rate: int = Field(default=150, ge=80, le=450)  # words per minute
     pitch: int = Field(default=50, ge=0, le=99)
+    word_gap: int = Field(default=0, ge=0, le=100)  # extra pause between words, in 10 ms units (-g)
     timeout_s: float = Field(default=60.0, gt=0)
 
 
@@ -44,11 +45,74 @@ class GttsSettings(_Section):
     base_url: str | None = None
 
 
+class CloudTtsSettings(_Section):
+    """What every vendor adapter shares. The API key is never written here: ``key_env``
+    names an environment variable holding it, ``key_file`` a file holding it (the file wins)."""
+
+    key_env: str | None = None
+    key_file: Path | None = None
+    base_url: str = ""
+    voice: str = ""
+    timeout_s: float = Field(default=15.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
+
+
+class FptSettings(CloudTtsSettings):
+    """FPT.AI text-to-speech v5: POST the text, then fetch the audio from the ``async`` link."""
+
+    key_env: str | None = "LOA_FPT_API_KEY"
+    base_url: str = "https://api.fpt.ai/hmi/tts/v5"
+    voice: str = "banmai"  # banmai, thuminh, leminh (north); lannhi, linhsan (south); myan, giahuy (centre)
+    speed: int = Field(default=0, ge=-3, le=3)
+    format: Literal["mp3", "wav"] = "mp3"
+    poll_interval_s: float = Field(default=2.0, ge=0)
+    poll_attempts: int = Field(default=60, ge=1, le=600)
+
+
+class ViettelSettings(CloudTtsSettings):
+    """Viettel AI text-to-speech: POST JSON with a ``token`` header, the answer is the audio."""
+
+    key_env: str | None = "LOA_VIETTEL_TOKEN"
+    base_url: str = "https://viettelgroup.ai/voice/api/tts/v1/rest/syn"
+    voice: str = "hn-quynhanh"  # hn-quynhanh, phamtienquan (north); hcm-minhquan, lethiyen (south)
+    speed: float = Field(default=1.0, ge=0.7, le=1.3)
+    without_filter: bool = False
+
+
+class GoogleTtsSettings(CloudTtsSettings):
+    """Google Cloud Text-to-Speech ``text:synthesize`` with an API key; vi-VN voices."""
+
+    key_env: str | None = "LOA_GOOGLE_TTS_KEY"
+    base_url: str = "https://texttospeech.googleapis.com/v1/text:synthesize"
+    voice: str = "vi-VN-Neural2-A"
+    language_code: str = "vi-VN"
+    speaking_rate: float = Field(default=1.0, ge=0.25, le=4.0)
+    audio_encoding: Literal["MP3", "LINEAR16", "OGG_OPUS"] = "MP3"
+
+
+class CommandSettings(_Section):
+    """Any local program that reads text on stdin and writes WAV: to stdout, or to the
+    path it is given where ``{out}`` stands in ``argv``. ``{voice}`` and ``{speed}`` in
+    ``argv`` are replaced by ``voice`` and ``speed``."""
+
+    argv: tuple[str, ...] = ()
+    label: str = "command"
+    voice: str = ""
+    speed: str = ""
+    timeout_s: float = Field(default=120.0, gt=0)
+
+
 class TtsSettings(_Section):
-    engines: tuple[Literal["espeak", "gtts"], ...] = ("espeak",)
+    engines: tuple[Literal["espeak", "gtts", "fpt", "viettel", "google", "command"], ...] = ("espeak",)
     variant: Literal["north", "south"] = "north"
     espeak: EspeakSettings = EspeakSettings()
     gtts: GttsSettings = GttsSettings()
+    fpt: FptSettings = FptSettings()
+    viettel: ViettelSettings = ViettelSettings()
+    google: GoogleTtsSettings = GoogleTtsSettings()
+    command: CommandSettings = CommandSettings()
 
     @field_validator("engines")
     @classmethod

@@ -23,7 +23,7 @@ from typing import Any
 from pipeline.config import Settings
 from pipeline.consultation_intake import parse_policy
 from pipeline.errors import BulletinError, RenderError
-from pipeline.models import CATEGORIES, LANGUAGES, PRIORITIES, TTS_LANGUAGES, Bulletin, Deployment, Recording
+from pipeline.models import CATEGORIES, LANGUAGES, PRIORITIES, Bulletin, Deployment, Recording
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,6 @@ def prepare_recording(bulletin: Bulletin, language: str, src: Path, *, settings:
     where = f"bulletin {bulletin.id} ({language}) {src}"
     if language not in LANGUAGES:
         raise BulletinError(f"{where}: unknown language {language!r}; use {', '.join(LANGUAGES)}")
-    if language in TTS_LANGUAGES:
-        raise BulletinError(f"{where}: {language} is spoken by text-to-speech; record hmn, ium or pcc")
     if language not in bulletin.languages:
         raise BulletinError(
             f"{where}: the bulletin does not list {language} in its languages "

@@ -83,11 +83,11 @@ def estimate_ms(
     for lang in languages:
         if durations is not None and b.id is not None and (known := durations.get((b.id, lang))) is not None:
             total += known + ITEM_OVERHEAD_MS
+        elif b.id is not None and (rec := recordings.get((b.id, lang))) is not None:
+            total += rec.duration_ms + ITEM_OVERHEAD_MS  # a reading, Vietnamese ones included
         elif lang in TTS_LANGUAGES:
             text = spoken(f"{b.title}. {b.source}. {b.reference}. {b.body}")
             total += len(text) * 1000 // SPOKEN_CHARS_PER_SECOND + ITEM_OVERHEAD_MS
-        elif b.id is not None and (rec := recordings.get((b.id, lang))) is not None:
-            total += rec.duration_ms + ITEM_OVERHEAD_MS
     return total
 
 

@@ -16,7 +16,7 @@ from pipeline.store import bulletins as store
 from pipeline.store.recordings import current_recordings, save_recording
 
 bulletin_app = typer.Typer(help="Add, list, show, approve and withdraw bulletins.", no_args_is_help=True)
-recording_app = typer.Typer(help="Attach recordings in Mong, Dao or Giay to bulletins.", no_args_is_help=True)
+recording_app = typer.Typer(help="Attach readings in Vietnamese, Mong, Dao or Giay to bulletins.", no_args_is_help=True)
 
 STATUS_VI = {"draft": "nháp", "approved": "đã duyệt", "withdrawn": "đã thu hồi"}
 
@@ -147,14 +147,15 @@ def withdraw(ctx: typer.Context, bulletin_id: Annotated[int, typer.Argument(meta
 def recording_add(
     ctx: typer.Context,
     bulletin_id: Annotated[int, typer.Argument(metavar="BULLETIN")],
-    language: Annotated[str, typer.Argument(metavar="LANG", help="hmn (Mông), ium (Dao) or pcc (Giáy).")],
+    language: Annotated[str, typer.Argument(metavar="LANG", help="vi (Việt), hmn (Mông), ium (Dao) or pcc (Giáy).")],
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Any audio ffmpeg reads.")],
     json_out: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
-    """Attach a recording of a bulletin in Mong, Dao or Giay.
+    """Attach a reading of a bulletin in Vietnamese, Mong, Dao or Giay.
 
     The file is probed with ffprobe, copied into the data directory under a generated
-    name, and replaces the previous recording for that language (which is kept).
+    name, and replaces the previous recording for that language (which is kept). A
+    Vietnamese (vi) reading of the whole body airs instead of text-to-speech in every commune.
 
     Example: loa recording add 3 hmn ban-tin-3-hmong.m4a
     """
@@ -162,9 +163,14 @@ def recording_add(
     b = store.get_bulletin(app.db, bulletin_id)
     rec = prepare_recording(b, language, file, settings=app.settings)
     stored, outcome = save_recording(app.db, rec)
+    from pipeline.readings import LEVEL_WARNINGS_VI, check_reading
+
+    warnings = check_reading(stored.path, settings=app.settings.audio)
     if json_out:
-        print_json(dataclasses.asdict(stored) | {"outcome": outcome})
+        print_json(dataclasses.asdict(stored) | {"outcome": outcome, "warnings": list(warnings)})
         return
+    for code in warnings:
+        err_console.print(f"warning: {code}: {LEVEL_WARNINGS_VI[code]}", markup=False, highlight=False)
     console.print(
         f"{outcome} recording {language} for #{b.id}: {stored.duration_ms / 1000:.1f} s "
         f"{stored.codec} {stored.sample_rate} Hz {stored.channels} ch",

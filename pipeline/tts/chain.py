@@ -6,8 +6,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from pipeline.config import TtsSettings
-from pipeline.errors import RenderError, TransientRenderError
+from pipeline.errors import ConfigError, RenderError, TransientRenderError
 from pipeline.tts.base import SpeechEngine
 from pipeline.tts.espeak import EspeakEngine
 from pipeline.tts.gtts_engine import GttsEngine
@@ -36,6 +38,14 @@ class EngineChain:
     def identity(self) -> str:
         return " > ".join(e.identity() for e in self.engines)
 
+    def voice_of(self, name: str) -> str:
+        """The voice engine ``name`` speaks with in this chain (for ``Segment.source``)."""
+        for engine in self.engines:
+            if engine.name == name:
+                voice = getattr(engine, "voice", None) or getattr(getattr(engine, "settings", None), "voice", None)
+                return str(voice or getattr(getattr(engine, "settings", None), "lang", "") or "default")
+        return "?"
+
     def synthesize(self, text: str, dst: Path) -> str:
         """Speak ``text`` into ``dst``; return the name of the engine that spoke."""
         failures: list[tuple[str, RenderError]] = []
@@ -56,12 +66,59 @@ class EngineChain:
         raise RenderError(message)
 
 
+#: The setting that ``--speed`` sets, per engine (gTTS has none).
+SPEED_FIELDS = {"espeak": "rate", "fpt": "speed", "viettel": "speed", "google": "speaking_rate", "command": "speed"}
+
+
+def with_voice(name: str, settings: TtsSettings, *, voice: str | None = None, speed: str | None = None) -> TtsSettings:
+    """``settings`` with engine ``name``'s voice and speed replaced (validated like loa.toml)."""
+    if name not in ENGINE_NAMES:
+        raise ConfigError(f"unknown speech engine {name!r}; use one of {', '.join(ENGINE_NAMES)}")
+    if voice is None and speed is None:
+        return settings
+    section = getattr(settings, name)
+    update: dict[str, object] = {}
+    if voice is not None:
+        if name == "gtts":
+            raise ConfigError("gtts has one Vietnamese voice; --voice is for espeak, fpt, viettel, google, command")
+        update["voice"] = voice
+    if speed is not None:
+        if name not in SPEED_FIELDS:
+            raise ConfigError(f"{name} has no speed setting; --speed is for {', '.join(SPEED_FIELDS)}")
+        update[SPEED_FIELDS[name]] = speed
+    try:
+        changed = type(section).model_validate(section.model_dump() | update)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"[tts.{name}] {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+    return settings.model_copy(update={name: changed})
+
+
+def build_engine(name: str, settings: TtsSettings) -> SpeechEngine:
+    """One engine by its name in ``[tts] engines``."""
+    from pipeline.tts.command import CommandEngine
+    from pipeline.tts.fpt import FptEngine
+    from pipeline.tts.google_cloud import GoogleCloudEngine
+    from pipeline.tts.viettel import ViettelEngine
+
+    if name == "espeak":
+        return EspeakEngine(settings.espeak, variant=settings.variant)
+    if name == "gtts":
+        return GttsEngine(settings.gtts)
+    if name == "fpt":
+        return FptEngine(settings.fpt)
+    if name == "viettel":
+        return ViettelEngine(settings.viettel)
+    if name == "google":
+        return GoogleCloudEngine(settings.google)
+    if name == "command":
+        return CommandEngine(settings.command)
+    raise ConfigError(f"unknown speech engine {name!r}; use one of {', '.join(ENGINE_NAMES)}")
+
+
+ENGINE_NAMES = ("espeak", "gtts", "fpt", "viettel", "google", "command")
+
+
 def build_engine_chain(settings: TtsSettings) -> EngineChain:
     """The engines named in ``settings.engines``, in that order."""
-    engines: list[SpeechEngine] = []
-    for name in settings.engines:
-        if name == "espeak":
-            engines.append(EspeakEngine(settings.espeak, variant=settings.variant))
-        elif name == "gtts":
-            engines.append(GttsEngine(settings.gtts))
-    return EngineChain(engines)
+    return EngineChain([build_engine(name, settings) for name in settings.engines])

@@ -30,7 +30,8 @@ class EspeakEngine:
 
     def identity(self) -> str:
         s = self.settings
-        return f"espeak-ng {self.version()} voice={self.voice} rate={s.rate} pitch={s.pitch}"
+        gap = f" gap={s.word_gap}" if s.word_gap else ""  # absent at 0: existing cache keys stay valid
+        return f"espeak-ng {self.version()} voice={self.voice} rate={s.rate} pitch={s.pitch}{gap}"
 
     def version(self) -> str:
         """``espeak-ng --version``'s number, or ``unknown`` when it cannot be run."""
@@ -70,6 +71,8 @@ class EspeakEngine:
         s = self.settings
         with atomic_path(dst) as tmp:
             args = [s.binary, "-v", self.voice, "-s", str(s.rate), "-p", str(s.pitch), "-b", "1"]
+            if s.word_gap:
+                args += ["-g", str(s.word_gap)]
             proc = self._run([*args, "-w", str(tmp), "--stdin"], text.encode("utf-8"))
             if proc.returncode != 0:
                 err = proc.stderr.decode(errors="replace").strip() or f"exit status {proc.returncode}"

@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.models import LANGUAGES
+from pipeline.readings import LEVEL_WARNINGS_VI
 from pipeline.web.auth import CSRF_FIELD, Authed
 from pipeline.web.state import web_state
 
@@ -70,6 +71,7 @@ def make_environment() -> Environment:
         DELIVERY_VI=DELIVERY_VI,
         CSRF_FIELD=CSRF_FIELD,
         NOTICES=NOTICES,
+        LEVEL_WARNINGS=LEVEL_WARNINGS_VI,
     )
     env.filters.update(vi_day=vi_day, seconds=seconds)
     return env
@@ -163,7 +165,7 @@ class SecurityHeadersMiddleware:
         (
             b"content-security-policy",
             b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            b"media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            b"media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     )
 

@@ -19,6 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from pipeline.errors import BulletinError, LoaError, UsageError
 from pipeline.intake import prepare_recording
 from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording
+from pipeline.readings import check_reading
 from pipeline.store import bulletins as store
 from pipeline.store.recordings import current_recordings, save_recording
 from pipeline.web.auth import Approver, Authed, Editor, Reader, check_csrf, may_see_bulletin, target_outside_scope
@@ -255,6 +256,7 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
     language = str(form.get("language", ""))
     upload = form.get("file")
     error: str | None = None
+    warnings: tuple[str, ...] = ()
     workdir = state.settings.data_dir / "tmp" / "uploads" / uuid.uuid4().hex
     try:
         if not isinstance(upload, UploadFile):
@@ -268,6 +270,7 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
         rec = prepare_recording(b, language, src, settings=state.settings)
         _, outcome = save_recording(state.db, rec)
         log.info("recording %s for bulletin %s by %s: %s", language, bulletin_id, who.user.name, outcome)
+        warnings = check_reading(rec.path, settings=state.settings.audio)  # too quiet, clipped, mostly silence
     except UsageError as exc:
         error = str(exc).replace(str(workdir) + "/", "")
     finally:
@@ -288,7 +291,8 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
             upload_error=f"Không nhận được bản ghi: {error}",
             upload_language=language,
         )
-    return RedirectResponse(f"/bulletins/{bulletin_id}?ok=recording", status_code=303)
+    warn = f"&warn={','.join(warnings)}&lang={language}" if warnings else ""
+    return RedirectResponse(f"/bulletins/{bulletin_id}?ok=recording{warn}", status_code=303)
 
 
 @router.get("/bulletins/{bulletin_id}/recordings/{language}")

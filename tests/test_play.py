@@ -1,0 +1,143 @@
+"""``loa pull --play`` with real mpv: receipts written, signed, uploaded; forged and replayed uploads refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+
+from pipeline import receipts as rc
+from pipeline.cli import main
+from pipeline.play import play_pulled, player_command, select_program
+from pipeline.pull import pull
+from pipeline.store import receipts as receipt_store
+from pipeline.store.users import add_endpoint_token
+from tests import audio_fixtures as fx
+from tests.web_support import Built, Web, build_small, serve_project, shared_segments
+
+pytestmark = [pytest.mark.audio, pytest.mark.slow]
+TOKEN = "play-test-token-for-y-ty-loa-0123456789"
+OTHER = "play-test-token-for-ban-lau-loa-012345678"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Path) -> Built:
+    tmp = tmp_path_factory.mktemp("play")
+    wav = fx.sine(tmp / "hmn.wav", seconds=1.0)
+    built = build_small(
+        tmp / "p", voices_with_placeholders, wav, segments=shared_segments(tmp_path_factory), commune="02641"
+    )
+    db = built.project.db()
+    add_endpoint_token(db, "y-ty-loa", TOKEN)
+    add_endpoint_token(db, "ban-lau-loa", OTHER)
+    db.close()
+    return built
+
+
+@pytest.fixture
+def web(built: Built) -> Iterator[Web]:
+    with serve_project(built.project) as web:
+        yield web
+
+
+def morning_of(built: Built) -> dt.datetime:
+    return dt.datetime.combine(built.day, dt.time(6, 0), tzinfo=built.project.settings.tz)
+
+
+def test_pull_then_play_with_mpv_writes_and_uploads_signed_receipts(built: Built, web: Web, tmp_path: Path) -> None:
+    to = tmp_path / "device"
+    pull(web.url, TOKEN, to, dates=[built.day])
+    report = play_pulled(web.url, TOKEN, to, clock=lambda: morning_of(built))
+    assert report.failed == 0 and not report.upload_errors, report
+    assert len(report.receipts) == 2  # the emergency in force, then the morning program
+    assert report.uploaded == 2
+    schema = json.loads(rc.SCHEMA_FILE.read_text(encoding="utf-8"))
+    sent = sorted((to / "reports" / "sent").glob("*.json"))
+    assert [p.stem for p in sent] == sorted(report.receipts)
+    assert not list((to / "reports").glob("*.json"))  # nothing left unsent
+    programs = set()
+    for path in sent:
+        doc = json.loads(path.read_bytes())
+        jsonschema.validate(doc, schema, format_checker=jsonschema.FormatChecker())
+        assert doc["source"] == "pull" and doc["endpoint"] == "y-ty-loa"
+        assert doc["items"] and all(i["completed"] for i in doc["items"])
+        programs.add(doc["program"])
+    assert programs == {f"02641/{built.day.isoformat()}/morning", f"02641/emergency/{built.emergency}"}
+    stored = receipt_store.receipts_between(web.db, built.day - dt.timedelta(days=2), built.day)
+    assert {r.id for r in stored} >= set(report.receipts)
+    # the manifest's items are exactly what was reported, by sha256
+    manifest = json.loads((to / "programs" / built.day.isoformat() / "manifest.json").read_text())
+    morning = select_program(manifest, slot="morning", now=morning_of(built))
+    assert morning is not None
+    [doc] = [json.loads(p.read_bytes()) for p in sent if json.loads(p.read_bytes())["program"].endswith("/morning")]
+    assert [i["sha256"] for i in doc["items"]] == [i["sha256"] for i in morning["items"]]
+
+    # a second run: the emergency was already played; the morning program plays again (a new receipt)
+    again = play_pulled(web.url, TOKEN, to, clock=lambda: morning_of(built))
+    assert len(again.receipts) == 1 and again.uploaded == 1
+
+
+def test_damaged_file_and_failing_player_are_reported_not_hidden(built: Built, web: Web, tmp_path: Path) -> None:
+    to = tmp_path / "device"
+    pull(web.url, TOKEN, to, dates=[built.day])
+    manifest = json.loads((to / "programs" / built.day.isoformat() / "manifest.json").read_text())
+    first = manifest["programs"][0]["items"][0]["file"]
+    (to / first).write_bytes(b"not the audio")
+    report = play_pulled(web.url, TOKEN, to, slot="morning", clock=lambda: morning_of(built), player=["false"])
+    assert report.played == 0 and report.failed > 0
+    docs = [json.loads(p.read_bytes()) for p in (to / "reports" / "sent").glob("*.json")]
+    reasons = {i["reason"] for d in docs for i in d["items"]}
+    assert "file does not match the manifest's SHA-256" in reasons
+    assert any(r and r.startswith("player exited 1") for r in reasons)
+
+
+def test_cli_pull_play_exit_codes(built: Built, web: Web, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    to = tmp_path / "device"
+    args = ["pull", "--server", web.url, "--token", TOKEN, "--to", str(to), "--date", built.day.isoformat()]
+    # the server's today has no program on this device (only tomorrow was built): exit 2, named
+    code = main([*args, "--play", "--slot", "morning", "--json"])
+    assert code == 2
+    assert "no program for" in capsys.readouterr().err
+    assert player_command("mpv --no-video") == ["mpv", "--no-video"]
+
+
+def _signed_upload(web: Web, built: Built, *, key_endpoint: str, token: str = TOKEN) -> tuple[httpx.Response, bytes]:
+    secret = rc.load_receipt_secret(built.project.settings.data_dir)
+    at = morning_of(built)
+    receipt = rc.Receipt(
+        id=rc.new_receipt_id(),
+        endpoint="y-ty-loa",
+        commune="02641",
+        source="pull",
+        program=f"02641/{built.day.isoformat()}/morning",
+        issued_at=at,
+        items=(rc.PlayedItem("media/x.mp3", "c" * 64, at, at, True),),
+    )
+    data = rc.dumps(rc.sign(receipt, rc.endpoint_key(secret, key_endpoint)))
+    with httpx.Client(base_url=web.url, headers={"Authorization": f"Bearer {token}"}) as client:
+        return client.post("/api/v1/endpoints/y-ty-loa/receipts", content=data), data
+
+
+def test_api_refuses_forged_and_replayed_receipts(built: Built, web: Web) -> None:
+    before = receipt_store.count_receipts(web.db)
+    forged, _ = _signed_upload(web, built, key_endpoint="ban-lau-loa")
+    assert forged.status_code == 403 and "không hợp lệ" in forged.json()["detail"]
+    ok, data = _signed_upload(web, built, key_endpoint="y-ty-loa")
+    assert ok.status_code == 201
+    with httpx.Client(base_url=web.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        replay = client.post("/api/v1/endpoints/y-ty-loa/receipts", content=data)
+        assert replay.status_code == 409 and "đã được nhận" in replay.json()["detail"]
+        bad = client.post("/api/v1/endpoints/y-ty-loa/receipts", content=b"{not json")
+        assert bad.status_code == 400
+        anon = httpx.post(f"{web.url}/api/v1/endpoints/y-ty-loa/receipts", content=data)
+        assert anon.status_code == 401
+    assert receipt_store.count_receipts(web.db) == before + 1
+    # another endpoint's token cannot post for y-ty-loa (404), nor read its key
+    with httpx.Client(base_url=web.url, headers={"Authorization": f"Bearer {OTHER}"}) as client:
+        assert client.post("/api/v1/endpoints/y-ty-loa/receipts", content=data).status_code == 404
+        assert client.get("/api/v1/endpoints/y-ty-loa/receipt-key").status_code == 404

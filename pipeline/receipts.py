@@ -299,3 +299,50 @@ def load_and_verify(
         raise ForgedReceiptError(f"{where}: it names endpoint {r.endpoint!r}, but came from {expect_endpoint!r}")
     verify(r, endpoint_key(secret, r.endpoint), where=where)
     return r
+
+
+def web_endpoint(commune: str) -> str:
+    """The pseudo-endpoint of a commune's operator page (its receipts are signed by the server)."""
+    return f"web:{commune}"
+
+
+def from_operator(
+    program: dict[str, Any] | None,
+    *,
+    program_id: str,
+    commune: str,
+    user: str,
+    kind: str,
+    note: str,
+    at: dt.datetime,
+) -> Receipt:
+    """The receipt for an operator's "Đã phát" (played) or "Báo sự cố" (problem) button.
+
+    ``program`` is the manifest's entry for ``program_id`` (None if it cannot be found:
+    the receipt then has no items and reconciles as "played but not scheduled").
+    """
+    played = kind == "played"
+    items = tuple(
+        PlayedItem(
+            file=str(i.get("file", "")) or "?",
+            sha256=str(i.get("sha256", "")),
+            start=None,
+            end=at,
+            completed=played,
+            reason=None if played else note,
+            bulletin_id=i.get("bulletin_id") if isinstance(i.get("bulletin_id"), int) else None,
+            duration_ms=i.get("duration_ms") if isinstance(i.get("duration_ms"), int) else None,
+        )
+        for i in (program or {}).get("items", [])
+        if _HEX64_RE.match(str(i.get("sha256", "")))
+    )
+    return Receipt(
+        id=new_receipt_id(),
+        endpoint=web_endpoint(commune),
+        commune=commune,
+        source="web",
+        program=program_id,
+        issued_at=at,
+        items=items,
+        note=_nfc(f"{user}: {note}" if note else user),
+    )

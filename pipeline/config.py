@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from pipeline.errors import ConfigError
 
@@ -112,6 +112,16 @@ class RunnerSettings(_Section):
     )
 
 
+class ReportSettings(_Section):
+    """Statistics for the provincial source-information system (``loa report``)."""
+
+    push_url: str | None = None  # where ``loa report --push`` POSTs the JSON (https)
+    token: SecretStr | None = None  # bearer token: set LOA_REPORT__TOKEN, or use token_file
+    token_file: Path | None = None
+    allow_http: bool = False  # only for a receiver on this machine (tests)
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
 class Settings(_Section):
     config_file: Path | None = None
     data_dir: Path = Path("data")
@@ -128,6 +138,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     signing: SigningSettings = SigningSettings()
     runner: RunnerSettings = RunnerSettings()
+    report: ReportSettings = ReportSettings()
 
     @field_validator("timezone")
     @classmethod

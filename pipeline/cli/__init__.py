@@ -21,6 +21,7 @@ from pipeline.cli import (
     keys_cmds,
     programs,
     receipts_cmds,
+    report_cmds,
     scheduler_cmd,
     services,
     text,
@@ -72,6 +73,7 @@ web_cmds.register(app)
 keys_cmds.register(app)
 bench_cmd.register(app)
 receipts_cmds.register(app)
+report_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -245,6 +245,14 @@ def _csv(fields: Sequence[str], records: Iterable[dict[str, Any]]) -> bytes:
     return buf.getvalue().encode("utf-8-sig")  # a BOM so that spreadsheet programs read Vietnamese
 
 
+def statistics_csv(s: Statistics) -> bytes:
+    return _csv(STAT_FIELDS, (_stat_record(r) for r in s.rows))
+
+
+def latency_csv(s: Statistics) -> bytes:
+    return _csv(LATENCY_FIELDS, (_latency_record(x) for x in s.latency))
+
+
 def write_report(s: Statistics, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write ``statistics.csv`` and ``emergency-latency.csv`` and/or ``report.json`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -252,8 +260,8 @@ def write_report(s: Statistics, out_dir: Path, formats: Sequence[str] = FORMATS)
     written = []
     if "csv" in formats:
         for name, data in (
-            (f"{stem}-statistics.csv", _csv(STAT_FIELDS, (_stat_record(r) for r in s.rows))),
-            (f"{stem}-emergency-latency.csv", _csv(LATENCY_FIELDS, (_latency_record(x) for x in s.latency))),
+            (f"{stem}-statistics.csv", statistics_csv(s)),
+            (f"{stem}-emergency-latency.csv", latency_csv(s)),
         ):
             (out_dir / name).write_bytes(data)
             written.append(out_dir / name)

@@ -219,6 +219,7 @@ def scripted(tmp_path: Path, sshd_server: SshServer) -> Iterator[tuple[Web, dict
     )
     add_endpoint_token(db, "y-ty-pull", PULL_TOKEN)
     make_user(db, "dai-banlau", "operator", commune="02695")
+    make_user(db, "duyet", "approver")
     db.close()
 
     secret = rc.load_receipt_secret(settings.data_dir)
@@ -368,3 +369,27 @@ def test_loa_report_writes_csv_and_json_and_pushes(
     assert main([*base, "--push"]) == 2
     assert "use https" in capsys.readouterr().err
     assert len(Receiver.got) == 1
+
+
+def test_the_staff_page_shows_not_played_unscheduled_silent_and_charts(scripted: tuple[Web, dict[str, int]]) -> None:
+    web, _ = scripted
+    staff = web.client("duyet")
+    page = staff.get("/reports", params={"from": "2026-11-01", "to": "2026-12-31", "period": "2026-Q4"})
+    assert page.status_code == 200
+    html = page.text
+    assert "Có 1 xã im lặng quá 1 ngày: <strong>Trịnh Tường</strong>" in html
+    assert "Chưa phát (2)" in html and "y-ty-sftp: loa hỏng" in html
+    assert "Chưa gửi tới thiết bị (Connection refused)" in html
+    assert "Đã phát nhưng không có trong lịch (2)" in html
+    assert "Không có chương trình này trong lịch" in html and "Bản tin không có trong chương trình này" in html
+    assert html.count("<svg") == 10 and "<script" not in html  # two charts per dimension, drawn on the server
+    assert "5/7 (71 %)" in html and "Thông thường" in html and "Tiếng Mông" in html
+    assert "5 phút 0 giây" in html  # the emergency's latency
+    exported = staff.get("/reports/export.json", params={"from": "2026-11-01", "to": "2026-12-31"})
+    doc = exported.json()
+    [total] = [r for r in doc["statistics"] if (r["period"], r["dimension"]) == ("2026-Q4", "all")]
+    assert (total["items_scheduled"], total["items_played"], total["minutes_played"]) == (7, 5, 6.5)
+    assert staff.get("/reports/export.csv", params={"from": "2026-11-01", "to": "2026-12-31"}).status_code == 200
+    # an operator is not staff; anonymous goes to the login page
+    assert web.client("dai-banlau").get("/reports").status_code == 403
+    assert web.client().get("/reports").status_code == 303

@@ -23,6 +23,7 @@ from pipeline.web import (
     routes_communes,
     routes_deliveries,
     routes_preview,
+    routes_reports,
 )
 from pipeline.web.auth import LoginRequired, RateLimiter, SessionCodec, load_secret_key
 from pipeline.web.pages import BodyLimitMiddleware, SecurityHeadersMiddleware, make_environment, render
@@ -36,6 +37,7 @@ ROUTERS = (
     routes_preview.router,
     routes_deliveries.router,
     routes_communes.router,
+    routes_reports.router,
     api.router,
     api_receipts.router,
 )

@@ -53,7 +53,7 @@ from pipeline.store.users import add_endpoint_token
 from pipeline.transports import open_transport
 from tests.conftest import REPO, Project
 from tests.sshd import SshServer, sshd_server  # noqa: F401
-from tests.web_support import Web, csrf_of, make_user, serve_project
+from tests.web_support import PASSWORD, Web, csrf_of, make_user, serve_project
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PULL_TOKEN = "reconcile-test-token-y-ty-pull-0123456789"
@@ -393,3 +393,47 @@ def test_the_staff_page_shows_not_played_unscheduled_silent_and_charts(scripted:
     # an operator is not staff; anonymous goes to the login page
     assert web.client("dai-banlau").get("/reports").status_code == 403
     assert web.client().get("/reports").status_code == 303
+
+
+@pytest.mark.slow
+def test_in_chromium_a_problem_report_becomes_a_not_played_reason(scripted: tuple[Web, dict[str, int]]) -> None:
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    web, ids = scripted
+    settings, deployment = web.project.settings, web.project.deployment
+    today = dt.datetime.now(settings.tz).date()
+    root = web.project.root
+    items = (seg(root, "g", 6000, "vi", None), seg(root, "s1", 60000, "vi", ids["b1"]))
+    start = dt.datetime.combine(today, dt.time(5, 30), tzinfo=TZ)
+    program = Program(f"02695/{today.isoformat()}/morning", "02695", today, "morning", start, "routine", today, items)
+    run_store.record_program(web.db, program)
+    ban_lau = deployment.commune("02695")
+    assert ban_lau is not None
+    package_programs(ban_lau, [program], folder=f"programs/{today.isoformat()}", settings=settings)
+    args = ["--disable-gpu", "--no-first-run", *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
+        try:
+            for name in ("dai-banlau", "duyet"):
+                page = browser.new_context(base_url=web.url).new_page()
+                page.set_default_timeout(30_000)
+                page.goto("/login")
+                page.fill("#name", name)
+                page.fill("#password", PASSWORD)
+                page.click("button[type=submit]")
+                page.wait_for_load_state()
+                if name == "dai-banlau":
+                    page.goto("/communes/02695")
+                    form = page.locator("form.problem").first
+                    form.locator("input[name=note]").fill("Mất điện cả thôn")
+                    form.locator("button").click()
+                    page.wait_for_url("**/communes/02695?ok=problem")
+                else:
+                    page.goto(f"/reports?from={today.isoformat()}&to={today.isoformat()}")
+                    row = page.locator("#not-played tr", has_text="Mất điện cả thôn")
+                    assert row.count() == 1
+                    assert "Bản Lầu" in row.inner_text() and "web:02695" in row.inner_text()
+        finally:
+            browser.close()

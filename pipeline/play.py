@@ -20,7 +20,7 @@ import shlex
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -97,12 +97,16 @@ def play_program(
     items: list[rc.PlayedItem] = []
     for entry in program.get("items", []):
         rel, sha = str(entry["file"]), str(entry["sha256"])
-        path = root / rel
+        parts = PurePosixPath(rel).parts
+        safe = bool(parts) and not rel.startswith("/") and not any(p in ("", ".", "..") for p in parts)
+        path = root.joinpath(*parts) if safe else root / ".unsafe"
         start = clock()
         duration = entry.get("duration_ms")
         bulletin = entry.get("bulletin_id")
         why: str | None
-        if not path.is_file():
+        if not safe:
+            ok, why = False, "unsafe path in the manifest; not played"
+        elif not path.is_file():
             ok, why = False, "file missing on the device"
         elif _sha256(path) != sha:
             ok, why = False, "file does not match the manifest's SHA-256"
@@ -205,7 +209,7 @@ def play_pulled(
             if (
                 mark is not None
                 and not mark.exists()
-                and dt.datetime.fromisoformat(str(manifest["expires"])) >= now_of()
+                and (manifest.get("expires") is None or dt.datetime.fromisoformat(manifest["expires"]) >= now_of())
             ):
                 programs.extend((p, mark) for p in manifest.get("programs", []))
         today = now_of().date()

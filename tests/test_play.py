@@ -141,3 +141,34 @@ def test_api_refuses_forged_and_replayed_receipts(built: Built, web: Web) -> Non
     with httpx.Client(base_url=web.url, headers={"Authorization": f"Bearer {OTHER}"}) as client:
         assert client.post("/api/v1/endpoints/y-ty-loa/receipts", content=data).status_code == 404
         assert client.get("/api/v1/endpoints/y-ty-loa/receipt-key").status_code == 404
+
+
+def test_play_program_refuses_unsafe_paths_and_reports_missing_files(tmp_path: Path) -> None:
+    from pipeline.play import play_program
+
+    at = dt.datetime(2026, 12, 2, 5, 30, tzinfo=dt.UTC)
+    program = {
+        "id": "02641/2026-12-02/morning",
+        "items": [
+            {"file": "../../etc/passwd", "sha256": "a" * 64, "duration_ms": 1000},
+            {"file": "media/gone.mp3", "sha256": "b" * 64, "duration_ms": 1000, "bulletin_id": 4},
+        ],
+    }
+    r = play_program(tmp_path, program, endpoint="y-ty-loa", commune="02641", player=["true"], clock=lambda: at)
+    assert [i.reason for i in r.items] == ["unsafe path in the manifest; not played", "file missing on the device"]
+    assert r.items[1].bulletin_id == 4 and not r.completed
+
+
+def test_select_program_picks_the_slot_due_now() -> None:
+    manifest = {
+        "programs": [
+            {"slot": "morning", "start": "2026-12-02T05:30:00+07:00"},
+            {"slot": "evening", "start": "2026-12-02T17:00:00+07:00"},
+        ]
+    }
+    tz = dt.timezone(dt.timedelta(hours=7))
+    noon = dt.datetime(2026, 12, 2, 12, 0, tzinfo=tz)
+    assert select_program(manifest, slot=None, now=noon)["slot"] == "morning"  # type: ignore[index]
+    assert select_program(manifest, slot=None, now=noon.replace(hour=18))["slot"] == "evening"  # type: ignore[index]
+    assert select_program(manifest, slot=None, now=noon.replace(hour=4))["slot"] == "morning"  # type: ignore[index]
+    assert select_program(manifest, slot="night", now=noon) is None

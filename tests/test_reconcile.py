@@ -434,6 +434,6 @@ def test_in_chromium_a_problem_report_becomes_a_not_played_reason(scripted: tupl
                     page.goto(f"/reports?from={today.isoformat()}&to={today.isoformat()}")
                     row = page.locator("#not-played tr", has_text="Mất điện cả thôn")
                     assert row.count() == 1
-                    assert "Bản Lầu" in row.inner_text() and "web:02695" in row.inner_text()
+                    assert "Bản Lầu" in row.inner_text() and "Đài xã báo: Mất điện cả thôn" in row.inner_text()
         finally:
             browser.close()

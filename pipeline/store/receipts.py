@@ -12,7 +12,7 @@ from pipeline.receipts import Receipt, ReplayedReceiptError, parse, to_document
 from pipeline.store.db import Database, as_utc, utcnow
 
 
-def program_day(program: str, issued_at: dt.datetime, tz: ZoneInfo) -> dt.date:
+def program_day(program: str, issued_at: dt.datetime, tz: dt.tzinfo) -> dt.date:
     """The date a receipt counts for: the program id's date, else the local day it was issued."""
     parts = program.split("/")
     if len(parts) == 3:

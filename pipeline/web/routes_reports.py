@@ -50,6 +50,8 @@ def reason_vi(reason: str | None) -> str:
     """A reason in Vietnamese: known ones translated, the device's or operator's own words kept."""
     if not reason:
         return ""
+    if reason.startswith("web:") and ": " in reason:
+        reason = "Đài xã báo: " + reason.split(": ", 1)[1]
     for key, vi in REASON_VI.items():
         if reason == key or reason.startswith(key + " ("):
             return vi + reason[len(key) :]

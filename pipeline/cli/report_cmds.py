@@ -19,7 +19,9 @@ def report(
     fmt: Annotated[
         list[str] | None, typer.Option("--format", "-f", help="csv or json (repeatable; default both).")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Directory for the files (default <data>/reports).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for the files (default <data>/reports/statistics).")
+    ] = None,
     push: Annotated[bool, typer.Option("--push", help="Also POST the JSON to [report] push_url.")] = False,
     json_out: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
@@ -45,7 +47,7 @@ def report(
     settings = app.settings
     rec = reconcile(app.db, app.deployment, first, last, tz=settings.tz)
     stats = compute_statistics(rec, app.db, app.deployment, tz=settings.tz)
-    written = write_report(stats, out or settings.reports_dir, formats)
+    written = write_report(stats, out or settings.reports_dir / "statistics", formats)
     status = push_report(to_json(stats), settings.report) if push else None
     totals = next((r for r in stats.rows if r.dimension == "all" and "-Q" in r.period), None)
     if json_out:

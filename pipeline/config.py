@@ -119,6 +119,7 @@ class ReportSettings(_Section):
     token: SecretStr | None = None  # bearer token: set LOA_REPORT__TOKEN, or use token_file
     token_file: Path | None = None
     allow_http: bool = False  # only for a receiver on this machine (tests)
+    ca_file: Path | None = None  # a CA bundle to trust for push_url instead of the system's
     timeout_s: float = Field(default=30.0, gt=0)
 
 

@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import io
 import json
+import ssl
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -302,8 +303,14 @@ def push_report(
     if scheme != "https" and not (scheme == "http" and settings.allow_http):
         raise ConfigError(f"[report] push_url {url}: use https (http only with [report] allow_http = true, for tests)")
     headers = {"Authorization": f"Bearer {report_token(settings)}", "Content-Type": "application/json"}
+    verify: ssl.SSLContext | bool = True
+    if settings.ca_file is not None:
+        try:
+            verify = ssl.create_default_context(cafile=str(settings.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"[report] ca_file {settings.ca_file}: {exc}") from exc
     try:
-        with httpx.Client(timeout=settings.timeout_s, transport=transport) as client:
+        with httpx.Client(timeout=settings.timeout_s, transport=transport, verify=verify) as client:
             response = client.post(url, content=data, headers=headers)
     except httpx.TransportError as exc:
         raise TransientDeliveryError(f"report push to {url}: {exc.__class__.__name__}: {exc}; try again") from exc

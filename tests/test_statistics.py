@@ -82,3 +82,95 @@ def test_chart_escapes_labels_and_draws_parts() -> None:
     assert svg.startswith("<svg") and "<b>" not in svg and "&lt;b&gt;Y Tý&lt;/b&gt;" in svg
     assert svg.count("<rect") == 4 and "style=" not in svg and "<script" not in svg
     assert "Chưa có số liệu." in str(bar_chart("x", []))
+
+
+def _tls_files(d: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with openssl."""
+    import subprocess
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Loa test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
+    run("req", *ec, "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    (d / "ext.cnf").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    )
+    return d / "ca.pem", d / "srv.pem", d / "srv.key"
+
+
+def test_push_over_real_https_checks_the_certificate(tmp_path: Path) -> None:
+    import http.server
+    import ssl
+    import threading
+
+    from pipeline.errors import TransientDeliveryError
+
+    ca, cert, key = _tls_files(tmp_path)
+    got: list[tuple[str, bytes]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append((self.headers.get("authorization", ""), self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(201)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/nhan-bao-cao"
+        body = b'{"schema": "loa.report/1"}'
+        trusted = ReportSettings(push_url=url, token=SecretStr("the-token"), ca_file=ca, timeout_s=10)
+        assert push_report(body, trusted) == 201
+        assert got == [("Bearer the-token", body)]
+        # the system's CAs do not know this certificate: refused, nothing sent
+        untrusted = ReportSettings(push_url=url, token=SecretStr("the-token"), timeout_s=10)
+        with pytest.raises(TransientDeliveryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            push_report(body, untrusted)
+        assert len(got) == 1
+    finally:
+        server.shutdown()
+        server.server_close()

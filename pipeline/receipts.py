@@ -198,7 +198,7 @@ def _parse_time(value: Any, where: str) -> dt.datetime | None:
 
 def _need(doc: dict[str, Any], key: str, kind: type, where: str) -> Any:
     value = doc.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise ReceiptError(f"{where}: field {key!r} is missing or not a {kind.__name__}")
     return value
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import os
 import shlex
@@ -21,13 +20,14 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
+from pipeline import manifest as mf
 from pipeline import receipts as rc
 from pipeline.errors import DeliveryError, TransientDeliveryError, UsageError
+from pipeline.signing import PublicKey
 
 log = logging.getLogger(__name__)
 DEFAULT_PLAYER = "mpv --ao=null --ao-null-untimed --no-video --really-quiet --no-config"
@@ -42,6 +42,7 @@ class PlayReport:
     failed: int = 0
     uploaded: int = 0
     upload_errors: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # folders not played: unsigned, tampered, damaged
 
 
 def player_command(text: str) -> list[str]:
@@ -75,64 +76,70 @@ def play_file(path: Path, *, player: Sequence[str], timeout_s: float) -> tuple[b
     return True, None
 
 
-def select_program(manifest: dict[str, Any], *, slot: str | None, now: dt.datetime) -> dict[str, Any] | None:
+def select_program(manifest: mf.Manifest, *, slot: str | None, now: dt.datetime) -> mf.ProgramEntry | None:
     """The program of ``slot``; without a slot, the latest that has started by ``now``, else the first."""
-    programs = [p for p in manifest.get("programs", []) if isinstance(p, dict)]
+    programs = list(manifest.programs)
     if slot is not None:
-        return next((p for p in programs if p.get("slot") == slot), None)
-    started = [p for p in programs if dt.datetime.fromisoformat(str(p["start"])) <= now]
+        return next((p for p in programs if p.slot == slot), None)
+    started = [p for p in programs if p.start <= now]
     return (started[-1] if started else programs[0]) if programs else None
+
+
+def _safe_path(root: Path, rel: str) -> Path | None:
+    parts = PurePosixPath(rel).parts
+    if not parts or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return None
+    return root.joinpath(*parts)
+
+
+def _check_and_play(
+    root: Path, rel: str, sha: str, *, player: Sequence[str], duration_ms: int
+) -> tuple[bool, str | None]:
+    path = _safe_path(root, rel)
+    if path is None:
+        return False, "unsafe path in the manifest; not played"
+    if not path.is_file():
+        return False, "file missing on the device"
+    if _sha256(path) != sha:
+        return False, "file does not match the manifest's SHA-256"
+    return play_file(path, player=player, timeout_s=60.0 + 3 * duration_ms / 1000)
 
 
 def play_program(
     root: Path,
-    program: dict[str, Any],
+    manifest: mf.Manifest,
+    program: mf.ProgramEntry,
     *,
-    endpoint: str,
-    commune: str,
     player: Sequence[str],
     clock: Clock,
 ) -> rc.Receipt:
-    """Play every item of ``program`` (a manifest's program entry) from ``root``; the unsigned receipt."""
+    """Play ``program`` of ``manifest`` from ``root``: each item's file, or the slot's one MP3; the unsigned receipt.
+
+    On a single-file endpoint the whole MP3 plays once and every item gets its outcome.
+    """
     items: list[rc.PlayedItem] = []
-    for entry in program.get("items", []):
-        rel, sha = str(entry["file"]), str(entry["sha256"])
-        parts = PurePosixPath(rel).parts
-        safe = bool(parts) and not rel.startswith("/") and not any(p in ("", ".", "..") for p in parts)
-        path = root.joinpath(*parts) if safe else root / ".unsafe"
+    if program.single is not None and all(i.file is None for i in program.items):
+        sha = next((f.sha256 for f in manifest.files if f.path == program.single), "")
         start = clock()
-        duration = entry.get("duration_ms")
-        bulletin = entry.get("bulletin_id")
-        why: str | None
-        if not safe:
-            ok, why = False, "unsafe path in the manifest; not played"
-        elif not path.is_file():
-            ok, why = False, "file missing on the device"
-        elif _sha256(path) != sha:
-            ok, why = False, "file does not match the manifest's SHA-256"
-        else:
-            limit = 60.0 + 3 * (int(duration or 0) / 1000)
-            ok, why = play_file(path, player=player, timeout_s=limit)
-        items.append(
-            rc.PlayedItem(
-                file=rel,
-                sha256=sha,
-                start=start,
-                end=clock(),
-                completed=ok,
-                reason=why,
-                bulletin_id=int(bulletin) if isinstance(bulletin, int) else None,
-                duration_ms=int(duration) if isinstance(duration, int) else None,
-            )
-        )
-        if not ok:
-            log.warning("%s: %s: %s", program.get("id"), rel, why)
+        ok, why = _check_and_play(root, program.single, sha, player=player, duration_ms=program.duration_ms)
+        end = clock()
+        for i in program.items:
+            items.append(rc.PlayedItem(program.single, i.sha256, start, end, ok, why, i.bulletin_id, i.duration_ms))
+    else:
+        for i in program.items:
+            rel = i.file or ""
+            start = clock()
+            ok, why = _check_and_play(root, rel, i.sha256, player=player, duration_ms=i.duration_ms)
+            items.append(rc.PlayedItem(rel or "?", i.sha256, start, clock(), ok, why, i.bulletin_id, i.duration_ms))
+    for item in items:
+        if not item.completed:
+            log.warning("%s: %s: %s", program.id, item.file, item.reason)
     return rc.Receipt(
         id=rc.new_receipt_id(),
-        endpoint=endpoint,
-        commune=commune,
+        endpoint=manifest.endpoint,
+        commune=manifest.commune,
         source="pull",
-        program=str(program["id"]),
+        program=program.id,
         issued_at=clock(),
         items=tuple(items),
     )
@@ -181,47 +188,67 @@ def upload_receipts(http: httpx.Client, endpoint: str, root: Path, report: PlayR
             report.upload_errors.append(f"{path.name}: HTTP {response.status_code} {detail}")
 
 
+def _load(root: Path, folder: str, *, public_key: PublicKey | None, now: dt.datetime) -> mf.Manifest:
+    """The folder's manifest: signature, expiry and files checked when the deployment key is given."""
+    if public_key is not None:
+        return mf.verify_folder(root, folder, public_key=public_key, now=now)
+    return mf.read(root / folder / mf.FILE)
+
+
 def play_pulled(
     server: str,
     token: str,
     root: Path,
     *,
+    public_key: PublicKey | None = None,
     slot: str | None = None,
     player: Sequence[str] = tuple(shlex.split(DEFAULT_PLAYER)),
     clock: Clock | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> PlayReport:
-    """After ``pull``: play today's program (and unplayed emergencies), write receipts, upload them."""
+    """After ``pull``: play today's program (and unplayed emergencies), write receipts, upload them.
+
+    With ``public_key`` (the deployment's, as ``loa pull --key`` takes it) a folder plays
+    only if its signed manifest and every file check out; a refused one is named.
+    """
     from pipeline.pull import PullClient
 
     client = PullClient(server, token, transport=transport)
     report = PlayReport()
     try:
         me = client.whoami()
-        endpoint, commune, tz = str(me["endpoint"]), str(me["commune"]), ZoneInfo(str(me["timezone"]))
+        endpoint, tz = str(me["endpoint"]), ZoneInfo(str(me["timezone"]))
         now_of: Clock = clock or (lambda: dt.datetime.now(tz).replace(microsecond=0))
         key = receipt_key(client.http, endpoint)
-        programs: list[tuple[dict[str, Any], Path | None]] = []
+        chosen: list[tuple[mf.Manifest, mf.ProgramEntry, Path | None]] = []
         played_marks = root / REPORTS / "played"
-        for manifest_path in sorted((root / "emergency").glob("*/manifest.json")):
-            mark: Path | None = played_marks / f"emergency-{manifest_path.parent.name}"
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if (
-                mark is not None
-                and not mark.exists()
-                and (manifest.get("expires") is None or dt.datetime.fromisoformat(manifest["expires"]) >= now_of())
-            ):
-                programs.extend((p, mark) for p in manifest.get("programs", []))
+        folders = [f"emergency/{p.parent.name}" for p in sorted((root / "emergency").glob(f"*/{mf.FILE}"))]
         today = now_of().date()
-        day_path = root / "programs" / today.isoformat() / "manifest.json"
-        if day_path.is_file():
-            chosen = select_program(json.loads(day_path.read_text(encoding="utf-8")), slot=slot, now=now_of())
-            if chosen is not None:
-                programs.append((chosen, None))
+        day_folder = f"programs/{today.isoformat()}"
+        if (root / day_folder / mf.FILE).is_file():
+            folders.append(day_folder)
         elif slot is not None:
-            raise UsageError(f"{day_path}: no program for {today} here; run `loa pull` first")
-        for program, mark in programs:
-            receipt = play_program(root, program, endpoint=endpoint, commune=commune, player=player, clock=now_of)
+            raise UsageError(f"{root / day_folder}: no program for {today} here; run `loa pull` first")
+        for folder in folders:
+            emergency = folder.startswith("emergency/")
+            mark = played_marks / folder.replace("/", "-") if emergency else None
+            if mark is not None and mark.exists():
+                continue
+            try:
+                manifest = _load(root, folder, public_key=public_key, now=now_of())
+            except mf.ManifestError as exc:
+                if not (emergency and "expired" in str(exc)):
+                    report.refused.append(f"{folder}: {exc}")
+                continue
+            if emergency:
+                chosen.extend((manifest, p, mark) for p in manifest.programs)
+            elif (program := select_program(manifest, slot=slot, now=now_of())) is not None:
+                chosen.append((manifest, program, None))
+        for manifest, program, mark in chosen:
+            receipt = play_program(root, manifest, program, player=player, clock=now_of)
+            if receipt.endpoint != endpoint:
+                report.refused.append(f"{program.id}: the manifest is for {receipt.endpoint}, not {endpoint}")
+                continue
             write_receipt(root, rc.sign(receipt, key))
             report.receipts.append(receipt.id)
             report.played += sum(i.completed for i in receipt.items)

@@ -32,9 +32,12 @@ import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UsageError
+
+if TYPE_CHECKING:
+    from pipeline.manifest import ProgramEntry
 
 SCHEMA = "loa.receipt/1"
 SOURCES = ("pull", "sftp", "web")
@@ -307,7 +310,7 @@ def web_endpoint(commune: str) -> str:
 
 
 def from_operator(
-    program: dict[str, Any] | None,
+    program: ProgramEntry | None,
     *,
     program_id: str,
     commune: str,
@@ -319,22 +322,22 @@ def from_operator(
     """The receipt for an operator's "Đã phát" (played) or "Báo sự cố" (problem) button.
 
     ``program`` is the manifest's entry for ``program_id`` (None if it cannot be found:
-    the receipt then has no items and reconciles as "played but not scheduled").
+    the receipt then has no items and reconciles as nothing played).
     """
     played = kind == "played"
     items = tuple(
         PlayedItem(
-            file=str(i.get("file", "")) or "?",
-            sha256=str(i.get("sha256", "")),
+            file=i.file or (program.single if program and program.single else "?"),
+            sha256=i.sha256,
             start=None,
             end=at,
             completed=played,
             reason=None if played else note,
-            bulletin_id=i.get("bulletin_id") if isinstance(i.get("bulletin_id"), int) else None,
-            duration_ms=i.get("duration_ms") if isinstance(i.get("duration_ms"), int) else None,
+            bulletin_id=i.bulletin_id,
+            duration_ms=i.duration_ms,
         )
-        for i in (program or {}).get("items", [])
-        if _HEX64_RE.match(str(i.get("sha256", "")))
+        for i in (program.items if program else ())
+        if _HEX64_RE.match(i.sha256)
     )
     return Receipt(
         id=new_receipt_id(),

@@ -11,10 +11,13 @@ import httpx
 import jsonschema
 import pytest
 
+from pipeline import manifest as mf
 from pipeline import receipts as rc
 from pipeline.cli import main
+from pipeline.models import Source
 from pipeline.play import play_pulled, player_command, select_program
 from pipeline.pull import pull
+from pipeline.signing import PublicKey, load_key, public_key
 from pipeline.store import receipts as receipt_store
 from pipeline.store.users import add_endpoint_token
 from tests import audio_fixtures as fx
@@ -45,14 +48,18 @@ def web(built: Built) -> Iterator[Web]:
         yield web
 
 
+def key_of(built: Built) -> PublicKey:
+    return public_key(load_key(built.project.settings.signing_key_file).public_key())
+
+
 def morning_of(built: Built) -> dt.datetime:
     return dt.datetime.combine(built.day, dt.time(6, 0), tzinfo=built.project.settings.tz)
 
 
 def test_pull_then_play_with_mpv_writes_and_uploads_signed_receipts(built: Built, web: Web, tmp_path: Path) -> None:
     to = tmp_path / "device"
-    pull(web.url, TOKEN, to, dates=[built.day])
-    report = play_pulled(web.url, TOKEN, to, clock=lambda: morning_of(built))
+    pull(web.url, TOKEN, to, key=key_of(built), dates=[built.day])
+    report = play_pulled(web.url, TOKEN, to, public_key=key_of(built), clock=lambda: morning_of(built))
     assert report.failed == 0 and not report.upload_errors, report
     assert len(report.receipts) == 2  # the emergency in force, then the morning program
     assert report.uploaded == 2
@@ -71,23 +78,29 @@ def test_pull_then_play_with_mpv_writes_and_uploads_signed_receipts(built: Built
     stored = receipt_store.receipts_between(web.db, built.day - dt.timedelta(days=2), built.day)
     assert {r.id for r in stored} >= set(report.receipts)
     # the manifest's items are exactly what was reported, by sha256
-    manifest = json.loads((to / "programs" / built.day.isoformat() / "manifest.json").read_text())
+    manifest = mf.read(to / "programs" / built.day.isoformat() / mf.FILE)
     morning = select_program(manifest, slot="morning", now=morning_of(built))
     assert morning is not None
     [doc] = [json.loads(p.read_bytes()) for p in sent if json.loads(p.read_bytes())["program"].endswith("/morning")]
-    assert [i["sha256"] for i in doc["items"]] == [i["sha256"] for i in morning["items"]]
+    assert [i["sha256"] for i in doc["items"]] == [i.sha256 for i in morning.items]
 
     # a second run: the emergency was already played; the morning program plays again (a new receipt)
-    again = play_pulled(web.url, TOKEN, to, clock=lambda: morning_of(built))
+    again = play_pulled(web.url, TOKEN, to, public_key=key_of(built), clock=lambda: morning_of(built))
     assert len(again.receipts) == 1 and again.uploaded == 1
 
 
 def test_damaged_file_and_failing_player_are_reported_not_hidden(built: Built, web: Web, tmp_path: Path) -> None:
     to = tmp_path / "device"
-    pull(web.url, TOKEN, to, dates=[built.day])
-    manifest = json.loads((to / "programs" / built.day.isoformat() / "manifest.json").read_text())
-    first = manifest["programs"][0]["items"][0]["file"]
+    pull(web.url, TOKEN, to, key=key_of(built), dates=[built.day])
+    manifest = mf.read(to / "programs" / built.day.isoformat() / mf.FILE)
+    first = manifest.programs[0].items[0].file
+    assert first is not None
     (to / first).write_bytes(b"not the audio")
+    # with the deployment key the damaged folder is refused whole, and nothing of it plays
+    refused = play_pulled(web.url, TOKEN, to, public_key=key_of(built), slot="morning", clock=lambda: morning_of(built))
+    assert refused.refused and f"programs/{built.day.isoformat()}" in refused.refused[0]
+    assert all("/emergency/" in json.loads(p.read_bytes())["program"] for p in (to / "reports" / "sent").glob("*"))
+    # without it (no key given), each item is checked and reported
     report = play_pulled(web.url, TOKEN, to, slot="morning", clock=lambda: morning_of(built), player=["false"])
     assert report.played == 0 and report.failed > 0
     docs = [json.loads(p.read_bytes()) for p in (to / "reports" / "sent").glob("*.json")]
@@ -98,7 +111,10 @@ def test_damaged_file_and_failing_player_are_reported_not_hidden(built: Built, w
 
 def test_cli_pull_play_exit_codes(built: Built, web: Web, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     to = tmp_path / "device"
-    args = ["pull", "--server", web.url, "--token", TOKEN, "--to", str(to), "--date", built.day.isoformat()]
+    pem = tmp_path / "loa.pub.pem"
+    pem.write_text(key_of(built).pem)
+    args = ["pull", "--server", web.url, "--token", TOKEN, "--key", str(pem), "--to", str(to)]
+    args += ["--date", built.day.isoformat()]
     # the server's today has no program on this device (only tomorrow was built): exit 2, named
     code = main([*args, "--play", "--slot", "morning", "--json"])
     assert code == 2
@@ -143,32 +159,49 @@ def test_api_refuses_forged_and_replayed_receipts(built: Built, web: Web) -> Non
         assert client.get("/api/v1/endpoints/y-ty-loa/receipt-key").status_code == 404
 
 
+def _manifest(*programs: mf.ProgramEntry) -> mf.Manifest:
+    at = dt.datetime(2026, 12, 3, 0, 0, tzinfo=dt.UTC)
+    return mf.Manifest(
+        "y-ty-loa", "playlist", "02641", "Y Tý", "programs/2026-12-02", "Asia/Ho_Chi_Minh", at, programs, ()
+    )
+
+
+def _program(slot: str, start: str, items: tuple[mf.Item, ...] = ()) -> mf.ProgramEntry:
+    when = dt.datetime.fromisoformat(start)
+    return mf.ProgramEntry(f"02641/2026-12-02/{slot}", "program", slot, when, "routine", when.date(), 2000, items)
+
+
+def _item(file: str, sha: str, bulletin: int | None = None) -> mf.Item:
+    return mf.Item("t", "speech", "vi", 1000, sha, 10, Source("tts"), bulletin_id=bulletin, file=file)
+
+
 def test_play_program_refuses_unsafe_paths_and_reports_missing_files(tmp_path: Path) -> None:
     from pipeline.play import play_program
 
     at = dt.datetime(2026, 12, 2, 5, 30, tzinfo=dt.UTC)
-    program = {
-        "id": "02641/2026-12-02/morning",
-        "items": [
-            {"file": "../../etc/passwd", "sha256": "a" * 64, "duration_ms": 1000},
-            {"file": "media/gone.mp3", "sha256": "b" * 64, "duration_ms": 1000, "bulletin_id": 4},
-        ],
-    }
-    r = play_program(tmp_path, program, endpoint="y-ty-loa", commune="02641", player=["true"], clock=lambda: at)
+    program = _program(
+        "morning",
+        "2026-12-02T05:30:00+07:00",
+        (_item("../../etc/passwd", "a" * 64), _item("media/gone.mp3", "b" * 64, bulletin=4)),
+    )
+    r = play_program(tmp_path, _manifest(program), program, player=["true"], clock=lambda: at)
     assert [i.reason for i in r.items] == ["unsafe path in the manifest; not played", "file missing on the device"]
     assert r.items[1].bulletin_id == 4 and not r.completed
+    assert (r.endpoint, r.commune, r.source) == ("y-ty-loa", "02641", "pull")
 
 
 def test_select_program_picks_the_slot_due_now() -> None:
-    manifest = {
-        "programs": [
-            {"slot": "morning", "start": "2026-12-02T05:30:00+07:00"},
-            {"slot": "evening", "start": "2026-12-02T17:00:00+07:00"},
-        ]
-    }
+    manifest = _manifest(
+        _program("morning", "2026-12-02T05:30:00+07:00"), _program("evening", "2026-12-02T17:00:00+07:00")
+    )
     tz = dt.timezone(dt.timedelta(hours=7))
     noon = dt.datetime(2026, 12, 2, 12, 0, tzinfo=tz)
-    assert select_program(manifest, slot=None, now=noon)["slot"] == "morning"  # type: ignore[index]
-    assert select_program(manifest, slot=None, now=noon.replace(hour=18))["slot"] == "evening"  # type: ignore[index]
-    assert select_program(manifest, slot=None, now=noon.replace(hour=4))["slot"] == "morning"  # type: ignore[index]
-    assert select_program(manifest, slot="night", now=noon) is None
+
+    def slot(now: dt.datetime, name: str | None = None) -> str | None:
+        found = select_program(manifest, slot=name, now=now)
+        return found.slot if found else None
+
+    assert slot(noon) == "morning"
+    assert slot(noon.replace(hour=18)) == "evening"
+    assert slot(noon.replace(hour=4)) == "morning"
+    assert slot(noon, "night") is None

@@ -42,15 +42,18 @@ import pytest
 from pipeline import receipts as rc
 from pipeline.cli import main
 from pipeline.collect_receipts import collect_receipts
+from pipeline.config import Settings
 from pipeline.intake import parse_bulletin
-from pipeline.models import Delivery, Program, Segment
-from pipeline.package import package_programs
+from pipeline.models import Commune, Delivery, Program, Segment
+from pipeline.package import day_valid_until, package_commune
 from pipeline.reconcile import NOT_PLAYED, PLAYED, reconcile, tier_of
+from pipeline.signing import load_key
 from pipeline.statistics import compute_statistics
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import runs as run_store
 from pipeline.store.users import add_endpoint_token
 from pipeline.transports import open_transport
+from pipeline.units import PackageUnit
 from tests.conftest import REPO, Project
 from tests.sshd import SshServer, sshd_server  # noqa: F401
 from tests.web_support import PASSWORD, Web, csrf_of, make_user, serve_project
@@ -125,6 +128,18 @@ def seg(root: Path, name: str, ms: int, lang: str, bulletin: int | None) -> Segm
     return Segment(name, path, ms, "speech", lang, name, path.stat().st_size, sha, bulletin_id=bulletin)
 
 
+def package(settings: Settings, commune: Commune, program: Program) -> None:
+    unit = PackageUnit(
+        commune=commune,
+        folder=f"programs/{program.date.isoformat()}",
+        programs=(program,),
+        timezone="Asia/Ho_Chi_Minh",
+        valid_until=day_valid_until(program.date, TZ),
+        date=program.date,
+    )
+    package_commune(unit, settings=settings, key=load_key(settings.signing_key_file, create=True))
+
+
 class Receiver(http.server.BaseHTTPRequestHandler):
     got: ClassVar[list[tuple[str, bytes]]] = []
 
@@ -197,7 +212,7 @@ def scripted(tmp_path: Path, sshd_server: SshServer) -> Iterator[tuple[Web, dict
     program("02710/2026-12-01/morning", d1, (g, s1))
     ban_lau = deployment.commune("02695")
     assert ban_lau is not None
-    package_programs(ban_lau, [p4], folder="programs/2026-12-01", settings=settings)  # the operator's page reads it
+    package(settings, ban_lau, p4)  # the operator's page reads its manifest
 
     def delivery(
         endpoint: str, commune: str, label: str, status: str, at: dt.datetime, error: str | None = None
@@ -411,7 +426,7 @@ def test_in_chromium_a_problem_report_becomes_a_not_played_reason(scripted: tupl
     run_store.record_program(web.db, program)
     ban_lau = deployment.commune("02695")
     assert ban_lau is not None
-    package_programs(ban_lau, [program], folder=f"programs/{today.isoformat()}", settings=settings)
+    package(settings, ban_lau, program)
     args = ["--disable-gpu", "--no-first-run", *(["--no-sandbox"] if os.geteuid() == 0 else [])]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)

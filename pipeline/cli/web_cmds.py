@@ -14,6 +14,7 @@ from pipeline.errors import NotFoundError, PartialFailure, UsageError
 
 if TYPE_CHECKING:
     from pipeline.pull import PullReport
+    from pipeline.signing import PublicKey
 
 user_app = typer.Typer(help="Web users: editors, approvers, commune operators.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens for endpoints that pull their programs.", no_args_is_help=True)
@@ -163,9 +164,10 @@ def pull_cmd(
     from pipeline.pull import pull
     from pipeline.signing import load_public
 
-    report = pull(server, token, to, key=load_public(key), dates=[d.date() for d in date or []])
+    public = load_public(key)
+    report = pull(server, token, to, key=public, dates=[d.date() for d in date or []])
     if play:  # the last good programs are played even if a newer one was refused
-        _play_after_pull(server, token, to, slot=slot, player=player, json_out=json_out)
+        _play_after_pull(server, token, to, public=public, slot=slot, player=player, json_out=json_out)
         if report.refused:
             raise PartialFailure(f"refused (the last good program is kept): {'; '.join(report.refused)}")
         return
@@ -198,11 +200,12 @@ def _print_pull(report: PullReport) -> None:
         console.print(f"# {day}: nothing built yet on the server", markup=False)
 
 
-def _play_after_pull(server: str, token: str, to: Path, *, slot: str | None, player: str, json_out: bool) -> None:
-    from pipeline.errors import PartialFailure
+def _play_after_pull(
+    server: str, token: str, to: Path, *, public: PublicKey, slot: str | None, player: str, json_out: bool
+) -> None:
     from pipeline.play import play_pulled, player_command
 
-    played = play_pulled(server, token, to, slot=slot, player=player_command(player))
+    played = play_pulled(server, token, to, public_key=public, slot=slot, player=player_command(player))
     if json_out:
         print_json(
             {
@@ -211,6 +214,7 @@ def _play_after_pull(server: str, token: str, to: Path, *, slot: str | None, pla
                 "failed": played.failed,
                 "uploaded": played.uploaded,
                 "upload_errors": played.upload_errors,
+                "refused": played.refused,
             }
         )
     else:
@@ -219,10 +223,12 @@ def _play_after_pull(server: str, token: str, to: Path, *, slot: str | None, pla
             f"{len(played.receipts)} receipt(s), {played.uploaded} uploaded",
             markup=False,
         )
-    if played.failed or played.upload_errors:
+    if played.failed or played.upload_errors or played.refused:
         raise PartialFailure(
-            f"{played.failed} item(s) did not play, {len(played.upload_errors)} receipt upload(s) failed "
-            f"({'; '.join(played.upload_errors) or 'see the receipts in reports/'}); unsent receipts are retried"
+            f"{played.failed} item(s) did not play, {len(played.refused)} folder(s) refused, "
+            f"{len(played.upload_errors)} receipt upload(s) failed "
+            f"({'; '.join(played.refused + played.upload_errors) or 'see the receipts in reports/'}); "
+            "unsent receipts are retried"
         )
 
 

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from pipeline import receipts as rc
+from pipeline.manifest import ProgramEntry
 from pipeline.store import receipts as receipt_store
-from pipeline.web.outbox import commune_root, read_manifest
+from pipeline.web.outbox import commune_view, folder_manifests
 from pipeline.web.state import WebState
 
 
-def _program_entry(state: WebState, code: str, program_id: str) -> dict[str, Any] | None:
+def _program_entry(state: WebState, code: str, program_id: str) -> ProgramEntry | None:
     parts = program_id.split("/")
     if len(parts) != 3 or parts[0] != code:
         return None
     folder = f"emergency/{parts[2]}" if parts[1] == "emergency" else f"programs/{parts[1]}"
-    manifest = read_manifest(commune_root(state.settings, code), folder)
-    return next((p for p in (manifest or {}).get("programs", []) if p.get("id") == program_id), None)
+    manifest = commune_view(folder_manifests(state.settings, code, folder))
+    return next((p for p in manifest.programs if p.id == program_id), None) if manifest else None
 
 
 def record_operator_receipt(state: WebState, *, code: str, program_id: str, user: str, kind: str, note: str) -> str:

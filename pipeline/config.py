@@ -245,8 +245,13 @@ def load_settings(path: Path | str | None = None, environ: dict[str, str] | None
     for key in _PATH_KEYS:
         value: Path = getattr(settings, key)
         updates[key] = value if value.is_absolute() else base / value
-    for section, key in (("signing", "key_file"), ("runner", "segments_dir")):
-        sub = getattr(settings, section)
+    for section, key in (
+        ("signing", "key_file"),
+        ("runner", "segments_dir"),
+        ("report", "token_file"),
+        ("report", "ca_file"),
+    ):
+        sub = updates.get(section, getattr(settings, section))
         value = getattr(sub, key)
         if value is not None and not value.is_absolute():
             updates[section] = sub.model_copy(update={key: base / value})

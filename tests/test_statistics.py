@@ -174,3 +174,11 @@ def test_push_over_real_https_checks_the_certificate(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_report_paths_are_taken_from_the_config_files_directory(tmp_path: Path) -> None:
+    config = tmp_path / "loa.toml"
+    config.write_text('[report]\ntoken_file = "secrets/report-token"\nca_file = "ca.pem"\n')
+    settings = load_settings(config, environ={})
+    assert settings.report.token_file == tmp_path / "secrets" / "report-token"
+    assert settings.report.ca_file == tmp_path / "ca.pem"

@@ -188,6 +188,16 @@ def upload_receipts(http: httpx.Client, endpoint: str, root: Path, report: PlayR
             report.upload_errors.append(f"{path.name}: HTTP {response.status_code} {detail}")
 
 
+def replay_tag(manifest: mf.Manifest, now: dt.datetime) -> str:
+    """Which showing of an emergency is due: "first", or the latest replay time that has come.
+
+    A device plays each showing once; if several replay times passed while it was off, it
+    plays the latest only.
+    """
+    due = [t for t in (manifest.emergency.replay if manifest.emergency else ()) if t <= now]
+    return max(due).astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ") if due else "first"
+
+
 def _load(root: Path, folder: str, *, public_key: PublicKey | None, now: dt.datetime) -> mf.Manifest:
     """The folder's manifest: signature, expiry and files checked when the deployment key is given."""
     if public_key is not None:
@@ -207,6 +217,9 @@ def play_pulled(
     transport: httpx.BaseTransport | None = None,
 ) -> PlayReport:
     """After ``pull``: play today's program (and unplayed emergencies), write receipts, upload them.
+
+    An emergency plays once when it first arrives, then again at each replay time of its
+    manifest that has come (a marker per time under ``reports/played/``).
 
     With ``public_key`` (the deployment's, as ``loa pull --key`` takes it) a folder plays
     only if its signed manifest and every file check out; a refused one is named.
@@ -231,9 +244,6 @@ def play_pulled(
             raise UsageError(f"{root / day_folder}: no program for {today} here; run `loa pull` first")
         for folder in folders:
             emergency = folder.startswith("emergency/")
-            mark = played_marks / folder.replace("/", "-") if emergency else None
-            if mark is not None and mark.exists():
-                continue
             try:
                 manifest = _load(root, folder, public_key=public_key, now=now_of())
             except mf.ManifestError as exc:
@@ -241,7 +251,9 @@ def play_pulled(
                     report.refused.append(f"{folder}: {exc}")
                 continue
             if emergency:
-                chosen.extend((manifest, p, mark) for p in manifest.programs)
+                marker = played_marks / f"{folder.replace('/', '-')}-{replay_tag(manifest, now_of())}"
+                if not marker.exists():
+                    chosen.extend((manifest, p, marker) for p in manifest.programs)
             elif (program := select_program(manifest, slot=slot, now=now_of())) is not None:
                 chosen.append((manifest, program, None))
         for manifest, program, mark in chosen:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -205,3 +206,19 @@ def test_select_program_picks_the_slot_due_now() -> None:
     assert slot(noon.replace(hour=18)) == "evening"
     assert slot(noon.replace(hour=4)) == "morning"
     assert slot(noon, "night") is None
+
+
+def test_an_emergency_plays_again_at_each_replay_time_that_has_come() -> None:
+    from pipeline.play import replay_tag
+
+    t0 = dt.datetime(2026, 12, 2, 8, 0, tzinfo=dt.UTC)
+    replays = (t0 + dt.timedelta(hours=2), t0 + dt.timedelta(hours=4))
+    manifest = dataclasses.replace(
+        _manifest(),
+        folder="emergency/7",
+        emergency=mf.Emergency(7, "Lũ quét", t0 + dt.timedelta(days=1), replay=replays),
+    )
+    assert replay_tag(manifest, t0) == "first"
+    assert replay_tag(manifest, t0 + dt.timedelta(hours=3)) == "20261202T100000Z"
+    assert replay_tag(manifest, t0 + dt.timedelta(hours=9)) == "20261202T120000Z"  # missed ones: the latest only
+    assert replay_tag(_manifest(), t0) == "first"

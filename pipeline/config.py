@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from pipeline.errors import ConfigError
 
@@ -185,6 +185,17 @@ class ConsultationSettings(_Section):
     public_url: str = ""  # e.g. "https://loa.laocai.gov.vn": the QR code's address; default: the request's
 
 
+class ReportSettings(_Section):
+    """Statistics for the provincial source-information system (``loa report``)."""
+
+    push_url: str | None = None  # where ``loa report --push`` POSTs the JSON (https)
+    token: SecretStr | None = None  # bearer token: set LOA_REPORT__TOKEN, or use token_file
+    token_file: Path | None = None
+    allow_http: bool = False  # only for a receiver on this machine (tests)
+    ca_file: Path | None = None  # a CA bundle to trust for push_url instead of the system's
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
 class Settings(_Section):
     config_file: Path | None = None
     data_dir: Path = Path("data")
@@ -202,6 +213,8 @@ class Settings(_Section):
     signing: SigningSettings = SigningSettings()
     runner: RunnerSettings = RunnerSettings()
     consultation: ConsultationSettings = ConsultationSettings()
+
+    report: ReportSettings = ReportSettings()
 
     @field_validator("timezone")
     @classmethod
@@ -307,8 +320,13 @@ def load_settings(path: Path | str | None = None, environ: dict[str, str] | None
     for key in _PATH_KEYS:
         value: Path = getattr(settings, key)
         updates[key] = value if value.is_absolute() else base / value
-    for section, key in (("signing", "key_file"), ("runner", "segments_dir")):
-        sub = getattr(settings, section)
+    for section, key in (
+        ("signing", "key_file"),
+        ("runner", "segments_dir"),
+        ("report", "token_file"),
+        ("report", "ca_file"),
+    ):
+        sub = updates.get(section, getattr(settings, section))
         value = getattr(sub, key)
         if value is not None and not value.is_absolute():
             updates[section] = sub.model_copy(update={key: base / value})

@@ -21,6 +21,8 @@ from pipeline.cli import (
     deployment_cmds,
     keys_cmds,
     programs,
+    receipts_cmds,
+    report_cmds,
     scheduler_cmd,
     services,
     text,
@@ -72,6 +74,9 @@ web_cmds.register(app)
 keys_cmds.register(app)
 bench_cmd.register(app)
 consultation_cmds.register(app)
+
+receipts_cmds.register(app)
+report_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

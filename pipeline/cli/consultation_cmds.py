@@ -249,17 +249,17 @@ def report(
 
     from pipeline.consultation import summarize
     from pipeline.store import consultations as store
-    from pipeline.web.charts import bar_chart
+    from pipeline.web.charts import count_chart
     from pipeline.web.pages import make_environment, nfc
 
     app = ctx_of(ctx)
     c = store.get_campaign(app.db, ref)
     summary = summarize(c, store.list_answers(app.db, c.id), app.deployment)
     charts = {
-        "questions": [bar_chart(q.counts, title=f"Câu {q.number}") for q in summary.questions],
-        "commune": bar_chart(summary.by_commune, title="Theo xã"),
-        "language": bar_chart(summary.by_language, title="Theo ngôn ngữ"),
-        "channel": bar_chart(summary.by_channel, title="Theo kênh"),
+        "questions": [count_chart(q.counts, title=f"Câu {q.number}") for q in summary.questions],
+        "commune": count_chart(summary.by_commune, title="Theo xã"),
+        "language": count_chart(summary.by_language, title="Theo ngôn ngữ"),
+        "channel": count_chart(summary.by_channel, title="Theo kênh"),
     }
     html = (
         make_environment()

@@ -14,6 +14,7 @@ from pipeline.errors import NotFoundError, PartialFailure, UsageError
 
 if TYPE_CHECKING:
     from pipeline.pull import PullReport
+    from pipeline.signing import PublicKey
 
 user_app = typer.Typer(help="Web users: editors, approvers, commune operators.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens for endpoints that pull their programs.", no_args_is_help=True)
@@ -137,6 +138,16 @@ def pull_cmd(
         ),
     ] = None,
     json_out: Annotated[bool, JSON_OPTION] = False,
+    play: Annotated[
+        bool, typer.Option("--play", help="Then play today's program (and new emergencies) and send receipts.")
+    ] = False,
+    slot: Annotated[
+        str | None, typer.Option("--slot", help="With --play: the slot to play (default: the one due now).")
+    ] = None,
+    player: Annotated[
+        str,
+        typer.Option("--player", envvar="LOA_PLAYER", help="With --play: the player command; the file is appended."),
+    ] = "mpv --ao=null --ao-null-untimed --no-video --really-quiet --no-config",
 ) -> None:
     """Fetch this commune's programs from a Loa server: only what is missing, checked, resumable.
 
@@ -144,13 +155,22 @@ def pull_cmd(
     the command line. Only programs signed with the deployment's key (``--key``) are
     taken; an unsigned, tampered or expired one is refused and the last good one kept
     (exit 3). Exit 0 when everything is in place (or nothing is built yet).
+    With --play it then plays a program with the player, writes signed as-run receipts
+    to <to>/reports/ and uploads them (exit 3 if an item did not play or an upload failed).
 
     Example: loa pull --server https://loa.example.vn --token $T --key loa.pub.pem --to /srv/loa
+    Example: loa pull --server https://loa.example.vn --token $T --key loa.pub.pem --to /srv/loa --play
     """
     from pipeline.pull import pull
     from pipeline.signing import load_public
 
-    report = pull(server, token, to, key=load_public(key), dates=[d.date() for d in date or []])
+    public = load_public(key)
+    report = pull(server, token, to, key=public, dates=[d.date() for d in date or []])
+    if play:  # the last good programs are played even if a newer one was refused
+        _play_after_pull(server, token, to, public=public, slot=slot, player=player, json_out=json_out)
+        if report.refused:
+            raise PartialFailure(f"refused (the last good program is kept): {'; '.join(report.refused)}")
+        return
     if json_out:
         print_json(
             {
@@ -178,6 +198,38 @@ def _print_pull(report: PullReport) -> None:
     )
     for day in report.not_built:
         console.print(f"# {day}: nothing built yet on the server", markup=False)
+
+
+def _play_after_pull(
+    server: str, token: str, to: Path, *, public: PublicKey, slot: str | None, player: str, json_out: bool
+) -> None:
+    from pipeline.play import play_pulled, player_command
+
+    played = play_pulled(server, token, to, public_key=public, slot=slot, player=player_command(player))
+    if json_out:
+        print_json(
+            {
+                "receipts": played.receipts,
+                "played": played.played,
+                "failed": played.failed,
+                "uploaded": played.uploaded,
+                "upload_errors": played.upload_errors,
+                "refused": played.refused,
+            }
+        )
+    else:
+        console.print(
+            f"played {played.played} item(s), {played.failed} not played; "
+            f"{len(played.receipts)} receipt(s), {played.uploaded} uploaded",
+            markup=False,
+        )
+    if played.failed or played.upload_errors or played.refused:
+        raise PartialFailure(
+            f"{played.failed} item(s) did not play, {len(played.refused)} folder(s) refused, "
+            f"{len(played.upload_errors)} receipt upload(s) failed "
+            f"({'; '.join(played.refused + played.upload_errors) or 'see the receipts in reports/'}); "
+            "unsent receipts are retried"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -186,12 +186,34 @@ def _v3_run_owner(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN pid INTEGER"))
 
 
+def _v10_receipts(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "receipts",
+        md,
+        sa.Column("id", sa.String(32), primary_key=True),  # the receipt's nonce: a replay collides here
+        sa.Column("endpoint", sa.Text, nullable=False),
+        sa.Column("commune", sa.String(16), nullable=False),
+        sa.Column("source", sa.String(8), nullable=False),
+        sa.Column("program", sa.Text, nullable=False),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("completed", sa.Boolean, nullable=False),
+        sa.Column("issued_at", TS, nullable=False),
+        sa.Column("received_at", TS, nullable=False),
+        sa.Column("document", sa.JSON, nullable=False),
+        sa.Index("ix_receipts_day", "day"),
+        sa.Index("ix_receipts_endpoint", "endpoint"),
+    )
+    md.create_all(conn)
+
+
 Migration = Callable[[Connection], None]
 #: (version, description, function); versions are 1, 2, 3… in order.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
     (2, "users, sessions, endpoint tokens, play reports", _v2_web),
     (3, "runs: host and pid of the process that runs them", _v3_run_owner),
+    (10, "as-run receipts", _v10_receipts),
 ]
 
 _version_table = sa.Table(

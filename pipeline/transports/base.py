@@ -115,6 +115,10 @@ class Transport(Protocol):
         """Remove the file ``root/rel``; a missing file is not an error."""
         ...
 
+    def move(self, rel: str, to: str) -> None:
+        """Rename the file ``root/rel`` to ``root/to`` (parent directories made), replacing ``to``."""
+        ...
+
     def remove_dir(self, rel: str) -> None:
         """Remove the empty directory ``root/rel``; missing is not an error, not empty is."""
         ...

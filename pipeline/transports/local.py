@@ -159,6 +159,15 @@ class LocalTransport:
         except OSError as exc:
             raise self._error("remove", path, exc) from exc
 
+    def move(self, rel: str, to: str) -> None:
+        """Rename the file ``root/rel`` to ``root/to`` (parents made), replacing ``to``."""
+        src, dst = self._inside(rel), self._inside(to)
+        parent = self._make_parents(dst.parent)
+        try:
+            os.replace(src, parent / dst.name)
+        except OSError as exc:
+            raise self._error("move", src, exc) from exc
+
     def remove_dir(self, rel: str) -> None:
         path = self._inside(rel)
         try:

@@ -540,6 +540,16 @@ class SftpTransport:
             with contextlib.suppress(FileNotFoundError):
                 self.sftp.remove(f"{parent}/{clean.name}")
 
+    def move(self, rel: str, to: str) -> None:
+        """Rename the file ``root/rel`` to ``root/to`` (parents made), replacing ``to``."""
+        src, dst = check_rel(self.endpoint, rel), check_rel(self.endpoint, to)
+        with self._translating(f"moving {rel} to {to}", writing=True):
+            parent = self._dir(src.parent, create=False)
+            if parent is None:
+                raise DeliveryError(f"{self.name}: cannot move {rel}: its directory is missing")
+            dst_parent = self._dir(dst.parent, create=True)
+            self.sftp.posix_rename(f"{parent}/{src.name}", f"{dst_parent}/{dst.name}")
+
     def remove_dir(self, rel: str) -> None:
         clean = check_rel(self.endpoint, rel)
         with self._translating(f"removing the directory {rel}", writing=True):

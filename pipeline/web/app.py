@@ -17,6 +17,7 @@ from pipeline.models import Deployment
 from pipeline.store import Database, open_database
 from pipeline.web import (
     api,
+    api_receipts,
     routes_auth,
     routes_bulletins,
     routes_communes,
@@ -25,6 +26,7 @@ from pipeline.web import (
     routes_consultation_staff,
     routes_deliveries,
     routes_preview,
+    routes_reports,
 )
 from pipeline.web.auth import LoginRequired, RateLimiter, SessionCodec, load_secret_key
 from pipeline.web.pages import BodyLimitMiddleware, SecurityHeadersMiddleware, make_environment, render
@@ -38,11 +40,13 @@ ROUTERS = (
     routes_preview.router,
     routes_deliveries.router,
     routes_communes.router,
+    routes_reports.router,
     api.router,
     routes_consultation_public.router,
     routes_consultation_staff.router,
     routes_consultation_meeting.router,
     routes_consultation_meeting.api_router,
+    api_receipts.router,
 )
 
 

@@ -26,6 +26,7 @@ from pipeline.web.outbox import (
     single_file,
 )
 from pipeline.web.pages import render
+from pipeline.web.receipts_web import record_operator_receipt
 from pipeline.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
@@ -137,4 +138,5 @@ async def report(request: Request, code: str, who: CommuneUser) -> Response:
     if kind == "problem" and not note.strip():
         note = "(không ghi chú)"
     user_store.add_play_report(state.db, user=who.user, commune=code, program=program, kind=kind, note=note.strip())
+    record_operator_receipt(state, code=code, program_id=program, user=who.user.name, kind=kind, note=note.strip())
     return RedirectResponse(f"/communes/{code}?ok={kind}", status_code=303)

@@ -20,7 +20,7 @@ from pipeline.models import LANGUAGES, Consultation
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import consultations as store
 from pipeline.web.auth import Authed, Reader, check_csrf, may_see_bulletin
-from pipeline.web.charts import bar_chart
+from pipeline.web.charts import count_chart
 from pipeline.web.outbox import confined
 from pipeline.web.pages import render
 from pipeline.web.state import WebState, web_state
@@ -57,10 +57,10 @@ def visible_policies(state: WebState, who: Authed) -> list[str]:
 
 def _charts(summary: Any) -> dict[str, Any]:
     return {
-        "questions": [bar_chart(q.counts, title=f"Câu {q.number}") for q in summary.questions],
-        "commune": bar_chart(summary.by_commune, title="Theo xã"),
-        "language": bar_chart(summary.by_language, title="Theo ngôn ngữ"),
-        "channel": bar_chart(summary.by_channel, title="Theo kênh"),
+        "questions": [count_chart(q.counts, title=f"Câu {q.number}") for q in summary.questions],
+        "commune": count_chart(summary.by_commune, title="Theo xã"),
+        "language": count_chart(summary.by_language, title="Theo ngôn ngữ"),
+        "channel": count_chart(summary.by_channel, title="Theo kênh"),
     }
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pipeline import manifest as mf
 from pipeline.config import Settings
-from pipeline.errors import DeliveryError, TransientDeliveryError
+from pipeline.errors import DeliveryError, LoaError, TransientDeliveryError
 from pipeline.models import Delivery, Deployment, Endpoint
 from pipeline.package import manifest_path
 from pipeline.store.db import utcnow
@@ -38,6 +38,8 @@ SIGNATURE = mf.SIG_FILE
 READ_BACK_LIMIT = 256 * 1024
 Sleep = Callable[[float], None]
 OnDone = Callable[[Delivery], None]
+#: Run on the open connection once the folders are in place (e.g. collect the device's receipts).
+AfterSync = Callable[[Transport], None]
 
 
 @dataclass
@@ -166,8 +168,13 @@ def deliver_endpoint(
     settings: Settings,
     today: dt.date,
     sleep: Sleep = time.sleep,
+    after_sync: AfterSync | None = None,
 ) -> Delivery:
-    """Deliver ``folders`` of the endpoint's commune; retry transient failures."""
+    """Deliver ``folders`` of the endpoint's commune; retry transient failures.
+
+    ``after_sync`` runs on the same connection once everything is in place; its failure is
+    logged and never fails the delivery.
+    """
     root = settings.outbox_dir / endpoint.commune
     missing = [
         f for f in folders if not manifest_path(settings.outbox_dir, endpoint.commune, f, endpoint.name).is_file()
@@ -176,7 +183,16 @@ def deliver_endpoint(
         message = f"{endpoint.name}: nothing built for {', '.join(missing)}; run `loa build` first"
         return _result(endpoint, label, "failed", 0, _Tally(), time.monotonic(), message)
     with endpoint_lock(settings.data_dir, endpoint.name):
-        return _deliver_locked(endpoint, folders, root=root, label=label, settings=settings, today=today, sleep=sleep)
+        return _deliver_locked(
+            endpoint,
+            folders,
+            root=root,
+            label=label,
+            settings=settings,
+            today=today,
+            sleep=sleep,
+            after_sync=after_sync,
+        )
 
 
 @contextlib.contextmanager
@@ -202,6 +218,7 @@ def _deliver_locked(
     settings: Settings,
     today: dt.date,
     sleep: Sleep,
+    after_sync: AfterSync | None,
 ) -> Delivery:
     cfg = settings.deliver
     tally = _Tally()
@@ -223,6 +240,11 @@ def _deliver_locked(
                         trust_remote=cfg.trust_remote_manifest,
                     )
                 apply_retention(t, keep_from=today - dt.timedelta(days=cfg.retention_days), today=today)
+                if after_sync is not None:
+                    try:
+                        after_sync(t)
+                    except (LoaError, OSError) as exc:
+                        log.warning("%s: after delivery: %s", endpoint.name, exc)
             return _result(endpoint, label, "delivered", attempt, tally, started, None)
         except TransientDeliveryError as exc:
             error = exc

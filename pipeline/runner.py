@@ -28,6 +28,8 @@ from pipeline.errors import LoaError, TransientDeliveryError, TransientRenderErr
 from pipeline.package import package_commune
 from pipeline.render import render_unit
 from pipeline.segcache import SegmentCache, SegmentStore
+from pipeline.store import Database, open_database
+from pipeline.transports import Transport
 from pipeline.tts.chain import EngineChain, build_engine_chain
 from pipeline.units import DeliverUnit, PackageUnit, RenderUnit, Unit, UnitResult, kind_of
 
@@ -45,6 +47,7 @@ class WorkContext:
     sleep: Sleep = time.sleep
     _engines: EngineChain | None = field(default=None, repr=False)
     _key: Ed25519PrivateKey | None = field(default=None, repr=False)
+    _db: Database | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -65,6 +68,24 @@ class WorkContext:
                 self._key = signing.load_key(self.settings.signing_key_file, create=True)
             return self._key
 
+    @property
+    def db(self) -> Database:
+        with self._lock:
+            if self._db is None:
+                self._db = open_database(self.settings.db_url)
+            return self._db
+
+    def collect_receipts(self, transport: Transport) -> None:
+        """Store the as-run receipts a device left in ``reports/`` (read on the delivery's connection)."""
+        from pipeline.collect_receipts import collect_receipts
+        from pipeline.receipts import load_receipt_secret
+
+        report = collect_receipts(
+            transport, db=self.db, secret=load_receipt_secret(self.settings.data_dir), tz=self.settings.tz
+        )
+        for name, why in report.refused:
+            log.warning("%s: receipt %s refused: %s", transport.endpoint.name, name, why)
+
 
 def segment_store(settings: Settings) -> SegmentStore:
     """The deployment's segment store: a directory, local or shared by every worker."""
@@ -82,7 +103,13 @@ def execute(unit: Unit, ctx: WorkContext) -> UnitResult:
             packaged = package_commune(unit, settings=ctx.settings, key=ctx.key)
             return UnitResult(unit.key, kind, unit.what, True, packaged=packaged)
         d = deliver_endpoint(
-            unit.endpoint, unit.folders, label=unit.label, settings=ctx.settings, today=unit.today, sleep=ctx.sleep
+            unit.endpoint,
+            unit.folders,
+            label=unit.label,
+            settings=ctx.settings,
+            today=unit.today,
+            sleep=ctx.sleep,
+            after_sync=ctx.collect_receipts,
         )
         transient = d.status != "delivered" and "gave up after" in (d.error or "")
         return UnitResult(

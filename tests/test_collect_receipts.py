@@ -129,3 +129,40 @@ def test_cli_receipts_key_and_collect(tmp_path: Path, small_cli: object) -> None
     done = run("receipts", "collect", "--endpoint", "y-ty-loa", "--json")  # type: ignore[operator]
     assert done.code == 3  # the endpoint's directory does not exist in the fixture: named, exit 3
     assert done.json()[0]["endpoint"] == "y-ty-loa"
+
+
+def test_the_push_collects_receipts_on_its_own_connection(tmp_path: Path) -> None:
+    """A device's receipts come back with the next push: the deliver unit reads reports/ after its folders."""
+    from pipeline.produce import push_folders
+    from tests.conftest import make_small, package_day
+
+    project = make_small(tmp_path / "small", Path(__file__).resolve().parent.parent / "voices")
+    settings = project.settings
+    commune = project.deployment.commune("02695")
+    assert commune is not None
+    [endpoint] = commune.endpoints
+    day = dt.date(2026, 12, 2)
+    package_day(settings, commune, [], day)
+    secret = rc.load_receipt_secret(settings.data_dir)
+    reports = project.root / "endpoints" / endpoint.name / "reports"
+    reports.mkdir(parents=True)
+    at = dt.datetime(2026, 12, 2, 5, 30, tzinfo=TZ)
+    receipt = rc.sign(
+        rc.Receipt(
+            id=rc.new_receipt_id(),
+            endpoint=endpoint.name,
+            commune=commune.code,
+            source="sftp",
+            program=f"{commune.code}/2026-12-02/morning",
+            issued_at=at,
+            items=(rc.PlayedItem("media/a.mp3", "a" * 64, at, at + dt.timedelta(seconds=30), True, None),),
+        ),
+        rc.endpoint_key(secret, endpoint.name),
+    )
+    (reports / "r1.json").write_bytes(rc.dumps(receipt))
+    [d] = push_folders([(endpoint, [f"programs/{day}"])], label=str(day), settings=settings, today=day)
+    assert d.status == "delivered"
+    db = project.db()
+    assert receipt_store.stored_mac(db, receipt.id) == receipt.mac  # stored by the push
+    assert not (reports / "r1.json").exists()  # and cleared from the device
+    db.close()

@@ -20,10 +20,25 @@ LANGUAGES: dict[str, str] = {
 #: Languages spoken by text-to-speech; the others come from recordings.
 TTS_LANGUAGES = frozenset({"vi"})
 
-CATEGORIES = ("policy", "notice", "emergency")
-PRIORITIES = ("emergency", "urgent", "routine")  # most pressing first
-STATUSES = ("draft", "approved", "withdrawn")
+CATEGORIES = ("policy", "notice", "emergency", "storm", "flood")
+#: Categories whose emergency bulletins replay every 2 hours unless the bulletin says otherwise.
+REPLAYED_CATEGORIES = frozenset({"emergency", "storm", "flood"})
+#: The three tiers of Circular 39/2020/TT-BTTTT, most pressing first: khẩn cấp (at once,
+#: replayed), ưu tiên (the commune's next slot, ahead of the rest), thông thường (the
+#: commune decides whether and when). The stored value is the English name.
+TIERS = ("emergency", "priority", "normal")
+PRIORITIES = TIERS
+#: Vietnamese display names of the tiers (web, docs, reports).
+TIER_VI: dict[str, str] = {"emergency": "Khẩn cấp", "priority": "Ưu tiên", "normal": "Thông thường"}
+#: Names of round one, still read in bulletin files and old rows: the one mapping table.
+TIER_ALIASES: dict[str, str] = {"routine": "normal", "urgent": "priority", "emergency": "emergency"}
+STATUSES = ("draft", "approved", "withdrawn", "superseded", "cancelled")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def tier_of(name: str) -> str | None:
+    """The tier a priority name stands for (a tier name or an old name), None when unknown."""
+    return name if name in TIERS else TIER_ALIASES.get(name)
 
 
 # --- deployment -----------------------------------------------------------------
@@ -125,6 +140,16 @@ class Bulletin:
     created_at: dt.datetime | None = None
     approved_at: dt.datetime | None = None
     withdrawn_at: dt.datetime | None = None
+    #: Emergency replay cadence (front matter ``replay_every_minutes``); None: the default
+    #: of ``pipeline.replay.replay_every`` (120 for storm and flood warnings, else no replay).
+    replay_every_minutes: int | None = None
+    #: Where a CAP 1.2 alert made it: its identifier, sender, sent time and references
+    #: ("sender,identifier,sent" as CAP writes them); the bulletin it supersedes.
+    cap_identifier: str | None = None
+    cap_sender: str | None = None
+    cap_sent: dt.datetime | None = None
+    cap_references: tuple[str, ...] = ()
+    supersedes: int | None = None
 
     def valid_on(self, day: dt.date) -> bool:
         return self.valid_from <= day <= self.valid_until

@@ -25,7 +25,7 @@ from pipeline import plan as plan_stage
 from pipeline.config import Settings
 from pipeline.deliver import day_targets, push_folders
 from pipeline.errors import LoaError, NotFoundError
-from pipeline.models import Bulletin, Commune, Delivery, Deployment, Program, ProgramPlan, Recording, Script
+from pipeline.models import PRIORITIES, Bulletin, Commune, Delivery, Deployment, Program, ProgramPlan, Recording, Script
 from pipeline.package import package_programs
 from pipeline.render import Job, render_jobs, script_jobs, segments_for
 from pipeline.segcache import SegmentCache
@@ -255,8 +255,8 @@ def _program_id(plan: ProgramPlan) -> str:
 
 
 def _program(plan: ProgramPlan, segments: list[Any], script: Script, settings: Settings) -> Program:
-    priorities = [i.bulletin.priority for i in plan.items] or ["routine"]
-    priority = min(priorities, key=("emergency", "urgent", "routine").index)
+    priorities = [i.bulletin.priority for i in plan.items] or ["normal"]
+    priority = min(priorities, key=PRIORITIES.index)
     return Program(
         id=_program_id(plan),
         commune=plan.commune.code,

@@ -2,8 +2,9 @@
 
 For a date, a commune and a slot: the approved bulletins valid on the date (both ends
 inclusive) whose targets include the commune ("all", its group or its code), ordered
-emergency, urgent, routine, then by approval time. A bulletin's languages in the
-program are the commune's languages that the bulletin lists, in the commune's order.
+by tier (emergency, priority, normal: khẩn cấp, ưu tiên, thông thường), then by approval
+time. A bulletin's languages in the program are the commune's languages that the bulletin
+lists, in the commune's order.
 
 The slot's ``max_minutes`` is filled with known durations (``durations``: measured from
 an earlier render) or, before the first render, estimates (Vietnamese speech from the
@@ -35,6 +36,7 @@ from pipeline.models import (
     ProgramPlan,
     Recording,
     Slot,
+    tier_of,
 )
 
 log = logging.getLogger(__name__)
@@ -104,9 +106,14 @@ def overrun_ms(plan: ProgramPlan) -> int:
     return max(plan.estimated_ms - budget_ms(plan.slot), 0)
 
 
+def tier(b: Bulletin) -> str:
+    """The bulletin's tier (a bulletin made in code may still carry an old name such as "routine")."""
+    return tier_of(b.priority) or "normal"
+
+
 def _order_key(b: Bulletin, deferred_ids: set[int]) -> tuple[int, int, dt.datetime, int]:
     approved = b.approved_at or dt.datetime.max.replace(tzinfo=dt.UTC)
-    return (PRIORITIES.index(b.priority), 0 if b.id in deferred_ids else 1, approved, b.id or 0)
+    return (PRIORITIES.index(tier(b)), 0 if b.id in deferred_ids else 1, approved, b.id or 0)
 
 
 def _running(commune: Commune, day: dt.date) -> list[Slot]:

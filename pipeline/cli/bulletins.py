@@ -18,7 +18,13 @@ from pipeline.store.recordings import current_recordings, save_recording
 bulletin_app = typer.Typer(help="Add, list, show, approve and withdraw bulletins.", no_args_is_help=True)
 recording_app = typer.Typer(help="Attach recordings in Mong, Dao or Giay to bulletins.", no_args_is_help=True)
 
-STATUS_VI = {"draft": "nháp", "approved": "đã duyệt", "withdrawn": "đã thu hồi"}
+STATUS_VI = {
+    "draft": "nháp",
+    "approved": "đã duyệt",
+    "withdrawn": "đã thu hồi",
+    "superseded": "đã thay thế (superseded)",
+    "cancelled": "đã hủy (cancelled)",
+}
 
 
 def bulletin_json(b: Bulletin) -> dict[str, Any]:
@@ -54,7 +60,9 @@ def add(
 @bulletin_app.command("list")
 def list_(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="Only this status: draft, approved, withdrawn.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status: draft, approved, withdrawn, superseded, cancelled.")
+    ] = None,
     json_out: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """List bulletins with their status and validity.

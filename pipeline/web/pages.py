@@ -12,15 +12,27 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.models import LANGUAGES
+from pipeline.models import LANGUAGES, TIER_VI
 from pipeline.web.auth import CSRF_FIELD, Authed
 from pipeline.web.state import web_state
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-STATUS_VI = {"draft": "Nháp", "approved": "Đã duyệt", "withdrawn": "Đã thu hồi"}
-PRIORITY_VI = {"routine": "Thường", "urgent": "Khẩn", "emergency": "Hỏa tốc (khẩn cấp)"}
-CATEGORY_VI = {"policy": "Chính sách", "notice": "Thông báo", "emergency": "Khẩn cấp"}
+STATUS_VI = {
+    "draft": "Nháp",
+    "approved": "Đã duyệt",
+    "withdrawn": "Đã thu hồi",
+    "superseded": "Đã có bản mới thay thế",
+    "cancelled": "Đã hủy bỏ",
+}
+PRIORITY_VI = TIER_VI  # thông thường / ưu tiên / khẩn cấp (Circular 39/2020)
+CATEGORY_VI = {
+    "policy": "Chính sách",
+    "notice": "Thông báo",
+    "emergency": "Khẩn cấp",
+    "storm": "Bão",
+    "flood": "Lũ, lụt",
+}
 ROLE_VI = {"admin": "Quản trị", "editor": "Biên tập", "approver": "Duyệt tin", "operator": "Đài xã"}
 SLOT_VI = {"morning": "Buổi sáng", "noon": "Buổi trưa", "evening": "Buổi chiều", "night": "Buổi tối"}
 DELIVERY_VI = {"delivered": "Đã nhận", "failed": "Lỗi", "pending": "Đang chờ"}

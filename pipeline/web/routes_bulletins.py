@@ -17,7 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from pipeline.errors import BulletinError, LoaError, UsageError
 from pipeline.intake import prepare_recording
-from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording
+from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording, tier_of
 from pipeline.store import bulletins as store
 from pipeline.store.recordings import current_recordings, save_recording
 from pipeline.web.auth import Approver, Authed, Editor, Reader, check_csrf, may_see_bulletin, target_outside_scope
@@ -73,8 +73,8 @@ def list_page(
     state = web_state(request)
     items = store.list_bulletins(state.db, status=status if status in STATUSES else None)
     items = [b for b in items if may_see_bulletin(who.user, b, state.deployment)]
-    if priority in PRIORITIES:
-        items = [b for b in items if b.priority == priority]
+    if tier := tier_of(priority):
+        items = [b for b in items if b.priority == tier]
     if target:
         reached = {c.code for c in state.deployment.targeted((target,))}
         items = [
@@ -134,7 +134,7 @@ def new_form(request: Request, who: Editor) -> Response:
     form = BulletinForm(
         values={
             "category": "notice",
-            "priority": "routine",
+            "priority": "normal",
             "valid_from": (today + dt.timedelta(days=1)).isoformat(),
             "valid_until": (today + dt.timedelta(days=7)).isoformat(),
         },

@@ -276,3 +276,22 @@ class Delivery:
     seconds: float = 0.0
     error: str | None = None
     finished_at: dt.datetime | None = None
+
+
+# --- broadcast rules: operator decisions ------------------------------------------
+
+#: What a commune's operator decides about a normal-tier (thông thường) bulletin.
+DECISIONS = ("accepted", "deferred", "declined")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A commune's decision on a normal bulletin: air it, not before ``until``, or not at all."""
+
+    bulletin_id: int
+    commune: str  # commune code
+    decision: str  # one of DECISIONS
+    until: dt.date | None = None  # deferred: not before this day
+    reason: str = ""  # declined: why (required); deferred: optional
+    by: str = ""  # "user:<name>" or "endpoint:<name>"
+    decided_at: dt.datetime | None = None

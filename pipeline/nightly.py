@@ -31,6 +31,7 @@ from pipeline.render import Job, render_jobs, script_jobs, segments_for
 from pipeline.segcache import SegmentCache
 from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
+from pipeline.store import decisions as decision_store
 from pipeline.store import runs as run_store
 from pipeline.store.recordings import current_recordings
 from pipeline.textnorm import load_lexicon, normalize
@@ -115,7 +116,10 @@ def build_day(
     templates = compose_stage.TemplateSet.load(settings.templates_dir)
     catalog = load_catalog(settings.voices_dir)
     engines, job_args = render_setup(settings, recordings, catalog)
-    plans = plan_stage.plan_day(day, communes, bulletins=bulletins, recordings=recordings, spoken=job_args["normalize"])
+    decisions = decision_store.decisions(db, [b.id for b in bulletins if b.id is not None])
+    plans = plan_stage.plan_day(
+        day, communes, bulletins=bulletins, recordings=recordings, spoken=job_args["normalize"], decisions=decisions
+    )
     work: list[_Work] = []
     failures: list[Failure] = []
     for plan in plans:
@@ -226,7 +230,12 @@ def preview_script(
         bulletins.append(dataclasses.replace(draft, status="approved"))
     recordings = current_recordings(db, [b.id for b in bulletins if b.id is not None])
     plans = plan_stage.plan_commune_day(
-        day, commune, bulletins=bulletins, recordings=recordings, spoken=normalizer(settings)
+        day,
+        commune,
+        bulletins=bulletins,
+        recordings=recordings,
+        spoken=normalizer(settings),
+        decisions=decision_store.decisions(db, [b.id for b in bulletins if b.id is not None]),
     )
     plan = next((p for p in plans if p.slot.name == slot), None)
     if plan is None:

@@ -36,6 +36,7 @@ CATEGORY_VI = {
 ROLE_VI = {"admin": "Quản trị", "editor": "Biên tập", "approver": "Duyệt tin", "operator": "Đài xã"}
 SLOT_VI = {"morning": "Buổi sáng", "noon": "Buổi trưa", "evening": "Buổi chiều", "night": "Buổi tối"}
 DELIVERY_VI = {"delivered": "Đã nhận", "failed": "Lỗi", "pending": "Đang chờ"}
+DECISION_VI = {"accepted": "Nhận phát", "deferred": "Hoãn", "declined": "Từ chối"}
 NOTICES = {
     "added": "Đã lưu bản tin mới (nháp, cần duyệt).",
     "revised": "Đã lưu phiên bản mới; bản tin trở về nháp và cần duyệt lại.",
@@ -45,6 +46,9 @@ NOTICES = {
     "recording": "Đã nhận bản ghi.",
     "played": "Đã ghi nhận: chương trình đã phát. Cảm ơn!",
     "problem": "Đã ghi nhận sự cố; trung tâm sẽ liên hệ.",
+    "accepted": "Đã ghi nhận: xã nhận phát bản tin.",
+    "deferred": "Đã ghi nhận: bản tin được hoãn đến ngày đã chọn.",
+    "declined": "Đã ghi nhận: xã từ chối bản tin.",
 }
 WEEKDAY_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
@@ -80,6 +84,7 @@ def make_environment() -> Environment:
         ROLE_VI=ROLE_VI,
         SLOT_VI=SLOT_VI,
         DELIVERY_VI=DELIVERY_VI,
+        DECISION_VI=DECISION_VI,
         CSRF_FIELD=CSRF_FIELD,
         NOTICES=NOTICES,
     )

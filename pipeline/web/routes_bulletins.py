@@ -19,6 +19,7 @@ from pipeline.errors import BulletinError, LoaError, UsageError
 from pipeline.intake import prepare_recording
 from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording, tier_of
 from pipeline.store import bulletins as store
+from pipeline.store import decisions as decision_store
 from pipeline.store.recordings import current_recordings, save_recording
 from pipeline.web.auth import Approver, Authed, Editor, Reader, check_csrf, may_see_bulletin, target_outside_scope
 from pipeline.web.forms import BulletinForm, validate
@@ -196,6 +197,7 @@ def detail(request: Request, bulletin_id: int, who: Reader) -> Response:
         communes=communes,
         today=dt.datetime.now(state.settings.tz).date(),
         notice=request.query_params.get("ok"),
+        decisions=decision_store.decisions(state.db, [bulletin_id]),
     )
 
 

@@ -85,6 +85,7 @@ class Commune:
     slots: tuple[Slot, ...]
     endpoints: tuple[Endpoint, ...] = ()
     kind: str = "xã"  # xã | phường | thị trấn, as the greeting says it
+    policy: Policy | None = None  # the commune's own [commune.policy]; pipeline.guard merges it
 
     def slot(self, name: str) -> Slot | None:
         return next((s for s in self.slots if s.name == name), None)
@@ -96,6 +97,8 @@ class Deployment:
     groups: tuple[Group, ...]
     communes: tuple[Commune, ...]
     files: tuple[Path, ...] = ()
+    cap_areas: tuple[CapAreaRule, ...] = ()  # [[cap_area]]: CAP area → communes
+    policy: Policy | None = None  # [policy] in schedules/: the deployment's broadcast rules
 
     def commune(self, code: str) -> Commune | None:
         return next((c for c in self.communes if c.code == code), None)
@@ -295,3 +298,34 @@ class Decision:
     reason: str = ""  # declined: why (required); deferred: optional
     by: str = ""  # "user:<name>" or "endpoint:<name>"
     decided_at: dt.datetime | None = None
+
+
+# --- broadcast rules: CAP areas and the policy guard ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CapAreaRule:
+    """One row of the CAP area table (``[[cap_area]]`` in schedules/): an area → communes.
+
+    Exactly one of ``geocode`` (a ``<geocode><value>``, optionally only under the
+    ``<valueName>`` given) or ``area_desc`` (an ``<areaDesc>``, compared without case and
+    extra spaces) says which CAP areas it matches.
+    """
+
+    communes: tuple[str, ...]  # commune codes (group ids are expanded when the deployment loads)
+    geocode: str | None = None
+    value_name: str | None = None
+    area_desc: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Broadcast rules of a deployment or a commune (``[policy]``); None means no limit.
+
+    ``quiet_hours``: (start, end) local times, e.g. 22:00–05:00, when only emergencies air.
+    """
+
+    quiet_hours: tuple[dt.time, dt.time] | None = None
+    max_program_minutes: int | None = None
+    max_replays_per_day: int | None = None
+    required_languages: tuple[str, ...] = ()

@@ -16,6 +16,7 @@ import typer
 from pipeline.cli import (
     bench_cmd,
     bulletins,
+    cap_cmds,
     compose_cmds,
     deployment_cmds,
     programs,
@@ -68,6 +69,7 @@ services.register(app)
 scheduler_cmd.register(app)
 web_cmds.register(app)
 bench_cmd.register(app)
+cap_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, err_console, print_json
 from pipeline.intake import prepare_recording, read_bulletin_files
@@ -22,8 +22,8 @@ STATUS_VI = {
     "draft": "nháp",
     "approved": "đã duyệt",
     "withdrawn": "đã thu hồi",
-    "superseded": "đã thay thế (superseded)",
-    "cancelled": "đã hủy (cancelled)",
+    "superseded": "đã thay thế",  # by a newer version (a CAP Update)
+    "cancelled": "đã hủy",  # by its issuer (a CAP Cancel)
 }
 
 
@@ -73,7 +73,9 @@ def list_(
     if json_out:
         print_json([bulletin_json(b) for b in items])
         return
-    table = Table("id", "rev", "status", "priority", "valid", "targets", "languages", "title")
+    table = Table(
+        "id", "rev", Column("status", no_wrap=True, min_width=11), "priority", "valid", "targets", "languages", "title"
+    )
     for b in items:
         table.add_row(
             str(b.id),

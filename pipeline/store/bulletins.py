@@ -47,7 +47,7 @@ def _provenance(b: Bulletin) -> dict[str, Any]:
     return {
         "cap_identifier": b.cap_identifier,
         "cap_sender": b.cap_sender,
-        "cap_sent": b.cap_sent,
+        "cap_sent": b.cap_sent.astimezone(dt.UTC) if b.cap_sent else None,  # SQLite keeps no offset
         "cap_references": list(b.cap_references) if b.cap_identifier else None,
         "supersedes": b.supersedes,
     }

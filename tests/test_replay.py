@@ -14,6 +14,7 @@ from pipeline.models import Bulletin
 from pipeline.replay import DEFAULT_REPLAY_MINUTES, bulletin_replays, in_quiet_hours, replay_every, replay_times
 from pipeline.store import bulletins as store
 from tests.conftest import EXAMPLES, Project
+from tests.web_support import Web
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 EMERGENCY = (EXAMPLES / "05-canh-bao-lu-quet-sat-lo.md").read_text(encoding="utf-8")
@@ -118,3 +119,27 @@ def test_a_bulletin_without_a_cadence_in_the_past_hashes_as_before() -> None:
     b = Bulletin("t", "notice", "normal", "s", "", dt.date(2026, 12, 1), dt.date(2026, 12, 2), ("all",), ("vi",), "x")
     assert "replay_every_minutes" not in store.content_of(b)
     assert store.content_of(dataclasses.replace(b, replay_every_minutes=30))["replay_every_minutes"] == 30
+
+
+def test_the_web_form_keeps_the_cadence(web: Web) -> None:
+    from tests.test_web_pages import FORM, post_form
+
+    client = web.client("bientap")
+    fields = FORM | {"priority": "emergency", "category": "flood", "replay_every_minutes": "60"}
+    r = post_form(client, "/bulletins/new", fields)
+    assert r.status_code == 303, r.text
+    [b] = store.list_bulletins(web.db)
+    assert (b.priority, b.category, b.replay_every_minutes) == ("emergency", "flood", 60)
+    page = client.get(f"/bulletins/{b.id}").text
+    assert "mỗi 60 phút" in page and "Khẩn cấp" in page and "Lũ, lụt" in page
+    assert (
+        'name="replay_every_minutes" type="number" min="15" max="1440" step="1" value="60"'
+        in client.get(f"/bulletins/{b.id}/edit").text
+    )
+    bad = post_form(client, f"/bulletins/{b.id}/edit", fields | {"replay_every_minutes": "hai giờ"})
+    assert bad.status_code == 400 and "Chu kỳ phát lại chưa đúng" in bad.text
+    assert store.get_bulletin(web.db, b.id or 0).revision == 1
+    # leaving it empty: the default, 120 minutes for a flood warning
+    assert post_form(client, f"/bulletins/{b.id}/edit", fields | {"replay_every_minutes": ""}).status_code == 303
+    assert store.get_bulletin(web.db, b.id or 0).replay_every_minutes is None
+    assert "mỗi 120 phút" in client.get(f"/bulletins/{b.id}").text

@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.models import LANGUAGES, TIER_VI
+from pipeline.replay import replay_every
 from pipeline.web.auth import CSRF_FIELD, Authed
 from pipeline.web.state import web_state
 
@@ -87,6 +88,7 @@ def make_environment() -> Environment:
         DECISION_VI=DECISION_VI,
         CSRF_FIELD=CSRF_FIELD,
         NOTICES=NOTICES,
+        replay_every=replay_every,
     )
     env.filters.update(vi_day=vi_day, seconds=seconds)
     return env

@@ -105,7 +105,7 @@ def recordings_page(request: Request, who: Reader) -> Response:
     items = [
         b
         for b in store.list_bulletins(state.db)
-        if b.status != "withdrawn" and may_see_bulletin(who.user, b, state.deployment)
+        if b.status in ("draft", "approved") and may_see_bulletin(who.user, b, state.deployment)
     ]
     recs = current_recordings(state.db, [b.id for b in items if b.id is not None])
     rows = [(b, lacking(b, state.deployment, recs)) for b in reversed(items)]

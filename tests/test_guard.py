@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from pipeline.guard import (
 from pipeline.models import Bulletin, Commune, Deployment, PlannedBulletin, Policy, Program, ProgramPlan, Segment, Slot
 from pipeline.plan import PROGRAM_OVERHEAD_MS
 from pipeline.replay import replay_times
+from tests.conftest import CliResult, Project
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 QUIET = Policy(quiet_hours=(dt.time(22, 0), dt.time(5, 0)))
@@ -199,3 +201,37 @@ def test_policy_files_and_the_communes_rules_over_the_deployments(tmp_path: Path
 def test_a_bad_policy_names_the_field(tmp_path: Path, old: str, new: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         deployment(tmp_path, SCHEDULE.replace(old, new))
+
+
+def test_loa_policy_check_plans_a_day_and_names_what_breaks_a_rule(
+    small: Project, small_cli: Callable[..., CliResult]
+) -> None:
+    from tests.conftest import SMALL_DEPLOYMENT, add_bulletin
+
+    schedule = small.root / "schedules" / "small.toml"
+    assert small_cli("policy", "check", "--date", "2026-12-01").code == 0
+    late = SMALL_DEPLOYMENT.replace(
+        '{ name = "morning", start = "05:30", max_minutes = 10 },',
+        '{ name = "morning", start = "05:30", max_minutes = 10 },\n'
+        '  { name = "late", start = "22:30", max_minutes = 10 },',
+    )
+    schedule.write_text(
+        late.replace(
+            "[[group]]",
+            '[policy]\nquiet_hours = ["22:00", "05:00"]\nrequired_languages = ["vi", "hmn"]\n\n[[group]]',
+            1,
+        ),
+        encoding="utf-8",
+    )
+    day = dt.datetime.now(HCM).date() + dt.timedelta(days=1)
+    add_bulletin(small, "Họp thôn.", priority="normal")
+    r = small_cli("policy", "check", "--date", day.isoformat(), "--json")
+    assert r.code == 2 and "break the broadcast rules (quiet_hours)" in r.err
+    found = r.json()
+    assert isinstance(found, list)
+    assert {(v["commune"], v["rule"], v["refuse"]) for v in found} >= {
+        ("02641", "quiet_hours", True),
+        ("02695", "quiet_hours", True),
+        ("02695", "required_languages", False),  # Bản Lầu hears Vietnamese only
+    }
+    assert small_cli("policy", "check", "--date", "tomorrow").code == 2

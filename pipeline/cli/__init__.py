@@ -19,6 +19,7 @@ from pipeline.cli import (
     cap_cmds,
     compose_cmds,
     deployment_cmds,
+    policy_cmds,
     programs,
     scheduler_cmd,
     services,
@@ -70,6 +71,7 @@ scheduler_cmd.register(app)
 web_cmds.register(app)
 bench_cmd.register(app)
 cap_cmds.register(app)
+policy_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

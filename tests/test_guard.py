@@ -226,7 +226,7 @@ def test_loa_policy_check_plans_a_day_and_names_what_breaks_a_rule(
     day = dt.datetime.now(HCM).date() + dt.timedelta(days=1)
     add_bulletin(small, "Họp thôn.", priority="normal")
     r = small_cli("policy", "check", "--date", day.isoformat(), "--json")
-    assert r.code == 2 and "break the broadcast rules (quiet_hours)" in r.err
+    assert r.code == 2 and "the broadcast rules refuse 2 (rules: quiet_hours)" in r.err
     found = r.json()
     assert isinstance(found, list)
     assert {(v["commune"], v["rule"], v["refuse"]) for v in found} >= {

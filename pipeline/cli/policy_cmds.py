@@ -50,7 +50,7 @@ def check(
     refusing = [v for v in found if v.refuse]
     if refusing:
         rules = ", ".join(sorted({v.rule for v in refusing}))
-        raise UsageError(f"{day}: {len(refusing)} programs or schedules break the broadcast rules ({rules})")
+        raise UsageError(f"{day}: the broadcast rules refuse {len(refusing)} (rules: {rules})")
 
 
 def register(app: typer.Typer) -> None:

@@ -196,6 +196,20 @@ class ReportSettings(_Section):
     timeout_s: float = Field(default=30.0, gt=0)
 
 
+class CapSettings(_Section):
+    """``[cap]``: Common Alerting Protocol 1.2 import and export (pipeline/cap.py)."""
+
+    #: "manual": an imported alert is a draft an approver approves (the normal rule);
+    #: "auto": it is approved on import and the scheduler dispatches it at once.
+    approval: Literal["manual", "auto"] = "manual"
+    #: URLs ``loa cap import`` may fetch: exact URLs, or prefixes ending in "/".
+    allowed_urls: tuple[str, ...] = ()
+    #: ``<sender>`` of exported alerts (no spaces, commas, "<" or "&").
+    sender: str = Field(default="loa@localhost", pattern=r"^[^\s,<&]+$")
+    timeout_s: float = Field(default=15.0, gt=0)
+    max_bytes: int = Field(default=1_000_000, ge=1_000)
+
+
 class Settings(_Section):
     config_file: Path | None = None
     data_dir: Path = Path("data")
@@ -215,6 +229,8 @@ class Settings(_Section):
     consultation: ConsultationSettings = ConsultationSettings()
 
     report: ReportSettings = ReportSettings()
+
+    cap: CapSettings = CapSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
-from pipeline.models import LANGUAGES, WEEKDAYS, Commune, Deployment, Endpoint, Group, Slot
+from pipeline.models import LANGUAGES, WEEKDAYS, CapAreaRule, Commune, Deployment, Endpoint, Group, Policy, Slot
 
 _NAME_RE = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 _HOST_KEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]{40,}( .*)?$")
@@ -89,6 +89,49 @@ class RawEndpoint(_Raw):
         return self
 
 
+class RawPolicy(_Raw):
+    """``[policy]`` (the deployment) or ``[commune.policy]`` (one commune): broadcast rules."""
+
+    quiet_hours: list[str] | None = None  # ["22:00", "05:00"]
+    max_program_minutes: int | None = Field(default=None, ge=1, le=240)
+    max_replays_per_day: int | None = Field(default=None, ge=0, le=288)
+    required_languages: list[str] | None = None
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _window(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if len(v) != 2 or not all(re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", t) for t in v):
+            raise ValueError('write quiet_hours as ["HH:MM", "HH:MM"], e.g. ["22:00", "05:00"]')
+        return v
+
+    @field_validator("required_languages")
+    @classmethod
+    def _languages(cls, v: list[str] | None) -> list[str] | None:
+        bad = [lang for lang in v or [] if lang not in LANGUAGES]
+        if bad:
+            raise ValueError(f"unknown language {bad[0]!r}; use {', '.join(LANGUAGES)}")
+        return v
+
+
+class RawCapArea(_Raw):
+    """``[[cap_area]]``: which communes a CAP alert's area reaches (see pipeline/cap.py)."""
+
+    communes: list[str] = Field(min_length=1)
+    geocode: str | None = None
+    value_name: str | None = None
+    area_desc: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> RawCapArea:
+        if (self.geocode is None) == (self.area_desc is None):
+            raise ValueError("give exactly one of geocode or area_desc")
+        if self.value_name is not None and self.geocode is None:
+            raise ValueError("value_name goes with geocode")
+        return self
+
+
 class RawCommune(_Raw):
     code: str = Field(pattern=r"^\d{5}$")
     name: str = Field(min_length=1)
@@ -97,6 +140,7 @@ class RawCommune(_Raw):
     languages: list[str] = ["vi"]
     slots: list[RawSlot] | None = None
     endpoint: list[RawEndpoint] = []
+    policy: RawPolicy | None = None
 
     @field_validator("languages")
     @classmethod
@@ -125,6 +169,8 @@ class RawDeploymentFile(_Raw):
     defaults: RawDefaults | None = None
     group: list[RawGroup] = []
     commune: list[RawCommune] = []
+    cap_area: list[RawCapArea] = []
+    policy: RawPolicy | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -191,6 +237,21 @@ def _slot(raw: RawSlot) -> Slot:
     )
 
 
+def _policy(raw: RawPolicy | None) -> Policy | None:
+    if raw is None:
+        return None
+    quiet = None
+    if raw.quiet_hours:
+        start, end = (dt.time(int(t[:2]), int(t[3:])) for t in raw.quiet_hours)
+        quiet = (start, end)
+    return Policy(
+        quiet_hours=quiet,
+        max_program_minutes=raw.max_program_minutes,
+        max_replays_per_day=raw.max_replays_per_day,
+        required_languages=tuple(raw.required_languages or ()),
+    )
+
+
 def load_deployment(schedules_dir: Path, *, default_timezone: str = "Asia/Ho_Chi_Minh") -> Deployment:
     """Read and check every ``*.toml`` under ``schedules_dir``."""
     files = sorted(schedules_dir.glob("*.toml")) if schedules_dir.is_dir() else []
@@ -200,8 +261,15 @@ def load_deployment(schedules_dir: Path, *, default_timezone: str = "Asia/Ho_Chi
     default_slots: tuple[tuple[Slot, ...], Path] | None = None
     groups: dict[str, tuple[Group, Path]] = {}
     raw_communes: list[tuple[RawCommune, Path]] = []
+    raw_areas: list[tuple[RawCapArea, Path]] = []
+    policy: tuple[Policy | None, Path] | None = None
     for path in files:
         raw = _read_file(path)
+        raw_areas.extend((a, path) for a in raw.cap_area)
+        if raw.policy is not None:
+            if policy is not None:
+                raise ConfigError(f"{path}: policy: already given in {policy[1]}; give [policy] once")
+            policy = (_policy(raw.policy), path)
         if raw.timezone:
             if raw.timezone != default_timezone:
                 raise ConfigError(
@@ -270,6 +338,26 @@ def load_deployment(schedules_dir: Path, *, default_timezone: str = "Asia/Ho_Chi
                 slots=slots,
                 endpoints=tuple(endpoints),
                 kind=raw_c.kind,
+                policy=_policy(raw_c.policy),
+            )
+        )
+    areas: list[CapAreaRule] = []
+    for i, (raw_a, path) in enumerate(raw_areas):
+        expanded: list[str] = []
+        for target in raw_a.communes:
+            reached = [c.code for c in communes if target in (c.code, c.group)]
+            if not reached:
+                raise ConfigError(
+                    f"{path}: cap_area[{i}] ({raw_a.geocode or raw_a.area_desc}).communes: "
+                    f"{target!r} is neither a commune code nor a group id"
+                )
+            expanded.extend(reached)
+        areas.append(
+            CapAreaRule(
+                communes=tuple(dict.fromkeys(expanded)),
+                geocode=raw_a.geocode,
+                value_name=raw_a.value_name,
+                area_desc=raw_a.area_desc,
             )
         )
     return Deployment(
@@ -277,6 +365,8 @@ def load_deployment(schedules_dir: Path, *, default_timezone: str = "Asia/Ho_Chi
         groups=tuple(g for g, _ in groups.values()),
         communes=tuple(communes),
         files=tuple(files),
+        cap_areas=tuple(areas),
+        policy=policy[0] if policy else None,
     )
 
 

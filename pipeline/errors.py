@@ -7,6 +7,7 @@ place that turns one into an ``error: …`` line and an exit code::
     ├── UsageError                exit 2  bad input: nothing was changed
     │   ├── ConfigError           loa.toml, LOA_* variables, schedules/*.toml
     │   ├── BulletinError         a bulletin file or form, a recording
+    │   │   └── CapError          a CAP 1.2 alert (names the element)
     │   ├── ScriptError           a template or a cue sheet
     │   └── NotFoundError         an id, commune, slot or endpoint that does not exist
     ├── RenderError               speech, a clip or a recording could not become audio
@@ -46,6 +47,10 @@ class ConfigError(UsageError):
 
 class BulletinError(UsageError):
     """A bulletin (file or form) or one of its recordings is invalid."""
+
+
+class CapError(BulletinError):
+    """A Common Alerting Protocol alert is invalid or cannot be mapped; names the element."""
 
 
 class ScriptError(UsageError):

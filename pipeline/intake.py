@@ -23,14 +23,25 @@ from typing import Any
 from pipeline.config import Settings
 from pipeline.consultation_intake import parse_policy
 from pipeline.errors import BulletinError, RenderError
-from pipeline.models import CATEGORIES, LANGUAGES, PRIORITIES, Bulletin, Deployment, Recording
+from pipeline.models import (
+    CATEGORIES,
+    LANGUAGES,
+    TIER_ALIASES,
+    TIERS,
+    Bulletin,
+    Deployment,
+    Recording,
+    tier_of,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_CHARS = 20_000
 MAX_FILE_BYTES = 1_000_000
 REQUIRED = ("title", "category", "priority", "source", "valid_from", "valid_until", "targets")
-OPTIONAL = ("reference", "languages", "policy", "stage", "consultation")
+OPTIONAL = ("reference", "languages", "policy", "stage", "consultation", "replay_every_minutes")
+#: Replays at most every 15 minutes, at least once a day.
+REPLAY_MINUTES_RANGE = (15, 1440)
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
@@ -102,8 +113,21 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
         raise fail("reference", "must be a text in quotes")
     if meta["category"] not in CATEGORIES:
         raise fail("category", f"unknown category {meta['category']!r}; use one of {', '.join(CATEGORIES)}")
-    if meta["priority"] not in PRIORITIES:
-        raise fail("priority", f"unknown priority {meta['priority']!r}; use one of {', '.join(PRIORITIES)}")
+    tier = tier_of(meta["priority"])
+    if tier is None:
+        old_names = ", ".join(k for k in TIER_ALIASES if k not in TIERS)
+        raise fail(
+            "priority",
+            f"unknown priority {meta['priority']!r}; use one of {', '.join(TIERS)} "
+            f"(old names {old_names} are read too)",
+        )
+    replay = meta.get("replay_every_minutes")
+    if replay is not None:
+        low, high = REPLAY_MINUTES_RANGE
+        if not isinstance(replay, int) or isinstance(replay, bool) or not low <= replay <= high:
+            raise fail("replay_every_minutes", f"must be a whole number of minutes from {low} to {high}, e.g. 120")
+        if tier != "emergency":
+            raise fail("replay_every_minutes", f"only emergency bulletins replay; this one is {tier}")
     for key in ("valid_from", "valid_until"):
         value = meta[key]
         if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
@@ -137,7 +161,7 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
         consultation=consultation,
         title=meta["title"].strip(),
         category=meta["category"],
-        priority=meta["priority"],
+        priority=tier,
         source=meta["source"].strip(),
         reference=reference.strip(),
         valid_from=meta["valid_from"],
@@ -146,6 +170,7 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
         languages=tuple(dict.fromkeys(languages)),
         body=body,
         source_file=where,
+        replay_every_minutes=replay,
     )
     return Parsed(bulletin, tuple(warnings))
 

@@ -21,10 +21,25 @@ LANGUAGES: dict[str, str] = {
 #: Languages spoken by text-to-speech; the others come from recordings.
 TTS_LANGUAGES = frozenset({"vi"})
 
-CATEGORIES = ("policy", "notice", "emergency")
-PRIORITIES = ("emergency", "urgent", "routine")  # most pressing first
-STATUSES = ("draft", "approved", "withdrawn")
+CATEGORIES = ("policy", "notice", "emergency", "storm", "flood")
+#: Categories whose emergency bulletins replay every 2 hours unless the bulletin says otherwise.
+REPLAYED_CATEGORIES = frozenset({"emergency", "storm", "flood"})
+#: The three tiers of Circular 39/2020/TT-BTTTT, most pressing first: khẩn cấp (at once,
+#: replayed), ưu tiên (the commune's next slot, ahead of the rest), thông thường (the
+#: commune decides whether and when). The stored value is the English name.
+TIERS = ("emergency", "priority", "normal")
+PRIORITIES = TIERS
+#: Vietnamese display names of the tiers (web, docs, reports).
+TIER_VI: dict[str, str] = {"emergency": "Khẩn cấp", "priority": "Ưu tiên", "normal": "Thông thường"}
+#: Names of round one, still read in bulletin files and old rows: the one mapping table.
+TIER_ALIASES: dict[str, str] = {"routine": "normal", "urgent": "priority", "emergency": "emergency"}
+STATUSES = ("draft", "approved", "withdrawn", "superseded", "cancelled")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def tier_of(name: str) -> str | None:
+    """The tier a priority name stands for (a tier name or an old name), None when unknown."""
+    return name if name in TIERS else TIER_ALIASES.get(name)
 
 
 # --- deployment -----------------------------------------------------------------
@@ -71,6 +86,7 @@ class Commune:
     slots: tuple[Slot, ...]
     endpoints: tuple[Endpoint, ...] = ()
     kind: str = "xã"  # xã | phường | thị trấn, as the greeting says it
+    policy: Policy | None = None  # the commune's own [commune.policy]; pipeline.guard merges it
 
     def slot(self, name: str) -> Slot | None:
         return next((s for s in self.slots if s.name == name), None)
@@ -82,6 +98,8 @@ class Deployment:
     groups: tuple[Group, ...]
     communes: tuple[Commune, ...]
     files: tuple[Path, ...] = ()
+    cap_areas: tuple[CapAreaRule, ...] = ()  # [[cap_area]]: CAP area → communes
+    policy: Policy | None = None  # [policy] in schedules/: the deployment's broadcast rules
 
     def commune(self, code: str) -> Commune | None:
         return next((c for c in self.communes if c.code == code), None)
@@ -129,6 +147,17 @@ class Bulletin:
     policy: str = ""  # the policy this bulletin belongs to ("" for none)
     stage: str = ""  # its stage in the policy's life (POLICY_STAGES)
     consultation: ConsultationSpec | None = None  # a draft put to the people
+
+    #: Emergency replay cadence (front matter ``replay_every_minutes``); None: the default
+    #: of ``pipeline.replay.replay_every`` (120 for storm and flood warnings, else no replay).
+    replay_every_minutes: int | None = None
+    #: Where a CAP 1.2 alert made it: its identifier, sender, sent time and references
+    #: ("sender,identifier,sent" as CAP writes them); the bulletin it supersedes.
+    cap_identifier: str | None = None
+    cap_sender: str | None = None
+    cap_sent: dt.datetime | None = None
+    cap_references: tuple[str, ...] = ()
+    supersedes: int | None = None
 
     def valid_on(self, day: dt.date) -> bool:
         return self.valid_from <= day <= self.valid_until
@@ -383,3 +412,53 @@ class Answer:
     id: int | None = None
     created_at: dt.datetime | None = None
     erased_at: dt.datetime | None = None
+
+
+# --- broadcast rules: operator decisions ------------------------------------------
+
+#: What a commune's operator decides about a normal-tier (thông thường) bulletin.
+DECISIONS = ("accepted", "deferred", "declined")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A commune's decision on a normal bulletin: air it, not before ``until``, or not at all."""
+
+    bulletin_id: int
+    commune: str  # commune code
+    decision: str  # one of DECISIONS
+    until: dt.date | None = None  # deferred: not before this day
+    reason: str = ""  # declined: why (required); deferred: optional
+    by: str = ""  # "user:<name>" or "endpoint:<name>"
+    decided_at: dt.datetime | None = None
+
+
+# --- broadcast rules: CAP areas and the policy guard ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CapAreaRule:
+    """One row of the CAP area table (``[[cap_area]]`` in schedules/): an area → communes.
+
+    Exactly one of ``geocode`` (a ``<geocode><value>``, optionally only under the
+    ``<valueName>`` given) or ``area_desc`` (an ``<areaDesc>``, compared without case and
+    extra spaces) says which CAP areas it matches.
+    """
+
+    communes: tuple[str, ...]  # commune codes (group ids are expanded when the deployment loads)
+    geocode: str | None = None
+    value_name: str | None = None
+    area_desc: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Broadcast rules of a deployment or a commune (``[policy]``); None means no limit.
+
+    ``quiet_hours``: (start, end) local times, e.g. 22:00–05:00, when only emergencies air.
+    """
+
+    quiet_hours: tuple[dt.time, dt.time] | None = None
+    max_program_minutes: int | None = None
+    max_replays_per_day: int | None = None
+    required_languages: tuple[str, ...] = ()

@@ -2,8 +2,9 @@
 
 For a date, a commune and a slot: the approved bulletins valid on the date (both ends
 inclusive) whose targets include the commune ("all", its group or its code), ordered
-emergency, urgent, routine, then by approval time. A bulletin's languages in the
-program are the commune's languages that the bulletin lists, in the commune's order.
+by tier (emergency, priority, normal: khẩn cấp, ưu tiên, thông thường), then by approval
+time. A bulletin's languages in the program are the commune's languages that the bulletin
+lists, in the commune's order.
 
 The slot's ``max_minutes`` is filled with known durations (``durations``: measured from
 an earlier render) or, before the first render, estimates (Vietnamese speech from the
@@ -12,11 +13,15 @@ deferred to the next slot that runs (a later slot of the day, where deferred bul
 first within their priority, else the first slot of the next day that has one). Nothing is
 dropped silently: every bulletin that targets the commune and is not in the program is in
 ``ProgramPlan.deferred`` with the reason; ``until_slot`` is None when it will not air later
-(its last valid day, or it lists none of the commune's languages). An emergency bulletin is
-never deferred, even when it alone overruns the slot (see ``overrun_ms``; a warning is
-logged). A slot with no bulletins still gets a short program (greeting, closing) so the
-commune's loudspeakers keep their schedule and operators see that nothing is pending;
-slots that do not run on the day get no program.
+(its last valid day, or it lists none of the commune's languages). Emergency and priority
+bulletins (khẩn cấp, ưu tiên) are never deferred for length, even when they alone overrun the
+slot (see ``overrun_ms``; a warning is logged): they go first, and the normal items that no
+longer fit make room and are reported as deferred. A normal bulletin (thông thường) follows
+its commune's decision (``decisions``, see ``pipeline.decisions``): declined → not planned
+there (reported with the operator's reason); deferred → not before the chosen day. A slot
+with no bulletins still gets a short program (greeting, closing) so the commune's
+loudspeakers keep their schedule and operators see that nothing is pending; slots that do
+not run on the day get no program.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ from pipeline.models import (
     TTS_LANGUAGES,
     Bulletin,
     Commune,
+    Decision,
     Deferral,
     PlannedBulletin,
     ProgramPlan,
     Recording,
     Slot,
+    tier_of,
 )
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,10 @@ _LOOKAHEAD_DAYS = 7
 Speakable = Callable[[str], str]
 #: Measured length in ms of a bulletin in one language, from an earlier render.
 Durations = Mapping[tuple[int, str], int]
+#: Operator decisions on normal bulletins, by (bulletin id, commune code).
+Decisions = Mapping[tuple[int, str], Decision]
+#: Tiers that air in the next slot whatever their length.
+_NEVER_DEFERRED = frozenset({"emergency", "priority"})
 
 
 def targets_commune(b: Bulletin, commune: Commune) -> bool:
@@ -99,14 +110,19 @@ def budget_ms(slot: Slot) -> int:
 def overrun_ms(plan: ProgramPlan) -> int:
     """By how much the planned bulletins exceed the slot (0 when they fit).
 
-    Only an emergency bulletin can make a plan overrun: it is never deferred.
+    Only emergency and priority bulletins can make a plan overrun: they are never deferred.
     """
     return max(plan.estimated_ms - budget_ms(plan.slot), 0)
 
 
+def tier(b: Bulletin) -> str:
+    """The bulletin's tier (a bulletin made in code may still carry an old name such as "routine")."""
+    return tier_of(b.priority) or "normal"
+
+
 def _order_key(b: Bulletin, deferred_ids: set[int]) -> tuple[int, int, dt.datetime, int]:
     approved = b.approved_at or dt.datetime.max.replace(tzinfo=dt.UTC)
-    return (PRIORITIES.index(b.priority), 0 if b.id in deferred_ids else 1, approved, b.id or 0)
+    return (PRIORITIES.index(tier(b)), 0 if b.id in deferred_ids else 1, approved, b.id or 0)
 
 
 def _running(commune: Commune, day: dt.date) -> list[Slot]:
@@ -133,6 +149,31 @@ def _deferral(b: Bulletin, reason: str, day: dt.date, commune: Commune, slot: Sl
     return Deferral(b, reason, next_slot.name if other == day else f"{other.isoformat()} {next_slot.name}")
 
 
+def _first_slot_on_or_after(commune: Commune, day: dt.date) -> str | None:
+    for ahead in range(_LOOKAHEAD_DAYS + 1):
+        other = day + dt.timedelta(days=ahead)
+        if running := _running(commune, other):
+            return f"{other.isoformat()} {running[0].name}"
+    return None
+
+
+def held_by_decision(b: Bulletin, commune: Commune, day: dt.date, decisions: Decisions | None) -> Deferral | None:
+    """Why the commune's decision keeps a normal bulletin out of ``day``'s programs (None: it does not)."""
+    if decisions is None or b.id is None or tier(b) != "normal":
+        return None
+    d = decisions.get((b.id, commune.code))
+    if d is None or d.decision == "accepted":
+        return None
+    if d.decision == "declined":
+        return Deferral(b, f"declined by the commune ({d.by}): {d.reason}", None)
+    if d.decision == "deferred" and d.until is not None and day < d.until:
+        note = f"; {d.reason}" if d.reason else ""
+        if not b.valid_on(d.until):
+            return Deferral(b, f"deferred by the commune to {d.until}, after it expires{note}", None)
+        return Deferral(b, f"deferred by the commune to {d.until}{note}", _first_slot_on_or_after(commune, d.until))
+    return None
+
+
 def plan_commune_day(
     day: dt.date,
     commune: Commune,
@@ -141,11 +182,13 @@ def plan_commune_day(
     recordings: Mapping[tuple[int, str], Recording],
     spoken: Speakable,
     durations: Durations | None = None,
+    decisions: Decisions | None = None,
 ) -> list[ProgramPlan]:
     """The programs of one commune for ``day``, slot by slot in the order they air."""
     slots = _running(commune, day)
     targeted = eligible(bulletins, commune, day)
-    candidates = [b for b in targeted if languages_for(b, commune)]
+    held = {b.id: h for b in targeted if (h := held_by_decision(b, commune, day, decisions)) is not None}
+    candidates = [b for b in targeted if languages_for(b, commune) and b.id not in held]
     unheard = [
         Deferral(
             b,
@@ -153,8 +196,8 @@ def plan_commune_day(
             None,
         )
         for b in targeted
-        if not languages_for(b, commune)
-    ]
+        if not languages_for(b, commune) and b.id not in held
+    ] + list(held.values())
     estimates = {
         b.id: estimate_ms(b, languages_for(b, commune), recordings=recordings, spoken=spoken, durations=durations)
         for b in candidates
@@ -168,7 +211,7 @@ def plan_commune_day(
         used = 0
         for b in sorted(candidates, key=lambda b: _order_key(b, deferred_ids)):
             need = estimates[b.id]
-            if used + need <= budget or b.priority == "emergency":
+            if used + need <= budget or tier(b) in _NEVER_DEFERRED:
                 items.append(PlannedBulletin(b, languages_for(b, commune), need))
                 used += need
                 deferred_ids.discard(b.id or 0)
@@ -181,10 +224,11 @@ def plan_commune_day(
         plan = ProgramPlan(day, commune, slot, tuple(items), tuple(deferred + unheard))
         if over := overrun_ms(plan):
             log.warning(
-                "%s %s %s: emergency bulletins overrun the %d min slot by about %d s",
+                "%s %s %s: %s bulletins overrun the %d min slot by about %d s",
                 commune.code,
                 day,
                 slot.name,
+                "emergency" if any(tier(i.bulletin) == "emergency" for i in items) else "priority",
                 slot.max_minutes,
                 over // 1000,
             )
@@ -201,13 +245,20 @@ def plan_program(
     recordings: Mapping[tuple[int, str], Recording],
     spoken: Speakable,
     durations: Durations | None = None,
+    decisions: Decisions | None = None,
 ) -> ProgramPlan | None:
     """The plan of one slot (None when it does not run on ``day``).
 
     The whole day is planned, since what an earlier slot defers goes first in a later one.
     """
     plans = plan_commune_day(
-        day, commune, bulletins=bulletins, recordings=recordings, spoken=spoken, durations=durations
+        day,
+        commune,
+        bulletins=bulletins,
+        recordings=recordings,
+        spoken=spoken,
+        durations=durations,
+        decisions=decisions,
     )
     return next((p for p in plans if p.slot.name == slot), None)
 
@@ -220,11 +271,18 @@ def plan_day(
     recordings: Mapping[tuple[int, str], Recording],
     spoken: Speakable,
     durations: Durations | None = None,
+    decisions: Decisions | None = None,
 ) -> list[ProgramPlan]:
     return [
         plan
         for commune in communes
         for plan in plan_commune_day(
-            day, commune, bulletins=bulletins, recordings=recordings, spoken=spoken, durations=durations
+            day,
+            commune,
+            bulletins=bulletins,
+            recordings=recordings,
+            spoken=spoken,
+            durations=durations,
+            decisions=decisions,
         )
     ]

@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import compose as compose_stage
+from pipeline import guard
 from pipeline import plan as plan_stage
 from pipeline.config import Settings
 from pipeline.deliver import day_targets
 from pipeline.errors import LoaError, NotFoundError, RenderError, UsageError
 from pipeline.master import join_program
 from pipeline.models import (
+    PRIORITIES,
     Bulletin,
     Commune,
     Delivery,
@@ -49,9 +51,11 @@ from pipeline.models import (
 )
 from pipeline.package import day_valid_until
 from pipeline.render import script_units
+from pipeline.replay import bulletin_replays
 from pipeline.runner import Runner, make_runner
 from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
+from pipeline.store import decisions as decision_store
 from pipeline.store import runs as run_store
 from pipeline.store.recordings import current_recordings
 from pipeline.textnorm import load_lexicon, normalize
@@ -63,7 +67,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 OnDelivery = Callable[[Delivery], None]
-PRIORITY_ORDER = ("emergency", "urgent", "routine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ class BuildReport:
     segments_rendered: int
     segments_reused: int
     seconds: float
+    policy_notes: tuple[str, ...] = ()
 
     @property
     def audio_ms(self) -> int:
@@ -98,6 +102,7 @@ class BuildReport:
             "seconds": round(self.seconds, 1),
             "missing_recordings": list(self.missing),
             "deferred": list(self.deferred),
+            "policy": list(self.policy_notes),
             "failures": [asdict(f) for f in self.failures],
         }
 
@@ -127,6 +132,17 @@ class Composed:
 
 
 @dataclass(frozen=True, slots=True)
+class DayPlan:
+    """A day planned: the communes, the airable bulletins and their recordings, the plans."""
+
+    date: dt.date
+    communes: tuple[Commune, ...]
+    bulletins: tuple[Bulletin, ...]
+    recordings: dict[tuple[int, str], Recording]
+    plans: tuple[ProgramPlan, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DayWork:
     """A day planned and composed, before any audio is made."""
 
@@ -136,6 +152,7 @@ class DayWork:
     composed: tuple[Composed, ...]
     failures: tuple[Failure, ...]
     missing: tuple[str, ...]
+    policy_notes: tuple[str, ...] = ()  # rules broken but not refused (a required language missing)
 
     def unique_units(self) -> list[RenderUnit]:
         """Every distinct render unit of the day, first occurrence of each key."""
@@ -290,14 +307,37 @@ class Producer:
 
     # --- a day's programs -------------------------------------------------------------
 
-    def compose_day(self, day: dt.date, *, commune: str | None = None) -> DayWork:
-        """Plan and compose every program of ``day``: the scripts and the units their audio needs."""
+    def plan_day(self, day: dt.date, *, commune: str | None = None) -> DayPlan:
+        """The programs ``day`` would air (every commune, or one), with operators' decisions honoured."""
         communes = self._communes(commune)
         bulletins = bulletin_store.airable_bulletins(self.db, day)
-        recordings = current_recordings(self.db, [b.id for b in bulletins if b.id is not None])
-        plans = plan_stage.plan_day(day, communes, bulletins=bulletins, recordings=recordings, spoken=self.normalize)
+        ids = [b.id for b in bulletins if b.id is not None]
+        recordings = current_recordings(self.db, ids)
+        plans = plan_stage.plan_day(
+            day,
+            communes,
+            bulletins=bulletins,
+            recordings=recordings,
+            spoken=self.normalize,
+            decisions=decision_store.decisions(self.db, ids),
+        )
+        return DayPlan(day, communes, tuple(bulletins), recordings, tuple(plans))
+
+    def compose_day(self, day: dt.date, *, commune: str | None = None) -> DayWork:
+        """Plan and compose every program of ``day``: the scripts and the units their audio needs.
+
+        A program the broadcast policy refuses (quiet hours, too long) is not composed; it is
+        a failure naming the rule. A missing required language is reported, not refused.
+        """
+        planned = self.plan_day(day, commune=commune)
+        communes, recordings = planned.communes, planned.recordings
+        violations = guard.check_plans(planned.plans, self.deployment, tz=self.settings.tz)
+        refused = {v.what: v for v in guard.refused(violations)}
+        plans = [p for p in planned.plans if program_id(p) not in refused]
         composed: list[Composed] = []
-        failures: list[Failure] = []
+        failures = [
+            Failure(v.what, f"refused by the broadcast policy ({v.rule}): {v.message}") for v in refused.values()
+        ]
         missing: list[str] = []
         for plan in plans:
             pid = program_id(plan)
@@ -318,7 +358,8 @@ class Producer:
                 failures.extend(Failure(pid, e) for e in errors)
                 continue
             composed.append(Composed(plan.commune, script, tuple(units), plan))
-        return DayWork(day, communes, tuple(plans), tuple(composed), tuple(failures), tuple(missing))
+        notes = tuple(v.message for v in violations if not v.refuse)
+        return DayWork(day, communes, tuple(plans), tuple(composed), tuple(failures), tuple(missing), notes)
 
     def build(self, day: dt.date, *, commune: str | None = None) -> BuildReport:
         """Compose, render, master and package every program of ``day`` into the outbox."""
@@ -371,6 +412,7 @@ class Producer:
             segments_rendered=rendered.rendered,
             segments_reused=rendered.reused,
             seconds=time.monotonic() - started,
+            policy_notes=work.policy_notes,
         )
 
     def push(
@@ -489,7 +531,12 @@ class Producer:
                     valid_until=expires,
                     emergency_bulletin=b.id,
                     emergency_title=b.title,
-                    replay=replay_schedule(issued, expires),
+                    replay=bulletin_replays(
+                        b,
+                        issued,
+                        tz=self.settings.tz,
+                        max_per_day=guard.policy_for(c.commune, self.deployment).max_replays_per_day,
+                    ),
                 )
             )
         errors_by_commune = self._package(package_units, urgent=True)
@@ -581,14 +628,14 @@ class Producer:
         return (found,)
 
     def _program(self, plan: ProgramPlan, segments: list[Segment], script: Script) -> Program:
-        priorities = [i.bulletin.priority for i in plan.items] or ["routine"]
+        priorities = [i.bulletin.priority for i in plan.items] or ["normal"]
         return Program(
             id=program_id(plan),
             commune=plan.commune.code,
             date=plan.date,
             slot=plan.slot.name,
             start=dt.datetime.combine(plan.date, plan.slot.start, tzinfo=self.settings.tz),
-            priority=min(priorities, key=PRIORITY_ORDER.index),
+            priority=min(priorities, key=PRIORITIES.index),
             valid_until=plan.date,
             items=tuple(segments),
             kind=plan.kind,
@@ -638,11 +685,6 @@ def spoken_form(settings: Settings) -> Callable[[str], str]:
         return normalize(text, variant=variant, lexicon=lexicon)
 
     return run
-
-
-def replay_schedule(issued: dt.datetime, expires: dt.datetime) -> tuple[dt.datetime, ...]:
-    """When devices play an emergency again; none until the replay rules are set."""
-    return ()
 
 
 def program_id(plan: ProgramPlan) -> str:

@@ -44,7 +44,7 @@ def test_good_bulletin(project: Project) -> None:
 def test_every_example_is_valid(project: Project) -> None:
     parsed = read_bulletin_files(sorted(EXAMPLES.glob("*.md")), deployment=project.deployment)
     assert len(parsed) >= 5
-    assert {p.bulletin.priority for p in parsed} == {"routine", "urgent", "emergency"}
+    assert {p.bulletin.priority for p in parsed} == {"normal", "priority", "emergency"}
 
 
 BAD = [

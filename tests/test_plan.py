@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from pipeline.models import Bulletin, Commune, Recording, Slot
+from pipeline.models import Bulletin, Commune, Decision, ProgramPlan, Recording, Slot
 from pipeline.plan import PROGRAM_OVERHEAD_MS, SPOKEN_CHARS_PER_SECOND, overrun_ms, plan_commune_day, plan_program
 
 UTC = dt.UTC
@@ -150,3 +150,82 @@ def test_plan_program_is_one_slot_of_the_day() -> None:
     evening = plan_program(TUESDAY, BAN_LAU, "evening", bulletins=bs, recordings={}, spoken=lambda t: t)
     assert evening is not None and ids(evening) == [2]  # deferred from the morning, so first
     assert plan_program(SUNDAY, BAN_LAU, "evening", bulletins=bs, recordings={}, spoken=lambda t: t) is None
+
+
+# --- tiers and operator decisions (issue 16) ---------------------------------------
+
+
+def test_priority_goes_first_and_is_never_deferred_normal_items_make_room(caplog: pytest.LogCaptureFixture) -> None:
+    budget_chars = (MORNING.max_minutes * 60_000 - PROGRAM_OVERHEAD_MS) * SPOKEN_CHARS_PER_SECOND // 1000
+    normal = [bulletin(1, chars=budget_chars // 3, approved_minute=1, priority="normal"),
+              bulletin(2, chars=budget_chars // 3, approved_minute=2, priority="normal")]  # fmt: skip
+    # approved last, longer than the whole slot: still airs in the next slot, first
+    prio = bulletin(3, chars=budget_chars + 1000, approved_minute=50, priority="priority")
+    with caplog.at_level(logging.WARNING, logger="pipeline.plan"):
+        morning, evening = plan(BAN_LAU, TUESDAY, [*normal, prio])
+    assert ids(morning) == [3]
+    assert [(d.bulletin.id, d.until_slot) for d in morning.deferred] == [(1, "evening"), (2, "evening")]
+    assert all("left of 10 min" in d.reason for d in morning.deferred)
+    assert overrun_ms(morning) > 0
+    assert "02695 2026-12-01 morning: priority bulletins overrun the 10 min slot" in caplog.text
+    # every slot airs what is valid: the priority item fills the evening too, the others wait a day
+    assert ids(evening) == [3]
+    assert [(d.bulletin.id, d.until_slot) for d in evening.deferred] == [
+        (1, "2026-12-02 morning"),
+        (2, "2026-12-02 morning"),
+    ]
+
+
+def test_priority_fills_before_normal_when_both_fit_partly() -> None:
+    budget_chars = (MORNING.max_minutes * 60_000 - PROGRAM_OVERHEAD_MS) * SPOKEN_CHARS_PER_SECOND // 1000
+    bs = [bulletin(1, chars=budget_chars * 6 // 10, approved_minute=1, priority="normal"),
+          bulletin(2, chars=budget_chars * 6 // 10, approved_minute=9, priority="priority")]  # fmt: skip
+    morning = plan(BAN_LAU, TUESDAY, bs)[0]
+    assert ids(morning) == [2] and [d.bulletin.id for d in morning.deferred] == [1]
+
+
+def decided(bid: int, decision: str, until: dt.date | None = None, reason: str = "") -> Decision:
+    return Decision(bid, BAN_LAU.code, decision, until, reason, "user:op")
+
+
+def test_operator_decisions_declined_deferred_accepted() -> None:
+    bs = [bulletin(1, priority="normal"), bulletin(2, priority="normal"), bulletin(3, priority="normal"),
+          bulletin(4, priority="normal")]  # fmt: skip
+    decisions = {
+        (1, BAN_LAU.code): decided(1, "declined", reason="Xã đã họp dân về việc này"),
+        (2, BAN_LAU.code): decided(2, "deferred", dt.date(2026, 12, 3), "chờ họp thôn"),
+        (3, BAN_LAU.code): decided(3, "accepted"),
+        (4, "02641"): decided(4, "declined", reason="khác xã"),  # another commune's decision
+    }
+
+    def on(day: dt.date) -> list[ProgramPlan]:
+        return plan_commune_day(day, BAN_LAU, bulletins=bs, recordings={}, spoken=lambda t: t, decisions=decisions)
+
+    morning = on(TUESDAY)[0]
+    assert ids(morning) == [3, 4]
+    held = {d.bulletin.id: d for d in morning.deferred}
+    assert (
+        held[1].until_slot is None and held[1].reason == "declined by the commune (user:op): Xã đã họp dân về việc này"
+    )
+    assert held[2].until_slot == "2026-12-03 morning"
+    assert held[2].reason == "deferred by the commune to 2026-12-03; chờ họp thôn"
+    assert ids(on(dt.date(2026, 12, 2))[0]) == [3, 4]  # still before the date
+    assert ids(on(dt.date(2026, 12, 3))[0]) == [2, 3, 4]  # from the date on it airs
+    assert 1 not in ids(on(dt.date(2026, 12, 10))[0])
+    # Y Tý is bound by its own decision (4 declined), not by Bản Lầu's
+    assert ids(plan_commune_day(TUESDAY, Y_TY, bulletins=bs, recordings={}, spoken=lambda t: t,
+                                decisions=decisions)[0]) == [1, 2, 3]  # fmt: skip
+
+
+def test_decisions_bind_only_normal_bulletins_and_deferral_past_expiry_says_so() -> None:
+    bs = [bulletin(1, priority="priority"), bulletin(2, priority="normal", valid=(1, 2))]
+    decisions = {
+        (1, BAN_LAU.code): decided(1, "declined", reason="không muốn"),
+        (2, BAN_LAU.code): decided(2, "deferred", dt.date(2026, 12, 5)),
+    }
+    morning = plan_commune_day(TUESDAY, BAN_LAU, bulletins=bs, recordings={}, spoken=lambda t: t, decisions=decisions)[
+        0
+    ]
+    assert ids(morning) == [1]
+    [held] = morning.deferred
+    assert held.until_slot is None and "after it expires" in held.reason

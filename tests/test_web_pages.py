@@ -51,7 +51,7 @@ def test_the_form_stores_a_bulletin_like_the_cli_and_edits_make_revisions(web: W
     [b] = bulletin_store.list_bulletins(web.db)
     assert (b.title, b.priority, b.targets, b.languages, b.status) == (
         FORM["title"],
-        "urgent",
+        "priority",  # the old name "urgent" is read as the tier ưu tiên
         ("02641",),
         ("vi", "hmn"),
         "draft",

@@ -16,10 +16,12 @@ import typer
 from pipeline.cli import (
     bench_cmd,
     bulletins,
+    cap_cmds,
     compose_cmds,
     consultation_cmds,
     deployment_cmds,
     keys_cmds,
+    policy_cmds,
     programs,
     receipts_cmds,
     report_cmds,
@@ -77,6 +79,9 @@ consultation_cmds.register(app)
 
 receipts_cmds.register(app)
 report_cmds.register(app)
+
+cap_cmds.register(app)
+policy_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, err_console, print_json
 from pipeline.intake import prepare_recording, read_bulletin_files
@@ -18,7 +18,13 @@ from pipeline.store.recordings import current_recordings, save_recording
 bulletin_app = typer.Typer(help="Add, list, show, approve and withdraw bulletins.", no_args_is_help=True)
 recording_app = typer.Typer(help="Attach readings in Vietnamese, Mong, Dao or Giay to bulletins.", no_args_is_help=True)
 
-STATUS_VI = {"draft": "nháp", "approved": "đã duyệt", "withdrawn": "đã thu hồi"}
+STATUS_VI = {
+    "draft": "nháp",
+    "approved": "đã duyệt",
+    "withdrawn": "đã thu hồi",
+    "superseded": "đã thay thế",  # by a newer version (a CAP Update)
+    "cancelled": "đã hủy",  # by its issuer (a CAP Cancel)
+}
 
 
 def bulletin_json(b: Bulletin) -> dict[str, Any]:
@@ -54,7 +60,9 @@ def add(
 @bulletin_app.command("list")
 def list_(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="Only this status: draft, approved, withdrawn.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status: draft, approved, withdrawn, superseded, cancelled.")
+    ] = None,
     json_out: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """List bulletins with their status and validity.
@@ -65,7 +73,9 @@ def list_(
     if json_out:
         print_json([bulletin_json(b) for b in items])
         return
-    table = Table("id", "rev", "status", "priority", "valid", "targets", "languages", "title")
+    table = Table(
+        "id", "rev", Column("status", no_wrap=True, min_width=11), "priority", "valid", "targets", "languages", "title"
+    )
     for b in items:
         table.add_row(
             str(b.id),

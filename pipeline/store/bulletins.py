@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from pipeline.errors import NotFoundError, UsageError
-from pipeline.models import Bulletin, ConsultationSpec, Question
+from pipeline.models import Bulletin, ConsultationSpec, Question, tier_of
 from pipeline.store.db import Database, as_utc, utcnow
 
 CONTENT_FIELDS = (
@@ -30,6 +30,7 @@ CONTENT_FIELDS = (
 
 
 def content_of(b: Bulletin) -> dict[str, Any]:
+    """What a revision is made of (a replay cadence only when one is set, so older hashes stay)."""
     out: dict[str, Any] = {}
     for name in CONTENT_FIELDS:
         value = getattr(b, name)
@@ -41,6 +42,8 @@ def content_of(b: Bulletin) -> dict[str, Any]:
         out["policy"], out["stage"] = b.policy, b.stage
     if b.consultation is not None:
         out["consultation"] = spec_to_json(b.consultation)
+    if b.replay_every_minutes is not None:
+        out["replay_every_minutes"] = b.replay_every_minutes
     return out
 
 
@@ -64,6 +67,17 @@ def spec_from_json(data: dict[str, Any]) -> ConsultationSpec:
     )
 
 
+def _provenance(b: Bulletin) -> dict[str, Any]:
+    """Where a CAP alert made the bulletin, and what it supersedes: stored, not part of the content."""
+    return {
+        "cap_identifier": b.cap_identifier,
+        "cap_sender": b.cap_sender,
+        "cap_sent": b.cap_sent.astimezone(dt.UTC) if b.cap_sent else None,  # SQLite keeps no offset
+        "cap_references": list(b.cap_references) if b.cap_identifier else None,
+        "supersedes": b.supersedes,
+    }
+
+
 def content_hash(b: Bulletin) -> str:
     blob = json.dumps(content_of(b), ensure_ascii=False, sort_keys=True).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
@@ -74,7 +88,7 @@ def _from_row(row: RowMapping) -> Bulletin:
         id=row["id"],
         title=row["title"],
         category=row["category"],
-        priority=row["priority"],
+        priority=tier_of(row["priority"]) or row["priority"],
         source=row["source"],
         reference=row["reference"],
         valid_from=row["valid_from"],
@@ -92,6 +106,12 @@ def _from_row(row: RowMapping) -> Bulletin:
         policy=row.get("policy") or "",
         stage=row.get("stage") or "",
         consultation=spec_from_json(row["consultation"]) if row.get("consultation") else None,
+        replay_every_minutes=row.get("replay_every_minutes"),
+        cap_identifier=row.get("cap_identifier"),
+        cap_sender=row.get("cap_sender"),
+        cap_sent=as_utc(row.get("cap_sent")),
+        cap_references=tuple(row.get("cap_references") or ()),
+        supersedes=row.get("supersedes"),
     )
 
 
@@ -114,16 +134,21 @@ def _save_one(conn: Connection, db: Database, b: Bulletin) -> tuple[Bulletin, st
     digest = content_hash(b)
     now = utcnow()
     row = conn.execute(sa.select(t).where(t.c.title == b.title, t.c.source == b.source)).mappings().first()
-    values = content_of(b) | {
-        "valid_from": b.valid_from,
-        "valid_until": b.valid_until,
-        "content_hash": digest,
-        "source_file": b.source_file,
-        "updated_at": now,
-        "policy": b.policy or None,
-        "stage": b.stage or None,
-        "consultation": spec_to_json(b.consultation) if b.consultation else None,
-    }
+    values = (
+        content_of(b)
+        | _provenance(b)
+        | {
+            "replay_every_minutes": b.replay_every_minutes,
+            "valid_from": b.valid_from,
+            "valid_until": b.valid_until,
+            "content_hash": digest,
+            "source_file": b.source_file,
+            "updated_at": now,
+            "policy": b.policy or None,
+            "stage": b.stage or None,
+            "consultation": spec_to_json(b.consultation) if b.consultation else None,
+        }
+    )
     if row is None:
         new_id = conn.execute(
             t.insert().values(**values, revision=1, status="draft", created_at=now)
@@ -193,15 +218,19 @@ def revisions(db: Database, bulletin_id: int) -> list[dict[str, Any]]:
 
 
 def approve(db: Database, bulletin_id: int, *, by: str | None = None) -> Bulletin:
+    """Approve a draft; a bulletin that supersedes another (a CAP Update) ends the other one now."""
     b = get_bulletin(db, bulletin_id)
-    if b.status == "withdrawn":
+    if b.status in ("withdrawn", "superseded", "cancelled"):
         raise UsageError(
-            f"bulletin {bulletin_id}: it was withdrawn; "
+            f"bulletin {bulletin_id}: it was {b.status}; "
             "add a changed version with `loa bulletin add` to make a new draft"
         )
     if b.status == "approved":
         return b
-    return _set(db, bulletin_id, status="approved", approved_at=utcnow(), approved_by=by)
+    approved = _set(db, bulletin_id, status="approved", approved_at=utcnow(), approved_by=by)
+    if b.supersedes is not None:
+        end(db, b.supersedes, "superseded")
+    return approved
 
 
 def withdraw(db: Database, bulletin_id: int) -> Bulletin:
@@ -209,6 +238,17 @@ def withdraw(db: Database, bulletin_id: int) -> Bulletin:
     if b.status == "withdrawn":
         return b
     return _set(db, bulletin_id, status="withdrawn", withdrawn_at=utcnow())
+
+
+def end(db: Database, bulletin_id: int, status: str) -> Bulletin:
+    """Stop a bulletin airing because a newer version replaced it ("superseded") or its
+    issuer cancelled it ("cancelled"); the time goes in ``withdrawn_at``. Idempotent."""
+    if status not in ("superseded", "cancelled"):
+        raise ValueError(status)
+    b = get_bulletin(db, bulletin_id)
+    if b.status in ("superseded", "cancelled", "withdrawn"):
+        return b
+    return _set(db, bulletin_id, status=status, withdrawn_at=utcnow())
 
 
 def _set(db: Database, bulletin_id: int, **values: Any) -> Bulletin:

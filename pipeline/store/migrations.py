@@ -207,12 +207,85 @@ def _v10_receipts(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v5_broadcast_rules(conn: Connection) -> None:
+    """Three tiers, operator decisions, replay cadence, CAP provenance, supersede/cancel."""
+    import hashlib
+    import json
+
+    bulletins = sa.Table("bulletins", sa.MetaData(), autoload_with=conn)
+    # the tiers' new names; the content hash is recomputed as the store computes it
+    fields = ("title", "category", "priority", "source", "reference", "valid_from", "valid_until")
+    renamed = {"routine": "normal", "urgent": "priority"}
+    rows = conn.execute(sa.select(bulletins).where(bulletins.c.priority.in_(list(renamed)))).mappings().all()
+    for row in rows:
+        content = {k: row[k] for k in fields} | {
+            "priority": renamed[row["priority"]],
+            "targets": list(row["targets"]),
+            "languages": list(row["languages"]),
+            "body": row["body"],
+        }
+        for key in ("valid_from", "valid_until"):
+            value = content[key]
+            content[key] = value.isoformat() if hasattr(value, "isoformat") else str(value)[:10]
+        digest = hashlib.sha256(json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
+        conn.execute(
+            bulletins.update()
+            .where(bulletins.c.id == row["id"])
+            .values(priority=content["priority"], content_hash=digest)
+        )
+    programs = sa.Table("programs", sa.MetaData(), autoload_with=conn)
+    for old, new in renamed.items():
+        conn.execute(programs.update().where(programs.c.priority == old).values(priority=new))
+    for column in (
+        sa.Column("replay_every_minutes", sa.Integer),
+        sa.Column("cap_identifier", sa.Text),
+        sa.Column("cap_sender", sa.Text),
+        sa.Column("cap_sent", TS),
+        sa.Column("cap_references", sa.JSON),
+        sa.Column("supersedes", sa.Integer),
+    ):
+        ddl_type = column.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE bulletins ADD COLUMN {column.name} {ddl_type}")
+    md = sa.MetaData()
+    sa.Table("bulletins", md, autoload_with=conn)
+    sa.Table(
+        "bulletin_decisions",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("bulletin_id", sa.Integer, sa.ForeignKey("bulletins.id"), nullable=False),
+        sa.Column("commune", sa.String(16), nullable=False),
+        sa.Column("decision", sa.String(16), nullable=False),  # accepted | deferred | declined
+        sa.Column("until", sa.Date),  # deferred: not before this day
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("by", sa.Text, nullable=False),  # "user:<name>" or "endpoint:<name>"
+        sa.Column("decided_at", TS, nullable=False),
+        sa.UniqueConstraint("bulletin_id", "commune", name="uq_decision_bulletin_commune"),
+    )
+    sa.Table(
+        "cap_messages",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("sender", sa.Text, nullable=False),
+        sa.Column("identifier", sa.Text, nullable=False),
+        sa.Column("sent", TS, nullable=False),
+        sa.Column("msg_type", sa.String(16), nullable=False),
+        sa.Column("refs", sa.JSON, nullable=False),  # CAP <references>, as sent
+        sa.Column("bulletin_id", sa.Integer),  # the bulletin it made (Alert, Update) or acted on (Cancel)
+        sa.Column("outcome", sa.Text, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("received_at", TS, nullable=False),
+        sa.UniqueConstraint("sender", "identifier", name="uq_cap_sender_identifier"),
+    )
+    md.create_all(conn, tables=[md.tables["bulletin_decisions"], md.tables["cap_messages"]])
+
+
 Migration = Callable[[Connection], None]
 #: (version, description, function); versions are 1, 2, 3… in order.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
     (2, "users, sessions, endpoint tokens, play reports", _v2_web),
     (3, "runs: host and pid of the process that runs them", _v3_run_owner),
+    (5, "tiers normal/priority/emergency, operator decisions, replay cadence, CAP alerts", _v5_broadcast_rules),
     (10, "as-run receipts", _v10_receipts),
 ]
 
@@ -236,7 +309,7 @@ def migrate(conn: Connection) -> list[int]:
     _version_table.create(conn, checkfirst=True)
     have = current_version(conn)
     applied = []
-    for version, description, func in MIGRATIONS:
+    for version, description, func in sorted(MIGRATIONS, key=lambda m: m[0]):
         if version > have:
             func(conn)
             conn.execute(_version_table.insert().values(version=version, description=description))

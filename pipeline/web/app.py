@@ -24,6 +24,7 @@ from pipeline.web import (
     routes_consultation_meeting,
     routes_consultation_public,
     routes_consultation_staff,
+    routes_decisions,
     routes_deliveries,
     routes_preview,
     routes_reports,
@@ -47,6 +48,8 @@ ROUTERS = (
     routes_consultation_meeting.router,
     routes_consultation_meeting.api_router,
     api_receipts.router,
+    routes_decisions.router,
+    routes_decisions.api_router,
 )
 
 

@@ -18,7 +18,7 @@ from pipeline.intake import parse_bulletin
 from pipeline.models import Bulletin, Deployment
 from pipeline.store.bulletins import CONTENT_FIELDS
 
-FIELDS = CONTENT_FIELDS
+FIELDS = (*CONTENT_FIELDS, "replay_every_minutes")
 HINTS_VI = {
     "title": "Tiêu đề chưa đúng",
     "category": "Loại tin chưa đúng",
@@ -30,6 +30,7 @@ HINTS_VI = {
     "targets": "Nơi nhận chưa đúng",
     "languages": "Ngôn ngữ chưa đúng",
     "body": "Nội dung chưa đúng",
+    "replay_every_minutes": "Chu kỳ phát lại chưa đúng",
 }
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FIELD_RE = re.compile(r"^(?:line \d+: )?([a-z_]+): (.*)$", re.DOTALL)
@@ -55,6 +56,7 @@ class BulletinForm:
             "valid_from": b.valid_from.isoformat(),
             "valid_until": b.valid_until.isoformat(),
             "body": b.body,
+            "replay_every_minutes": str(b.replay_every_minutes) if b.replay_every_minutes is not None else "",
         }
         return cls(values=values, targets=list(b.targets), languages=list(b.languages))
 
@@ -78,6 +80,9 @@ class BulletinForm:
             )
         lines.append(f"targets = {json.dumps(self.targets, ensure_ascii=False)}")
         lines.append(f"languages = {json.dumps(self.languages, ensure_ascii=False)}")
+        replay = v.get("replay_every_minutes", "").strip()
+        if replay:  # a number as a TOML integer; anything else quoted, so that intake names the field
+            lines.append(f"replay_every_minutes = {replay if replay.isdigit() else _toml_str(replay)}")
         lines.append("+++")
         lines.append(v.get("body", ""))
         return "\n".join(lines) + "\n"

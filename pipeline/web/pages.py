@@ -12,19 +12,33 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.models import LANGUAGES
+from pipeline.models import LANGUAGES, TIER_VI
 from pipeline.readings import LEVEL_WARNINGS_VI
+from pipeline.replay import replay_every
 from pipeline.web.auth import CSRF_FIELD, Authed
 from pipeline.web.state import web_state
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-STATUS_VI = {"draft": "Nháp", "approved": "Đã duyệt", "withdrawn": "Đã thu hồi"}
-PRIORITY_VI = {"routine": "Thường", "urgent": "Khẩn", "emergency": "Hỏa tốc (khẩn cấp)"}
-CATEGORY_VI = {"policy": "Chính sách", "notice": "Thông báo", "emergency": "Khẩn cấp"}
+STATUS_VI = {
+    "draft": "Nháp",
+    "approved": "Đã duyệt",
+    "withdrawn": "Đã thu hồi",
+    "superseded": "Đã có bản mới thay thế",
+    "cancelled": "Đã hủy bỏ",
+}
+PRIORITY_VI = TIER_VI  # thông thường / ưu tiên / khẩn cấp (Circular 39/2020)
+CATEGORY_VI = {
+    "policy": "Chính sách",
+    "notice": "Thông báo",
+    "emergency": "Khẩn cấp",
+    "storm": "Bão",
+    "flood": "Lũ, lụt",
+}
 ROLE_VI = {"admin": "Quản trị", "editor": "Biên tập", "approver": "Duyệt tin", "operator": "Đài xã"}
 SLOT_VI = {"morning": "Buổi sáng", "noon": "Buổi trưa", "evening": "Buổi chiều", "night": "Buổi tối"}
 DELIVERY_VI = {"delivered": "Đã nhận", "failed": "Lỗi", "pending": "Đang chờ"}
+DECISION_VI = {"accepted": "Nhận phát", "deferred": "Hoãn", "declined": "Từ chối"}
 NOTICES = {
     "added": "Đã lưu bản tin mới (nháp, cần duyệt).",
     "revised": "Đã lưu phiên bản mới; bản tin trở về nháp và cần duyệt lại.",
@@ -34,6 +48,9 @@ NOTICES = {
     "recording": "Đã nhận bản ghi.",
     "played": "Đã ghi nhận: chương trình đã phát. Cảm ơn!",
     "problem": "Đã ghi nhận sự cố; trung tâm sẽ liên hệ.",
+    "accepted": "Đã ghi nhận: xã nhận phát bản tin.",
+    "deferred": "Đã ghi nhận: bản tin được hoãn đến ngày đã chọn.",
+    "declined": "Đã ghi nhận: xã từ chối bản tin.",
 }
 WEEKDAY_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
@@ -69,9 +86,11 @@ def make_environment() -> Environment:
         ROLE_VI=ROLE_VI,
         SLOT_VI=SLOT_VI,
         DELIVERY_VI=DELIVERY_VI,
+        DECISION_VI=DECISION_VI,
         CSRF_FIELD=CSRF_FIELD,
         NOTICES=NOTICES,
         LEVEL_WARNINGS=LEVEL_WARNINGS_VI,
+        replay_every=replay_every,
     )
     env.filters.update(vi_day=vi_day, seconds=seconds)
     return env

@@ -18,9 +18,10 @@ from starlette.datastructures import FormData, UploadFile
 
 from pipeline.errors import BulletinError, LoaError, UsageError
 from pipeline.intake import prepare_recording
-from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording
+from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording, tier_of
 from pipeline.readings import check_reading
 from pipeline.store import bulletins as store
+from pipeline.store import decisions as decision_store
 from pipeline.store.recordings import current_recordings, save_recording
 from pipeline.web.auth import Approver, Authed, Editor, Reader, check_csrf, may_see_bulletin, target_outside_scope
 from pipeline.web.forms import BulletinForm, validate
@@ -75,8 +76,8 @@ def list_page(
     state = web_state(request)
     items = store.list_bulletins(state.db, status=status if status in STATUSES else None)
     items = [b for b in items if may_see_bulletin(who.user, b, state.deployment)]
-    if priority in PRIORITIES:
-        items = [b for b in items if b.priority == priority]
+    if tier := tier_of(priority):
+        items = [b for b in items if b.priority == tier]
     if target:
         reached = {c.code for c in state.deployment.targeted((target,))}
         items = [
@@ -106,7 +107,7 @@ def recordings_page(request: Request, who: Reader) -> Response:
     items = [
         b
         for b in store.list_bulletins(state.db)
-        if b.status != "withdrawn" and may_see_bulletin(who.user, b, state.deployment)
+        if b.status in ("draft", "approved") and may_see_bulletin(who.user, b, state.deployment)
     ]
     recs = current_recordings(state.db, [b.id for b in items if b.id is not None])
     rows = [(b, lacking(b, state.deployment, recs)) for b in reversed(items)]
@@ -136,7 +137,7 @@ def new_form(request: Request, who: Editor) -> Response:
     form = BulletinForm(
         values={
             "category": "notice",
-            "priority": "routine",
+            "priority": "normal",
             "valid_from": (today + dt.timedelta(days=1)).isoformat(),
             "valid_until": (today + dt.timedelta(days=7)).isoformat(),
         },
@@ -198,6 +199,7 @@ def detail(request: Request, bulletin_id: int, who: Reader) -> Response:
         communes=communes,
         today=dt.datetime.now(state.settings.tz).date(),
         notice=request.query_params.get("ok"),
+        decisions=decision_store.decisions(state.db, [bulletin_id]),
     )
 
 

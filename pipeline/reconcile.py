@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pipeline import models
 from pipeline.models import Bulletin, Delivery, Deployment
 from pipeline.receipts import Receipt, web_endpoint
 from pipeline.store import Database
@@ -106,10 +107,10 @@ class Reconciliation:
 def tier_of(priority: str) -> str:
     """The tier a bulletin's priority reports under (Circular 39/2020's names).
 
-    The one place tiers are grouped: routine → normal, urgent → priority; the new names
-    pass through unchanged, and anything unknown is reported as it is written.
+    Round-one names map through ``models.tier_of`` (routine → normal, urgent → priority);
+    anything unknown is reported as it is written.
     """
-    return {"routine": "normal", "urgent": "priority"}.get(priority, priority)
+    return models.tier_of(priority) or priority
 
 
 def _delivery_label(program_id: str, day: dt.date) -> str:

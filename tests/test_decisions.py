@@ -11,7 +11,7 @@ import pytest
 from pipeline.decisions import check_decision
 from pipeline.errors import BulletinError
 from pipeline.models import Bulletin, Decision
-from pipeline.nightly import preview_script
+from pipeline.produce import Producer
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import decisions as decision_store
 from pipeline.store.users import add_endpoint_token
@@ -174,10 +174,11 @@ def test_the_build_plan_honours_stored_decisions(web: Web) -> None:
     today = dt.datetime.now(settings.tz).date()
     slot = y_ty.slots[0].name
     day = next(today + dt.timedelta(days=i) for i in range(1, 8) if y_ty.slots[0].runs_on(today + dt.timedelta(days=i)))
-    plan, _ = preview_script(day, y_ty, slot, settings=settings, db=web.db)
+    producer = Producer(settings=settings, deployment=deployment, db=web.db)
+    plan, _ = producer.preview_script(day, y_ty, slot)
     assert plan is not None and normal_id in [i.bulletin.id for i in plan.items]
     decision_store.save_decision(web.db, Decision(normal_id, "02641", "declined", None, "không phù hợp", "user:x"))
-    plan, _ = preview_script(day, y_ty, slot, settings=settings, db=web.db)
+    plan, _ = producer.preview_script(day, y_ty, slot)
     assert plan is not None and normal_id not in [i.bulletin.id for i in plan.items]
     assert [d.reason for d in plan.deferred if d.bulletin.id == normal_id] == [
         "declined by the commune (user:x): không phù hợp"

@@ -75,6 +75,9 @@ def test_nightly_dispatch_and_preview_share_one_chain(small: Project) -> None:
     eid = add_bulletin(small, body, priority="emergency", targets='["02695"]', title="Cảnh báo lũ quét")
     valid_through(small, eid, today, day)
     db = small.db()
+    t = db.table("bulletins")
+    with db.begin() as conn:  # replayed every hour until it expires
+        conn.execute(t.update().where(t.c.id == eid).values(replay_every_minutes=60))
     producer = Producer(settings=small.settings, deployment=small.deployment, db=db)
     _, report, _, status = producer.run_day(day, kind="nightly")
     assert status == "done", report
@@ -96,6 +99,9 @@ def test_nightly_dispatch_and_preview_share_one_chain(small: Project) -> None:
     assert dispatched.ok, dispatched.failures
     emergency = mf.read(small.settings.outbox_dir / "02695" / f"emergency/{eid}" / "manifests" / "ban-lau-loa.json")
     assert emergency.emergency is not None and emergency.emergency.bulletin == eid
+    replay = emergency.emergency.replay  # in the signed manifest: an offline device keeps replaying
+    assert replay and all(b - a == dt.timedelta(minutes=60) for a, b in zip(replay, replay[1:], strict=False))
+    assert replay[-1] < emergency.emergency.expires
     spoken = {i.file: i.sha256 for p in nightly.programs for i in p.items if i.bulletin_id == eid}
     again = {i.file: i.sha256 for p in emergency.programs for i in p.items if i.bulletin_id == eid}
     shared = set(spoken) & set(again)

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_CHARS = 20_000
 MAX_FILE_BYTES = 1_000_000
 REQUIRED = ("title", "category", "priority", "source", "valid_from", "valid_until", "targets")
-OPTIONAL = ("reference", "languages")
+OPTIONAL = ("reference", "languages", "public")
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
@@ -122,6 +122,9 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
     bad = [x for x in languages if x not in LANGUAGES]
     if bad:
         raise fail("languages", f"unknown language {bad[0]!r}; use {', '.join(LANGUAGES)}")
+    public = meta.get("public", True)
+    if not isinstance(public, bool):
+        raise fail("public", "must be true or false without quotes (false: internal, not published)")
     body = body.strip()
     if not body:
         raise BulletinError(f"{where}: the body is empty; write the bulletin's text after the closing +++")
@@ -141,6 +144,7 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
         languages=tuple(dict.fromkeys(languages)),
         body=body,
         source_file=where,
+        public=public,
     )
     return Parsed(bulletin, tuple(warnings))
 

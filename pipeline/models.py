@@ -125,6 +125,7 @@ class Bulletin:
     created_at: dt.datetime | None = None
     approved_at: dt.datetime | None = None
     withdrawn_at: dt.datetime | None = None
+    public: bool = True  # false: internal, never published beyond the loudspeaker
 
     def valid_on(self, day: dt.date) -> bool:
         return self.valid_from <= day <= self.valid_until

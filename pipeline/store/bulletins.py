@@ -36,6 +36,8 @@ def content_of(b: Bulletin) -> dict[str, Any]:
         out[name] = (
             value.isoformat() if isinstance(value, dt.date) else list(value) if isinstance(value, tuple) else value
         )
+    if not b.public:  # only when set, so that the hashes of earlier bulletins do not change
+        out["public"] = False
     return out
 
 
@@ -64,6 +66,7 @@ def _from_row(row: RowMapping) -> Bulletin:
         created_at=as_utc(row["created_at"]),
         approved_at=as_utc(row["approved_at"]),
         withdrawn_at=as_utc(row["withdrawn_at"]),
+        public=bool(row.get("public", True)),
     )
 
 
@@ -92,6 +95,7 @@ def _save_one(conn: Connection, db: Database, b: Bulletin) -> tuple[Bulletin, st
         "content_hash": digest,
         "source_file": b.source_file,
         "updated_at": now,
+        "public": b.public,
     }
     if row is None:
         new_id = conn.execute(
@@ -167,18 +171,23 @@ def approve(db: Database, bulletin_id: int, *, by: str | None = None) -> Bulleti
         )
     if b.status == "approved":
         return b
-    return _set(db, bulletin_id, status="approved", approved_at=utcnow(), approved_by=by)
+    return _set(db, bulletin_id, event="bulletin.approved", status="approved", approved_at=utcnow(), approved_by=by)
 
 
 def withdraw(db: Database, bulletin_id: int) -> Bulletin:
     b = get_bulletin(db, bulletin_id)
     if b.status == "withdrawn":
         return b
-    return _set(db, bulletin_id, status="withdrawn", withdrawn_at=utcnow())
+    return _set(db, bulletin_id, event="bulletin.withdrawn", status="withdrawn", withdrawn_at=utcnow())
 
 
-def _set(db: Database, bulletin_id: int, **values: Any) -> Bulletin:
+def _set(db: Database, bulletin_id: int, *, event: str | None = None, **values: Any) -> Bulletin:
+    from pipeline.store.webhooks import record_bulletin_event  # the webhook outbox, same transaction
+
     t = db.table("bulletins")
     with db.begin() as conn:
         conn.execute(t.update().where(t.c.id == bulletin_id).values(**values, updated_at=utcnow()))
+        if event is not None:
+            row = conn.execute(sa.select(t).where(t.c.id == bulletin_id)).mappings().one()
+            record_bulletin_event(conn, db, event, _from_row(row))
     return get_bulletin(db, bulletin_id)

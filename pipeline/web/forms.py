@@ -56,11 +56,15 @@ class BulletinForm:
             "valid_until": b.valid_until.isoformat(),
             "body": b.body,
         }
+        if not b.public:
+            values["internal"] = "1"
         return cls(values=values, targets=list(b.targets), languages=list(b.languages))
 
     @classmethod
     def from_form(cls, form: Mapping[str, str], lists: Mapping[str, list[str]]) -> BulletinForm:
         values = {k: unicodedata.normalize("NFC", form.get(k, "")) for k in FIELDS if k not in ("targets", "languages")}
+        if form.get("internal"):
+            values["internal"] = "1"
         extra = [t.strip() for t in re.split(r"[,\s]+", form.get("targets_extra", "")) if t.strip()]
         targets = list(dict.fromkeys([*lists.get("targets", []), *extra]))
         return cls(values=values, targets=targets, languages=list(dict.fromkeys(lists.get("languages", []))))
@@ -78,6 +82,8 @@ class BulletinForm:
             )
         lines.append(f"targets = {json.dumps(self.targets, ensure_ascii=False)}")
         lines.append(f"languages = {json.dumps(self.languages, ensure_ascii=False)}")
+        if v.get("internal"):
+            lines.append("public = false")
         lines.append("+++")
         lines.append(v.get("body", ""))
         return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from pipeline.dispatch import dispatch_bulletin
 from pipeline.intake import prepare_recording
@@ -27,6 +29,8 @@ from tests.web_support import Web, serve_project, shared_segments, standard_user
 
 pytestmark = [pytest.mark.audio, pytest.mark.slow]
 PORTAL = "https://portal.laocai.example.vn"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 
 
 @dataclass
@@ -306,6 +310,63 @@ def test_embed_snippet_may_be_framed_by_the_portal_only(aired: Aired) -> None:
     assert f"frame-ancestors {PORTAL}" in r.headers["content-security-policy"]
     page = c.get("/archive")
     assert page.headers["x-frame-options"] == "DENY"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make setup` (installs Debian's chromium)"
+    args = [*CHROMIUM_ARGS, "--no-sandbox"] if os.geteuid() == 0 else CHROMIUM_ARGS
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        yield b
+        b.close()
+
+
+def test_a_citizen_on_a_phone_without_javascript_finds_yesterdays_evening_program(
+    aired: Aired, browser: Browser
+) -> None:
+    context = browser.new_context(
+        base_url=aired.web.url,
+        java_script_enabled=False,
+        viewport={"width": 360, "height": 640},
+        is_mobile=True,
+        has_touch=True,
+        locale="vi-VN",
+    )
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto("/archive")
+    assert "Họp nội bộ" not in page.content()
+    # the citizen picks the commune and the date in the search form (a plain GET form)
+    page.select_option("#commune", "02641")
+    page.fill("#date", aired.yesterday.isoformat())
+    page.click("form.search button[type=submit]")
+    page.wait_for_load_state()
+    assert "commune=02641" in page.url
+    assert "Tiêm vắc-xin sởi cho trẻ dưới 5 tuổi" in page.content()
+    # then the commune's page, yesterday, the evening slot
+    page.click("nav.communes >> text=Y Tý")
+    page.wait_for_load_state()
+    page.click(f"a[href='/archive/communes/02641/{aired.yesterday.isoformat()}#evening']")
+    page.wait_for_load_state()
+    evening = page.locator("section#evening")
+    assert "Buổi chiều (17:00)" in evening.inner_text()
+    entry = evening.locator(f"article#b{aired.public}-evening")
+    text = entry.inner_text()
+    assert "Trạm y tế xã tiêm vắc-xin sởi miễn phí" in text  # the text, readable without a click
+    assert "Họp nội bộ" not in page.content()
+    # plays the Vietnamese audio: the browser fetches the MP3 when the play control is pressed
+    player = entry.locator("audio").first
+    src = player.get_attribute("src")
+    assert src and src.startswith(f"/archive/audio/{aired.public}/")
+    with page.expect_response(lambda r: r.url.endswith(src)) as got:
+        box = player.bounding_box()
+        assert box is not None and box["width"] <= 360
+        page.mouse.click(box["x"] + 16, box["y"] + box["height"] / 2)
+    response = got.value
+    assert response.status in (200, 206) and response.headers["content-type"] == "audio/mpeg"
+    page.screenshot(path=str(aired.web.project.root / "phone.png"), full_page=True)
+    context.close()
 
 
 def test_withdrawn_leaves_the_archive_feeds_and_api_at_once(aired: Aired) -> None:

@@ -9,6 +9,7 @@ import unicodedata
 from fastapi.routing import APIRoute
 
 from pipeline.store import bulletins as bulletin_store
+from pipeline.web import api_public, routes_feeds, routes_public
 from pipeline.web.app import ROUTERS, create_app
 from pipeline.web.auth import SESSION_COOKIE, RateLimiter
 from tests.web_support import (
@@ -128,7 +129,14 @@ def test_login_next_never_leaves_the_site(web: Web) -> None:
 
 # --- every route --------------------------------------------------------------------
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")} | {
+    # published on purpose: the archive, the feeds and the public API (tests/test_publish.py)
+    (m, r.path)
+    for router in (routes_public.router, routes_feeds.router, api_public.router)
+    for r in router.routes
+    if isinstance(r, APIRoute)
+    for m in r.methods
+}
 
 
 def _routes() -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from pipeline.cli import (
     services,
     text,
     web_cmds,
+    webhook_cmds,
 )
 from pipeline.cli.context import AppContext, err_console
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_FAILURE, LoaError
@@ -70,6 +71,7 @@ scheduler_cmd.register(app)
 web_cmds.register(app)
 bench_cmd.register(app)
 agency_cmds.register(app)
+webhook_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,25 +88,28 @@ def add_event(db: Database, kind: str, payload: dict[str, Any], *, event_id: str
         return record_event(conn, db, kind, payload, event_id=event_id)
 
 
-def fan_out(db: Database, urls: list[str], *, since: dt.datetime) -> int:
-    """One pending delivery per (event since ``since``, URL) that has none yet; how many were added."""
+def fan_out(db: Database, targets: list[tuple[str, tuple[str, ...]]], *, since: dt.datetime) -> int:
+    """One pending delivery per (event of a wanted kind since ``since``, URL) that has none yet.
+
+    ``targets`` are (URL, event kinds it wants). Returns how many deliveries were added.
+    """
     ev, d = db.table("webhook_events"), db.table("webhook_deliveries")
     now = utcnow()
     added = 0
     with db.begin() as conn:
-        events = conn.execute(sa.select(ev.c.id).where(ev.c.created_at >= since)).scalars().all()
-        if not events or not urls:
+        events = conn.execute(sa.select(ev.c.id, ev.c.kind).where(ev.c.created_at >= since)).all()
+        if not events or not targets:
             return 0
         have = {
             (r.event_id, r.url)
-            for r in conn.execute(sa.select(d.c.event_id, d.c.url).where(d.c.event_id.in_(list(events))))
+            for r in conn.execute(sa.select(d.c.event_id, d.c.url).where(d.c.event_id.in_([e.id for e in events])))
         }
-        for event_id in events:
-            for url in urls:
-                if (event_id, url) not in have:
+        for event in events:
+            for url, kinds in targets:
+                if event.kind in kinds and (event.id, url) not in have:
                     conn.execute(
                         d.insert().values(
-                            event_id=event_id,
+                            event_id=event.id,
                             url=url,
                             status="pending",
                             attempts=0,
@@ -166,7 +169,12 @@ def claim_due(db: Database, *, lease: dt.timedelta, limit: int = 100) -> list[We
         for row in rows:
             won = conn.execute(
                 d.update()
-                .where(d.c.id == row["id"], d.c.status == "pending", d.c.attempts == row["attempts"])
+                .where(
+                    d.c.id == row["id"],
+                    d.c.status == "pending",
+                    d.c.attempts == row["attempts"],
+                    sa.or_(d.c.claimed_until.is_(None), d.c.claimed_until < now),
+                )
                 .values(claimed_until=now + lease, updated_at=now)
             ).rowcount
             if won:

@@ -26,6 +26,7 @@ from pipeline.web import (
     routes_feeds,
     routes_preview,
     routes_public,
+    routes_webhooks,
 )
 from pipeline.web.auth import LoginRequired, RateLimiter, SessionCodec, load_secret_key
 from pipeline.web.pages import BodyLimitMiddleware, SecurityHeadersMiddleware, make_environment, render
@@ -44,6 +45,7 @@ ROUTERS = (
     routes_public.router,
     routes_feeds.router,
     api_public.router,
+    routes_webhooks.router,
 )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.store import agencies as agency_store
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store.agencies import owner_of, revoke_agency_tokens
 from tests.audio_fixtures import sine
@@ -240,3 +241,28 @@ def test_agency_cli_add_token_list_revoke(small_cli, small: Project) -> None:  #
         assert agency_of_token(db, token) is None
     finally:
         db.close()
+
+
+def test_admin_creates_and_revokes_agency_tokens_in_the_web(api: tuple[Web, dict[str, str]]) -> None:
+    import re
+
+    web, _ = api
+    admin = web.client("quantri")
+    page = admin.get("/admin/agencies")
+    assert page.status_code == 200 and "Sở Y tế Lào Cai" in page.text and "Phòng Văn hóa Bát Xát" in page.text
+    created = admin.post("/admin/agencies/ban-lau/tokens", data={"csrf_token": csrf_of(page.text)})
+    assert created.status_code == 200 and created.headers["cache-control"] == "no-store"
+    token = re.search(r'<code class="token">([^<]+)</code>', created.text)
+    assert token is not None
+    c = web.client()
+    headers = auth(token.group(1))
+    assert c.get("/api/v1/bulletins/999", headers=headers).status_code == 404  # a live token: not 401
+    assert token.group(1) not in admin.get("/admin/agencies").text  # shown once
+    [live] = [t for t in agency_store.agency_tokens(web.db, "ban-lau") if t.last_used_at is not None]
+    r = admin.post(f"/admin/agencies/ban-lau/tokens/{live.id}/revoke", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303
+    assert c.get("/api/v1/bulletins/999", headers=headers).status_code == 401
+    editor = web.client("bientap")
+    assert editor.get("/admin/agencies").status_code == 403
+    forged = editor.post("/admin/agencies/ban-lau/tokens", data={"csrf_token": csrf_of(editor.get("/bulletins").text)})
+    assert forged.status_code == 403

@@ -158,6 +158,7 @@ def _fill(path: str, *, bulletin: int) -> str:
         "date": "2026-12-01",
         "slot": "morning",
         "language": "hmn",
+        "token_id": "1",
     }
     return re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
 

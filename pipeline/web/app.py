@@ -19,6 +19,7 @@ from pipeline.web import (
     api,
     api_agency,
     api_public,
+    routes_agencies,
     routes_auth,
     routes_bulletins,
     routes_communes,
@@ -46,6 +47,7 @@ ROUTERS = (
     routes_feeds.router,
     api_public.router,
     routes_webhooks.router,
+    routes_agencies.router,
 )
 
 

@@ -33,6 +33,7 @@ NOTICES = {
     "recording": "Đã nhận bản ghi.",
     "played": "Đã ghi nhận: chương trình đã phát. Cảm ơn!",
     "problem": "Đã ghi nhận sự cố; trung tâm sẽ liên hệ.",
+    "revoked": "Đã thu hồi mã truy cập; cơ quan không dùng được mã đó nữa.",
 }
 WEEKDAY_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 

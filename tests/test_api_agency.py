@@ -112,6 +112,9 @@ def test_bad_file_is_422_naming_field_and_line_nothing_stored(api: tuple[Web, di
     text = bulletin_file(start=start, end=end).replace(f"valid_until = {end.isoformat()}", 'valid_until = "mai"')
     r = web.client().post("/api/v1/bulletins", content=text.encode(), headers=auth(tokens["so-yte"], **MD))
     assert r.status_code == 422 and r.json()["field"] == "valid_until" and r.json()["line"] == 8
+    text = bulletin_file(start=start, end=end).replace("+++\nTrạm", 'public = "không"\n+++\nTrạm')
+    r = web.client().post("/api/v1/bulletins", content=text.encode(), headers=auth(tokens["so-yte"], **MD))
+    assert r.status_code == 422 and r.json()["field"] == "public" and "true hoặc false" in r.json()["detail"]
     assert bulletin_store.list_bulletins(web.db) == []
 
 
@@ -266,3 +269,34 @@ def test_admin_creates_and_revokes_agency_tokens_in_the_web(api: tuple[Web, dict
     assert editor.get("/admin/agencies").status_code == 403
     forged = editor.post("/admin/agencies/ban-lau/tokens", data={"csrf_token": csrf_of(editor.get("/bulletins").text)})
     assert forged.status_code == 403
+
+
+def test_an_internal_bulletin_stays_internal_when_edited_in_the_web(api: tuple[Web, dict[str, str]]) -> None:
+    web, tokens = api
+    start, end = days(web.project)
+    text = bulletin_file(start=start, end=end, targets=["bat-xat"], public=False)
+    bid = (
+        web.client().post("/api/v1/bulletins", content=text.encode(), headers=auth(tokens["so-yte"], **MD)).json()["id"]
+    )
+    editor = web.client("bientap")
+    form = editor.get(f"/bulletins/{bid}/edit").text
+    assert 'name="internal" value="1" checked' in form
+    data = {
+        "csrf_token": csrf_of(form),
+        "category": "notice",
+        "priority": "urgent",
+        "reference": "",
+        "valid_from": start.isoformat(),
+        "valid_until": end.isoformat(),
+        "targets": "bat-xat",
+        "languages": "vi",
+        "internal": "1",
+        "body": "Nội dung đã sửa.",
+    }
+    assert editor.post(f"/bulletins/{bid}/edit", data=data).status_code == 303
+    b = bulletin_store.get_bulletin(web.db, bid)
+    assert (b.revision, b.priority, b.public) == (2, "urgent", False)
+    data.pop("internal")
+    data["body"] = "Nội dung công khai."
+    assert editor.post(f"/bulletins/{bid}/edit", data=data).status_code == 303
+    assert bulletin_store.get_bulletin(web.db, bid).public is True

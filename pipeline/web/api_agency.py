@@ -26,7 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from pipeline.errors import BulletinError
-from pipeline.intake import MAX_FILE_BYTES, parse_bulletin, prepare_recording
+from pipeline.intake import MAX_FILE_BYTES, OPTIONAL, REQUIRED, parse_bulletin, prepare_recording
 from pipeline.models import LANGUAGES, Bulletin, Deployment
 from pipeline.publish.aired import aired_items
 from pipeline.store import agencies as agency_store
@@ -50,6 +50,7 @@ STATUS_VI = {
     "expired": "Đã hết hạn",
 }
 _LINE_RE = re.compile(r"\bline (\d+)\b")
+_FIELD_RE = re.compile(r"^(?:line \d+: )?([a-z_]+): (.*)$", re.DOTALL)
 _AUDIO_EXT = {
     "audio/mpeg": ".mp3",
     "audio/mp3": ".mp3",
@@ -145,6 +146,9 @@ AgencyDep = Annotated[Agency, Depends(agency_auth)]
 def vi_error(message: str, where: str) -> dict[str, Any]:
     """A 422 body: Vietnamese message naming the field and line, plus the intake's own words."""
     field, detail = field_of(message, where)
+    m = _FIELD_RE.match(message.removeprefix(f"{where}: "))
+    if m and m.group(1) in (*REQUIRED, *OPTIONAL):
+        field, detail = m.group(1), m.group(2)
     m = _LINE_RE.search(message)
     line = int(m.group(1)) if m else None
     gist = next((vi for en, vi in _DETAIL_VI if en in message), "giá trị chưa đúng")

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 
-from pipeline.errors import RenderError
+from pipeline.errors import LoaError, RenderError
 from pipeline.models import LANGUAGES, Bulletin
 from pipeline.publish import catalog
 from pipeline.publish.aired import AiredItem, aired_items
@@ -135,7 +135,7 @@ def day_page(request: Request, code: str, day: str) -> Response:
 def published_bulletin(state: WebState, bulletin_id: int) -> Bulletin:
     try:
         b = bulletin_store.get_bulletin(state.db, bulletin_id)
-    except Exception as exc:  # NotFoundError or a bad id: the same Vietnamese 404
+    except LoaError as exc:  # NotFoundError: the same Vietnamese 404 as a withdrawn one
         raise not_found("Không tìm thấy bản tin này. Có thể bản tin đã bị thu hồi.") from exc
     if not catalog.publishable(b):
         raise not_found("Không tìm thấy bản tin này. Có thể bản tin đã bị thu hồi.")

@@ -243,7 +243,7 @@ def test_feeds_parse_and_enclosures_are_the_bytes_served(aired: Aired) -> None:
             assert e.podcast_transcript["type"] == "text/plain" if "podcast_transcript" in e else True
         raw = c.get(path).text
         assert raw.count("<podcast:transcript ") == len(feed.entries)
-        assert "<itunes:image " in raw and "<itunes:duration>" in raw
+        assert "<itunes:image " in raw and "<itunes:duration>" in raw and '<itunes:category text="Government"' in raw
     hmn = _feed(c, "/feeds/02641/hmn.xml")
     assert {e.title.split(" (")[1].split(",")[0] for e in hmn.entries} == {"Tiếng Mông"}
     province = _feed(c, "/feeds/province.xml")

@@ -71,10 +71,10 @@ def _guid(raw: str) -> str:
     return "urn:loa:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+def _sub(parent: ET.Element, tag: str, value: str | None = None, /, **attrs: str) -> ET.Element:
     el = ET.SubElement(parent, tag, attrs)
-    if text is not None:
-        el.text = text
+    if value is not None:
+        el.text = value
     return el
 
 

@@ -99,6 +99,19 @@ class WebSettings(_Section):
     login_attempts_per_minute: int = Field(default=5, ge=1)
 
 
+class SigningSettings(_Section):
+    # The deployment's Ed25519 key for manifests; default <data_dir>/keys/manifest-ed25519.pem.
+    # Keep it outside the repository and the outbox, mode 0600.
+    key_file: Path | None = None
+
+
+class RunnerSettings(_Section):
+    kind: Literal["inprocess"] = "inprocess"
+    segments_dir: Path | None = (
+        None  # the segment store; default <data_dir>/cache/segments (shared storage for many workers)
+    )
+
+
 class PublishSettings(_Section):
     """The public archive, feeds and public API (docs/publish.md)."""
 
@@ -144,6 +157,8 @@ class Settings(_Section):
     deliver: DeliverSettings = DeliverSettings()
     nightly: NightlySettings = NightlySettings()
     web: WebSettings = WebSettings()
+    signing: SigningSettings = SigningSettings()
+    runner: RunnerSettings = RunnerSettings()
     publish: PublishSettings = PublishSettings()
     webhook: tuple[WebhookSettings, ...] = ()
 
@@ -171,6 +186,14 @@ class Settings(_Section):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def segments_dir(self) -> Path:
+        return self.runner.segments_dir or self.cache_dir / "segments"
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.signing.key_file or self.data_dir / "keys" / "manifest-ed25519.pem"
 
     @property
     def recordings_dir(self) -> Path:
@@ -243,4 +266,9 @@ def load_settings(path: Path | str | None = None, environ: dict[str, str] | None
     for key in _PATH_KEYS:
         value: Path = getattr(settings, key)
         updates[key] = value if value.is_absolute() else base / value
+    for section, key in (("signing", "key_file"), ("runner", "segments_dir")):
+        sub = getattr(settings, section)
+        value = getattr(sub, key)
+        if value is not None and not value.is_absolute():
+            updates[section] = sub.model_copy(update={key: base / value})
     return settings.model_copy(update=updates)

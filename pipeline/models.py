@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: BCP 47 tags Loa knows, in the order of the display names (Vietnamese).
 LANGUAGES: dict[str, str] = {
@@ -203,6 +204,23 @@ class Script:
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """Where a segment's sound came from: a person's voice, a machine's, or silence."""
+
+    type: str  # tts | recording | clip | chime | silence
+    engine: str | None = None  # tts: the engine that spoke
+    voice: str | None = None  # tts: the engine's settings (voice, rate…)
+    recording: int | None = None  # recording id
+    language: str | None = None
+    clip: str | None = None  # catalog key, e.g. "hmn/greeting", "chime/open"
+    placeholder: bool = False  # a machine-made stand-in for a clip nobody has recorded yet
+
+    @property
+    def human(self) -> bool:
+        return self.type == "recording" or (self.type == "clip" and not self.placeholder)
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     key: str  # content hash; the file is media/<key>.mp3
     path: Path  # encoded MP3 in the segment cache
@@ -216,6 +234,7 @@ class Segment:
     engine: str | None = None  # which TTS engine spoke it
     loudness_lufs: float | None = None
     reused: bool = False
+    source: Source | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,3 +271,38 @@ class Delivery:
     seconds: float = 0.0
     error: str | None = None
     finished_at: dt.datetime | None = None
+
+
+# --- records the store keeps ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of the job: nightly, build, push, dispatch, retry, missed."""
+
+    id: int
+    kind: str
+    date: dt.date | None
+    status: str  # running | done | partial | failed
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+    failures: tuple[dict[str, Any], ...] = ()
+    host: str | None = None
+    pid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramRecord:
+    """A program built for a commune and slot, as the store remembers it."""
+
+    id: str
+    commune: str
+    date: dt.date
+    slot: str
+    kind: str
+    priority: str
+    duration_ms: int
+    items: tuple[str, ...]  # segment keys
+    missing: tuple[str, ...]
+    built_at: dt.datetime | None

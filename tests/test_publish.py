@@ -147,6 +147,7 @@ def test_day_page_has_each_slot_with_audio_per_language_and_text(aired: Aired) -
     assert 'id="morning"' in html and 'id="evening"' in html and "Buổi chiều (17:00)" in html
     assert "Trạm y tế xã tiêm vắc-xin sởi miễn phí" in html
     assert "Tiếng Mông" in html and "Bản ghi tiếng mông có cùng nội dung bằng tiếng Việt" in html
+    assert "giọng người đọc" in html and "giọng máy đọc" in html  # where each sound came from
     assert 'preload="none"' in html
     urls = sorted(set(_audio_urls(html)))
     assert urls and all(u.startswith(f"/archive/audio/{aired.public}/") or "/archive/audio/" in u for u in urls)
@@ -286,7 +287,7 @@ def test_public_api_and_cors_only_for_configured_origins(aired: Aired) -> None:
     assert {i["bulletin"]["id"] for i in items} == {aired.public, aired.withdrawn, aired.expired}
     assert {i["slot"] for i in items} == {"morning", "evening"}
     first = next(i for i in items if i["bulletin"]["id"] == aired.public)
-    assert {a["language"] for a in first["audio"]} == {"vi", "hmn"}
+    assert {(a["language"], a["human"]) for a in first["audio"]} == {("vi", False), ("hmn", True)}
     assert "Trạm y tế xã" in first["bulletin"]["text"]
     assert next(i for i in items if i["bulletin"]["id"] == aired.expired)["bulletin"]["expired"] is True
     other = c.get("/api/v1/public/aired", headers={"origin": "https://evil.example"})

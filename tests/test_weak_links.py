@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import DeliverSettings, Settings
-from pipeline.deliver import push_folders
 from pipeline.models import Commune, Delivery, Endpoint, Segment, Slot
+from pipeline.produce import push_folders
 from pipeline.transports import is_temp_name
 from tests.conftest import Project
 from tests.netns import Lab, Site, netns_unavailable
@@ -85,9 +85,11 @@ def files_under(root: Path) -> list[Path]:
 
 def check_complete(remote: Path, outbox: Path) -> int:
     """The endpoint holds the outbox's manifest and every file in it, whole; temp files left."""
-    manifest_bytes = (outbox / f"programs/{DAY}/manifest.json").read_bytes()
+    [own] = (outbox / f"programs/{DAY}/manifests").glob("*.json")  # one endpoint per commune here
+    manifest_bytes = own.read_bytes()
     assert (remote / f"programs/{DAY}/manifest.json").read_bytes() == manifest_bytes
-    listed = {f"programs/{DAY}/manifest.json"}
+    assert (remote / f"programs/{DAY}/manifest.json.sig").read_bytes() == own.with_suffix(".json.sig").read_bytes()
+    listed = {f"programs/{DAY}/manifest.json", f"programs/{DAY}/manifest.json.sig"}
     for f in json.loads(manifest_bytes)["files"]:
         data = (remote / f["path"]).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (f["bytes"], f["sha256"]), f["path"]

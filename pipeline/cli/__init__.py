@@ -19,6 +19,7 @@ from pipeline.cli import (
     bulletins,
     compose_cmds,
     deployment_cmds,
+    keys_cmds,
     programs,
     scheduler_cmd,
     services,
@@ -69,6 +70,7 @@ programs.register(app)
 services.register(app)
 scheduler_cmd.register(app)
 web_cmds.register(app)
+keys_cmds.register(app)
 bench_cmd.register(app)
 agency_cmds.register(app)
 webhook_cmds.register(app)

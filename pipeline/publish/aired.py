@@ -1,10 +1,12 @@
 """What aired (or is built to air): the one place the publishing side reads the outbox manifests.
 
-``aired_items`` reads ``outbox/<commune>/programs/<date>/manifest.json`` and
-``outbox/<commune>/emergency/<bulletin>/manifest.json`` (schema ``loa.manifest/1``, written
-by ``pipeline/package.py``) and returns one ``AiredItem`` per program, bulletin and
-language: the mastered segments that carried that bulletin in that language, in order.
-When the manifest changes (``loa.manifest/2``), only this function changes.
+``aired_items`` reads the typed manifests (``loa.manifest/2``, ``pipeline/manifest.py``)
+the packager keeps per endpoint under ``outbox/<commune>/<folder>/manifests/<endpoint>.json``
+(``<folder>`` is ``programs/<date>`` or ``emergency/<bulletin>``) and returns one
+``AiredItem`` per program, bulletin and language: the mastered segments that carried that
+bulletin in that language, in order, and where their sound came from. A playlist
+endpoint's manifest is read (its items name their files under ``media/``); a commune that
+has only single-file endpoints has no per-item files in the outbox and is skipped.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from pipeline import manifest as mf
 from pipeline.config import Settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class AiredPart:
     bytes: int
     duration_ms: int
     kind: str  # "speech" | "recording" …
+    human: bool = False  # a person's voice (a recording), not a machine's
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,32 +61,37 @@ class AiredItem:
 
 
 @functools.lru_cache(maxsize=4096)
-def _load(path: str, _mtime_ns: int, _size: int) -> dict[str, Any] | None:
+def _load(path: str, _mtime_ns: int, _size: int) -> mf.Manifest | None:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return mf.read(Path(path))
+    except mf.ManifestError as exc:
         log.warning("%s: unreadable manifest skipped (%s)", path, exc)
         return None
-    return data if isinstance(data, dict) else None
 
 
-def _manifest(path: Path) -> dict[str, Any] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return _load(str(path), st.st_mtime_ns, st.st_size)
+def _manifest(folder: Path) -> mf.Manifest | None:
+    """The manifest of a playlist endpoint of ``folder`` (items with files), if there is one."""
+    found = sorted((folder / "manifests").glob("*.json"))
+    for path in found:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        m = _load(str(path), st.st_mtime_ns, st.st_size)
+        if m is not None and m.format == "playlist":
+            return m
+    return None
 
 
-def _manifests(root: Path, day: dt.date | None) -> Iterable[Path]:
+def _folders(root: Path, day: dt.date | None) -> Iterable[Path]:
     programs = root / "programs"
     if day is not None:
-        yield programs / day.isoformat() / "manifest.json"
+        yield programs / day.isoformat()
     elif programs.is_dir():
-        yield from sorted(programs.glob("*/manifest.json"))
+        yield from sorted(p for p in programs.iterdir() if p.is_dir())
     emergency = root / "emergency"
     if emergency.is_dir():
-        yield from sorted(emergency.glob("*/manifest.json"))
+        yield from sorted(p for p in emergency.iterdir() if p.is_dir())
 
 
 def aired_items(
@@ -98,50 +105,45 @@ def aired_items(
     out: list[AiredItem] = []
     for code in communes:
         root = settings.outbox_dir / code
-        for path in _manifests(root, day):
-            manifest = _manifest(path)
+        for folder in _folders(root, day):
+            manifest = _manifest(folder)
             if manifest is None:
                 continue
-            for program in manifest.get("programs", []):
+            for program in manifest.programs:
                 out.extend(_items_of(root, code, program, day, bulletin_id))
     out.sort(key=lambda i: (i.start, i.commune, i.bulletin_id, i.language))
     return out
 
 
 def _items_of(
-    root: Path, code: str, program: dict[str, Any], day: dt.date | None, bulletin_id: int | None
+    root: Path, code: str, program: mf.ProgramEntry, day: dt.date | None, bulletin_id: int | None
 ) -> list[AiredItem]:
-    try:
-        start = dt.datetime.fromisoformat(str(program["start"]))
-        program_id = str(program["id"])
-    except (KeyError, ValueError):
-        return []
-    if day is not None and start.date() != day:
+    if day is not None and program.start.date() != day:
         return []
     groups: dict[tuple[int, str], list[AiredPart]] = {}
-    for item in program.get("items", []):
-        bid = item.get("bulletin_id")
-        if not isinstance(bid, int) or item.get("kind") not in BULLETIN_KINDS:
+    for item in program.items:
+        bid = item.bulletin_id
+        if bid is None or item.kind not in BULLETIN_KINDS or item.file is None:
             continue
         if bulletin_id is not None and bid != bulletin_id:
             continue
         part = AiredPart(
-            path=root / str(item["file"]),
-            sha256=str(item["sha256"]),
-            bytes=int(item["bytes"]),
-            duration_ms=int(item["duration_ms"]),
-            kind=str(item["kind"]),
+            path=root / item.file,
+            sha256=item.sha256,
+            bytes=item.bytes,
+            duration_ms=item.duration_ms,
+            kind=item.kind,
+            human=item.source.human,
         )
-        groups.setdefault((bid, str(item.get("language", "vi"))), []).append(part)
-    kind = str(program.get("kind", "program"))
+        groups.setdefault((bid, item.language), []).append(part)
     return [
         AiredItem(
             commune=code,
-            date=start.date(),
-            slot=str(program.get("slot", kind)),
-            start=start,
-            program_id=program_id,
-            kind=kind,
+            date=program.start.date(),
+            slot=program.slot,
+            start=program.start,
+            program_id=program.id,
+            kind=program.kind,
             bulletin_id=bid,
             language=lang,
             parts=tuple(parts),

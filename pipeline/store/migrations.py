@@ -180,6 +180,12 @@ def _v2_web(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v3_run_owner(conn: Connection) -> None:
+    # Which process runs a run: the next start marks a run whose process is gone as failed.
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN host VARCHAR(255)"))
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN pid INTEGER"))
+
+
 def _v7_publish(conn: Connection) -> None:
     """Agencies and their tokens, API idempotency keys, the public flag, webhook outbox."""
     conn.execute(sa.text("ALTER TABLE bulletins ADD COLUMN public BOOLEAN NOT NULL DEFAULT TRUE"))
@@ -254,6 +260,7 @@ Migration = Callable[[Connection], None]
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
     (2, "users, sessions, endpoint tokens, play reports", _v2_web),
+    (3, "runs: host and pid of the process that runs them", _v3_run_owner),
     (7, "agencies, agency tokens, idempotency keys, public flag, webhook outbox", _v7_publish),
 ]
 

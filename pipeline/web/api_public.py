@@ -31,6 +31,7 @@ class Audio(BaseModel):
     url: str
     transcript_url: str
     duration_ms: int
+    human: bool  # a person's voice (a recording) rather than text-to-speech
 
 
 class Commune(BaseModel):
@@ -102,6 +103,7 @@ def _aired(e: catalog.Entry, base: str) -> Aired:
                 url=base + audio_url(e.bulletin.id, a),
                 transcript_url=base + text_url(e.bulletin.id, a.language),
                 duration_ms=a.duration_ms,
+                human=any(p.human for p in a.parts),
             )
             for a in e.audios
         ],

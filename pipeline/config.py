@@ -83,6 +83,7 @@ class DeliverSettings(_Section):
     op_timeout_s: float = Field(default=60.0, gt=0)
     keepalive_s: int = Field(default=15, ge=0)
     retention_days: int = Field(default=7, ge=1)
+    trust_remote_manifest: bool = True  # an endpoint whose signed manifest matches is whole: skip listing it
 
 
 class NightlySettings(_Section):
@@ -110,6 +111,14 @@ class RunnerSettings(_Section):
     segments_dir: Path | None = (
         None  # the segment store; default <data_dir>/cache/segments (shared storage for many workers)
     )
+
+
+class ConsultationSettings(_Section):
+    retention_days: int = Field(default=180, ge=1, le=3650)  # then names, phones, voice messages are erased
+    answers_per_client_per_hour: int = Field(default=20, ge=1)  # mobile carriers share addresses (CGNAT)
+    answers_per_campaign_per_hour: int = Field(default=500, ge=1)
+    max_answer_kb: int = Field(default=16, ge=1, le=1024)
+    public_url: str = ""  # e.g. "https://loa.laocai.gov.vn": the QR code's address; default: the request's
 
 
 class PublishSettings(_Section):
@@ -159,6 +168,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     signing: SigningSettings = SigningSettings()
     runner: RunnerSettings = RunnerSettings()
+    consultation: ConsultationSettings = ConsultationSettings()
     publish: PublishSettings = PublishSettings()
     webhook: tuple[WebhookSettings, ...] = ()
 

@@ -62,10 +62,23 @@ def _local_manifest(outbox: Path, endpoint: Endpoint, folder: str) -> tuple[byte
         raise DeliveryError(f"{endpoint.name}: {exc}; run `loa build` again") from exc
 
 
-def sync_folder(t: Transport, endpoint: Endpoint, root: Path, folder: str, tally: _Tally, *, outbox: Path) -> None:
-    """Bring ``folder`` (with its media) on the endpoint up to the outbox's copy."""
+def sync_folder(
+    t: Transport, endpoint: Endpoint, root: Path, folder: str, tally: _Tally, *, outbox: Path, trust_remote: bool = True
+) -> None:
+    """Bring ``folder`` (with its media) on the endpoint up to the outbox's copy.
+
+    With ``trust_remote``, an endpoint whose manifest and signature already equal the
+    outbox's is whole (the manifest lands last) and is not listed again: a warm night
+    costs two small reads per endpoint. ``deliver.trust_remote_manifest = false`` checks
+    every file every time (for devices whose files may be removed behind Loa's back).
+    """
     manifest_bytes, signature, manifest = _local_manifest(outbox, endpoint, folder)
     remote_raw = t.read_bytes(f"{folder}/{MANIFEST}")
+    same = remote_raw == manifest_bytes and t.read_bytes(f"{folder}/{SIGNATURE}", limit=1024) == signature
+    if same and trust_remote:
+        # The manifest lands last, after every file it names: the folder is whole. No listing.
+        tally.skipped += len(manifest.files) + 2
+        return
     remote_sha: dict[str, str] = {}
     if remote_raw:
         try:
@@ -85,7 +98,7 @@ def sync_folder(t: Transport, endpoint: Endpoint, root: Path, folder: str, tally
         tally.bytes += t.put_file(root / rel, rel)
         tally.sent += 1
         listings[parent][name] = entry.bytes
-    if remote_raw == manifest_bytes and t.read_bytes(f"{folder}/{SIGNATURE}", limit=1024) == signature:
+    if same:
         tally.skipped += 2
         return
     tally.bytes += t.put_bytes(signature, f"{folder}/{SIGNATURE}")  # the signature first…
@@ -200,7 +213,15 @@ def _deliver_locked(
             with open_transport(endpoint, settings=cfg, create_root=endpoint.transport == "local") as t:
                 t.remove_temps("media")
                 for folder in folders:
-                    sync_folder(t, endpoint, root, folder, tally, outbox=settings.outbox_dir)
+                    sync_folder(
+                        t,
+                        endpoint,
+                        root,
+                        folder,
+                        tally,
+                        outbox=settings.outbox_dir,
+                        trust_remote=cfg.trust_remote_manifest,
+                    )
                 apply_retention(t, keep_from=today - dt.timedelta(days=cfg.retention_days), today=today)
             return _result(endpoint, label, "delivered", attempt, tally, started, None)
         except TransientDeliveryError as exc:

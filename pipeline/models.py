@@ -126,6 +126,9 @@ class Bulletin:
     created_at: dt.datetime | None = None
     approved_at: dt.datetime | None = None
     withdrawn_at: dt.datetime | None = None
+    policy: str = ""  # the policy this bulletin belongs to ("" for none)
+    stage: str = ""  # its stage in the policy's life (POLICY_STAGES)
+    consultation: ConsultationSpec | None = None  # a draft put to the people
     public: bool = True  # false: internal, never published beyond the loudspeaker
 
     def valid_on(self, day: dt.date) -> bool:
@@ -306,3 +309,78 @@ class ProgramRecord:
     items: tuple[str, ...]  # segment keys
     missing: tuple[str, ...]
     built_at: dt.datetime | None
+
+
+# --- policies and consultations -------------------------------------------------
+
+#: A policy's life, in order: the draft put to the people, the promulgated text, guidance.
+POLICY_STAGES = ("draft", "promulgated", "guidance")
+QUESTION_KINDS = ("yesno", "choice", "text")
+#: Where an answer came from.
+ANSWER_CHANNELS = ("web", "meeting", "device")
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    kind: str  # one of QUESTION_KINDS
+    choices: tuple[str, ...] = ()  # for "choice"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationSpec:
+    """A campaign as a draft bulletin's ``[consultation]`` front matter declares it."""
+
+    code: str  # short, said on the phone: "GY27"
+    opens: dt.date
+    closes: dt.date
+    agency: str  # the drafting agency that receives the result
+    questions: tuple[Question, ...]
+
+    def open_on(self, day: dt.date) -> bool:
+        return self.opens <= day <= self.closes
+
+
+@dataclass(frozen=True, slots=True)
+class Consultation:
+    """A stored campaign: its spec, the bulletin that declares it, the communes it targets."""
+
+    id: int
+    spec: ConsultationSpec
+    bulletin_id: int
+    title: str
+    policy: str
+    targets: tuple[str, ...]  # the bulletin's targets ("all", groups, commune codes)
+    bulletin_status: str = "draft"
+    agency_answer: str = ""  # what the drafting agency answered, for the follow-up
+    followup_bulletin_id: int | None = None
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One answer: a citizen's form, a village meeting's record, or a device's submission.
+
+    ``values`` holds one text per question (yes/no as "yes"/"no", a choice as its text,
+    free text as written; "" when left empty). Personal fields may be erased later
+    (``erased_at``); the values and counts stay.
+    """
+
+    consultation_id: int
+    channel: str  # one of ANSWER_CHANNELS
+    values: tuple[str, ...]
+    commune: str = ""  # commune code, "" when not given
+    language: str = "vi"
+    people: int = 1  # a village meeting speaks for many
+    notes: tuple[str, ...] = ()  # a village meeting's gist per question
+    name: str = ""
+    phone: str = ""
+    consent: bool = False
+    topic: str = ""
+    hidden: bool = False
+    merged_into: int | None = None
+    recording: str = ""  # path of a converted voice message, under data_dir
+    source: str = ""  # endpoint name, operator user name, or "public"
+    id: int | None = None
+    created_at: dt.datetime | None = None
+    erased_at: dt.datetime | None = None

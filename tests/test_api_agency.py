@@ -300,3 +300,21 @@ def test_an_internal_bulletin_stays_internal_when_edited_in_the_web(api: tuple[W
     data["body"] = "Nội dung công khai."
     assert editor.post(f"/bulletins/{bid}/edit", data=data).status_code == 303
     assert bulletin_store.get_bulletin(web.db, bid).public is True
+
+
+def test_a_consultation_submitted_by_an_agency_gives_its_public_page(api: tuple[Web, dict[str, str]]) -> None:
+    web, tokens = api
+    start, end = days(web.project)
+    text = bulletin_file(
+        title="Dự thảo hỗ trợ giống", start=start, end=end, targets=["bat-xat"], category="policy"
+    ).replace(
+        "+++\nTrạm",
+        'policy = "giong-2027"\nstage = "draft"\n\n[consultation]\ncode = "GY27"\n'
+        f'opens = {start.isoformat()}\ncloses = {end.isoformat()}\nagency = "Sở Nông nghiệp"\n\n'
+        '[[consultation.question]]\ntext = "Bà con có đồng ý không?"\nkind = "yesno"\n+++\nTrạm',
+    )
+    c = web.client()
+    r = c.post("/api/v1/bulletins", content=text.encode(), headers=auth(tokens["so-yte"], **MD))
+    assert r.status_code == 201, r.text
+    status = c.get(r.json()["status_url"], headers=auth(tokens["so-yte"])).json()
+    assert status["consultation_url"] == "/y-kien/GY27"

@@ -185,3 +185,21 @@ def test_permanent_failure_of_one_endpoint_does_not_stop_the_others(
     assert "SHA256:" in (results["bad-key"].error or "")
     assert results["down"].status == "failed" and results["down"].attempts == settings.deliver.retries + 1
     assert not (remote / "programs").exists()
+
+
+def test_a_whole_endpoint_is_not_listed_again_unless_told_to_check(project: Project, tmp_path: Path) -> None:
+    settings = project.settings
+    ep = local(tmp_path, "y-ty-loa")
+    commune = commune_with(ep)
+    build_outbox(settings, commune, DAY, [make_segment(tmp_path, f"w{i}", 4 * KIB) for i in range(2)])
+    [first] = push(settings, [ep])
+    assert first.status == "delivered" and first.files_sent == 5
+    media = sorted((tmp_path / "y-ty-loa" / "media").iterdir())
+    media[0].unlink()  # removed on the device behind Loa's back
+    [warm] = push(settings, [ep])  # its signed manifest matches: trusted whole, nothing listed or sent
+    assert (warm.files_sent, warm.files_skipped) == (0, 5) and not media[0].exists()
+    careful = settings.model_copy(
+        update={"deliver": settings.deliver.model_copy(update={"trust_remote_manifest": False})}
+    )
+    [checked] = push(careful, [ep])
+    assert checked.files_sent == 1 and media[0].is_file()

@@ -168,7 +168,7 @@ def test_twenty_weak_endpoints_get_whole_programs_and_down_ones_are_named(
         kind, d = kinds[site.index], again[endpoints[site.index].name]
         assert (d.status, d.error) == ("delivered", None), d
         if kind in DOWN:
-            assert d.files_sent == 5 and d.bytes_sent == program_bytes
+            assert d.files_sent == 6 and d.bytes_sent == program_bytes  # 3 media, playlist, signature, manifest
             assert check_complete(site.remote, settings.outbox_dir / d.commune) == 0
         else:
             assert (d.files_sent, d.bytes_sent) == (0, 0), d

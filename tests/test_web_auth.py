@@ -129,7 +129,11 @@ def test_login_next_never_leaves_the_site(web: Web) -> None:
 
 # --- every route --------------------------------------------------------------------
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")} | {
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+# a consultation's answer page, its QR code and poster are public by design (tests/test_consultation_web.py)
+PUBLIC |= {("GET", "/y-kien/{code}"), ("POST", "/y-kien/{code}"), ("GET", "/y-kien/{code}/qr.svg")}
+PUBLIC |= {("GET", "/y-kien/{code}/in")}
+PUBLIC |= {
     # published on purpose: the archive, the feeds and the public API (tests/test_publish.py)
     (m, r.path)
     for router in (routes_public.router, routes_feeds.router, api_public.router)
@@ -159,6 +163,9 @@ def _fill(path: str, *, bulletin: int) -> str:
         "slot": "morning",
         "language": "hmn",
         "token_id": "1",
+        "consultation_id": "1",
+        "answer_id": "1",
+        "fmt": "csv",
     }
     return re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
 

@@ -18,6 +18,7 @@ from pipeline.cli import (
     bench_cmd,
     bulletins,
     compose_cmds,
+    consultation_cmds,
     deployment_cmds,
     keys_cmds,
     programs,
@@ -72,6 +73,7 @@ scheduler_cmd.register(app)
 web_cmds.register(app)
 keys_cmds.register(app)
 bench_cmd.register(app)
+consultation_cmds.register(app)
 agency_cmds.register(app)
 webhook_cmds.register(app)
 

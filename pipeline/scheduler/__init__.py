@@ -13,6 +13,8 @@ restart:
                    slot that day starts; then log once, and record, what never arrived.
 ``loa-emergency``  ``emergency_job`` every ``EMERGENCY_POLL_SECONDS``: dispatch approved
                    emergency bulletins not yet delivered everywhere.
+``loa-consultation-purge``  ``pipeline.consultation:purge_job`` daily at 03:00: erase the
+                   personal fields of consultation answers past their retention.
 
 Missed runs (the machine was off) are coalesced into one run when the scheduler comes
 back, if the last missed time is within ``nightly.misfire_grace_hours``. Nightly and retry
@@ -32,6 +34,8 @@ from pipeline.scheduler.jobstore import (
     JOBSTORE_TABLE,
     NIGHTLY_ID,
     NIGHTLY_JOB,
+    PURGE_ID,
+    PURGE_JOB,
     RETRY_ID,
     RETRY_JOB,
     JobSpec,
@@ -52,6 +56,8 @@ __all__ = [
     "JOBSTORE_TABLE",
     "NIGHTLY_ID",
     "NIGHTLY_JOB",
+    "PURGE_ID",
+    "PURGE_JOB",
     "RETRY_ID",
     "RETRY_JOB",
     "JobSpec",

@@ -28,6 +28,9 @@ NIGHTLY_JOB = "pipeline.scheduler:nightly_job"
 RETRY_JOB = "pipeline.scheduler:retry_job"
 EMERGENCY_JOB = "pipeline.scheduler:emergency_job"
 NIGHTLY_ID, RETRY_ID, EMERGENCY_ID = "loa-nightly", "loa-retry", "loa-emergency"
+PURGE_ID = "loa-consultation-purge"
+#: Personal data of consultation answers past ``consultation.retention_days`` is erased daily at 03:00.
+PURGE_JOB = "pipeline.consultation:purge_job"
 JOBSTORE_TABLE = "apscheduler_jobs"
 #: How often approved emergency bulletins are looked for (``nightly.emergency_poll_seconds``
 #: overrides it once that setting exists).
@@ -56,7 +59,7 @@ def emergency_poll_seconds(settings: Settings) -> int:
 def job_specs(
     settings: Settings, deployment: Deployment, *, now: dt.datetime, nightly_func: str = NIGHTLY_JOB
 ) -> list[JobSpec]:
-    """The three jobs as configured; interval jobs first fire one interval after ``now``."""
+    """The jobs as configured; interval jobs first fire one interval after ``now``."""
     tz = ZoneInfo(deployment.timezone)
     hour, minute = (int(x) for x in settings.nightly.time.split(":"))
     retry = dt.timedelta(minutes=settings.nightly.retry_every_minutes)
@@ -85,6 +88,14 @@ def job_specs(
             "emergency",
             int(poll.total_seconds()),
             f"dispatch approved emergencies (every {int(poll.total_seconds())} s)",
+        ),
+        JobSpec(
+            PURGE_ID,
+            PURGE_JOB,
+            CronTrigger(hour=3, minute=0, timezone=tz),
+            "default",
+            20 * 3600,
+            "erase personal data of consultation answers past their retention",
         ),
     ]
 

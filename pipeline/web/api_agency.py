@@ -35,7 +35,7 @@ from pipeline.store.agencies import Agency
 from pipeline.store.recordings import save_recording
 from pipeline.web.forms import HINTS_VI, field_of
 from pipeline.web.routes_bulletins import safe_upload_name
-from pipeline.web.state import web_state
+from pipeline.web.state import WebState, web_state
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["agency"])
@@ -118,6 +118,7 @@ class BulletinStatus(BaseModel):
     culture_centers: list[str]
     airings: list[Airing]
     public_url: str | None
+    consultation_url: str | None = None  # a consultation's public answer page
 
 
 class RecordingOut(BaseModel):
@@ -411,7 +412,18 @@ def status(request: Request, bulletin_id: int, agency: AgencyDep) -> BulletinSta
         culture_centers=culture_centers(b, state.deployment),
         airings=sorted(airings.values(), key=lambda a: (a.start, a.commune)),
         public_url=f"/archive/bulletins/{bulletin_id}" if b.public and code in ("on_air", "expired") else None,
+        consultation_url=_consultation_url(state, b),
     )
+
+
+def _consultation_url(state: WebState, b: Bulletin) -> str | None:
+    """The public answer page of the consultation ``b`` declares, if it has one."""
+    if b.consultation is None:
+        return None
+    from pipeline.store.consultations import list_campaigns
+
+    found = next((c for c in list_campaigns(state.db) if c.bulletin_id == b.id), None)
+    return f"/y-kien/{found.spec.code}" if found is not None else None
 
 
 @router.put(

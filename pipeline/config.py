@@ -210,6 +210,37 @@ class CapSettings(_Section):
     max_bytes: int = Field(default=1_000_000, ge=1_000)
 
 
+class PublishSettings(_Section):
+    """The public archive, feeds and public API (docs/publish.md)."""
+
+    #: The server's public address, for absolute links in feeds (e.g. "https://loa.laocai.gov.vn").
+    base_url: str = ""
+    title: str = "Đài truyền thanh cơ sở tỉnh Lào Cai"
+    author: str = "Trung tâm Văn hóa, Thể thao và Truyền thông"
+    #: Channel image for podcast apps: a path under the site or an absolute URL.
+    image: str = "/feeds/image.png"
+    #: Web origins allowed to call the public API from a browser and to frame the player snippet.
+    cors_origins: tuple[str, ...] = ()
+    feed_items: int = Field(default=100, ge=1, le=1000)
+
+
+class WebhookSettings(_Section):
+    """One ``[[webhook]]``: where events go and where its signing secret is read from."""
+
+    url: str = Field(pattern=r"^https?://")
+    events: tuple[Literal["bulletin.approved", "bulletin.withdrawn", "program.aired"], ...] = (
+        "bulletin.approved",
+        "bulletin.withdrawn",
+        "program.aired",
+    )
+    secret_env: str = ""  # name of an environment variable holding the secret
+    secret_file: Path | None = None  # or a file holding it (mode 0600)
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    backoff_s: float = Field(default=30.0, ge=0)
+    backoff_max_s: float = Field(default=3600.0, ge=0)
+
+
 class Settings(_Section):
     config_file: Path | None = None
     data_dir: Path = Path("data")
@@ -227,6 +258,8 @@ class Settings(_Section):
     signing: SigningSettings = SigningSettings()
     runner: RunnerSettings = RunnerSettings()
     consultation: ConsultationSettings = ConsultationSettings()
+    publish: PublishSettings = PublishSettings()
+    webhook: tuple[WebhookSettings, ...] = ()
 
     report: ReportSettings = ReportSettings()
 

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_CHARS = 20_000
 MAX_FILE_BYTES = 1_000_000
 REQUIRED = ("title", "category", "priority", "source", "valid_from", "valid_until", "targets")
-OPTIONAL = ("reference", "languages", "policy", "stage", "consultation", "replay_every_minutes")
+OPTIONAL = ("reference", "languages", "policy", "stage", "consultation", "replay_every_minutes", "public")
 #: Replays at most every 15 minutes, at least once a day.
 REPLAY_MINUTES_RANGE = (15, 1440)
 
@@ -147,6 +147,9 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
     bad = [x for x in languages if x not in LANGUAGES]
     if bad:
         raise fail("languages", f"unknown language {bad[0]!r}; use {', '.join(LANGUAGES)}")
+    public = meta.get("public", True)
+    if not isinstance(public, bool):
+        raise fail("public", "must be true or false without quotes (false: internal, not published)")
     body = body.strip()
     if not body:
         raise BulletinError(f"{where}: the body is empty; write the bulletin's text after the closing +++")
@@ -171,6 +174,7 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
         body=body,
         source_file=where,
         replay_every_minutes=replay,
+        public=public,
     )
     return Parsed(bulletin, tuple(warnings))
 

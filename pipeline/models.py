@@ -147,6 +147,7 @@ class Bulletin:
     policy: str = ""  # the policy this bulletin belongs to ("" for none)
     stage: str = ""  # its stage in the policy's life (POLICY_STAGES)
     consultation: ConsultationSpec | None = None  # a draft put to the people
+    public: bool = True  # false: internal, never published beyond the loudspeaker
 
     #: Emergency replay cadence (front matter ``replay_every_minutes``); None: the default
     #: of ``pipeline.replay.replay_every`` (120 for storm and flood warnings, else no replay).

@@ -31,6 +31,7 @@ from typing import Any
 
 from pipeline import compose as compose_stage
 from pipeline import guard
+from pipeline import manifest as mf
 from pipeline import plan as plan_stage
 from pipeline.config import Settings
 from pipeline.deliver import day_targets
@@ -49,7 +50,7 @@ from pipeline.models import (
     Script,
     Segment,
 )
-from pipeline.package import day_valid_until
+from pipeline.package import day_valid_until, manifest_path
 from pipeline.render import script_units
 from pipeline.replay import bulletin_replays
 from pipeline.runner import Runner, make_runner
@@ -280,7 +281,7 @@ class Producer:
             if on_delivery:
                 on_delivery(d)
 
-        return push_folders(
+        deliveries = push_folders(
             targets,
             label=label,
             settings=self.settings,
@@ -289,6 +290,31 @@ class Producer:
             urgent=urgent,
             on_done=record,
         )
+        self._aired(targets, deliveries)
+        return deliveries
+
+    def _aired(self, targets: Sequence[tuple[Endpoint, Sequence[str]]], deliveries: Sequence[Delivery]) -> None:
+        """A ``program.aired`` webhook event for each program that reached an endpoint (once per program)."""
+        if not self.settings.webhook:
+            return
+        from pipeline.publish.webhooks import program_aired
+
+        delivered = {d.endpoint for d in deliveries if d.status == "delivered"}
+        reached: dict[tuple[str, str], list[str]] = {}  # (commune, folder) → endpoints
+        for endpoint, folders in targets:
+            if endpoint.name in delivered:
+                for folder in folders:
+                    reached.setdefault((endpoint.commune, folder), []).append(endpoint.name)
+        for (commune, folder), names in reached.items():
+            try:
+                manifest = mf.read(manifest_path(self.settings.outbox_dir, commune, folder, names[0]))
+                for p in manifest.programs:
+                    ids = [i.bulletin_id for i in p.items if i.bulletin_id is not None]
+                    program_aired(
+                        self.db, program_id=p.id, commune=commune, start=p.start, bulletin_ids=ids, endpoints=names
+                    )
+            except LoaError as exc:  # the delivery stands; the event is logged as lost
+                log.error("%s %s: no program.aired event: %s", commune, folder, exc)
 
     @contextmanager
     def _run(self, kind: str, day: dt.date | None) -> Iterator[_RunRecord]:

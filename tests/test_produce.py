@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import shutil
 import signal
@@ -100,7 +101,7 @@ def test_nightly_dispatch_and_preview_share_one_chain(small: Project) -> None:
     emergency = mf.read(small.settings.outbox_dir / "02695" / f"emergency/{eid}" / "manifests" / "ban-lau-loa.json")
     assert emergency.emergency is not None and emergency.emergency.bulletin == eid
     replay = emergency.emergency.replay  # in the signed manifest: an offline device keeps replaying
-    assert replay and all(b - a == dt.timedelta(minutes=60) for a, b in zip(replay, replay[1:], strict=False))
+    assert replay and all(b - a == dt.timedelta(minutes=60) for a, b in itertools.pairwise(replay))
     assert replay[-1] < emergency.emergency.expires
     spoken = {i.file: i.sha256 for p in nightly.programs for i in p.items if i.bulletin_id == eid}
     again = {i.file: i.sha256 for p in emergency.programs for i in p.items if i.bulletin_id == eid}
@@ -180,4 +181,23 @@ def test_a_dispatch_killed_midway_is_marked_failed_by_the_next_status(small: Pro
     assert f"pid {proc.pid}" in reported["failures"][0]["error"]
     rerun = subprocess.run([LOA, "--config", str(small.config), "dispatch", str(eid)], capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr  # and a re-run finishes the job
+    db.close()
+
+
+def test_a_delivered_program_makes_one_aired_event_for_the_webhooks(small: Project) -> None:
+    from pipeline.store import webhooks as webhook_store
+
+    with small.config.open("a", encoding="utf-8") as f:
+        f.write('\n[[webhook]]\nurl = "http://127.0.0.1:9/loa"\nsecret_env = "LOA_TEST_HOOK"\n')
+    day = dt.datetime.now(small.settings.tz).date() + dt.timedelta(days=1)
+    bid = add_bulletin(small, "Thôn Tả Phìn họp lúc 7h30 về gia hạn thẻ bảo hiểm y tế.")
+    valid_through(small, bid, day, day)
+    db = small.db()
+    producer = Producer(settings=small.settings, deployment=small.deployment, db=db)
+    for _ in range(2):  # a re-push records nothing new
+        _, report, deliveries, _status = producer.run_day(day, kind="nightly")
+    aired = webhook_store.list_events(db, kind="program.aired")
+    assert report is not None and deliveries
+    assert sorted(e.payload["program"]["id"] for e in aired) == sorted(p.id for p in report.programs)
+    assert all([b["id"] for b in e.payload["bulletins"]] == [bid] for e in aired)
     db.close()

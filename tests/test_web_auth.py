@@ -9,6 +9,7 @@ import unicodedata
 from fastapi.routing import APIRoute
 
 from pipeline.store import bulletins as bulletin_store
+from pipeline.web import api_public, routes_feeds, routes_public
 from pipeline.web.app import ROUTERS, create_app
 from pipeline.web.auth import SESSION_COOKIE, RateLimiter
 from tests.web_support import (
@@ -132,6 +133,14 @@ PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
 # a consultation's answer page, its QR code and poster are public by design (tests/test_consultation_web.py)
 PUBLIC |= {("GET", "/y-kien/{code}"), ("POST", "/y-kien/{code}"), ("GET", "/y-kien/{code}/qr.svg")}
 PUBLIC |= {("GET", "/y-kien/{code}/in")}
+PUBLIC |= {
+    # published on purpose: the archive, the feeds and the public API (tests/test_publish.py)
+    (m, r.path)
+    for router in (routes_public.router, routes_feeds.router, api_public.router)
+    for r in router.routes
+    if isinstance(r, APIRoute)
+    for m in r.methods
+}
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -153,6 +162,7 @@ def _fill(path: str, *, bulletin: int) -> str:
         "date": "2026-12-01",
         "slot": "morning",
         "language": "hmn",
+        "token_id": "1",
         "consultation_id": "1",
         "answer_id": "1",
         "fmt": "csv",

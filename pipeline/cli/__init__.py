@@ -14,6 +14,7 @@ import click
 import typer
 
 from pipeline.cli import (
+    agency_cmds,
     bench_cmd,
     bulletins,
     cap_cmds,
@@ -29,6 +30,7 @@ from pipeline.cli import (
     services,
     text,
     web_cmds,
+    webhook_cmds,
 )
 from pipeline.cli.context import AppContext, err_console
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_FAILURE, LoaError
@@ -76,6 +78,8 @@ web_cmds.register(app)
 keys_cmds.register(app)
 bench_cmd.register(app)
 consultation_cmds.register(app)
+agency_cmds.register(app)
+webhook_cmds.register(app)
 
 receipts_cmds.register(app)
 report_cmds.register(app)

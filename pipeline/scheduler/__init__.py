@@ -15,6 +15,8 @@ restart:
                    emergency bulletins not yet delivered everywhere.
 ``loa-consultation-purge``  ``pipeline.consultation:purge_job`` daily at 03:00: erase the
                    personal fields of consultation answers past their retention.
+``loa-webhooks``   ``webhooks_job`` every minute: send the due webhook events (approval,
+                   airing, withdrawal), each retried with its own backoff.
 
 Missed runs (the machine was off) are coalesced into one run when the scheduler comes
 back, if the last missed time is within ``nightly.misfire_grace_hours``. Nightly and retry
@@ -25,7 +27,7 @@ recorded as a failed run; it never stops the scheduler.
 
 from __future__ import annotations
 
-from pipeline.scheduler.jobs import emergency_job, nightly_days, nightly_job, retry_job
+from pipeline.scheduler.jobs import emergency_job, nightly_days, nightly_job, retry_job, webhooks_job
 from pipeline.scheduler.jobstore import (
     EMERGENCY_ID,
     EMERGENCY_JOB,
@@ -38,6 +40,8 @@ from pipeline.scheduler.jobstore import (
     PURGE_JOB,
     RETRY_ID,
     RETRY_JOB,
+    WEBHOOKS_ID,
+    WEBHOOKS_JOB,
     JobSpec,
     LoaScheduler,
     build_scheduler,
@@ -60,6 +64,8 @@ __all__ = [
     "PURGE_JOB",
     "RETRY_ID",
     "RETRY_JOB",
+    "WEBHOOKS_ID",
+    "WEBHOOKS_JOB",
     "JobSpec",
     "LoaScheduler",
     "RetryReport",
@@ -76,4 +82,5 @@ __all__ = [
     "retry_deliveries",
     "retry_job",
     "run_scheduler",
+    "webhooks_job",
 ]

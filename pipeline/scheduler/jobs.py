@@ -169,3 +169,22 @@ def emergency_job(config_path: str | None) -> None:
         log.exception("emergency: poll failed; it runs again shortly")
     finally:
         db.close()
+
+
+def webhooks_job(config_path: str | None) -> None:
+    """Send the webhook events that are due (retries with backoff included). Never raises."""
+    from pipeline.publish.webhooks import deliver_webhooks
+
+    try:
+        settings, db = _open(config_path)
+    except Exception:
+        log.exception("webhooks: cannot load the settings or open the database (config %s)", config_path)
+        return
+    try:
+        if settings.webhook:
+            report = deliver_webhooks(db, settings)
+            log.info("webhooks: %s", report)
+    except Exception:
+        log.exception("webhooks: delivery failed; it runs again at its next time")
+    finally:
+        db.close()

@@ -29,6 +29,10 @@ RETRY_JOB = "pipeline.scheduler:retry_job"
 EMERGENCY_JOB = "pipeline.scheduler:emergency_job"
 NIGHTLY_ID, RETRY_ID, EMERGENCY_ID = "loa-nightly", "loa-retry", "loa-emergency"
 PURGE_ID = "loa-consultation-purge"
+WEBHOOKS_ID = "loa-webhooks"
+WEBHOOKS_JOB = "pipeline.scheduler:webhooks_job"
+#: How often due webhook events are sent (each retry waits its own backoff).
+WEBHOOKS_EVERY_SECONDS = 60
 #: Personal data of consultation answers past ``consultation.retention_days`` is erased daily at 03:00.
 PURGE_JOB = "pipeline.consultation:purge_job"
 JOBSTORE_TABLE = "apscheduler_jobs"
@@ -96,6 +100,18 @@ def job_specs(
             "default",
             20 * 3600,
             "erase personal data of consultation answers past their retention",
+        ),
+        JobSpec(
+            WEBHOOKS_ID,
+            WEBHOOKS_JOB,
+            IntervalTrigger(
+                seconds=WEBHOOKS_EVERY_SECONDS,
+                start_date=now + dt.timedelta(seconds=WEBHOOKS_EVERY_SECONDS),
+                timezone=tz,
+            ),
+            "emergency",
+            WEBHOOKS_EVERY_SECONDS,
+            f"send due webhook events (every {WEBHOOKS_EVERY_SECONDS} s)",
         ),
     ]
 

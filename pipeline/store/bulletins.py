@@ -44,6 +44,8 @@ def content_of(b: Bulletin) -> dict[str, Any]:
         out["consultation"] = spec_to_json(b.consultation)
     if b.replay_every_minutes is not None:
         out["replay_every_minutes"] = b.replay_every_minutes
+    if not b.public:  # only when set, so that the hashes of earlier bulletins do not change
+        out["public"] = False
     return out
 
 
@@ -112,6 +114,7 @@ def _from_row(row: RowMapping) -> Bulletin:
         cap_sent=as_utc(row.get("cap_sent")),
         cap_references=tuple(row.get("cap_references") or ()),
         supersedes=row.get("supersedes"),
+        public=bool(row.get("public", True)),
     )
 
 
@@ -147,6 +150,7 @@ def _save_one(conn: Connection, db: Database, b: Bulletin) -> tuple[Bulletin, st
             "policy": b.policy or None,
             "stage": b.stage or None,
             "consultation": spec_to_json(b.consultation) if b.consultation else None,
+            "public": b.public,
         }
     )
     if row is None:
@@ -227,7 +231,7 @@ def approve(db: Database, bulletin_id: int, *, by: str | None = None) -> Bulleti
         )
     if b.status == "approved":
         return b
-    approved = _set(db, bulletin_id, status="approved", approved_at=utcnow(), approved_by=by)
+    approved = _set(db, bulletin_id, event="bulletin.approved", status="approved", approved_at=utcnow(), approved_by=by)
     if b.supersedes is not None:
         end(db, b.supersedes, "superseded")
     return approved
@@ -237,7 +241,7 @@ def withdraw(db: Database, bulletin_id: int) -> Bulletin:
     b = get_bulletin(db, bulletin_id)
     if b.status == "withdrawn":
         return b
-    return _set(db, bulletin_id, status="withdrawn", withdrawn_at=utcnow())
+    return _set(db, bulletin_id, event="bulletin.withdrawn", status="withdrawn", withdrawn_at=utcnow())
 
 
 def end(db: Database, bulletin_id: int, status: str) -> Bulletin:
@@ -248,11 +252,16 @@ def end(db: Database, bulletin_id: int, status: str) -> Bulletin:
     b = get_bulletin(db, bulletin_id)
     if b.status in ("superseded", "cancelled", "withdrawn"):
         return b
-    return _set(db, bulletin_id, status=status, withdrawn_at=utcnow())
+    return _set(db, bulletin_id, event="bulletin.withdrawn", status=status, withdrawn_at=utcnow())
 
 
-def _set(db: Database, bulletin_id: int, **values: Any) -> Bulletin:
+def _set(db: Database, bulletin_id: int, *, event: str | None = None, **values: Any) -> Bulletin:
+    from pipeline.store.webhooks import record_bulletin_event  # the webhook outbox, same transaction
+
     t = db.table("bulletins")
     with db.begin() as conn:
         conn.execute(t.update().where(t.c.id == bulletin_id).values(**values, updated_at=utcnow()))
+        if event is not None:
+            row = conn.execute(sa.select(t).where(t.c.id == bulletin_id)).mappings().one()
+            record_bulletin_event(conn, db, event, _from_row(row))
     return get_bulletin(db, bulletin_id)

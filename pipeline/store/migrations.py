@@ -279,15 +279,76 @@ def _v5_broadcast_rules(conn: Connection) -> None:
     md.create_all(conn, tables=[md.tables["bulletin_decisions"], md.tables["cap_messages"]])
 
 
+def _v7_publish(conn: Connection) -> None:
+    """Agencies and their tokens, API idempotency keys, the public flag, webhook outbox."""
+    conn.execute(sa.text("ALTER TABLE bulletins ADD COLUMN public BOOLEAN NOT NULL DEFAULT TRUE"))
+    md = sa.MetaData()
+    sa.Table(
+        "agencies",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.Text, nullable=False, unique=True),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("scope", sa.JSON, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("disabled_at", TS),
+    )
+    sa.Table(
+        "agency_tokens",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("agency", sa.Text, nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("last_used_at", TS),
+        sa.Column("revoked_at", TS),
+    )
+    sa.Table(
+        "agency_bulletins",
+        md,
+        sa.Column("bulletin_id", sa.Integer, primary_key=True),  # bulletins.id
+        sa.Column("agency", sa.Text, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Index("ix_agency_bulletins_agency", "agency"),
+    )
+    sa.Table(
+        "idempotency_keys",
+        md,
+        sa.Column("agency", sa.Text, primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("bulletin_id", sa.Integer, nullable=False),
+        sa.Column("request_sha256", sa.String(64), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+    )
+    sa.Table(
+        "webhook_events",
+        md,
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("payload", sa.JSON, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+    )
+    sa.Table(
+        "webhook_deliveries",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(36), sa.ForeignKey("webhook_events.id"), nullable=False),
+        sa.Column("url", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("next_attempt_at", TS, nullable=False),
+        sa.Column("claimed_until", TS),
+        sa.Column("last_error", sa.Text),
+        sa.Column("response_status", sa.Integer),
+        sa.Column("delivered_at", TS),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.UniqueConstraint("event_id", "url", name="uq_webhook_delivery"),
+        sa.Index("ix_webhook_deliveries_status", "status"),
+    )
+    md.create_all(conn)
+
+
 Migration = Callable[[Connection], None]
-#: (version, description, function); versions are 1, 2, 3… in order.
-MIGRATIONS: list[tuple[int, str, Migration]] = [
-    (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
-    (2, "users, sessions, endpoint tokens, play reports", _v2_web),
-    (3, "runs: host and pid of the process that runs them", _v3_run_owner),
-    (5, "tiers normal/priority/emergency, operator decisions, replay cadence, CAP alerts", _v5_broadcast_rules),
-    (10, "as-run receipts", _v10_receipts),
-]
 
 _version_table = sa.Table(
     "schema_migrations",
@@ -364,6 +425,13 @@ def _v6_consultations(conn: Connection) -> None:
     md.create_all(conn, tables=[md.tables["consultations"], md.tables["answers"]])
 
 
-MIGRATIONS.append(
-    (6, "policies and consultations: bulletin policy/stage/campaign, campaigns, answers", _v6_consultations)
-)
+#: (version, description, function), applied in version order; gaps are allowed.
+MIGRATIONS: list[tuple[int, str, Migration]] = [
+    (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
+    (2, "users, sessions, endpoint tokens, play reports", _v2_web),
+    (3, "runs: host and pid of the process that runs them", _v3_run_owner),
+    (5, "tiers normal/priority/emergency, operator decisions, replay cadence, CAP alerts", _v5_broadcast_rules),
+    (6, "policies and consultations: bulletin policy/stage/campaign, campaigns, answers", _v6_consultations),
+    (7, "agencies, agency tokens, idempotency keys, public flag, webhook outbox", _v7_publish),
+    (10, "as-run receipts", _v10_receipts),
+]

@@ -17,7 +17,10 @@ from pipeline.models import Deployment
 from pipeline.store import Database, open_database
 from pipeline.web import (
     api,
+    api_agency,
+    api_public,
     api_receipts,
+    routes_agencies,
     routes_auth,
     routes_bulletins,
     routes_communes,
@@ -26,8 +29,11 @@ from pipeline.web import (
     routes_consultation_staff,
     routes_decisions,
     routes_deliveries,
+    routes_feeds,
     routes_preview,
+    routes_public,
     routes_reports,
+    routes_webhooks,
 )
 from pipeline.web.auth import LoginRequired, RateLimiter, SessionCodec, load_secret_key
 from pipeline.web.pages import BodyLimitMiddleware, SecurityHeadersMiddleware, make_environment, render
@@ -50,6 +56,12 @@ ROUTERS = (
     api_receipts.router,
     routes_decisions.router,
     routes_decisions.api_router,
+    api_agency.router,
+    routes_public.router,
+    routes_feeds.router,
+    api_public.router,
+    routes_webhooks.router,
+    routes_agencies.router,
 )
 
 
@@ -71,6 +83,7 @@ def create_app(settings: Settings, *, deployment: Deployment | None = None, db: 
         limiter=RateLimiter(settings.web.login_attempts_per_minute),
         codec=SessionCodec(load_secret_key(settings.data_dir)),
     )
+    app.add_middleware(api_public.PublicCors, origins=settings.publish.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.web.max_upload_mb * 1024 * 1024)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -96,6 +109,8 @@ def _handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "Có lỗi."
         if exc.status_code == 404 and message == "Not Found":
             message = "Không tìm thấy trang này."
+        if exc.status_code == 404 and request.url.path.startswith(("/archive", "/feeds")):
+            return render(request, "public/404.html", status=404, message=message)
         if exc.status_code == 405:
             message = "Không thể làm việc này theo cách đó."
         return render(request, "error.html", status=exc.status_code, message=message)

@@ -58,11 +58,15 @@ class BulletinForm:
             "body": b.body,
             "replay_every_minutes": str(b.replay_every_minutes) if b.replay_every_minutes is not None else "",
         }
+        if not b.public:
+            values["internal"] = "1"
         return cls(values=values, targets=list(b.targets), languages=list(b.languages))
 
     @classmethod
     def from_form(cls, form: Mapping[str, str], lists: Mapping[str, list[str]]) -> BulletinForm:
         values = {k: unicodedata.normalize("NFC", form.get(k, "")) for k in FIELDS if k not in ("targets", "languages")}
+        if form.get("internal"):
+            values["internal"] = "1"
         extra = [t.strip() for t in re.split(r"[,\s]+", form.get("targets_extra", "")) if t.strip()]
         targets = list(dict.fromkeys([*lists.get("targets", []), *extra]))
         return cls(values=values, targets=targets, languages=list(dict.fromkeys(lists.get("languages", []))))
@@ -83,6 +87,8 @@ class BulletinForm:
         replay = v.get("replay_every_minutes", "").strip()
         if replay:  # a number as a TOML integer; anything else quoted, so that intake names the field
             lines.append(f"replay_every_minutes = {replay if replay.isdigit() else _toml_str(replay)}")
+        if v.get("internal"):
+            lines.append("public = false")
         lines.append("+++")
         lines.append(v.get("body", ""))
         return "\n".join(lines) + "\n"

@@ -51,6 +51,7 @@ NOTICES = {
     "accepted": "Đã ghi nhận: xã nhận phát bản tin.",
     "deferred": "Đã ghi nhận: bản tin được hoãn đến ngày đã chọn.",
     "declined": "Đã ghi nhận: xã từ chối bản tin.",
+    "revoked": "Đã thu hồi mã truy cập; cơ quan không dùng được mã đó nữa.",
 }
 WEEKDAY_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
@@ -198,7 +199,25 @@ class SecurityHeadersMiddleware:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.HEADERS]
+                message["headers"] = _secure(list(message.get("headers", [])), self.HEADERS)
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def _secure(headers: list[tuple[bytes, bytes]], defaults: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
+    """Add the security headers; a page that may be framed (the public player snippet) says by whom."""
+    ancestors = next((v for k, v in headers if k == b"x-loa-frame-ancestors"), None)
+    if ancestors is None:
+        return [*headers, *defaults]
+    headers = [(k, v) for k, v in headers if k != b"x-loa-frame-ancestors"]
+    out = [(k, v) for k, v in defaults if k != b"x-frame-options"]
+    return [
+        *headers,
+        *[
+            (k, v.replace(b"frame-ancestors 'none'", b"frame-ancestors " + ancestors))
+            if k == b"content-security-policy"
+            else (k, v)
+            for k, v in out
+        ],
+    ]

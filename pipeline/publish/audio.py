@@ -1,0 +1,63 @@
+"""One MP3 per aired bulletin and language, joined (not re-encoded) from the segments that aired.
+
+Files live under ``data/publish/audio/<key>.mp3``, ``key`` being the content key of the
+parts, so a bulletin that aired the same way in many communes is one file, built once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from pipeline import audio
+from pipeline.config import Settings
+from pipeline.errors import RenderError
+from pipeline.models import LANGUAGES
+from pipeline.publish.aired import AiredItem
+
+_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def audio_dir(settings: Settings) -> Path:
+    return settings.data_dir / "publish" / "audio"
+
+
+def path_of_key(settings: Settings, key: str) -> Path | None:
+    """The published file for ``key`` if it exists (``key`` is checked: 64 hex digits)."""
+    if not _KEY_RE.match(key):
+        return None
+    path = audio_dir(settings) / f"{key}.mp3"
+    return path if path.is_file() else None
+
+
+def published_mp3(item: AiredItem, *, settings: Settings) -> Path:
+    """The joined MP3 of ``item``, made on first use."""
+    dst = audio_dir(settings) / f"{item.key}.mp3"
+    if dst.is_file():
+        return dst
+    missing = [p.path for p in item.parts if not p.path.is_file()]
+    if missing:
+        raise RenderError(f"program {item.program_id}: segment {missing[0]} is no longer in the outbox")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if len(item.parts) == 1:
+        tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            os.link(item.parts[0].path, tmp)
+        except OSError:
+            shutil.copyfile(item.parts[0].path, tmp)
+        os.replace(tmp, dst)
+        return dst
+    audio.concat_mp3(
+        [p.path for p in item.parts],
+        dst,
+        settings=settings.audio,
+        tags=audio.Id3Tags(
+            title=f"Bản tin {item.bulletin_id} — {LANGUAGES.get(item.language, item.language)}",
+            album="Loa",
+            language=item.language,
+        ),
+    )
+    return dst

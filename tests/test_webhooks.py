@@ -1,0 +1,193 @@
+"""Signed webhooks against a local receiver: approval, airing, withdrawal; down then up; never twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from pipeline.publish.webhooks import deliver_webhooks, program_aired, sign, verify_signature
+from pipeline.store import bulletins as bulletin_store
+from pipeline.store.webhooks import list_deliveries, list_events
+from tests.conftest import Project
+from tests.publish_support import bulletin_file, local_today, publish_project, store_bulletin
+from tests.web_support import csrf_of, free_port, serve_project, standard_users
+
+SECRET = "bí-mật-của-cổng-thông-tin"
+ENV = {"PORTAL_HOOK_SECRET": SECRET}
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every POST and answers ``status``."""
+
+    def __init__(self, port: int, status: int = 200) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.status = status
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                outer.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(outer.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def hooked_project(root: Path, voices: Path, url: str, *, max_attempts: int = 5) -> Project:
+    project = publish_project(root, voices)
+    with project.config.open("a", encoding="utf-8") as f:
+        f.write(
+            f'[[webhook]]\nurl = "{url}"\nsecret_env = "PORTAL_HOOK_SECRET"\n'
+            f"backoff_s = 0\nmax_attempts = {max_attempts}\ntimeout_s = 5\n"
+        )
+    return project
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    yield free_port()
+
+
+def test_signed_events_down_then_up_nothing_lost_nothing_twice(
+    tmp_path: Path, voices_with_placeholders: Path, port: int
+) -> None:
+    url = f"http://127.0.0.1:{port}/loa"
+    project = hooked_project(tmp_path / "p", voices_with_placeholders, url)
+    db = project.db()
+    standard_users(db)
+    today = local_today(project.settings)
+    end = today + dt.timedelta(days=7)
+    public = store_bulletin(db, project.deployment, bulletin_file(start=today, end=end), approve=False)
+    internal = store_bulletin(
+        db,
+        project.deployment,
+        bulletin_file(title="Tin nội bộ", start=today, end=end, public=False),
+        approve=False,
+    )
+    db.close()
+    with serve_project(project) as web:
+        # approval in the web (the approver's real form), withdrawal from the store, airing from delivery
+        approver = web.client("duyet")
+        token = csrf_of(approver.get(f"/bulletins/{public}").text)
+        assert approver.post(f"/bulletins/{public}/approve", data={"csrf_token": token}).status_code == 303
+        assert approver.post(f"/bulletins/{internal}/approve", data={"csrf_token": token}).status_code == 303
+        slot_start = dt.datetime.combine(today, dt.time(17, 0), tzinfo=project.settings.tz)
+        first = program_aired(
+            web.db, program_id=f"02641/{today}/evening", commune="02641", start=slot_start, bulletin_ids=[public]
+        )
+        again = program_aired(
+            web.db, program_id=f"02641/{today}/evening", commune="02641", start=slot_start, bulletin_ids=[public]
+        )
+        assert first == again  # a re-push records nothing new
+        assert program_aired(web.db, program_id="x", commune="02641", start=slot_start, bulletin_ids=[internal]) is None
+        bulletin_store.withdraw(web.db, public)
+        kinds = [e.kind for e in list_events(web.db)]
+        assert kinds == ["bulletin.approved", "program.aired", "bulletin.withdrawn"]  # none for the internal one
+
+        # the receiver is down: every attempt fails and is recorded with the reason
+        down = deliver_webhooks(web.db, project.settings, environ=ENV)
+        assert (down.delivered, down.retrying, down.failed) == (0, 3, 0)
+        rows = list_deliveries(web.db)
+        assert {(d.status, d.attempts) for d in rows} == {("pending", 1)}
+        assert all("ConnectError" in (d.last_error or "") for d in rows)
+
+        # the receiver comes up: all three arrive, signed, once
+        receiver = Receiver(port)
+        try:
+            up = deliver_webhooks(web.db, project.settings, environ=ENV)
+            assert (up.delivered, up.retrying, up.failed) == (3, 0, 0)
+            assert deliver_webhooks(web.db, project.settings, environ=ENV).delivered == 0
+            assert deliver_webhooks(web.db, project.settings, environ=ENV).delivered == 0
+        finally:
+            receiver.close()
+        assert len(receiver.requests) == 3
+        ids = [h["loa-event-id"] for h, _ in receiver.requests]
+        assert len(set(ids)) == 3
+        got = {}
+        for headers, body in receiver.requests:
+            assert verify_signature(SECRET.encode(), headers["loa-signature"], body)
+            assert not verify_signature(b"wrong secret", headers["loa-signature"], body)
+            assert not verify_signature(SECRET.encode(), headers["loa-signature"], body.replace(b"1", b"2"))
+            event = json.loads(body)
+            assert event["id"] == headers["loa-event-id"] and event["type"] == headers["loa-event-type"]
+            got[event["type"]] = event
+        assert set(got) == {"bulletin.approved", "program.aired", "bulletin.withdrawn"}
+        assert got["bulletin.approved"]["data"]["bulletin"]["id"] == public
+        assert got["program.aired"]["data"]["program"]["commune"] == "02641"
+        assert got["program.aired"]["data"]["bulletins"][0]["id"] == public
+        assert {(d.status, d.attempts) for d in list_deliveries(web.db)} == {("delivered", 2)}
+
+        # admins see it; an editor may not
+        admin = web.client("quantri")
+        page = admin.get("/admin/webhooks")
+        assert page.status_code == 200 and page.text.count("Đã nhận") >= 3 and url in page.text
+        assert web.client("bientap").get("/admin/webhooks").status_code == 403
+
+
+def test_a_receiver_that_keeps_failing_is_marked_failed_with_the_reason(
+    tmp_path: Path, voices_with_placeholders: Path, port: int
+) -> None:
+    url = f"http://127.0.0.1:{port}/loa"
+    project = hooked_project(tmp_path / "p", voices_with_placeholders, url, max_attempts=2)
+    db = project.db()
+    try:
+        today = local_today(project.settings)
+        store_bulletin(db, project.deployment, bulletin_file(start=today, end=today))
+        receiver = Receiver(port, status=500)
+        try:
+            first = deliver_webhooks(db, project.settings, environ=ENV)
+            second = deliver_webhooks(db, project.settings, environ=ENV)
+            third = deliver_webhooks(db, project.settings, environ=ENV)
+        finally:
+            receiver.close()
+        assert (first.retrying, second.failed, third.delivered + third.failed + third.retrying) == (1, 1, 0)
+        [d] = list_deliveries(db)
+        assert (d.status, d.attempts, d.response_status, d.last_error) == (
+            "failed",
+            2,
+            500,
+            "HTTP 500 from the receiver",
+        )
+        assert len(receiver.requests) == 2
+    finally:
+        db.close()
+
+
+def test_a_missing_secret_stops_before_anything_is_sent(
+    tmp_path: Path, voices_with_placeholders: Path, port: int
+) -> None:
+    from pipeline.errors import ConfigError
+
+    project = hooked_project(tmp_path / "p", voices_with_placeholders, f"http://127.0.0.1:{port}/loa")
+    db = project.db()
+    try:
+        with pytest.raises(ConfigError, match="PORTAL_HOOK_SECRET"):
+            deliver_webhooks(db, project.settings, environ={})
+    finally:
+        db.close()
+
+
+def test_signature_format_is_what_the_docs_say() -> None:
+    header = sign(b"k", b'{"a":1}', timestamp=1_700_000_000)
+    assert header == "t=1700000000,v1=" + hmac.new(b"k", b'1700000000.{"a":1}', "sha256").hexdigest()
+    assert verify_signature(b"k", header, b'{"a":1}', now=1_700_000_100)
+    assert not verify_signature(b"k", header, b'{"a":1}', now=1_700_000_000 + 301)  # too old: replay refused
+    assert not verify_signature(b"k", "garbage", b'{"a":1}')

@@ -601,9 +601,15 @@ class Producer:
         bulletins = [b for b in bulletin_store.airable_bulletins(self.db, day) if draft is None or b.id != draft.id]
         if draft is not None and draft.status != "withdrawn":
             bulletins.append(dataclasses.replace(draft, status="approved"))
-        recordings = current_recordings(self.db, [b.id for b in bulletins if b.id is not None])
+        ids = [b.id for b in bulletins if b.id is not None]
+        recordings = current_recordings(self.db, ids)
         plans = plan_stage.plan_commune_day(
-            day, commune, bulletins=bulletins, recordings=recordings, spoken=self.normalize
+            day,
+            commune,
+            bulletins=bulletins,
+            recordings=recordings,
+            spoken=self.normalize,
+            decisions=decision_store.decisions(self.db, ids),
         )
         plan = next((p for p in plans if p.slot.name == slot), None)
         if plan is None:

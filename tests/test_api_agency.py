@@ -295,7 +295,7 @@ def test_an_internal_bulletin_stays_internal_when_edited_in_the_web(api: tuple[W
     }
     assert editor.post(f"/bulletins/{bid}/edit", data=data).status_code == 303
     b = bulletin_store.get_bulletin(web.db, bid)
-    assert (b.revision, b.priority, b.public) == (2, "urgent", False)
+    assert (b.revision, b.priority, b.public) == (2, "priority", False)  # stored by its tier name
     data.pop("internal")
     data["body"] = "Nội dung công khai."
     assert editor.post(f"/bulletins/{bid}/edit", data=data).status_code == 303

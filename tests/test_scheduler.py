@@ -234,7 +234,7 @@ def test_nights_missed_while_off_run_once_on_start(tmp_path: Path) -> None:
     assert len(events) == 1
     runs = _nightly_runs(settings)
     assert len(runs) == 1  # once, not once per missed night
-    assert runs[0]["date"] == tomorrow
+    assert runs[0].date == tomorrow
     assert after > dt.datetime.now(TZ)  # back on its daily time
 
 
@@ -334,8 +334,8 @@ def test_a_failing_nightly_job_is_logged_and_recorded_not_raised(
     runs = run_store.recent_runs(db)
     db.close()
     assert [(r.kind, r.status) for r in runs] == [("retry", "failed"), ("nightly", "failed")]
-    assert "test.toml" in runs[1]["failures"][0]["error"]
-    assert runs[1]["date"] == dt.datetime.now(TZ).date() + dt.timedelta(days=1)
+    assert "test.toml" in runs[1].failures[0]["error"]
+    assert runs[1].date == dt.datetime.now(TZ).date() + dt.timedelta(days=1)
 
 
 EMERGENCY = """+++

@@ -20,6 +20,7 @@ from pipeline.cli import (
     deployment_cmds,
     keys_cmds,
     programs,
+    runner_cmds,
     scheduler_cmd,
     services,
     text,
@@ -70,6 +71,7 @@ scheduler_cmd.register(app)
 web_cmds.register(app)
 keys_cmds.register(app)
 bench_cmd.register(app)
+runner_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -310,6 +310,10 @@ def workers(tmp_path: Path) -> Iterator[list[Worker]]:
     """Workers a test starts with ``start_workers``; all stopped (SIGTERM, then SIGKILL) at the end."""
     started: list[Worker] = []
     yield started
+    for w in started:  # all at once: each finishes what it runs
+        if w.proc is not None and w.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(w.proc.pid, signal.SIGTERM)
     for w in started:
         w.stop()
 

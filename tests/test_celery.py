@@ -10,18 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from pipeline import manifest as mf
 from pipeline.cli import main
+from pipeline.runner import WorkContext
+from pipeline.signing import load_key, public_key
 from pipeline.store.runs import latest_deliveries, recent_runs
-from tests.conftest import CliResult, Project, add_bulletin
-from tests.services import RedisServer, Worker, start_workers
+from tests.conftest import REPO, SMALL_DEPLOYMENT, CliResult, Project, add_bulletin
+from tests.services import Worker, start_workers
 
 pytestmark = [pytest.mark.services, pytest.mark.audio, pytest.mark.slow]
 DAY = "2026-12-01"
@@ -62,39 +66,122 @@ def run_cli(project: Project, *args: str) -> CliResult:
 
 def twin(small: Project, name: str) -> Project:
     """A copy of ``small`` (its database, bulletins and signing key) in a new directory."""
-    root = small.root.parent / name
+    root = small.root.parent / f"{name}-{time.monotonic_ns()}"
     shutil.copytree(small.root, root)
     return Project(root=root, config=root / "loa.toml")
 
 
-@pytest.fixture
-def night(small: Project, capsys: pytest.CaptureFixture[str]) -> Project:
-    """``small`` with a bulletin and its signing key, ready to be copied and built twice."""
-    add_bulletin(small, BODY)
-    from pipeline.runner import WorkContext
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Path) -> Project:
+    """The small deployment with a bulletin and its signing key, not built: tests copy it."""
+    root = tmp_path_factory.mktemp("celery") / "base"
+    (root / "schedules").mkdir(parents=True)
+    (root / "schedules" / "small.toml").write_text(SMALL_DEPLOYMENT, encoding="utf-8")
+    shutil.copytree(voices_with_placeholders, root / "voices")
+    config = root / "loa.toml"
+    config.write_text(
+        f'data_dir = "data"\ntemplates_dir = "{REPO / "templates"}"\n[deliver]\nbackoff_s = 0.01\n',
+        encoding="utf-8",
+    )
+    project = Project(root=root, config=config)
+    add_bulletin(project, BODY)
+    WorkContext(project.settings).key  # noqa: B018  the key every copy signs with
+    return project
 
-    WorkContext(small.settings).key  # noqa: B018  the key both twins sign with
-    return small
+
+@pytest.fixture(scope="module")
+def reference(base: Project) -> Project:
+    """The night built in process: what every distributed build must equal, byte for byte."""
+    project = twin(base, "reference")
+    result = run_cli(project, "nightly", "--date", DAY, "--json")
+    assert result.code == 0, result.err
+    return project
+
+
+def assert_same_night(reference: Project, other: Project) -> None:
+    for part in ("data/outbox", "data/cache/segments", "endpoints"):
+        mine, theirs = digests(reference.root / part), digests(other.root / part)
+        assert mine and mine == theirs, part
+
+
+def assert_programs_whole(project: Project) -> None:
+    """Every endpoint's folder: signature good, every file's size and SHA-256 as its manifest says."""
+    pub = public_key(load_key(project.settings.signing_key_file).public_key())
+    at = dt.datetime.fromisoformat(f"{DAY}T00:00:00+07:00")
+    folders = sorted((project.root / "endpoints").glob(f"*/programs/{DAY}"))
+    assert len(folders) == 3
+    for folder in folders:
+        mf.verify_folder(folder.parent.parent, f"programs/{DAY}", public_key=pub, now=at)
 
 
 def test_a_night_on_two_workers_is_byte_identical_to_in_process(
-    night: Project, redis_url: str, workers: list[Worker]
+    reference: Project, base: Project, redis_url: str, workers: list[Worker]
 ) -> None:
-    celery = twin(night, "celery")
+    celery = twin(base, "identical")
     use_celery(celery, redis_url)
     start_workers(workers, celery.config, redis_url)
 
-    local = run_cli(night, "nightly", "--date", DAY, "--json")
-    assert local.code == 0, local.err
     distributed = run_cli(celery, "nightly", "--date", DAY, "--json")
     assert distributed.code == 0, distributed.err
-
-    for part in ("data/outbox", "data/cache/segments", "endpoints"):
-        mine, theirs = digests(night.root / part), digests(celery.root / part)
-        assert mine and mine == theirs, part
+    assert_same_night(reference, celery)
     report = json.loads(distributed.out)
     assert report["build"]["programs"] == 4
     assert {e["status"] for e in report["endpoints"]} == {"delivered"}
-    # and the work was shared: both workers ran units
     logs = [w.log.read_text(errors="replace") for w in workers]
-    assert all("succeeded" in log for log in logs), logs
+    assert all("succeeded" in log for log in logs), "both workers ran units"
+
+
+def in_flight(log: Path) -> set[str]:
+    """Task ids a worker took and has not finished, from its log."""
+    text = log.read_text(errors="replace")
+    received = set(re.findall(r"Task loa\.execute\[([0-9a-f-]+)\] received", text))
+    done = set(re.findall(r"Task loa\.execute\[([0-9a-f-]+)\] (?:succeeded|retry|raised)", text))
+    return received - done
+
+
+def test_a_worker_killed_mid_night_loses_nothing(
+    reference: Project, base: Project, redis_url: str, pg_url: str, workers: list[Worker]
+) -> None:
+    """SIGKILL one of two workers (and its pool) while it runs units: the other finishes the night.
+
+    The store is PostgreSQL: the orchestrator records there, the workers take the
+    endpoint locks there.
+    """
+    celery = twin(base, "killed")
+    use_celery(celery, redis_url, db_url=pg_url)
+    add_bulletin(celery, BODY)  # the twin's copy of the bulletin, in its own database
+    victim, survivor = start_workers(workers, celery.config, redis_url)
+
+    outcome: dict[str, CliResult] = {}
+    night = threading.Thread(target=lambda: outcome.update(r=run_cli(celery, "nightly", "--date", DAY, "--json")))
+    night.start()
+    deadline = time.monotonic() + 120
+    while not (victim.log.read_text(errors="replace").count("succeeded") >= 2 and in_flight(victim.log)):
+        assert time.monotonic() < deadline, "the first worker never ran a unit"
+        assert night.is_alive(), outcome
+        time.sleep(0.02)
+    lost = in_flight(victim.log)
+    victim.kill()
+    night.join(timeout=240)
+    assert not night.is_alive(), "the night did not finish on the surviving worker"
+
+    result = outcome["r"]
+    assert result.code == 0, result.err
+    rerun = survivor.log.read_text(errors="replace")
+    assert all(f"[{t}] succeeded" in rerun for t in lost), "the killed worker's units ran again on the other"
+    assert_programs_whole(celery)
+    assert_same_night(reference, celery)
+
+    db = celery.db()
+    assert db.engine.dialect.name == "postgresql"
+    records = latest_deliveries(db, DAY)
+    assert sorted(d.endpoint for d in records) == ["ban-lau-loa", "y-ty-loa", "y-ty-radio"]
+    assert {d.status for d in records} == {"delivered"}
+    t = db.table("deliveries")
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.c.endpoint, t.c.files_sent).where(t.c.program == DAY)).all()
+    assert len(rows) == 3, "one record per endpoint: none lost, none twice"
+    for endpoint, files_sent in rows:
+        on_device = [p for p in (celery.root / "endpoints" / endpoint).rglob("*") if p.is_file()]
+        assert files_sent == len(on_device), f"{endpoint}: every file sent once"
+    assert recent_runs(db)[0].status == "done"

@@ -101,6 +101,8 @@ def make_app(settings: Settings) -> Celery:
             },
             result_backend_transport_options={"visibility_timeout": r.visibility_timeout_s},
             result_expires=RESULT_EXPIRES_S,
+            result_backend_always_retry=True,  # a result survives a broker restart
+            result_backend_max_retries=30,
             broker_connection_retry_on_startup=True,
             worker_hijack_root_logger=False,
             worker_cancel_long_running_tasks_on_connection_loss=False,
@@ -293,6 +295,7 @@ class CeleryRunner:
                     log.debug("could not delete %d result keys", len(keys))
                 last_progress, delay = time.monotonic(), 0.01
             elif now - last_progress > r.stall_timeout_s:
+                log.warning("units still pending: %s", ", ".join(f"{p.unit.what} [{t}]" for t, p in pending.items()))
                 self._fail_all(
                     pending,
                     done,

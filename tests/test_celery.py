@@ -17,15 +17,19 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 import sqlalchemy as sa
 
 from pipeline import manifest as mf
 from pipeline.cli import main
+from pipeline.models import Delivery
+from pipeline.produce import Producer
 from pipeline.runner import WorkContext
+from pipeline.runner_celery import QUEUE
 from pipeline.signing import load_key, public_key
 from pipeline.store.runs import latest_deliveries, recent_runs
 from tests.conftest import REPO, SMALL_DEPLOYMENT, CliResult, Project, add_bulletin
-from tests.services import Worker, start_workers
+from tests.services import RedisServer, Worker, start_workers
 
 pytestmark = [pytest.mark.services, pytest.mark.audio, pytest.mark.slow]
 DAY = "2026-12-01"
@@ -185,3 +189,89 @@ def test_a_worker_killed_mid_night_loses_nothing(
         on_device = [p for p in (celery.root / "endpoints" / endpoint).rglob("*") if p.is_file()]
         assert files_sent == len(on_device), f"{endpoint}: every file sent once"
     assert recent_runs(db)[0].status == "done"
+
+
+def producer(project: Project) -> Producer:
+    return Producer(settings=project.settings, deployment=project.deployment, db=project.db())
+
+
+def test_an_emergency_goes_ahead_of_a_night_backlog(base: Project, redis_url: str, workers: list[Worker]) -> None:
+    """One worker, one unit at a time, a night queued: the emergency is taken next and delivered."""
+    celery = twin(base, "emergency")
+    use_celery(celery, redis_url)
+    start_workers(workers, celery.config, redis_url, count=1, concurrency=1)
+    broker = redis.Redis.from_url(redis_url)
+    outcome: list[object] = []
+    night = threading.Thread(
+        target=lambda: outcome.append(producer(celery).run_day(dt.date.fromisoformat(DAY), kind="nightly"))
+    )
+    night.start()
+    deadline = time.monotonic() + 120
+    while broker.llen(QUEUE) < 5:
+        assert time.monotonic() < deadline and night.is_alive(), "the night never queued a backlog"
+        time.sleep(0.02)
+
+    bid = add_bulletin(
+        celery, "Mưa lớn, nguy cơ lũ quét. Bà con không qua suối.", priority="emergency", targets='["02695"]'
+    )
+    started = time.monotonic()
+    report = producer(celery).dispatch(bid)
+    took = time.monotonic() - started
+    backlog = broker.llen(QUEUE)
+    assert report.ok, report
+    assert (celery.root / "endpoints" / "ban-lau-loa" / "emergency" / str(bid) / "manifest.json").is_file()
+    assert took < 30, f"the emergency took {took:.1f} s"
+    assert backlog > 0, "the night's units were still waiting: the emergency went ahead of them"
+
+    # End the night quickly: its queue and run marker vanish as if redis lost its data.
+    broker.delete(QUEUE, *broker.keys("loa:run:*"))
+    night.join(timeout=180)
+    assert not night.is_alive()
+    _, _, _, status = outcome[0]  # type: ignore[misc]
+    assert status == "partial"
+    failures = recent_runs(celery.db(), kind="nightly")[0].failures
+    assert any("lost its queue" in f["error"] and "run the command again" in f["error"] for f in failures)
+
+
+def test_redis_restarted_during_a_run(base: Project, tmp_path: Path, workers: list[Worker]) -> None:
+    """redis-server stopped and started again mid-run: the run resumes, or fails clearly and a re-run finishes."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        celery = twin(base, "restart")
+        use_celery(celery, server.url, extra="stall_timeout_s = 20\n")
+        first, _ = start_workers(workers, celery.config, server.url)
+        day = dt.date.fromisoformat(DAY)
+        outcome: list[tuple[int, object, list[Delivery], str]] = []
+        night = threading.Thread(
+            target=lambda: outcome.append(
+                producer(celery).run_day(day, kind="nightly", commune="02695", endpoint="ban-lau-loa")
+            )
+        )
+        night.start()
+        deadline = time.monotonic() + 120
+        while first.log.read_text(errors="replace").count("succeeded") < 2:
+            assert time.monotonic() < deadline and night.is_alive(), "no unit ran"
+            time.sleep(0.02)
+        server.stop()
+        time.sleep(1)
+        server.start()
+        night.join(timeout=240)
+        assert not night.is_alive()
+        _, _, deliveries, status = outcome[0]
+        print(f"redis restart: the first run ended {status}")
+        if status != "done":  # then it said why, and running it again finishes the job
+            failures = recent_runs(celery.db())[0].failures
+            assert all("broker" in f["error"] for f in failures), failures
+            _, _, deliveries, status = producer(celery).run_day(
+                day, kind="nightly", commune="02695", endpoint="ban-lau-loa"
+            )
+        assert status == "done"
+        assert [(d.endpoint, d.status) for d in deliveries] == [("ban-lau-loa", "delivered")]
+        pub = public_key(load_key(celery.settings.signing_key_file).public_key())
+        at = dt.datetime.fromisoformat(f"{DAY}T00:00:00+07:00")
+        mf.verify_folder(celery.root / "endpoints" / "ban-lau-loa", f"programs/{DAY}", public_key=pub, now=at)
+    finally:
+        for w in workers:
+            w.stop()
+        server.stop()

@@ -36,6 +36,7 @@ job (what was done is reused).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -65,6 +66,7 @@ TASK = "loa.execute"
 RESULT_EXPIRES_S = 2 * 24 * 3600
 _READY = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 _MGET_CHUNK = 1000
+SWEEP_AFTER_S = 60.0  # nothing finished for this long: look for units the broker lost
 
 _apps: dict[tuple[str, ...], Celery] = {}
 _apps_lock = threading.Lock()
@@ -191,6 +193,7 @@ def failed_result(unit: Unit, message: str, *, transient: bool = False) -> UnitR
 class _Pending:
     index: int
     unit: Unit
+    queue: str
 
 
 class CeleryRunner:
@@ -241,7 +244,7 @@ class CeleryRunner:
                     sent = self.app.send_task(
                         TASK, args=[kind_of(unit), to_wire(unit)], queue=queue, producer=producer, retry=True
                     )
-                    pending[sent.id] = _Pending(i, unit)
+                    pending[sent.id] = _Pending(i, unit, queue)
         except Exception as exc:  # the broker: refused, gone, misconfigured
             sent_ids = {p.index for p in pending.values()}
             message = (
@@ -262,12 +265,17 @@ class CeleryRunner:
         backend = self.app.backend
         last_progress = time.monotonic()
         down_since: float | None = None
+        outage = False
+        last_sweep = last_progress
         delay = 0.01
         while pending:
             now = time.monotonic()
             try:
                 finished = self._poll(pending, marker)
                 down_since = None
+                if outage or (now - last_progress > SWEEP_AFTER_S and now - last_sweep > SWEEP_AFTER_S):
+                    self._resend_lost(pending)
+                    outage, last_sweep = False, time.monotonic()
             except _BrokerLost as exc:
                 self._fail_all(pending, done, str(exc))
                 return
@@ -282,6 +290,7 @@ class CeleryRunner:
                     )
                     return
                 log.warning("the broker %s is unreachable (%s); waiting", self.where, exc)
+                outage = True
                 self.sleep(1.0)
                 continue
             for task_id, meta in finished:
@@ -310,6 +319,53 @@ class CeleryRunner:
             self._client().delete(marker)
         except Exception:
             log.debug("could not delete the run marker %s", marker)
+
+    def _resend_lost(self, pending: dict[str, _Pending]) -> None:
+        """Send again the units the broker lost (after a restart, or when nothing moves).
+
+        Redis hands a message to a worker (BRPOP) before the worker notes it as taken; a
+        connection cut in between loses it. A unit is lost when two looks, two seconds
+        apart, find it neither queued, nor taken, nor answered. Units are idempotent, so
+        sending one again is safe.
+        """
+        lost = self._missing(pending)
+        if lost:
+            self.sleep(2.0)
+            lost &= self._missing(pending)
+        if not lost:
+            return
+        log.warning("the broker %s lost %d units; sending them again", self.where, len(lost))
+        with self.app.producer_or_acquire() as producer:
+            for task_id in sorted(lost):
+                p = pending[task_id]
+                self.app.send_task(
+                    TASK,
+                    args=[kind_of(p.unit), to_wire(p.unit)],
+                    queue=p.queue,
+                    task_id=task_id,
+                    producer=producer,
+                    retry=True,
+                )
+
+    def _missing(self, pending: dict[str, _Pending]) -> set[str]:
+        """Pending task ids that are not queued, not taken by a worker and have no state."""
+        import redis
+
+        seen: set[str] = set()
+        broker = redis.Redis.from_url(self.settings.runner.broker_url)
+        try:
+            for name in QUEUES:
+                for key in (name, *(f"{name}\x06\x16{p}" for p in (3, 6, 9))):
+                    seen.update(_message_id(raw) for raw in broker.lrange(key, 0, -1))
+            seen.update(_message_id(raw, unacked=True) for raw in broker.hvals("unacked"))
+        finally:
+            broker.close()
+        candidates = [t for t in pending if t not in seen]
+        if not candidates:
+            return set()
+        backend = self.app.backend
+        values = self._client().mget([backend.get_key_for_task(t) for t in candidates])
+        return {t for t, raw in zip(candidates, values, strict=True) if raw is None}
 
     def _poll(self, pending: dict[str, _Pending], marker: str) -> list[tuple[str, dict[str, Any]]]:
         backend = self.app.backend
@@ -354,6 +410,16 @@ class CeleryRunner:
 
 class _BrokerLost(Exception):
     pass
+
+
+def _message_id(raw: bytes | str, *, unacked: bool = False) -> str:
+    """The task id in a kombu message as Redis holds it (queued, or taken: [message, exchange, key])."""
+    try:
+        data = json.loads(raw)
+        message = data[0] if unacked else data
+        return str(message["headers"]["id"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
 
 
 def worker_name() -> str:

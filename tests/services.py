@@ -234,9 +234,27 @@ def postgres() -> Iterator[Postgres]:
 
 
 @pytest.fixture
-def pg_url(postgres: Postgres) -> str:
-    """A fresh, empty PostgreSQL database for this test."""
-    return postgres.create_database()
+def pg_url(postgres: Postgres) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test.
+
+    The connections the test's engines opened are closed at the end (psycopg warns about
+    a connection garbage-collected while open, and the suite turns warnings into errors).
+    """
+    import sqlalchemy as sa
+
+    opened: list[object] = []
+
+    def track(dbapi_conn: object, _record: object) -> None:
+        opened.append(dbapi_conn)
+
+    sa.event.listen(sa.pool.Pool, "connect", track)
+    try:
+        yield postgres.create_database()
+    finally:
+        sa.event.remove(sa.pool.Pool, "connect", track)
+        for conn in opened:
+            with contextlib.suppress(Exception):
+                conn.close()  # type: ignore[attr-defined]
 
 
 # --- workers ----------------------------------------------------------------------------

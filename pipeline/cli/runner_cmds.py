@@ -55,7 +55,7 @@ def worker(
     app.worker_main(argv)
 
 
-def status(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+def status(ctx: typer.Context, as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """Queues and their depth, workers alive, units pending (for `[runner] kind = "celery"`).
 
     Example: loa runner status --json

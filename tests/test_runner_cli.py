@@ -1,0 +1,73 @@
+"""`loa worker` and `loa runner status` against a real redis-server and worker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from pipeline.config import load_settings
+from pipeline.runner import InProcessRunner, make_runner
+from pipeline.runner_celery import CeleryRunner
+from tests.conftest import CliResult, Project
+from tests.services import Worker, start_workers
+
+
+def celery_config(project: Project, broker_url: str) -> None:
+    text = project.config.read_text(encoding="utf-8")
+    project.config.write_text(text + f'[runner]\nkind = "celery"\nbroker_url = "{broker_url}"\n', encoding="utf-8")
+
+
+def test_make_runner_follows_the_settings(project: Project) -> None:
+    assert isinstance(make_runner(project.settings), InProcessRunner)
+    celery_config(project, "redis://127.0.0.1:1/0")
+    assert isinstance(make_runner(project.settings), CeleryRunner)
+
+
+def test_a_wrong_runner_kind_names_the_field(project: Project, cli: Callable[..., CliResult]) -> None:
+    project.config.write_text(project.config.read_text() + '[runner]\nkind = "dask"\n', encoding="utf-8")
+    result = cli("runner", "status")
+    assert result.code == 2
+    assert "runner.kind" in result.err
+
+
+def test_worker_refuses_an_unknown_queue(project: Project, cli: Callable[..., CliResult]) -> None:
+    result = cli("worker", "--queues", "loa,nightly")
+    assert result.code == 2
+    assert "--queues: unknown queue nightly; use loa-urgent, loa" in result.err
+
+
+def test_status_says_when_the_broker_is_unreachable(project: Project, cli: Callable[..., CliResult]) -> None:
+    from tests.services import free_port
+
+    celery_config(project, f"redis://127.0.0.1:{free_port()}/0")
+    result = cli("runner", "status", "--json")
+    assert result.code == 0
+    info = json.loads(result.out)
+    assert info["kind"] == "celery" and "Connection refused" in info["error"]
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_status_shows_queues_and_workers(
+    project: Project, cli: Callable[..., CliResult], redis_url: str, workers: list[Worker]
+) -> None:
+    celery_config(project, redis_url)
+    settings = load_settings(project.config, environ={})
+    import redis
+
+    broker = redis.Redis.from_url(redis_url)
+    broker.lpush("loa", b"{}", b"{}")  # two units waiting (not real tasks: no worker listens yet)
+    result = cli("runner", "status", "--json")
+    info = json.loads(result.out)
+    assert {q["name"]: q["depth"] for q in info["queues"]} == {"loa-urgent": 0, "loa": 2}
+    assert info["pending"] == 2 and info["workers"] == []
+    broker.delete("loa")
+    broker.close()
+
+    start_workers(workers, project.config, redis_url, count=1, concurrency=1, queues="loa-urgent")
+    text = cli("runner", "status")
+    assert text.code == 0
+    assert "workers alive: 1" in text.out and "queue loa-urgent" in text.out
+    assert settings.runner.kind == "celery"

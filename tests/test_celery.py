@@ -226,6 +226,7 @@ def test_an_emergency_goes_ahead_of_a_night_backlog(base: Project, redis_url: st
     # End the night quickly: its queue and run marker vanish as if redis lost its data.
     broker.delete(QUEUE, *broker.keys("loa:run:*"))
     night.join(timeout=180)
+    broker.close()
     assert not night.is_alive()
     _, _, _, status = outcome[0]  # type: ignore[misc]
     assert status == "partial"

@@ -71,3 +71,19 @@ def test_status_shows_queues_and_workers(
     assert text.code == 0
     assert "workers alive: 1" in text.out and "queue loa-urgent" in text.out
     assert settings.runner.kind == "celery"
+
+
+@pytest.mark.services
+@pytest.mark.slow
+@pytest.mark.audio
+def test_bench_measures_the_runner_overhead(cli: Callable[..., CliResult]) -> None:
+    result = cli("bench", "--runner-overhead", "10", "--json")
+    assert result.code == 0, result.err
+    rows = json.loads(result.out)
+    assert [r["runner"] for r in rows] == [
+        "in-process, 2 threads",
+        "celery, 1 worker(s) x 1",
+        "celery, 2 worker(s) x 1",
+    ]
+    assert all(r["units"] == 10 and r["cold_s"] > 0 and r["warm_s"] > 0 for r in rows)
+    assert rows[0]["warm_overhead_ms_per_unit"] == 0

@@ -1,4 +1,4 @@
-"""Per-unit cost of the Celery runner against the in-process runner (figures in docs/scale.md).
+"""The Celery runner's cost per unit against the in-process runner (``loa bench --runner-overhead N``).
 
 Starts its own redis-server on a free loopback port and `loa worker` processes, then runs
 the same render units (pauses: one ffmpeg call each when new, a store look-up when
@@ -6,16 +6,12 @@ reused) through the in-process runner and through Celery with 1 and 2 workers:
 
 * cold: every unit is new (a fresh key set per runner), so each one runs ffmpeg;
 * warm: every unit is already in the store, so what is left is the runner's own cost.
-
-Usage: .venv/bin/python scripts/bench_celery.py [--units 200] [--json]
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -24,14 +20,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import load_settings
 from pipeline.runner import InProcessRunner, Runner, WorkContext
 from pipeline.runner_celery import CeleryRunner, make_app
 from pipeline.units import RenderUnit
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -60,16 +58,12 @@ def timed(runner: Runner, work: list[RenderUnit]) -> float:
     took = time.perf_counter() - started
     failed = [r.error for r in results if not r.ok]
     if failed:
-        raise SystemExit(f"units failed: {failed[:3]}")
+        raise RuntimeError(f"units failed: {failed[:3]}")
     return took
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--units", type=int, default=200)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    n = args.units
+def measure_runner_overhead(n: int, *, say: Callable[[str], None] = lambda m: None) -> list[dict[str, Any]]:
+    """Cold and warm time per unit: in process (2 threads), Celery with 1 and 2 workers of 1."""
     root = Path(tempfile.mkdtemp(prefix="loa-bench-celery-"))
     port = free_port()
     redis = subprocess.Popen(
@@ -77,7 +71,7 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
     )
     workers: list[subprocess.Popen[bytes]] = []
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     try:
         config = root / "loa.toml"
         config.write_text(
@@ -89,6 +83,7 @@ def main() -> int:
         time.sleep(0.5)
 
         def record(mode: str, cold: float, warm: float) -> None:
+            say(f"{mode}: cold {cold:.2f} s, warm {warm:.2f} s for {n} units")
             rows.append(
                 {"runner": mode, "units": n, "cold_s": round(cold, 2), "warm_s": round(warm, 2),
                  "cold_ms_per_unit": round(cold / n * 1000, 2), "warm_ms_per_unit": round(warm / n * 1000, 2)}
@@ -115,7 +110,7 @@ def main() -> int:
             celery = CeleryRunner(settings)
             work = units(n, offset)
             offset += n
-            record(f"celery, {count} worker(s) × 1", timed(celery, work), timed(celery, work))
+            record(f"celery, {count} worker(s) x 1", timed(celery, work), timed(celery, work))
     finally:
         for w in workers:
             with contextlib.suppress(ProcessLookupError):
@@ -129,16 +124,4 @@ def main() -> int:
     for row in rows:
         row["warm_overhead_ms_per_unit"] = round(float(row["warm_ms_per_unit"]) - float(base["warm_ms_per_unit"]), 2)
         row["cold_ratio_to_in_process"] = round(float(row["cold_s"]) / float(base["cold_s"]), 2)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            print(
-                f"{row['runner']:<24} cold {row['cold_ms_per_unit']:>7} ms/unit (×{row['cold_ratio_to_in_process']})"
-                f"   warm {row['warm_ms_per_unit']:>6} ms/unit (+{row['warm_overhead_ms_per_unit']} ms)"
-            )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return rows

@@ -37,11 +37,15 @@ BODY = "Thôn Tả Phìn họp lúc 7h30 ngày 02/12/2026 về gia hạn thẻ B
 
 
 def digests(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root``, by relative path."""
+    """sha256 of every file under ``root``, by relative path.
+
+    Left out: lock files, and the hidden temporary files (``.NAME.xxxx.tmp…``) a killed
+    worker leaves behind — never read, never renamed into place (docs/scale.md).
+    """
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.name.endswith(".lock")
+        if p.is_file() and not p.name.endswith(".lock") and not (p.name.startswith(".") and ".tmp" in p.name)
     }
 
 

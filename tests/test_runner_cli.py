@@ -10,6 +10,7 @@ import pytest
 from pipeline.config import load_settings
 from pipeline.runner import InProcessRunner, make_runner
 from pipeline.runner_celery import CeleryRunner
+from pipeline.units import RenderUnit
 from tests.conftest import CliResult, Project
 from tests.services import Worker, start_workers
 
@@ -87,3 +88,45 @@ def test_bench_measures_the_runner_overhead(cli: Callable[..., CliResult]) -> No
     ]
     assert all(r["units"] == 10 and r["cold_s"] > 0 and r["warm_s"] > 0 for r in rows)
     assert rows[0]["warm_overhead_ms_per_unit"] == 0
+
+
+def test_an_unreachable_broker_fails_the_units_with_the_reason(project: Project) -> None:
+    from tests.services import free_port
+
+    celery_config(project, f"redis://127.0.0.1:{free_port()}/0")
+    settings = load_settings(project.config, environ={})
+    unit = RenderUnit(key="a" * 64, kind="pause", language="vi", title="pause", where="script line 3", ms=300)
+    [result] = CeleryRunner(settings).run([unit])  # never raises
+    assert not result.ok
+    assert result.error is not None and result.error.startswith("script line 3: the broker redis://127.0.0.1:")
+    assert "start redis-server" in result.error
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_unit_that_keeps_failing_is_retried_then_fails_with_its_reason(
+    project: Project, redis_url: str, workers: list[Worker]
+) -> None:
+    """A transient failure (a TTS service that refuses) is retried with backoff on the workers, then reported."""
+    from tests.services import free_port
+
+    closed = free_port()
+    project.config.write_text(
+        project.config.read_text(encoding="utf-8")
+        + f'[tts]\nengines = ["gtts"]\n[tts.gtts]\nbase_url = "http://127.0.0.1:{closed}"\nretries = 0\n'
+        + f'timeout_s = 2\n[runner]\nkind = "celery"\nbroker_url = "{redis_url}"\nretries = 2\n'
+        + "retry_backoff_s = 0.1\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(project.config, environ={})
+    [worker] = start_workers(workers, project.config, redis_url, count=1, concurrency=1)
+    unit = RenderUnit(
+        key="b" * 64, kind="speech", language="vi", title="lời chào", where="script line 5", text="xin chào bà con"
+    )
+    [result] = CeleryRunner(settings).run([unit])
+    assert not result.ok and result.transient
+    assert result.what == "script line 5" and result.error is not None
+    assert "no speech engine could speak" in result.error and "Connection refused" in result.error
+    assert result.error.endswith("(still failing after 2 retries on the workers)")
+    assert worker.log.read_text(errors="replace").count("retry 1 of 2") == 1
+    assert "retry 2 of 2" in worker.log.read_text(errors="replace")

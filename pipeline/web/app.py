@@ -15,7 +15,15 @@ from pipeline.deployment import load_deployment
 from pipeline.errors import LoaError, NotFoundError, UsageError
 from pipeline.models import Deployment
 from pipeline.store import Database, open_database
-from pipeline.web import api, routes_auth, routes_bulletins, routes_communes, routes_deliveries, routes_preview
+from pipeline.web import (
+    api,
+    routes_auth,
+    routes_bulletins,
+    routes_communes,
+    routes_deliveries,
+    routes_preview,
+    routes_runner,
+)
 from pipeline.web.auth import LoginRequired, RateLimiter, SessionCodec, load_secret_key
 from pipeline.web.pages import BodyLimitMiddleware, SecurityHeadersMiddleware, make_environment, render
 from pipeline.web.state import WebState
@@ -28,6 +36,7 @@ ROUTERS = (
     routes_preview.router,
     routes_deliveries.router,
     routes_communes.router,
+    routes_runner.router,
     api.router,
 )
 

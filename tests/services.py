@@ -28,7 +28,15 @@ from pathlib import Path
 
 import pytest
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _pg_bin() -> Path:
+    """PostgreSQL 15's programs (Debian 12), else the newest installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    preferred = [p for p in found if p.parts[-3] == "15"]
+    return (preferred or found or [Path("/usr/lib/postgresql/15/bin/initdb")])[-1].parent
+
+
+PG_BIN = _pg_bin()
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 PG_SUPERUSER = "loa"
 

@@ -86,8 +86,9 @@ def test_bench_measures_the_runner_overhead(cli: Callable[..., CliResult]) -> No
         "celery, 1 worker(s) x 1",
         "celery, 2 worker(s) x 1",
     ]
-    assert all(r["units"] == 10 and r["cold_s"] > 0 and r["warm_s"] > 0 for r in rows)
+    assert all(r["units"] == 10 and r["cold_s"] > 0 and r["warm_s"] >= 0 for r in rows)
     assert rows[0]["warm_overhead_ms_per_unit"] == 0
+    assert all(r["warm_overhead_ms_per_unit"] > 0 for r in rows[1:])  # a task costs more than a call
 
 
 def test_an_unreachable_broker_fails_the_units_with_the_reason(project: Project) -> None:

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := ffmpeg espeak-ng openssh-server openssh-client mpv chromium iproute2 nftables
+DEB_PACKAGES := ffmpeg espeak-ng openssh-server openssh-client mpv chromium iproute2 nftables redis-server postgresql
 
 .PHONY: setup debs venv voices test lint format demo bench bench-intelligibility clean
 

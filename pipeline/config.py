@@ -171,10 +171,19 @@ class SigningSettings(_Section):
 
 
 class RunnerSettings(_Section):
-    kind: Literal["inprocess"] = "inprocess"
+    kind: Literal["inprocess", "celery"] = "inprocess"
     segments_dir: Path | None = (
         None  # the segment store; default <data_dir>/cache/segments (shared storage for many workers)
     )
+    # kind = "celery" (docs/scale.md): the broker and result backend, both Redis
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str = ""  # default: the broker_url
+    visibility_timeout_s: int = Field(default=3600, ge=5)  # a lost worker's units run again after this
+    retries: int = Field(default=3, ge=0, le=20)  # a transient failure is retried this often…
+    retry_backoff_s: float = Field(default=5.0, ge=0)  # …after 5 s, 10 s, 20 s…
+    retry_backoff_max_s: float = Field(default=300.0, ge=0)
+    stall_timeout_s: float = Field(default=3600.0, gt=0)  # no unit finished for this long: the rest fail
+    broker_wait_s: float = Field(default=120.0, gt=0)  # the broker unreachable for this long: the rest fail
 
 
 class ConsultationSettings(_Section):

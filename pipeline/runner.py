@@ -178,4 +178,8 @@ class InProcessRunner:
 
 def make_runner(settings: Settings, *, sleep: Sleep = time.sleep) -> Runner:
     """The runner the settings name (``[runner] kind``); in-process by default."""
+    if settings.runner.kind == "celery":
+        from pipeline.runner_celery import CeleryRunner  # Celery loads only when asked for
+
+        return CeleryRunner(settings)
     return InProcessRunner(WorkContext(settings, sleep=sleep))

@@ -18,7 +18,7 @@ from pipeline.models import Commune, Deployment, Program
 from pipeline.store import Database, open_database
 
 REPO = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.web_support"]  # the `web` fixture: a small project served by uvicorn
+pytest_plugins = ["tests.web_support", "tests.services"]  # `web`; redis, PostgreSQL, workers
 EXAMPLES = REPO / "examples" / "bulletins"
 
 

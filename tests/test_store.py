@@ -18,6 +18,15 @@ from tests.conftest import EXAMPLES, CliResult, Project
 from tests.test_intake import GOOD
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def project(request: pytest.FixtureRequest, project: Project) -> Project:
+    """The project on SQLite (the default) and on a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        project.config.write_text(f'database_url = "{url}"\n' + project.config.read_text(encoding="utf-8"))
+    return project
+
+
 def test_new_database_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'x' / 'loa.db'}")
     with db.engine.connect() as conn:
@@ -97,11 +106,22 @@ def test_a_failing_write_stores_nothing(project: Project) -> None:
     db = project.db()
     good = parse_bulletin(GOOD, where="b.md", deployment=project.deployment).bulletin
     other = parse_bulletin(GOOD.replace("BHYT", "BHXH"), where="c.md", deployment=project.deployment).bulletin
-    with sqlite3.connect(project.settings.db_url.removeprefix("sqlite:///")) as raw:
-        raw.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON bulletins WHEN NEW.title LIKE '%BHXH%' "
-            "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
-        )
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.title LIKE '%%BHXH%%' THEN RAISE EXCEPTION 'disk trouble'; END IF; RETURN NEW; END $$ "
+                "LANGUAGE plpgsql"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON bulletins FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+    else:
+        with sqlite3.connect(project.settings.db_url.removeprefix("sqlite:///")) as raw:
+            raw.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON bulletins WHEN NEW.title LIKE '%BHXH%' "
+                "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+            )
     with pytest.raises(Exception, match="disk trouble"):
         store.save_bulletins(db, [good, other])
     assert store.list_bulletins(db) == []

@@ -26,6 +26,7 @@ from pipeline.cli import (
     programs,
     receipts_cmds,
     report_cmds,
+    runner_cmds,
     scheduler_cmd,
     services,
     text,
@@ -86,6 +87,7 @@ report_cmds.register(app)
 
 cap_cmds.register(app)
 policy_cmds.register(app)
+runner_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,14 +32,27 @@ def bench_cmd(
     keep: Annotated[
         Path | None, typer.Option("--keep", help="Build the workload in this directory and keep it.")
     ] = None,
+    runner_overhead: Annotated[
+        int | None,
+        typer.Option(
+            "--runner-overhead",
+            min=10,
+            max=5000,
+            help="Only measure the Celery runner's cost per unit against in-process on N units "
+            "(starts its own redis-server and workers; docs/scale.md).",
+        ),
+    ] = None,
 ) -> None:
     """Build a province-sized deployment in a temporary directory and measure Loa on it.
 
     Cold nightly, warm re-run, the next day of a campaign, the naive way and the limit,
     in the same run, against a loopback OpenSSH sshd. Needs a checkout of the repository.
 
-    Example: loa bench --quick --json
+    Example: loa bench --quick --json   (or: loa bench --runner-overhead 200)
     """
+    if runner_overhead is not None:
+        _runner_overhead(runner_overhead, as_json=as_json)
+        return
     from pipeline.bench import BenchOptions, run_bench
     from pipeline.bench.report import docs_section, ratios_table, runs_table, update_docs
 
@@ -63,6 +76,22 @@ def bench_cmd(
     console.print(ratios_table(result))
     if write_docs:
         console.print(f"docs updated: {result['docs']}", markup=False, highlight=False)
+
+
+def _runner_overhead(units: int, *, as_json: bool) -> None:
+    from pipeline.bench.celery import measure_runner_overhead
+
+    rows = measure_runner_overhead(units, say=lambda m: err_console.print(m, markup=False, highlight=False))
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        console.print(
+            f"{row['runner']:<24} cold {row['cold_ms_per_unit']:>7} ms/unit (x{row['cold_ratio_to_in_process']})"
+            f"   warm {row['warm_ms_per_unit']:>6} ms/unit (+{row['warm_overhead_ms_per_unit']} ms)",
+            markup=False,
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

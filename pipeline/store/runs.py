@@ -9,11 +9,19 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from pipeline.models import Delivery, Program, ProgramRecord, Run, Segment
 from pipeline.store.db import Database, as_utc, utcnow
 
 HOST = socket.gethostname()
+
+
+def upsert(db: Database, table: sa.Table) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` for this database (PostgreSQL or SQLite)."""
+    if db.engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def start_run(db: Database, kind: str, day: dt.date | None) -> int:
@@ -105,7 +113,6 @@ def record_segments(db: Database, segments: Iterable[Segment]) -> None:
     if not unique:
         return
     with db.begin() as conn:
-        known = set(conn.execute(sa.select(t.c.key).where(t.c.key.in_(list(unique)))).scalars())
         rows = [
             {
                 "key": s.key,
@@ -120,11 +127,10 @@ def record_segments(db: Database, segments: Iterable[Segment]) -> None:
                 "bulletin_id": s.bulletin_id,
                 "created_at": utcnow(),
             }
-            for key, s in unique.items()
-            if key not in known
+            for key, s in sorted(unique.items())  # one order for every writer: no deadlock
         ]
-        if rows:
-            conn.execute(t.insert(), rows)
+        # INSERT … ON CONFLICT DO NOTHING: two workers recording one key at once is no error
+        conn.execute(upsert(db, t).on_conflict_do_nothing(index_elements=[t.c.key]), rows)
 
 
 def record_program(db: Database, program: Program) -> None:
@@ -140,11 +146,9 @@ def record_program(db: Database, program: Program) -> None:
         "missing": list(program.missing),
         "built_at": utcnow(),
     }
-    with db.begin() as conn:
-        if conn.execute(sa.select(t.c.id).where(t.c.id == program.id)).first():
-            conn.execute(t.update().where(t.c.id == program.id).values(**values))
-        else:
-            conn.execute(t.insert().values(id=program.id, **values))
+    stmt = upsert(db, t).values(id=program.id, **values)
+    with db.begin() as conn:  # race-free on both databases: one statement, no select-then-insert
+        conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.id], set_=values))
 
 
 def programs_on(db: Database, day: dt.date) -> list[ProgramRecord]:

@@ -33,6 +33,7 @@ from pipeline.web import (
     routes_preview,
     routes_public,
     routes_reports,
+    routes_runner,
     routes_webhooks,
 )
 from pipeline.web.auth import LoginRequired, RateLimiter, SessionCodec, load_secret_key
@@ -48,6 +49,7 @@ ROUTERS = (
     routes_deliveries.router,
     routes_communes.router,
     routes_reports.router,
+    routes_runner.router,
     api.router,
     routes_consultation_public.router,
     routes_consultation_staff.router,

@@ -108,3 +108,33 @@ def test_migration_5_renames_old_rows_and_keeps_their_hash_meaningful(project: P
     outcome = store.save_bulletins(db, [again])[0][1]
     assert outcome == "unchanged"
     assert store.get_bulletin(db, stored[1].id or 0).status == "approved"
+
+
+def test_a_database_already_at_6_still_gets_5(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'at6.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # as main left it before this branch: 1, 2, 3 and 6
+        _version_table.create(conn)
+        for version, description, func in MIGRATIONS:
+            if version != 5:
+                func(conn)
+                conn.execute(_version_table.insert().values(version=version, description=description))
+        now = dt.datetime.now(dt.UTC)
+        conn.execute(
+            sa.text(
+                "INSERT INTO bulletins (title, source, category, priority, reference, valid_from, valid_until,"
+                " targets, languages, body, revision, content_hash, status, created_at, updated_at, policy, stage)"
+                " VALUES ('Tin', 'UBND', 'policy', 'urgent', '', '2026-12-01', '2026-12-02', '[\"all\"]',"
+                " '[\"vi\"]', 'Nội dung.', 1, 'x', 'approved', :now, :now, 'nghi-dinh-49', 'draft')"
+            ),
+            {"now": now},
+        )
+    engine.dispose()
+    db = open_database(url)
+    [b] = store.list_bulletins(db)
+    assert (b.priority, b.policy) == ("priority", "nghi-dinh-49")
+    assert b.content_hash == store.content_hash(b)  # policy and stage counted, as the store counts them
+    with db.engine.connect() as conn:
+        versions = sorted(r[0] for r in conn.exec_driver_sql("SELECT version FROM schema_migrations"))
+    assert versions == sorted(v for v, _, _ in MIGRATIONS) and 5 in versions
+    assert db.table("bulletin_decisions") is not None and db.table("cap_messages") is not None

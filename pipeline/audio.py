@@ -427,13 +427,8 @@ _MP3_FLAGS += ["-id3v2_version", "0", "-write_xing", "1", "-f", "mp3"]
 
 
 def _limiter(ceiling_db: float) -> str:
-    limit = db_to_linear(ceiling_db)
-    return f"alimiter=limit={limit:.4f}:level=disabled:attack=5:release=50:latency=1"
-
-
-def _chain(settings: AudioSettings, gain_db: float, ceiling_db: float) -> str:
-    mono = f"aresample={settings.sample_rate},aformat=channel_layouts=mono"
-    return f"{mono},volume={gain_db:.2f}dB,{_limiter(ceiling_db)}"
+    """``alimiter``'s options: a 5 ms lookahead limiter with its latency compensated."""
+    return f"limit={db_to_linear(ceiling_db):.4f}:level=disabled:attack=5:release=50:latency=1"
 
 
 def master_mp3(
@@ -446,58 +441,62 @@ def master_mp3(
 ) -> MasterResult:
     """Loudness-normalise ``src_wav`` (any format ffmpeg reads) into a tagged CBR MP3.
 
-    A gain in front of a lookahead limiter (ceiling ``PEAK_HEADROOM_DB`` under
-    ``true_peak_db``; ffmpeg's loudnorm alone falls into its dynamic mode on TTS speech)
-    is predicted from the source's loudness and true peak (``predict_gain``). One ffmpeg
-    run encodes and, through ``asplit``, measures the very signal fed to the encoder
-    (``ebur128=peak=true``); only when that misses the target by more than
-    ``LOUDNESS_TOLERANCE_LU`` or the peak rises too close to the limit is it encoded again
-    with a corrected gain (at most ``MAX_ENCODES`` runs). ``MasterResult.loudness`` is that
-    measurement of the pre-encoder signal; the MP3 itself measures about 0.4 LU quieter on
-    speech (``ENCODER_LOSS_LU`` aims that much above) and up to ~0.5 dB higher in true peak
-    (the ceiling's headroom), as the tests check on the output.
+    All in this process, with FFmpeg's libraries (PyAV): a gain in front of FFmpeg's
+    lookahead limiter (ceiling ``PEAK_HEADROOM_DB`` under ``true_peak_db``; ffmpeg's
+    loudnorm alone falls into its dynamic mode on TTS speech) is predicted from the
+    source's loudness and peak (``predict_gain``); the limited signal is measured in
+    memory (``measure_pcm``: BS.1770-4 loudness, 4× true peak); only when that misses the
+    target by more than ``LOUDNESS_TOLERANCE_LU`` or the peak rises too close to the limit
+    is the gain corrected and the limiter run again (at most ``MAX_ENCODES`` passes). Then
+    libmp3lame encodes the last pass once. ``MasterResult.loudness`` is that measurement of
+    the signal fed to the encoder; the MP3 itself measures about 0.4 LU quieter on speech
+    (``ENCODER_LOSS_LU`` aims that much above) and up to ~0.5 dB higher in true peak (the
+    ceiling's headroom), as the tests check on the output; ``MasterResult.encodes`` counts
+    the limiter passes.
 
-    ``source_loudness`` (``ingest_audio``'s measurement) spares a measuring run; the
-    duration comes from the MP3's Xing header, as ffprobe reads it. Silence is encoded
-    as it is. The same input gives the same bytes.
+    ``source_loudness`` (``ingest_audio``'s measurement) spares measuring the source; the
+    duration comes from the MP3's Xing header, as ffprobe reads it. Silence is encoded as
+    it is. The same input gives the same bytes. No process is started.
     """
-    pcm = _decode_pcm(src_wav, settings=settings, what=f"encoding {src_wav}")
-    source = source_loudness or measure_pcm(pcm / 32768.0, settings.sample_rate, true_peak=True)
+    what = f"encoding {src_wav}"
+    pcm = _decode_pcm(src_wav, settings=settings, what=what)
+    rate = settings.sample_rate
+    source = source_loudness or measure_pcm(pcm / 32768.0, rate, true_peak=True)
     aim = settings.target_lufs + ENCODER_LOSS_LU
     ceiling = settings.true_peak_db - PEAK_HEADROOM_DB
     gain = 0.0 if source.silent else min(predict_gain(source, aim, ceiling), _MAX_GAIN_DB)
     tried: list[tuple[float, float]] = []
+    for passes in range(1, MAX_ENCODES + 1):
+        signal = _limited(pcm, rate, gain_db=gain, ceiling_db=ceiling, what=what)
+        out = measure_pcm(signal, rate, true_peak=True)
+        if source.silent or out.silent:
+            break
+        off = aim - out.integrated_lufs
+        over = out.true_peak_db - (ceiling + PEAK_HEADROOM_DB / 2)
+        if (abs(off) <= LOUDNESS_TOLERANCE_LU and over <= 0) or passes == MAX_ENCODES:
+            break
+        tried.append((gain, out.integrated_lufs))
+        if over > 0:
+            ceiling -= over + 0.2
+        gain = min(gain + off / _slope(tried, source, gain, ceiling), _MAX_GAIN_DB)
+        log.debug("%s: %+.2f dB gave %s; trying %+.2f dB", src_wav, tried[-1][0], out, gain)
+    if not source.silent and (abs(aim - out.integrated_lufs) > 1.0 or out.true_peak_db > settings.true_peak_db - 0.5):
+        log.warning(
+            "%s: %.1f LUFS, %.1f dBTP after mastering (target %.1f LUFS, peak %.1f dBTP)",
+            src_wav,
+            out.integrated_lufs,
+            out.true_peak_db,
+            settings.target_lufs,
+            settings.true_peak_db,
+        )
     with _atomic(dst_mp3, ".mp3") as tmp:
-        for encodes in range(1, MAX_ENCODES + 1):
-            out = _encode(pcm, tmp, settings=settings, gain_db=gain, ceiling_db=ceiling, what=f"encoding {src_wav}")
-            if source.silent or out.silent:
-                break
-            off = aim - out.integrated_lufs
-            over = out.true_peak_db - (ceiling + PEAK_HEADROOM_DB / 2)
-            if (abs(off) <= LOUDNESS_TOLERANCE_LU and over <= 0) or encodes == MAX_ENCODES:
-                break
-            tried.append((gain, out.integrated_lufs))
-            if over > 0:
-                ceiling -= over + 0.2
-            gain = min(gain + off / _slope(tried, source, gain, ceiling), _MAX_GAIN_DB)
-            log.debug("%s: %+.2f dB gave %s; trying %+.2f dB", src_wav, tried[-1][0], out, gain)
-        if not source.silent and (
-            abs(aim - out.integrated_lufs) > 1.0 or out.true_peak_db > settings.true_peak_db - 0.5
-        ):
-            log.warning(
-                "%s: %.1f LUFS, %.1f dBTP after mastering (target %.1f LUFS, peak %.1f dBTP)",
-                src_wav,
-                out.integrated_lufs,
-                out.true_peak_db,
-                settings.target_lufs,
-                settings.true_peak_db,
-            )
+        _encode_mp3(signal, tmp, settings=settings, what=what)
         duration_ms = _mp3_duration_ms(tmp)
         if duration_ms is None:
             duration_ms = probe_audio(tmp, settings=settings).duration_ms
         _write_tags(tmp, tags)
         digest, size = _sha256(tmp)
-    return MasterResult(dst_mp3, duration_ms, out, size, digest, round(gain, 2), encodes)
+    return MasterResult(dst_mp3, duration_ms, out, size, digest, round(gain, 2), passes)
 
 
 def _slope(tried: list[tuple[float, float]], source: Loudness, gain: float, ceiling: float) -> float:
@@ -509,26 +508,28 @@ def _slope(tried: list[tuple[float, float]], source: Loudness, gain: float, ceil
     return gain_slope(source, gain, ceiling)
 
 
-def _encode(pcm: Any, tmp: Path, *, settings: AudioSettings, gain_db: float, ceiling_db: float, what: str) -> Loudness:
-    """Encode ``pcm`` (mono s16) through gain and limiter; the loudness of what went into the encoder.
-
-    In this process, with FFmpeg's libraries (PyAV): the same ``volume`` and ``alimiter``
-    filters as ``_chain``, then libmp3lame CBR into the mp3 muxer with a Xing/LAME header,
-    no ID3 and bit-exact flags; the float samples handed to the encoder are measured
-    (``measure_pcm``, true peak included) while they pass.
-    """
+def _limited(pcm: Any, rate: int, *, gain_db: float, ceiling_db: float, what: str) -> Any:
+    """``pcm`` (mono s16) through FFmpeg's ``volume`` and ``alimiter``: float32 samples."""
     import av
     import numpy as np
 
-    rate = settings.sample_rate
-    limit = db_to_linear(ceiling_db)
     chain = [
         ("volume", f"{gain_db:.2f}dB"),
-        ("alimiter", f"limit={limit:.4f}:level=disabled:attack=5:release=50:latency=1"),
+        ("alimiter", _limiter(ceiling_db)),
         ("aformat", "sample_fmts=fltp:channel_layouts=mono"),
-        ("asetnsamples", "n=1152:p=0"),
     ]
-    fed: list[Any] = []
+    try:
+        parts = [_samples(frame, "<f4") for frame in _filtered(_frames(pcm, rate), rate, "s16", chain)]
+    except (av.FFmpegError, ValueError) as exc:
+        raise RenderError(f"{what}: the limiter failed ({exc})") from exc
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _encode_mp3(signal: Any, tmp: Path, *, settings: AudioSettings, what: str) -> None:
+    """Mono float samples → CBR MP3 by libmp3lame: Xing/LAME header, no ID3, bit-exact flags."""
+    import av
+
+    rate = settings.sample_rate
     try:
         with av.open(str(tmp), "w", format="mp3", options={"id3v2_version": "0", "write_xing": "1"}) as out:
             out.flags |= _AV_FORMAT_BITEXACT
@@ -537,15 +538,15 @@ def _encode(pcm: Any, tmp: Path, *, settings: AudioSettings, gain_db: float, cei
             stream.codec_context.format = "fltp"
             stream.bit_rate = settings.bitrate_kbps * 1000
             stream.codec_context.flags |= _AV_CODEC_BITEXACT
-            for frame in _filtered([_frame(pcm, rate)], rate, "s16", chain):
-                fed.append(frame.to_ndarray().reshape(-1))
-                frame.pts = None
-                out.mux(stream.encode(frame))
+            for start in range(0, signal.size, _CHUNK):
+                frame = av.AudioFrame.from_ndarray(
+                    signal[start : start + _CHUNK].reshape(1, -1), format="fltp", layout="mono"
+                )
+                frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+                out.mux(stream.encode(frame))  # PyAV cuts the frames to the encoder's 1152
             out.mux(stream.encode(None))
     except (av.FFmpegError, ValueError) as exc:
         raise RenderError(f"{what}: the MP3 encoder failed ({exc})") from exc
-    signal = np.concatenate(fed) if fed else np.zeros(0, dtype=np.float32)
-    return measure_pcm(signal, rate, true_peak=True)
 
 
 # --- FFmpeg's libraries in this process (PyAV) -------------------------------------------
@@ -556,13 +557,28 @@ _AV_CODEC_BITEXACT = 1 << 23  # AV_CODEC_FLAG_BITEXACT
 _AV_LOG_ERROR = 16
 
 
-def _frame(pcm: Any, rate: int) -> Any:
+#: Samples per frame handed to the filters (one second at 44.1 kHz): few Python round
+#: trips, and no whole bulletin in one buffer.
+_CHUNK = 44100
+
+
+def _frames(pcm: Any, rate: int) -> Iterator[Any]:
+    """Mono s16 samples as PyAV frames of ``_CHUNK`` samples, timestamps from 0."""
     import av
 
-    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-    frame.sample_rate = rate
-    frame.pts = 0
-    return frame
+    for start in range(0, pcm.size, _CHUNK):
+        frame = av.AudioFrame.from_ndarray(pcm[start : start + _CHUNK].reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        yield frame
+
+
+def _samples(frame: Any, dtype: str) -> Any:
+    """The samples of a mono (or planar) frame's first plane as numpy, without copying."""
+    import numpy as np
+
+    return np.frombuffer(frame.planes[0], dtype=dtype, count=frame.samples)
 
 
 def _filtered(
@@ -602,6 +618,9 @@ def _decode_pcm(src: Path, *, settings: AudioSettings, what: str) -> Any:
     import numpy as np
 
     rate = settings.sample_rate
+    ready = _working_wav(src, rate)
+    if ready is not None:
+        return ready
     chain = [("aresample", str(rate)), ("aformat", "sample_fmts=s16:channel_layouts=mono")]
     problems: list[str] = []
     parts: list[Any] = []
@@ -637,12 +656,26 @@ def _decode_pcm(src: Path, *, settings: AudioSettings, what: str) -> Any:
                 if layout.endswith(" channels"):  # no layout in the file: FFmpeg's default for the count
                     layout = {1: "mono", 2: "stereo"}.get(len(first.layout.channels), layout)
                 for out in _filtered(_chain_first(first, decoded), first.sample_rate, first.format.name, chain, layout):
-                    parts.append(out.to_ndarray().reshape(-1))
+                    parts.append(_samples(out, "<i2").copy())
     problems += [msg.strip() for level, _, msg in logs if level <= _AV_LOG_ERROR and msg.strip()]
     if problems:
         detail = "; ".join(dict.fromkeys(problems))
         raise RenderError(f"{src}: the audio is damaged ({detail[:300]}); export or record it again")
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+
+def _working_wav(path: Path, rate: int) -> Any:
+    """The samples of a mono 16-bit PCM WAV at ``rate`` (what ``ingest_audio`` writes), else None."""
+    import numpy as np
+
+    try:
+        with wave.open(str(path), "rb") as w:
+            if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, rate):
+                return None
+            data = w.readframes(w.getnframes())
+    except (OSError, EOFError, wave.Error):
+        return None
+    return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
 
 
 def _chain_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:

@@ -8,6 +8,7 @@ The regexes sit at module level so that parsing is tested on captured output.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -196,11 +197,21 @@ def _true_peak_db(x: Any) -> float:
     import numpy as np
     from scipy.signal import resample_poly
 
+    x = x.astype(np.float32)  # half the work of float64; the peak is read to 0.01 dB
     best = float(np.max(np.abs(x)))
     for start in range(0, x.size, _TP_CHUNK):
         lo = max(start - _TP_OVERLAP, 0)
-        up = resample_poly(x[lo : start + _TP_CHUNK + _TP_OVERLAP], 4, 1)
+        up = resample_poly(x[lo : start + _TP_CHUNK + _TP_OVERLAP], 4, 1, window=_tp_filter())
         # only this chunk's own stretch: the overlap's cut edges ring
         own = up[4 * (start - lo) : 4 * (start - lo + _TP_CHUNK)]
         best = max(best, float(np.max(np.abs(own))))
     return 20 * math.log10(best)
+
+
+@functools.cache
+def _tp_filter() -> Any:
+    """The 4× interpolation filter: 49 taps (12 per phase, as BS.1770-4 annex 2), Kaiser β 5."""
+    import numpy as np
+    from scipy.signal import firwin
+
+    return firwin(49, 1 / 4, window=("kaiser", 5.0)).astype(np.float32)

@@ -528,10 +528,16 @@ def _limited(pcm: Any, rate: int, *, gain_db: float, ceiling_db: float, what: st
 def _encode_mp3(signal: Any, tmp: Path, *, settings: AudioSettings, what: str) -> None:
     """Mono float samples → CBR MP3 by libmp3lame: Xing/LAME header, no ID3, bit-exact flags."""
     import av
+    import av.logging
 
     rate = settings.sample_rate
+    # libmp3lame's flush warns "Trying to remove 1152 samples, but the queue is empty" (as
+    # under the ffmpeg binary): captured here, in this thread, rather than logged
     try:
-        with av.open(str(tmp), "w", format="mp3", options={"id3v2_version": "0", "write_xing": "1"}) as out:
+        with (
+            av.logging.Capture(),
+            av.open(str(tmp), "w", format="mp3", options={"id3v2_version": "0", "write_xing": "1"}) as out,
+        ):
             out.flags |= _AV_FORMAT_BITEXACT
             stream: Any = out.add_stream("libmp3lame", rate=rate)
             stream.codec_context.layout = "mono"

@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 out[name] = res.loudness.integrated_lufs
             return out
 
+        audio.pcm_loudness(inputs["greet0"], settings=S)  # import numpy, scipy, PyAV once, as a nightly does
         rows = [
             ("processes", *_measure(lambda: per_segment(base, "base"))),
             ("batched", *_measure(lambda: batched(inputs, d / "batch"))),

@@ -280,7 +280,7 @@ def pcm_loudness(path: Path, *, settings: AudioSettings) -> Loudness:
     channels), the reference the tests hold this to.
     """
     pcm = _decode_pcm(path, settings=settings, what=f"measuring loudness of {path}")
-    return measure_pcm(pcm / 32768.0, settings.sample_rate, true_peak=True)
+    return measure_pcm(pcm, settings.sample_rate, true_peak=True, scale=1 / 32768)
 
 
 def _measure(path: Path, chain: str, *, settings: AudioSettings, what: str) -> Loudness:
@@ -327,7 +327,7 @@ def ingest_audio(src: Path, dst_wav: Path, *, settings: AudioSettings, trim_sile
             f"{settings.max_recording_minutes} minutes, split or shorten it"
         )
     pcm = _decode_pcm(src, settings=settings, what=f"converting {src}")
-    loudness = measure_pcm(pcm / 32768.0, settings.sample_rate, true_peak=False)
+    loudness = measure_pcm(pcm, settings.sample_rate, true_peak=False, scale=1 / 32768)
     decoded_ms = round(pcm.size * 1000 / settings.sample_rate)
     if not estimated and decoded_ms < info.duration_ms * 0.9 - 500:
         raise RenderError(
@@ -352,24 +352,36 @@ def _trim_points(pcm: Any, rate: int) -> tuple[int, int]:
     import numpy as np
 
     threshold = 10 ** (SILENCE_THRESHOLD_DB / 20) * 32767
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) >= threshold)
-    if loud.size == 0:
+    first_loud = last_loud = -1
+    for start in range(0, pcm.size, _CHUNK):  # a second at a time: no copy of a long recording
+        hits = np.flatnonzero(np.abs(pcm[start : start + _CHUNK].astype(np.int32)) >= threshold)
+        if hits.size:
+            first_loud = start + int(hits[0])
+            break
+    if first_loud < 0:
         return 0, 0
+    for end in range(pcm.size, 0, -_CHUNK):
+        hits = np.flatnonzero(np.abs(pcm[max(end - _CHUNK, 0) : end].astype(np.int32)) >= threshold)
+        if hits.size:
+            last_loud = max(end - _CHUNK, 0) + int(hits[-1])
+            break
     pad = TRIM_PAD_MS * rate // 1000
     first, last = 0, pcm.size
-    if loud[0] >= SILENCE_MIN_S * rate:
-        first = int(loud[0]) - pad
-    if pcm.size - 1 - loud[-1] >= SILENCE_MIN_S * rate:
-        last = int(loud[-1]) + 1 + pad
+    if first_loud >= SILENCE_MIN_S * rate:
+        first = first_loud - pad
+    if pcm.size - 1 - last_loud >= SILENCE_MIN_S * rate:
+        last = last_loud + 1 + pad
     return first, last
 
 
 def _write_wav(dst: Path, pcm: Any, rate: int) -> None:
+    import numpy as np
+
     with _atomic(dst, ".wav") as tmp, wave.open(str(tmp), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(pcm.astype("<i2").tobytes())
+        w.writeframes(np.ascontiguousarray(pcm, dtype="<i2").data)
 
 
 def make_silence(dst_wav: Path, ms: int, *, settings: AudioSettings) -> AudioInfo:
@@ -461,7 +473,7 @@ def master_mp3(
     what = f"encoding {src_wav}"
     pcm = _decode_pcm(src_wav, settings=settings, what=what)
     rate = settings.sample_rate
-    source = source_loudness or measure_pcm(pcm / 32768.0, rate, true_peak=True)
+    source = source_loudness or measure_pcm(pcm, rate, true_peak=True, scale=1 / 32768)
     aim = settings.target_lufs + ENCODER_LOSS_LU
     ceiling = settings.true_peak_db - PEAK_HEADROOM_DB
     gain = 0.0 if source.silent else min(predict_gain(source, aim, ceiling), _MAX_GAIN_DB)

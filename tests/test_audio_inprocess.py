@@ -141,3 +141,15 @@ def test_stereo_and_other_rates_are_resampled_in_process(tmp_path: Path) -> None
     pcm = audio._decode_pcm(src, settings=S, what="test")
     assert pcm.dtype == np.int16 and pcm.ndim == 1
     assert pcm.size == pytest.approx(1.5 * RATE, abs=RATE // 100)
+
+
+@pytest.mark.parametrize("seconds", [0.5, 3.3, 12.05])
+def test_streamed_loudness_equals_pyloudnorm(inputs: dict[str, Path], seconds: float) -> None:
+    import pyloudnorm
+
+    x = _read_float(inputs["speech44"])
+    x = np.tile(x, int(seconds * RATE) // x.size + 1)[: int(seconds * RATE)]  # past one 10 s chunk
+    pcm = np.round(x * 32768).astype(np.int16)
+    ours = measure_pcm(pcm, RATE, true_peak=False, scale=1 / 32768).integrated_lufs
+    theirs = pyloudnorm.Meter(RATE).integrated_loudness(pcm / 32768)
+    assert ours == pytest.approx(theirs, abs=1e-6)

@@ -2,8 +2,8 @@
 
 Usage: ``.venv/bin/python -m benchmarks.profile_render CONFIG DATE OUT.prof`` on a project made by
 ``loa bench --quick --keep DIR`` (CONFIG is ``DIR/project/loa.toml``, DATE the bench's day). Renders
-every distinct job of the day with ``pipeline.render._render_one`` (TTS, ingest, master, cache) one
-after another, imports warmed first as in a nightly, and prints the top functions by own CPU time
+every distinct render unit of the day with ``pipeline.render.render_unit`` (TTS, ingest, master,
+segment store) one after another, imports warmed first as in a nightly, and prints the top functions by own CPU time
 and the CPU of this process and of its children (espeak-ng).
 """
 
@@ -33,10 +33,10 @@ def main(argv: list[str]) -> int:
     from pipeline.segcache import SegmentCache
     from pipeline.tts.chain import build_engine_chain
 
+    work = Path(tempfile.mkdtemp(prefix="loa-profile-"))
     settings = load_settings(config)
     jobs = limit_mod.unique_jobs(day, settings=settings, deployment=load_deployment(settings.schedules_dir))
-    work = Path(tempfile.mkdtemp(prefix="loa-profile-"))
-    cache, engines = SegmentCache(work / "segments"), build_engine_chain(settings.tts)
+    store, engines = SegmentCache(work / "segments"), build_engine_chain(settings.tts)
     # import numpy, scipy and PyAV once, as a long-running nightly has them
     import av  # noqa: F401
     import numpy  # noqa: F401
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
 
     def all_jobs() -> None:
         for job in jobs:
-            render._render_one(job, engines=engines, cache=cache, settings=settings, tmp_root=work)
+            render.render_unit(job, engines=engines, store=store, settings=settings)
 
     own, kids, t0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN), time.monotonic()
     profile = cProfile.Profile(time.process_time)

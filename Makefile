@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEB_PACKAGES := ffmpeg espeak-ng openssh-server openssh-client mpv chromium iproute2 nftables redis-server postgresql
+# PyAV is built against Debian's FFmpeg (same libraries as the ffmpeg binary; its own wheel's LAME is ~2x slower)
+DEB_PACKAGES += libavcodec-dev libavdevice-dev libavfilter-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev pkg-config gcc python3-dev
 
 .PHONY: setup debs venv voices test lint format demo bench bench-intelligibility clean
 
@@ -35,7 +37,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-binary av -e '.[dev]'
 	touch $@
 
 test: setup lint

@@ -18,9 +18,10 @@ import struct
 import subprocess
 import uuid
 import wave
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from pipeline.loudness import (
     Loudness,
     db_to_linear,
     gain_slope,
+    measure_pcm,
     parse_ebur128,
     predict_gain,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "make_silence",
     "make_tone",
     "master_mp3",
+    "pcm_loudness",
     "probe_audio",
 ]
 
@@ -57,6 +60,8 @@ log = logging.getLogger(__name__)
 SILENCE_THRESHOLD_DB = -50
 #: Silence kept at each end after trimming, so speech does not start abruptly.
 TRIM_PAD_MS = 200
+#: Only silence at least this long (s) at an end is trimmed.
+SILENCE_MIN_S = 0.3
 #: A signal further than this (LU) from the aimed loudness is encoded once more.
 LOUDNESS_TOLERANCE_LU = 0.4
 #: Encodings at most, the first included.
@@ -287,6 +292,17 @@ def compute_loudness(path: Path, *, settings: AudioSettings) -> Loudness:
     return _measure(path, "anull", settings=settings, what=f"measuring loudness of {path}")
 
 
+def pcm_loudness(path: Path, *, settings: AudioSettings) -> Loudness:
+    """The loudness of ``path`` as mastering measures it: decoded in this process to mono at
+    ``settings.sample_rate``, then ``measure_pcm`` (true peak included); no process started.
+
+    ``compute_loudness`` is ffmpeg's own ebur128 on the file as it is (stereo counted as two
+    channels), the reference the tests hold this to.
+    """
+    pcm = _decode_pcm(path, settings=settings, what=f"measuring loudness of {path}")
+    return measure_pcm(pcm, settings.sample_rate, true_peak=True, scale=1 / 32768)
+
+
 def _measure(path: Path, chain: str, *, settings: AudioSettings, what: str) -> Loudness:
     graph = f"{chain},ebur128=peak=true:framelog=verbose"
     proc = _run(
@@ -330,62 +346,62 @@ def ingest_audio(src: Path, dst_wav: Path, *, settings: AudioSettings, trim_sile
             f"{src}: {info.duration_ms / 60_000:.1f} minutes long; recordings may be at most "
             f"{settings.max_recording_minutes} minutes, split or shorten it"
         )
-    with _scratch(dst_wav, ".wav") as tmp:
-        detect = f",silencedetect=n={SILENCE_THRESHOLD_DB}dB:d=0.3" if trim_silence else ""
-        # s16 before measuring: the loudness is that of the samples written (clipped if so)
-        chain = f"aresample={settings.sample_rate},aformat=sample_fmts=s16:channel_layouts=mono{detect}"
-        proc = _run(
-            _ffmpeg(
-                settings,
-                *["-v", "level+info", "-i", str(src), "-map", "0:a:0", "-vn"],
-                *["-af", f"{chain},ebur128=peak=sample:framelog=verbose"],
-                *["-c:a", "pcm_s16le", "-fflags", "+bitexact", "-map_metadata", "-1", "-f", "wav"],
-                str(tmp),
-            ),
-            settings=settings,
-            what=f"converting {src}",
+    pcm = _decode_pcm(src, settings=settings, what=f"converting {src}")
+    loudness = measure_pcm(pcm, settings.sample_rate, true_peak=False, scale=1 / 32768)
+    decoded_ms = round(pcm.size * 1000 / settings.sample_rate)
+    if not estimated and decoded_ms < info.duration_ms * 0.9 - 500:
+        raise RenderError(
+            f"{src}: cut short: the header promises {info.duration_ms / 1000:.1f} s but only "
+            f"{decoded_ms / 1000:.1f} s decode; the upload is probably incomplete"
         )
-        problems = _errors(proc.stderr)
-        if proc.returncode != 0 or problems:
-            detail = "; ".join(dict.fromkeys(problems)) or _tail(proc.stderr)
-            raise RenderError(f"{src}: the audio is damaged ({detail[:300]}); export or record it again")
-        decoded = replace(_wav_info(tmp), loudness=parse_ebur128(proc.stderr))
-        if not estimated and decoded.duration_ms < info.duration_ms * 0.9 - 500:
-            raise RenderError(
-                f"{src}: cut short: the header promises {info.duration_ms / 1000:.1f} s but only "
-                f"{decoded.duration_ms / 1000:.1f} s decode; the upload is probably incomplete"
-            )
-        if not trim_silence:
-            if decoded.duration_ms <= 0:
-                raise RenderError(f"{src}: decodes to no audio at all; export or record it again")
-            os.replace(tmp, dst_wav)
-            return decoded
-        start_ms, end_ms = 0, decoded.duration_ms
-        for s, e in parse_silences(proc.stderr):
-            if s <= 10:
-                start_ms = max(start_ms, e - TRIM_PAD_MS)
-            if e >= decoded.duration_ms - 10:
-                end_ms = min(end_ms, s + TRIM_PAD_MS)
-        if end_ms - start_ms <= 2 * TRIM_PAD_MS:
+    first, last = 0, pcm.size
+    if not trim_silence:
+        if pcm.size == 0:
+            raise RenderError(f"{src}: decodes to no audio at all; export or record it again")
+    else:
+        first, last = _trim_points(pcm, settings.sample_rate)
+        if last - first <= 2 * TRIM_PAD_MS * settings.sample_rate // 1000:
             raise RenderError(f"{src}: contains only silence; check the microphone and record it again")
-        return replace(_cut_wav(tmp, dst_wav, start_ms, end_ms), loudness=decoded.loudness)
+    _write_wav(dst_wav, pcm[first:last], settings.sample_rate)
+    return replace(_wav_info(dst_wav), loudness=loudness)
 
 
-def _cut_wav(src: Path, dst: Path, start_ms: int, end_ms: int) -> AudioInfo:
-    with wave.open(str(src), "rb") as r, _atomic(dst, ".wav") as tmp:
-        rate = r.getframerate()
-        first, last = start_ms * rate // 1000, min(end_ms * rate // 1000, r.getnframes())
-        r.setpos(first)
-        with wave.open(str(tmp), "wb") as w:
-            w.setnchannels(r.getnchannels())
-            w.setsampwidth(r.getsampwidth())
-            w.setframerate(rate)
-            remaining = last - first
-            while remaining > 0:
-                chunk = min(remaining, rate * 10)
-                w.writeframes(r.readframes(chunk))
-                remaining -= chunk
-    return _wav_info(dst)
+def _trim_points(pcm: Any, rate: int) -> tuple[int, int]:
+    """First and last sample to keep: silence (under ``SILENCE_THRESHOLD_DB``, at least
+    ``SILENCE_MIN_S`` long) cut from either end, ``TRIM_PAD_MS`` of it kept."""
+    import numpy as np
+
+    threshold = 10 ** (SILENCE_THRESHOLD_DB / 20) * 32767
+    first_loud = last_loud = -1
+    for start in range(0, pcm.size, _CHUNK):  # a second at a time: no copy of a long recording
+        hits = np.flatnonzero(np.abs(pcm[start : start + _CHUNK].astype(np.int32)) >= threshold)
+        if hits.size:
+            first_loud = start + int(hits[0])
+            break
+    if first_loud < 0:
+        return 0, 0
+    for end in range(pcm.size, 0, -_CHUNK):
+        hits = np.flatnonzero(np.abs(pcm[max(end - _CHUNK, 0) : end].astype(np.int32)) >= threshold)
+        if hits.size:
+            last_loud = max(end - _CHUNK, 0) + int(hits[-1])
+            break
+    pad = TRIM_PAD_MS * rate // 1000
+    first, last = 0, pcm.size
+    if first_loud >= SILENCE_MIN_S * rate:
+        first = first_loud - pad
+    if pcm.size - 1 - last_loud >= SILENCE_MIN_S * rate:
+        last = last_loud + 1 + pad
+    return first, last
+
+
+def _write_wav(dst: Path, pcm: Any, rate: int) -> None:
+    import numpy as np
+
+    with _atomic(dst, ".wav") as tmp, wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.ascontiguousarray(pcm, dtype="<i2").data)
 
 
 def make_silence(dst_wav: Path, ms: int, *, settings: AudioSettings) -> AudioInfo:
@@ -443,13 +459,8 @@ _MP3_FLAGS += ["-id3v2_version", "0", "-write_xing", "1", "-f", "mp3"]
 
 
 def _limiter(ceiling_db: float) -> str:
-    limit = db_to_linear(ceiling_db)
-    return f"alimiter=limit={limit:.4f}:level=disabled:attack=5:release=50:latency=1"
-
-
-def _chain(settings: AudioSettings, gain_db: float, ceiling_db: float) -> str:
-    mono = f"aresample={settings.sample_rate},aformat=channel_layouts=mono"
-    return f"{mono},volume={gain_db:.2f}dB,{_limiter(ceiling_db)}"
+    """``alimiter``'s options: a 5 ms lookahead limiter with its latency compensated."""
+    return f"limit={db_to_linear(ceiling_db):.4f}:level=disabled:attack=5:release=50:latency=1"
 
 
 def master_mp3(
@@ -462,57 +473,62 @@ def master_mp3(
 ) -> MasterResult:
     """Loudness-normalise ``src_wav`` (any format ffmpeg reads) into a tagged CBR MP3.
 
-    A gain in front of a lookahead limiter (ceiling ``PEAK_HEADROOM_DB`` under
-    ``true_peak_db``; ffmpeg's loudnorm alone falls into its dynamic mode on TTS speech)
-    is predicted from the source's loudness and true peak (``predict_gain``). One ffmpeg
-    run encodes and, through ``asplit``, measures the very signal fed to the encoder
-    (``ebur128=peak=true``); only when that misses the target by more than
-    ``LOUDNESS_TOLERANCE_LU`` or the peak rises too close to the limit is it encoded again
-    with a corrected gain (at most ``MAX_ENCODES`` runs). ``MasterResult.loudness`` is that
-    measurement of the pre-encoder signal; the MP3 itself measures about 0.4 LU quieter on
-    speech (``ENCODER_LOSS_LU`` aims that much above) and up to ~0.5 dB higher in true peak
-    (the ceiling's headroom), as the tests check on the output.
+    All in this process, with FFmpeg's libraries (PyAV): a gain in front of FFmpeg's
+    lookahead limiter (ceiling ``PEAK_HEADROOM_DB`` under ``true_peak_db``; ffmpeg's
+    loudnorm alone falls into its dynamic mode on TTS speech) is predicted from the
+    source's loudness and peak (``predict_gain``); the limited signal is measured in
+    memory (``measure_pcm``: BS.1770-4 loudness, 4× true peak); only when that misses the
+    target by more than ``LOUDNESS_TOLERANCE_LU`` or the peak rises too close to the limit
+    is the gain corrected and the limiter run again (at most ``MAX_ENCODES`` passes). Then
+    libmp3lame encodes the last pass once. ``MasterResult.loudness`` is that measurement of
+    the signal fed to the encoder; the MP3 itself measures about 0.4 LU quieter on speech
+    (``ENCODER_LOSS_LU`` aims that much above) and up to ~0.5 dB higher in true peak (the
+    ceiling's headroom), as the tests check on the output; ``MasterResult.encodes`` counts
+    the limiter passes.
 
-    ``source_loudness`` (``ingest_audio``'s measurement) spares a measuring run; the
-    duration comes from the MP3's Xing header, as ffprobe reads it. Silence is encoded
-    as it is. The same input gives the same bytes.
+    ``source_loudness`` (``ingest_audio``'s measurement) spares measuring the source; the
+    duration comes from the MP3's Xing header, as ffprobe reads it. Silence is encoded as
+    it is. The same input gives the same bytes. No process is started.
     """
-    source = source_loudness or compute_loudness(src_wav, settings=settings)
+    what = f"encoding {src_wav}"
+    pcm = _decode_pcm(src_wav, settings=settings, what=what)
+    rate = settings.sample_rate
+    source = source_loudness or measure_pcm(pcm, rate, true_peak=True, scale=1 / 32768)
     aim = settings.target_lufs + ENCODER_LOSS_LU
     ceiling = settings.true_peak_db - PEAK_HEADROOM_DB
     gain = 0.0 if source.silent else min(predict_gain(source, aim, ceiling), _MAX_GAIN_DB)
     tried: list[tuple[float, float]] = []
+    for passes in range(1, MAX_ENCODES + 1):
+        signal = _limited(pcm, rate, gain_db=gain, ceiling_db=ceiling, what=what)
+        out = measure_pcm(signal, rate, true_peak=True)
+        if source.silent or out.silent:
+            break
+        off = aim - out.integrated_lufs
+        over = out.true_peak_db - (ceiling + PEAK_HEADROOM_DB / 2)
+        if (abs(off) <= LOUDNESS_TOLERANCE_LU and over <= 0) or passes == MAX_ENCODES:
+            break
+        tried.append((gain, out.integrated_lufs))
+        if over > 0:
+            ceiling -= over + 0.2
+        gain = min(gain + off / _slope(tried, source, gain, ceiling), _MAX_GAIN_DB)
+        log.debug("%s: %+.2f dB gave %s; trying %+.2f dB", src_wav, tried[-1][0], out, gain)
+    if not source.silent and (abs(aim - out.integrated_lufs) > 1.0 or out.true_peak_db > settings.true_peak_db - 0.5):
+        log.warning(
+            "%s: %.1f LUFS, %.1f dBTP after mastering (target %.1f LUFS, peak %.1f dBTP)",
+            src_wav,
+            out.integrated_lufs,
+            out.true_peak_db,
+            settings.target_lufs,
+            settings.true_peak_db,
+        )
     with _atomic(dst_mp3, ".mp3") as tmp:
-        for encodes in range(1, MAX_ENCODES + 1):
-            out = _encode(src_wav, tmp, settings=settings, chain=_chain(settings, gain, ceiling))
-            if source.silent or out.silent:
-                break
-            off = aim - out.integrated_lufs
-            over = out.true_peak_db - (ceiling + PEAK_HEADROOM_DB / 2)
-            if (abs(off) <= LOUDNESS_TOLERANCE_LU and over <= 0) or encodes == MAX_ENCODES:
-                break
-            tried.append((gain, out.integrated_lufs))
-            if over > 0:
-                ceiling -= over + 0.2
-            gain = min(gain + off / _slope(tried, source, gain, ceiling), _MAX_GAIN_DB)
-            log.debug("%s: %+.2f dB gave %s; trying %+.2f dB", src_wav, tried[-1][0], out, gain)
-        if not source.silent and (
-            abs(aim - out.integrated_lufs) > 1.0 or out.true_peak_db > settings.true_peak_db - 0.5
-        ):
-            log.warning(
-                "%s: %.1f LUFS, %.1f dBTP after mastering (target %.1f LUFS, peak %.1f dBTP)",
-                src_wav,
-                out.integrated_lufs,
-                out.true_peak_db,
-                settings.target_lufs,
-                settings.true_peak_db,
-            )
+        _encode_mp3(signal, tmp, settings=settings, what=what)
         duration_ms = _mp3_duration_ms(tmp)
         if duration_ms is None:
             duration_ms = probe_audio(tmp, settings=settings).duration_ms
         _write_tags(tmp, tags)
         digest, size = _sha256(tmp)
-    return MasterResult(dst_mp3, duration_ms, out, size, digest, round(gain, 2), encodes)
+    return MasterResult(dst_mp3, duration_ms, out, size, digest, round(gain, 2), passes)
 
 
 def _slope(tried: list[tuple[float, float]], source: Loudness, gain: float, ceiling: float) -> float:
@@ -524,24 +540,185 @@ def _slope(tried: list[tuple[float, float]], source: Loudness, gain: float, ceil
     return gain_slope(source, gain, ceiling)
 
 
-def _encode(src: Path, tmp: Path, *, settings: AudioSettings, chain: str) -> Loudness:
-    """Encode ``src`` through ``chain``; the loudness of what went into the encoder."""
-    graph = f"[0:a]{chain},asplit[enc][m];[m]ebur128=peak=true:framelog=verbose,anullsink"
-    proc = _run(
-        _ffmpeg(
-            settings,
-            *["-i", str(src), "-filter_complex", graph, "-map", "[enc]"],
-            *f"-ac 1 -ar {settings.sample_rate} -c:a libmp3lame -b:a {settings.bitrate_kbps}k".split(),
-            *_MP3_FLAGS,
-            *["-y", str(tmp)],
-        ),
-        settings=settings,
-        what=f"encoding {src}",
-    )
-    loudness = parse_ebur128(proc.stderr) if proc.returncode == 0 else None
-    if loudness is None:
-        raise RenderError(f"{src}: the MP3 encoder failed ({_tail(proc.stderr)})")
-    return loudness
+def _limited(pcm: Any, rate: int, *, gain_db: float, ceiling_db: float, what: str) -> Any:
+    """``pcm`` (mono s16) through FFmpeg's ``volume`` and ``alimiter``: float32 samples."""
+    import av
+    import numpy as np
+
+    chain = [
+        ("volume", f"{gain_db:.2f}dB"),
+        ("alimiter", _limiter(ceiling_db)),
+        ("aformat", "sample_fmts=fltp:channel_layouts=mono"),
+    ]
+    try:
+        parts = [_samples(frame, "<f4") for frame in _filtered(_frames(pcm, rate), rate, "s16", chain)]
+    except (av.FFmpegError, ValueError) as exc:
+        raise RenderError(f"{what}: the limiter failed ({exc})") from exc
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _encode_mp3(signal: Any, tmp: Path, *, settings: AudioSettings, what: str) -> None:
+    """Mono float samples → CBR MP3 by libmp3lame: Xing/LAME header, no ID3, bit-exact flags."""
+    import av
+    import av.logging
+
+    rate = settings.sample_rate
+    # libmp3lame's flush warns "Trying to remove 1152 samples, but the queue is empty" (as
+    # under the ffmpeg binary): captured here, in this thread, rather than logged
+    try:
+        with (
+            av.logging.Capture(),
+            av.open(str(tmp), "w", format="mp3", options={"id3v2_version": "0", "write_xing": "1"}) as out,
+        ):
+            out.flags |= _AV_FORMAT_BITEXACT
+            stream: Any = out.add_stream("libmp3lame", rate=rate)
+            stream.codec_context.layout = "mono"
+            stream.codec_context.format = "fltp"
+            stream.bit_rate = settings.bitrate_kbps * 1000
+            stream.codec_context.flags |= _AV_CODEC_BITEXACT
+            for start in range(0, signal.size, _CHUNK):
+                frame = av.AudioFrame.from_ndarray(
+                    signal[start : start + _CHUNK].reshape(1, -1), format="fltp", layout="mono"
+                )
+                frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+                out.mux(stream.encode(frame))  # PyAV cuts the frames to the encoder's 1152
+            out.mux(stream.encode(None))
+    except (av.FFmpegError, ValueError) as exc:
+        raise RenderError(f"{what}: the MP3 encoder failed ({exc})") from exc
+
+
+# --- FFmpeg's libraries in this process (PyAV) -------------------------------------------
+
+_AV_FORMAT_BITEXACT = 0x0400  # AVFMT_FLAG_BITEXACT
+_AV_CODEC_BITEXACT = 1 << 23  # AV_CODEC_FLAG_BITEXACT
+#: Decoding errors at this level or worse make a file "damaged" (AV_LOG_ERROR).
+_AV_LOG_ERROR = 16
+
+
+#: Samples per frame handed to the filters (one second at 44.1 kHz): few Python round
+#: trips, and no whole bulletin in one buffer.
+_CHUNK = 44100
+
+
+def _frames(pcm: Any, rate: int) -> Iterator[Any]:
+    """Mono s16 samples as PyAV frames of ``_CHUNK`` samples, timestamps from 0."""
+    import av
+
+    for start in range(0, pcm.size, _CHUNK):
+        frame = av.AudioFrame.from_ndarray(pcm[start : start + _CHUNK].reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        yield frame
+
+
+def _samples(frame: Any, dtype: str) -> Any:
+    """The samples of a mono (or planar) frame's first plane as numpy, without copying."""
+    import numpy as np
+
+    return np.frombuffer(frame.planes[0], dtype=dtype, count=frame.samples)
+
+
+def _filtered(
+    frames: Iterable[Any], rate: int, fmt: str, chain: Sequence[tuple[str, str]], layout: str = "mono"
+) -> Iterator[Any]:
+    """``frames`` (all of one rate, sample format and layout) through a chain of FFmpeg filters."""
+    import av
+    import av.filter
+
+    graph = av.filter.Graph()
+    node = graph.add_abuffer(sample_rate=rate, format=fmt, layout=layout, time_base=Fraction(1, rate))
+    for name, args in chain:
+        nxt = graph.add(name, args)
+        node.link_to(nxt)
+        node = nxt
+    sink = graph.add("abuffersink")
+    node.link_to(sink)
+    graph.configure()
+    for frame in [*frames, None]:
+        graph.push(frame)
+        while True:
+            try:
+                yield graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                break
+
+
+def _decode_pcm(src: Path, *, settings: AudioSettings, what: str) -> Any:
+    """Decode the first audio stream of ``src`` to mono 16-bit samples at ``settings.sample_rate``.
+
+    ``aresample`` and ``aformat`` as the ffmpeg command line would use them; timestamps
+    start at 0. Any decoding error (or error logged by the decoder) is a ``RenderError``
+    saying the file is damaged.
+    """
+    import av
+    import av.logging
+    import numpy as np
+
+    rate = settings.sample_rate
+    ready = _working_wav(src, rate)
+    if ready is not None:
+        return ready
+    chain = [("aresample", str(rate)), ("aformat", "sample_fmts=s16:channel_layouts=mono")]
+    problems: list[str] = []
+    parts: list[Any] = []
+    with av.logging.Capture() as logs:
+        try:
+            container = av.open(str(src))
+        except av.FFmpegError as exc:
+            raise RenderError(
+                f"{src}: not a readable audio file ({exc.strerror}); export it as MP3, WAV, M4A or OGG and try again"
+            ) from exc
+        with container:
+            if not container.streams.audio:
+                raise RenderError(f"{src}: has no audio stream; give a sound recording")
+            stream = container.streams.audio[0]
+
+            def frames() -> Iterator[Any]:
+                at = 0
+                for packet in container.demux(stream):
+                    try:
+                        decoded = packet.decode()
+                    except av.FFmpegError as exc:
+                        problems.append(str(exc.strerror or exc))
+                        continue
+                    for frame in decoded:
+                        frame.pts = at
+                        at += frame.samples
+                        yield frame
+
+            decoded = frames()
+            first = next(decoded, None)
+            if first is not None:
+                layout = first.layout.name
+                if layout.endswith(" channels"):  # no layout in the file: FFmpeg's default for the count
+                    layout = {1: "mono", 2: "stereo"}.get(len(first.layout.channels), layout)
+                for out in _filtered(_chain_first(first, decoded), first.sample_rate, first.format.name, chain, layout):
+                    parts.append(_samples(out, "<i2").copy())
+    problems += [msg.strip() for level, _, msg in logs if level <= _AV_LOG_ERROR and msg.strip()]
+    if problems:
+        detail = "; ".join(dict.fromkeys(problems))
+        raise RenderError(f"{src}: the audio is damaged ({detail[:300]}); export or record it again")
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+
+def _working_wav(path: Path, rate: int) -> Any:
+    """The samples of a mono 16-bit PCM WAV at ``rate`` (what ``ingest_audio`` writes), else None."""
+    import numpy as np
+
+    try:
+        with wave.open(str(path), "rb") as w:
+            if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, rate):
+                return None
+            data = w.readframes(w.getnframes())
+    except (OSError, EOFError, wave.Error):
+        return None
+    return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
+
+
+def _chain_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
 
 
 #: MPEG audio version bits → (samples per frame, side-info bytes mono, stereo).

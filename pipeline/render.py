@@ -28,7 +28,7 @@ from pipeline.units import RenderUnit
 log = logging.getLogger(__name__)
 
 #: Bump when the way segments are made changes, so old cache entries are not reused.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 Normalizer = Callable[[str], str]
 CHIME_TITLES = {"open": "Nhạc hiệu mở đầu", "close": "Nhạc hiệu kết thúc", "attention": "Âm báo khẩn cấp"}

@@ -366,12 +366,16 @@ def current_version(conn: Connection) -> int:
 
 
 def migrate(conn: Connection) -> list[int]:
-    """Apply every migration newer than the database; return the versions applied."""
+    """Apply every migration the database has not had, in version order; return the versions applied.
+
+    Versions are numbered by the branch that wrote them, so a later-numbered one may ship first
+    (6 before 5): a database at 6 still gets 5. Each migration stands on its own.
+    """
     _version_table.create(conn, checkfirst=True)
-    have = current_version(conn)
+    have = set(conn.execute(sa.select(_version_table.c.version)).scalars())
     applied = []
     for version, description, func in sorted(MIGRATIONS, key=lambda m: m[0]):
-        if version > have:
+        if version not in have:
             func(conn)
             conn.execute(_version_table.insert().values(version=version, description=description))
             applied.append(version)

@@ -150,6 +150,10 @@ def _fill(path: str, *, bulletin: int) -> str:
         "date": "2026-12-01",
         "slot": "morning",
         "language": "hmn",
+        "action": "dispatch",
+        "token": "a" * 32,
+        "user_id": "1",
+        "token_id": "1",
     }
     return re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
 

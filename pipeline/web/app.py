@@ -15,7 +15,15 @@ from pipeline.deployment import load_deployment
 from pipeline.errors import LoaError, NotFoundError, UsageError
 from pipeline.models import Deployment
 from pipeline.store import Database, open_database
-from pipeline.web import api, routes_auth, routes_bulletins, routes_communes, routes_deliveries, routes_preview
+from pipeline.web import (
+    api,
+    routes_actions,
+    routes_auth,
+    routes_bulletins,
+    routes_communes,
+    routes_deliveries,
+    routes_preview,
+)
 from pipeline.web.auth import LoginRequired, RateLimiter, SessionCodec, load_secret_key
 from pipeline.web.pages import BodyLimitMiddleware, SecurityHeadersMiddleware, make_environment, render
 from pipeline.web.state import WebState
@@ -25,6 +33,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 ROUTERS = (
     routes_auth.router,
     routes_bulletins.router,
+    routes_actions.router,
     routes_preview.router,
     routes_deliveries.router,
     routes_communes.router,
@@ -46,7 +55,7 @@ def create_app(settings: Settings, *, deployment: Deployment | None = None, db: 
         settings=settings,
         deployment=deployment or load_deployment(settings.schedules_dir, default_timezone=settings.timezone),
         db=db or open_database(settings.db_url),
-        templates=make_environment(),
+        templates=make_environment(settings.tz),
         limiter=RateLimiter(settings.web.login_attempts_per_minute),
         codec=SessionCodec(load_secret_key(settings.data_dir)),
     )

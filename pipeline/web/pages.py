@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import unicodedata
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -31,10 +33,25 @@ NOTICES = {
     "approved": "Đã duyệt bản tin.",
     "withdrawn": "Đã thu hồi bản tin.",
     "recording": "Đã nhận bản ghi.",
+    "recording_redraft": "Đã nhận bản ghi. Bản tin đã duyệt nay trở về nháp và cần duyệt lại, vì nội dung phát đã đổi.",
     "played": "Đã ghi nhận: chương trình đã phát. Cảm ơn!",
     "problem": "Đã ghi nhận sự cố; trung tâm sẽ liên hệ.",
 }
 WEEKDAY_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
+
+
+FIELD_VI = {
+    "title": "Tiêu đề",
+    "category": "Loại tin",
+    "priority": "Mức ưu tiên",
+    "source": "Nguồn",
+    "reference": "Số, ký hiệu văn bản",
+    "valid_from": "Ngày bắt đầu",
+    "valid_until": "Ngày kết thúc",
+    "targets": "Nơi nhận",
+    "languages": "Ngôn ngữ",
+    "body": "Nội dung",
+}
 
 
 def nfc(text: str) -> str:
@@ -45,6 +62,24 @@ def vi_day(day: dt.date) -> str:
     return f"{WEEKDAY_VI[day.weekday()]}, {day:%d/%m/%Y}"
 
 
+def vi_date(day: dt.date | None) -> str:
+    """``ngày 01/12/2026``."""
+    return "" if day is None else f"{day:%d/%m/%Y}"
+
+
+def make_vi_time(tz: dt.tzinfo) -> Any:
+    def vi_time(moment: dt.datetime | None) -> str:
+        """``08:30 ngày 01/12/2026`` in the deployment's time zone (naive values are UTC)."""
+        if moment is None:
+            return ""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        local = moment.astimezone(tz)
+        return f"{local:%H:%M} ngày {local:%d/%m/%Y}"
+
+    return vi_time
+
+
 def seconds(ms: int | None) -> str:
     if not ms:
         return "0:00"
@@ -52,7 +87,7 @@ def seconds(ms: int | None) -> str:
     return f"{total // 60}:{total % 60:02d}"
 
 
-def make_environment() -> Environment:
+def make_environment(tz: dt.tzinfo | None = None) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -70,8 +105,11 @@ def make_environment() -> Environment:
         DELIVERY_VI=DELIVERY_VI,
         CSRF_FIELD=CSRF_FIELD,
         NOTICES=NOTICES,
+        FIELD_VI=FIELD_VI,
+        new_token=lambda: secrets.token_urlsafe(24),
     )
-    env.filters.update(vi_day=vi_day, seconds=seconds)
+    zone = tz or ZoneInfo("Asia/Ho_Chi_Minh")
+    env.filters.update(vi_day=vi_day, seconds=seconds, vi_date=vi_date, vi_time=make_vi_time(zone))
     return env
 
 

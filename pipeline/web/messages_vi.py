@@ -1,0 +1,83 @@
+"""The web's Vietnamese for errors raised in English below it (intake, uploads, store).
+
+The CLI shows the English messages; the web shows these. A message that is not
+recognised gets a general Vietnamese sentence, never the English one.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.errors import LoaError, NotFoundError, RecordingRefused
+from pipeline.models import LANGUAGES
+
+ACCEPTED = "WAV, MP3, M4A/AAC, OGG/Opus, FLAC, WebM, AMR hoặc 3GP"
+
+RECORDING_VI: dict[str, str] = {
+    "no_file": "chưa chọn tệp âm thanh",
+    "name": "tên tệp không hợp lệ: hãy chọn một tệp âm thanh có tên bình thường",
+    "name_chars": "tên tệp có ký tự lạ; hãy đổi tên tệp (chữ, số, dấu gạch) rồi tải lên lại",
+    "missing": "không thấy tệp đã tải lên; hãy chọn tệp rồi tải lại",
+    "empty": "tệp rỗng (0 byte); hãy tải lại bản ghi",
+    "playlist": "đây là danh sách phát (playlist), không phải bản ghi; hãy tải lên chính tệp âm thanh",
+    "concat": "đây là danh sách ghép tệp, không phải bản ghi; hãy tải lên chính tệp âm thanh",
+    "image": "đây là tệp ảnh, không phải bản ghi âm thanh",
+    "reference": "tệp có chứa đường dẫn tới tệp khác hoặc địa chỉ mạng; hãy xuất lại bản ghi từ máy ghi âm",
+    "extension": f"loại tệp không đúng hoặc đuôi tệp không khớp với nội dung; chỉ nhận {ACCEPTED}",
+    "not_audio": f"không phải tệp âm thanh đọc được; chỉ nhận {ACCEPTED}",
+    "video": "tệp có hình ảnh động (video); hãy tải lên phần âm thanh thôi",
+    "no_audio": "tệp không có âm thanh",
+    "codec": f"kiểu mã hóa âm thanh không được nhận; hãy xuất lại dạng {ACCEPTED}",
+    "too_long": "bản ghi dài {minutes} phút, quá giới hạn {limit} phút; hãy cắt ngắn hoặc chia bản tin",
+    "no_duration": "tệp không có âm thanh nào (dài 0 giây)",
+    "damaged": "âm thanh bị hỏng, không đọc hết được; hãy xuất hoặc ghi lại",
+    "truncated": "tệp bị cắt cụt (tải lên chưa hết); hãy tải lại",
+    "language": "ngôn ngữ này không cần hoặc không nhận bản ghi cho bản tin này",
+}
+
+#: Fragments of intake's English messages → Vietnamese (first match wins).
+INTAKE_VI: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.I), vi)
+    for p, vi in (
+        (r"unknown (?:target|commune|group)|not in the deployment", "nơi nhận không có trong danh sách xã, trung tâm"),
+        (r"valid_until .*before|before valid_from|ends before", "ngày kết thúc phải sau hoặc bằng ngày bắt đầu"),
+        (r"too long|longer than|at most \d+", "quá dài so với giới hạn cho phép"),
+        (r"empty|is required|missing", "chưa điền; hãy nhập nội dung"),
+        (r"unknown category", "loại tin không hợp lệ"),
+        (r"unknown priority", "mức ưu tiên không hợp lệ"),
+        (r"unknown language", "ngôn ngữ không hợp lệ"),
+        (r"not a date|invalid date|date", "ngày không hợp lệ; hãy chọn ngày dạng 2026-12-01"),
+        (r"control character|not NFC|characters?", "có ký tự không hợp lệ; hãy gõ lại"),
+        (r"TOML|front matter|\+\+\+", "nội dung có dòng không đọc được; hãy kiểm tra lại"),
+    )
+)
+GENERAL_VI = "thông tin chưa đúng; hãy kiểm tra lại"
+
+
+def recording_refused_vi(exc: RecordingRefused) -> str:
+    template = RECORDING_VI.get(exc.reason, GENERAL_VI)
+    try:
+        text = template.format(**exc.params)
+    except (KeyError, IndexError):
+        text = template
+    if exc.reason == "language":
+        lang = str(exc.params.get("language", ""))
+        text = f"{LANGUAGES.get(lang, lang)}: {text}"
+    return text
+
+
+def intake_vi(message: str) -> str:
+    """Vietnamese for one of intake's English messages about a field."""
+    for pattern, vi in INTAKE_VI:
+        if pattern.search(message):
+            return vi
+    return GENERAL_VI
+
+
+def error_vi(exc: LoaError) -> str:
+    """Vietnamese for any Loa error that reaches a page or the API."""
+    if isinstance(exc, RecordingRefused):
+        return recording_refused_vi(exc)
+    if isinstance(exc, NotFoundError):
+        return "Không tìm thấy mục này."
+    return "Không làm được việc này: " + intake_vi(str(exc)) + "."

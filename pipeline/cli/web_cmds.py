@@ -23,8 +23,10 @@ def serve(
 ) -> None:
     """Serve the web UI (Vietnamese) and the pull API with uvicorn.
 
-    Put it behind an HTTPS reverse proxy for use beyond the office network; cookies get
-    the Secure flag when the proxy says the request was https (X-Forwarded-Proto).
+    Put it behind an HTTPS reverse proxy for use beyond the office network, and list
+    that proxy in [web] trusted_proxies: only from there are X-Forwarded-For (the client
+    address the login limits count) and X-Forwarded-Proto (cookies get the Secure flag
+    for https) believed.
 
     Example: loa serve --host 0.0.0.0 --port 8080
     """
@@ -40,7 +42,7 @@ def serve(
         web,
         host=host or settings.web.host,
         port=port or settings.web.port,
-        proxy_headers=True,
+        proxy_headers=False,  # the app reads forwarded headers from [web] trusted_proxies only
         log_level="info" if app.verbose else "warning",
     )
 

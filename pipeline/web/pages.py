@@ -192,7 +192,12 @@ async def _too_large(send: Send, limit: int) -> None:
 
 
 class SecurityHeadersMiddleware:
-    """No framing, no sniffing, only this site's own resources (no inline scripts)."""
+    """No framing, no sniffing, only this site's own resources (no inline scripts), no caching.
+
+    Every response but ``/static/`` gets ``Cache-Control: no-store`` (unless it set its
+    own): pages show what a logged-in user may see, and a shared computer at the commune
+    must not keep them.
+    """
 
     HEADERS = (
         (b"x-frame-options", b"DENY"),
@@ -213,9 +218,35 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        static = scope["path"].startswith("/static/")
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.HEADERS]
+                headers = list(message.get("headers", []))
+                if not static and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))  # no page or answer kept by a browser or proxy
+                message["headers"] = [*headers, *self.HEADERS]
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class HeadMiddleware:
+    """``HEAD`` works wherever ``GET`` does: answered as a GET, without the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def no_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app(dict(scope, method="GET"), receive, no_body)

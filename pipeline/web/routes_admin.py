@@ -16,6 +16,7 @@ from pipeline.store import users as user_store
 from pipeline.store.users import ROLES, User
 from pipeline.web.auth import Authed, LoggedIn, check_csrf, hash_password, new_token, require_role, verify_password
 from pipeline.web.pages import render
+from pipeline.web.routes_bulletins import MAX_ID
 from pipeline.web.state import WebState, web_state
 
 router = APIRouter(include_in_schema=False)
@@ -100,6 +101,8 @@ async def create_user(request: Request, who: Admin) -> Response:
 
 
 def _target(state: WebState, user_id: int) -> User:
+    if not 0 < user_id <= MAX_ID:
+        raise HTTPException(404, "Không tìm thấy người dùng này.")
     for u in user_store.list_users(state.db):
         if u.id == user_id:
             return u
@@ -202,6 +205,8 @@ async def issue_token(request: Request, who: Admin) -> Response:
 @router.post("/admin/tokens/{token_id}/revoke", dependencies=[Depends(check_csrf)])
 def revoke_token(request: Request, token_id: int, who: Admin) -> Response:
     state = web_state(request)
+    if not 0 < token_id <= MAX_ID:
+        raise HTTPException(404, "Không tìm thấy mã truy cập này.")
     try:
         tok = user_store.revoke_endpoint_token(state.db, token_id)
     except UsageError as exc:

@@ -30,12 +30,16 @@ from pipeline.web.state import WebState, web_state
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
+#: Ids beyond this are refused before they reach the database (SQLite's INTEGER is 64-bit).
+MAX_ID = 2**62
 _SAFE_NAME_RE = re.compile(r"^[\w\-. ()]{1,120}$")
 _EXT_RE = re.compile(r"^\.[a-z0-9]{1,5}$")
 
 
 def visible_bulletin(state: WebState, who: Authed, bulletin_id: int) -> Bulletin:
     """The bulletin if the user's scope reaches it; else 404, as if it did not exist."""
+    if not 0 < bulletin_id <= MAX_ID:  # a huge id is no bulletin (and no database error)
+        raise HTTPException(404, "Không tìm thấy bản tin này.")
     try:
         b = store.get_bulletin(state.db, bulletin_id)
     except LoaError as exc:

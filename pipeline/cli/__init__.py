@@ -14,6 +14,7 @@ import click
 import typer
 
 from pipeline.cli import (
+    admin_cmds,
     bench_cmd,
     bulletins,
     compose_cmds,
@@ -68,6 +69,7 @@ services.register(app)
 scheduler_cmd.register(app)
 web_cmds.register(app)
 bench_cmd.register(app)
+admin_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,16 +39,24 @@ RECORDING_VI: dict[str, str] = {
 INTAKE_VI: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.I), vi)
     for p, vi in (
-        (r"unknown (?:target|commune|group)|not in the deployment", "nơi nhận không có trong danh sách xã, trung tâm"),
-        (r"valid_until .*before|before valid_from|ends before", "ngày kết thúc phải sau hoặc bằng ngày bắt đầu"),
-        (r"too long|longer than|at most \d+", "quá dài so với giới hạn cho phép"),
-        (r"empty|is required|missing", "chưa điền; hãy nhập nội dung"),
-        (r"unknown category", "loại tin không hợp lệ"),
-        (r"unknown priority", "mức ưu tiên không hợp lệ"),
+        (r"is before valid_from", "ngày kết thúc phải sau hoặc bằng ngày bắt đầu"),
+        (r"is not \"all\", a group id or a commune code", "nơi nhận không có trong danh sách xã, trung tâm"),
+        (r"must be a list such as \[\"all\"\]", "hãy chọn ít nhất một nơi nhận"),
+        (r"must be a list such as \[\"vi\"", "hãy chọn ít nhất một ngôn ngữ"),
         (r"unknown language", "ngôn ngữ không hợp lệ"),
-        (r"not a date|invalid date|date", "ngày không hợp lệ; hãy chọn ngày dạng 2026-12-01"),
-        (r"control character|not NFC|characters?", "có ký tự không hợp lệ; hãy gõ lại"),
-        (r"TOML|front matter|\+\+\+", "nội dung có dòng không đọc được; hãy kiểm tra lại"),
+        (r"unknown category", "loại tin không hợp lệ; hãy chọn trong danh sách"),
+        (r"unknown priority", "mức ưu tiên không hợp lệ; hãy chọn trong danh sách"),
+        (r"must be a date", "hãy chọn ngày dạng 2026-12-01"),
+        (r"must be a non-empty text", "chưa điền; hãy nhập nội dung"),
+        (r"must be a text", "phải là chữ"),
+        (r"the body is empty", "nội dung trống; hãy viết nội dung bản tin"),
+        (r"the body has \d+ characters, more than", "nội dung quá dài; hãy chia thành nhiều bản tin"),
+        (r"title and source are the same", "đã có bản tin cùng tiêu đề và nguồn"),
+        (r"unknown field", "có mục không hợp lệ"),
+        (r"missing; add", "còn thiếu; hãy điền vào"),
+        (r"control character|NFC|character", "có ký tự không hợp lệ; hãy gõ lại"),
+        (r"TOML|front matter|\+\+\+", "có dòng không đọc được (ví dụ dấu ngoặc kép); hãy kiểm tra lại"),
+        (r"not in the deployment|no such", "không có trong danh sách"),
     )
 )
 GENERAL_VI = "thông tin chưa đúng; hãy kiểm tra lại"
@@ -81,3 +89,15 @@ def error_vi(exc: LoaError) -> str:
     if isinstance(exc, NotFoundError):
         return "Không tìm thấy mục này."
     return "Không làm được việc này: " + intake_vi(str(exc)) + "."
+
+
+_MISSING_RE = re.compile(r"^bulletin (?P<id>\d+) \((?P<title>.*)\): no (?P<lang>\w+) recording$", re.S)
+
+
+def missing_vi(message: str) -> str:
+    """Compose's "bulletin 3 (title): no hmn recording" in Vietnamese."""
+    m = _MISSING_RE.match(message)
+    if m is None:
+        return "một phần của chương trình chưa có"
+    lang = m["lang"]
+    return f"bản tin #{m['id']} ({m['title']}): chưa có bản ghi {LANGUAGES.get(lang, lang)}"

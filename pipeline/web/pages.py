@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.models import LANGUAGES
 from pipeline.web.auth import CSRF_FIELD, Authed
+from pipeline.web.messages_vi import missing_vi
 from pipeline.web.state import web_state
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -109,7 +110,9 @@ def make_environment(tz: dt.tzinfo | None = None) -> Environment:
         new_token=lambda: secrets.token_urlsafe(24),
     )
     zone = tz or ZoneInfo("Asia/Ho_Chi_Minh")
-    env.filters.update(vi_day=vi_day, seconds=seconds, vi_date=vi_date, vi_time=make_vi_time(zone))
+    env.filters.update(
+        missing_vi=missing_vi, vi_day=vi_day, seconds=seconds, vi_date=vi_date, vi_time=make_vi_time(zone)
+    )
     return env
 
 

@@ -323,3 +323,28 @@ def revoke_endpoint_token(db: Database, token_id: int) -> EndpointToken:
         if tok.id == token_id:
             return tok
     raise NotFoundError(f"token {token_id}: no such token; see `loa token list`")
+
+
+def all_play_reports(db: Database, communes: set[str], *, limit: int = 1000) -> list[PlayReport]:
+    """Reports of ``communes``, newest first."""
+    t, u = db.table("play_reports"), db.table("users")
+    query = (
+        sa.select(t, u.c.name)
+        .join(u, u.c.id == t.c.user_id)
+        .where(t.c.commune.in_(sorted(communes)))
+        .order_by(t.c.id.desc())
+        .limit(limit)
+    )
+    with db.begin() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [
+        PlayReport(
+            user=r["name"],
+            commune=r["commune"],
+            program=r["program"],
+            kind=r["kind"],
+            note=r["note"],
+            at=as_utc(r["at"]) or utcnow(),
+        )
+        for r in rows
+    ]

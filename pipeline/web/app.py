@@ -24,9 +24,11 @@ from pipeline.web import (
     routes_admin,
     routes_auth,
     routes_bulletins,
+    routes_calendar,
     routes_communes,
     routes_deliveries,
     routes_preview,
+    routes_reports,
 )
 from pipeline.web.auth import LoginGuard, LoginRequired, SessionCodec, load_secret_key
 from pipeline.web.clientaddr import ForwardedMiddleware
@@ -45,6 +47,8 @@ ROUTERS = (
     routes_deliveries.router,
     routes_communes.router,
     routes_admin.router,
+    routes_reports.router,
+    routes_calendar.router,
     api.router,
 )
 

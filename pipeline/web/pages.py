@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.models import LANGUAGES
+from pipeline.models import LANGUAGES, Deployment
 from pipeline.web.auth import CSRF_FIELD, Authed
 from pipeline.web.messages_vi import missing_vi
 from pipeline.web.state import web_state
@@ -81,6 +81,33 @@ def make_vi_time(tz: dt.tzinfo) -> Any:
     return vi_time
 
 
+def targets_vi(targets: tuple[str, ...] | list[str], deployment: Deployment) -> str:
+    """``("all",)`` → ``Toàn tỉnh``; a group id → its name; a commune code → ``xã <name>``."""
+    out = []
+    for t in targets:
+        if t == "all":
+            out.append("Toàn tỉnh")
+        elif (g := deployment.group(t)) is not None:
+            out.append(g.name)
+        elif (c := deployment.commune(t)) is not None:
+            out.append(f"{c.kind} {c.name}")
+        else:
+            out.append(t)
+    return ", ".join(out)
+
+
+def program_vi(program: str) -> str:
+    """``02641/2026-12-02/morning`` → ``Buổi sáng ngày 02/12/2026`` (as is when not of that form)."""
+    parts = program.split("/")
+    if len(parts) >= 3:
+        try:
+            day = dt.date.fromisoformat(parts[1])
+        except ValueError:
+            return program
+        return f"{SLOT_VI.get(parts[2], parts[2])} ngày {day:%d/%m/%Y}"
+    return program
+
+
 def seconds(ms: int | None) -> str:
     if not ms:
         return "0:00"
@@ -111,7 +138,13 @@ def make_environment(tz: dt.tzinfo | None = None) -> Environment:
     )
     zone = tz or ZoneInfo("Asia/Ho_Chi_Minh")
     env.filters.update(
-        missing_vi=missing_vi, vi_day=vi_day, seconds=seconds, vi_date=vi_date, vi_time=make_vi_time(zone)
+        program_vi=program_vi,
+        targets_vi=targets_vi,
+        missing_vi=missing_vi,
+        vi_day=vi_day,
+        seconds=seconds,
+        vi_date=vi_date,
+        vi_time=make_vi_time(zone),
     )
     return env
 

@@ -200,6 +200,7 @@ def detail_context(state: WebState, b: Bulletin) -> dict[str, Any]:
         "communes": state.deployment.targeted(b.targets),
         "today": dt.datetime.now(state.settings.tz).date(),
         "changes": changes_since_approval(state.db, b) if b.status == "draft" else None,
+        "deployment": state.deployment,
     }
 
 

@@ -100,3 +100,18 @@ def test_every_page_as_every_role_is_vietnamese(web: Web, role_user: str | None)
                 break
     assert checked >= len(_get_routes())
     assert not found, sorted(found)
+
+
+def test_delivery_errors_and_missing_recordings_read_in_vietnamese() -> None:
+    from pipeline.web.messages_vi import delivery_error_vi, missing_vi
+
+    for message in (
+        "ban-lau-loa: [Errno 20] Not a directory: '/srv/x'",
+        "y-ty-loa: connection refused by 127.0.0.1:2222",
+        "sftp: timed out after 30 s",
+        "something nobody expected",
+        None,
+    ):
+        vi = delivery_error_vi(message)
+        assert vi.startswith("Lỗi") and not english_in(f"<p>{vi}</p>"), vi
+    assert missing_vi("bulletin 3 (Họp thôn): no hmn recording") == "bản tin #3 (Họp thôn): chưa có bản ghi Tiếng Mông"

@@ -101,3 +101,27 @@ def missing_vi(message: str) -> str:
         return "một phần của chương trình chưa có"
     lang = m["lang"]
     return f"bản tin #{m['id']} ({m['title']}): chưa có bản ghi {LANGUAGES.get(lang, lang)}"
+
+
+#: Fragments of a transport's English error → Vietnamese (first match wins).
+DELIVERY_VI: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.I), vi)
+    for p, vi in (
+        (r"refused", "máy ở xã từ chối kết nối"),
+        (r"timed? ?out|timeout", "quá thời gian chờ máy ở xã trả lời"),
+        (r"auth|password|key|permission denied", "máy ở xã không chấp nhận khóa đăng nhập hoặc quyền ghi"),
+        (r"not a directory|no such file|does not exist", "thư mục nhận ở xã không đúng"),
+        (r"no space|disk full|quota", "máy ở xã hết chỗ trống"),
+        (r"reset|closed|broken pipe|lost", "mất kết nối giữa chừng"),
+        (r"resolve|name or service|unreachable|no route", "không tìm thấy hoặc không đến được máy ở xã"),
+        (r"missing|no program|not built", "chưa có chương trình để gửi"),
+    )
+)
+
+
+def delivery_error_vi(message: str | None) -> str:
+    """A delivery error in Vietnamese (the technical text goes in a tooltip, not the page)."""
+    for pattern, vi in DELIVERY_VI:
+        if pattern.search(message or ""):
+            return f"Lỗi: {vi}."
+    return "Lỗi khi gửi; xem chi tiết kỹ thuật hoặc báo cho quản trị viên."

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.models import LANGUAGES, Deployment
 from pipeline.web.auth import CSRF_FIELD, Authed
-from pipeline.web.messages_vi import missing_vi
+from pipeline.web.messages_vi import delivery_error_vi, missing_vi
 from pipeline.web.state import web_state
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -139,6 +139,7 @@ def make_environment(tz: dt.tzinfo | None = None) -> Environment:
     zone = tz or ZoneInfo("Asia/Ho_Chi_Minh")
     env.filters.update(
         program_vi=program_vi,
+        delivery_error_vi=delivery_error_vi,
         targets_vi=targets_vi,
         missing_vi=missing_vi,
         vi_day=vi_day,

@@ -174,4 +174,5 @@ def test_cli_user_and_token_commands(small: Project, small_cli: Callable[..., Cl
     assert small_cli("token", "revoke", str(tok.id)).code == 0
     assert user_store.list_endpoint_tokens(db)[0].revoked_at is not None
     assert small_cli("token", "revoke", "999").code == 2
-    assert [e.action for e in reversed(audit.entries(db))][-2:] == ["user.unlocked", "token.revoked"]
+    actions = [e.action for e in reversed(audit.entries(db))]
+    assert actions[0] == "token.issued" and actions[-2:] == ["user.unlocked", "token.revoked"]

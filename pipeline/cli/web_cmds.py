@@ -11,6 +11,7 @@ import typer
 
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, print_json
 from pipeline.errors import NotFoundError, UsageError
+from pipeline.store import audit
 
 user_app = typer.Typer(help="Web users: editors, approvers, commune operators.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens for endpoints that pull their programs.", no_args_is_help=True)
@@ -85,6 +86,7 @@ def user_add(
     if len(password) < 10:
         raise UsageError(f"user {name}: the password needs at least 10 characters")
     user = add_user(app.db, name, password_hash=hash_password(password), role=role, group=group, commune=commune)
+    audit.record(app.db, "cli", "user.added", f"user:{user.name}", role)
     scope = f"group {user.group}" if user.group else f"commune {user.commune}" if user.commune else "everything"
     console.print(f"added user {user.name} ({user.role}, {scope})", markup=False)
 
@@ -109,6 +111,7 @@ def token_create(
     revoked = revoke_endpoint_tokens(app.db, endpoint) if revoke_old else 0
     token = new_token()
     add_endpoint_token(app.db, endpoint, token)
+    audit.record(app.db, "cli", "token.issued", f"endpoint:{endpoint}", f"revoked {revoked}" if revoked else "")
     if json_out:
         print_json({"endpoint": endpoint, "token": token, "revoked": revoked})
         return

@@ -133,3 +133,45 @@ def test_the_audit_log_in_the_browser_and_tables_on_a_phone(browser: Browser, we
     saved = Path(info.value.path())
     assert "bulletin.approved" in saved.read_text(encoding="utf-8-sig")
     context.close()
+
+
+def test_management_reports_and_calendar_in_the_browser(browser: Browser, web: Web) -> None:  # noqa: F811
+    from pipeline.store import users as user_store
+
+    admin = log_in(browser, web, "quantri")
+    # a new operator, made in the UI, logs in
+    admin.goto("/admin/users")
+    admin.fill("#new-name", "dai-yty-moi")
+    admin.select_option("section.card select[name=role]", "operator")
+    admin.select_option("section.card select[name=scope]", "commune:02641")
+    admin.fill("#new-password", "mật-khẩu-mới-dài")
+    admin.click("section.card button:has-text('Tạo')")
+    admin.wait_for_url("**ok=created")
+    assert "dai-yty-moi" in admin.inner_text("#users")
+    # a token is shown once
+    admin.goto("/admin/tokens")
+    admin.select_option("#endpoint", "y-ty-loa")
+    admin.click("button:has-text('Cấp mã')")
+    token = admin.inner_text("#token-value")
+    assert len(token) > 30
+    admin.goto("/admin/tokens")
+    assert token not in admin.content() and "Đang dùng" in admin.content()
+    # the operator reports a problem; staff see it as open, and on the week calendar the slots
+    user_store.add_play_report(
+        web.db,
+        user=user_store.user_by_name(web.db, "dai-yty"),
+        commune="02641",
+        program="02641/2026-12-02/morning",
+        kind="problem",
+        note="Loa thôn 3 không kêu",
+    )
+    staff = log_in(browser, web, "duyet")
+    staff.click("text=Báo cáo của xã")
+    staff.check("input[name=open]")
+    staff.click("button:has-text('Lọc')")
+    staff.wait_for_url("**open=1**")
+    assert "Loa thôn 3 không kêu" in staff.inner_text("#reports") and "Buổi sáng ngày 02/12/2026" in staff.content()
+    staff.click("text=Lịch tuần")
+    staff.wait_for_selector("#calendar")
+    assert "Buổi sáng" in staff.inner_text("#calendar thead")
+    assert staff.locator("#calendar tbody tr").count() == 7

@@ -11,11 +11,13 @@ import httpx
 import pytest
 
 from pipeline.store import audit
+from pipeline.store import bulletins as bulletin_store
 from pipeline.store import users as user_store
 from pipeline.web.clientaddr import forwarded_client, parse_networks
 from tests.web_support import (
     PASSWORD,
     Web,
+    add_bulletin,
     csrf_of,
     logged_in_csrf,
     login,
@@ -196,3 +198,18 @@ def test_an_unexpected_failure_is_a_vietnamese_500(web: Web, monkeypatch: pytest
     token = logged_in_csrf(web.client("duyet"), "/account")
     assert token
     assert login(web.client(), "duyet").status_code == 303
+
+
+def test_actions_that_cannot_be_done_say_why_and_do_nothing(web: Web) -> None:
+    routine = add_bulletin(web.db, web.project.deployment, web.project.settings, title="Tin thường")
+    approver = web.client("duyet")
+    r = approver.get(f"/bulletins/{routine}/dispatch")
+    assert r.status_code == 400 and "Chỉ bản tin hỏa tốc" in r.text
+    page = approver.get(f"/bulletins/{routine}").text
+    r = approver.post(f"/bulletins/{routine}/dispatch", data={"csrf_token": csrf_of(page), "action_token": "d" * 32})
+    assert r.status_code == 400 and audit.entries(web.db, action="bulletin.dispatched") == []
+    bulletin_store.withdraw(web.db, routine)
+    r = approver.post(f"/bulletins/{routine}/approve", data={"csrf_token": csrf_of(page), "action_token": "e" * 32})
+    assert r.status_code == 400 and "đã bị thu hồi" in r.text
+    assert bulletin_store.get_bulletin(web.db, routine).status == "withdrawn"
+    assert approver.get(f"/bulletins/{routine}/frobnicate").status_code == 404

@@ -45,6 +45,15 @@ def _check_action(action: str) -> None:
         raise HTTPException(404, "Không tìm thấy trang này.")
 
 
+def refusal(action: str, b: Bulletin) -> str | None:
+    """Why ``action`` cannot be done to ``b`` (Vietnamese), or None."""
+    if action == "dispatch" and b.priority != "emergency":
+        return "Chỉ bản tin hỏa tốc (khẩn cấp) mới được phát khẩn ngay; bản tin này phát theo lịch."
+    if action in ("approve", "dispatch") and b.status == "withdrawn":
+        return "Bản tin đã bị thu hồi; hãy sửa để có phiên bản mới rồi duyệt lại."
+    return None
+
+
 def needs_confirmation(action: str, b: Bulletin) -> bool:
     return action == "dispatch" or b.priority == "emergency"
 
@@ -54,6 +63,8 @@ def confirm_page(request: Request, bulletin_id: int, action: str, who: Approver)
     _check_action(action)
     state = web_state(request)
     b = visible_bulletin(state, who, bulletin_id)
+    if (why := refusal(action, b)) is not None:
+        raise HTTPException(400, why)
     communes = state.deployment.targeted(b.targets)
     return render(
         request,
@@ -72,6 +83,8 @@ async def do_action(request: Request, bulletin_id: int, action: str, who: Approv
     state = web_state(request)
     b = visible_bulletin(state, who, bulletin_id)
     form = await request.form()
+    if (why := refusal(action, b)) is not None:
+        raise HTTPException(400, why)
     token = form.get(ACTION_FIELD)
     if not isinstance(token, str) or not _TOKEN_RE.match(token):
         if needs_confirmation(action, b):

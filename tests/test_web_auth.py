@@ -129,6 +129,9 @@ def test_login_next_never_leaves_the_site(web: Web) -> None:
 # --- every route --------------------------------------------------------------------
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+# a consultation's answer page, its QR code and poster are public by design (tests/test_consultation_web.py)
+PUBLIC |= {("GET", "/y-kien/{code}"), ("POST", "/y-kien/{code}"), ("GET", "/y-kien/{code}/qr.svg")}
+PUBLIC |= {("GET", "/y-kien/{code}/in")}
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -154,6 +157,9 @@ def _fill(path: str, *, bulletin: int) -> str:
         "token": "a" * 32,
         "user_id": "1",
         "token_id": "1",
+        "consultation_id": "1",
+        "answer_id": "1",
+        "fmt": "csv",
     }
     return re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
 

@@ -63,6 +63,9 @@ VALUES = {
     "token": "a" * 32,
     "user_id": "1",
     "token_id": "1",
+    "consultation_id": "1",
+    "answer_id": "1",
+    "fmt": "csv",
 }
 QUERIES = ["", "?status=draft&priority=emergency&date_from=0001-01-01&date_to=9999-12-31", "?%zz=%%&date=x"]
 

@@ -18,7 +18,9 @@ from pipeline.cli import (
     bench_cmd,
     bulletins,
     compose_cmds,
+    consultation_cmds,
     deployment_cmds,
+    keys_cmds,
     programs,
     scheduler_cmd,
     services,
@@ -68,8 +70,10 @@ programs.register(app)
 services.register(app)
 scheduler_cmd.register(app)
 web_cmds.register(app)
+keys_cmds.register(app)
 bench_cmd.register(app)
 admin_cmds.register(app)
+consultation_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

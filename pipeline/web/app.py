@@ -26,6 +26,9 @@ from pipeline.web import (
     routes_bulletins,
     routes_calendar,
     routes_communes,
+    routes_consultation_meeting,
+    routes_consultation_public,
+    routes_consultation_staff,
     routes_deliveries,
     routes_preview,
     routes_reports,
@@ -50,6 +53,10 @@ ROUTERS = (
     routes_reports.router,
     routes_calendar.router,
     api.router,
+    routes_consultation_public.router,
+    routes_consultation_staff.router,
+    routes_consultation_meeting.router,
+    routes_consultation_meeting.api_router,
 )
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from pipeline import plan as plan_stage
 from pipeline.models import LANGUAGES, TTS_LANGUAGES, Commune, Deferral, ProgramPlan
-from pipeline.nightly import normalizer
+from pipeline.produce import spoken_form
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store.recordings import current_recordings
 from pipeline.web.auth import Reader, scope_communes
@@ -48,7 +48,7 @@ def deferral_vi(d: Deferral) -> str:
 
 
 def week_of(state: WebState, commune: Commune, monday: dt.date) -> list[tuple[dt.date, dict[str, Cell]]]:
-    spoken = normalizer(state.settings)
+    spoken = spoken_form(state.settings)
     out = []
     for i in range(7):
         day = monday + dt.timedelta(days=i)

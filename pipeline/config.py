@@ -8,6 +8,7 @@ config file. The result is passed to the code that needs it; there is no global 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -162,6 +163,22 @@ class WebSettings(_Section):
     port: int = Field(default=8080, ge=1, le=65535)
     max_upload_mb: int = Field(default=50, ge=1, le=500)
     login_attempts_per_minute: int = Field(default=5, ge=1)
+    #: Reverse proxies (IP addresses or networks) whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: list[str] = []
+    #: Failed logins in a row on one account before each next try waits (1 s, 2 s, 4 s … 5 min).
+    login_account_failures: int = Field(default=10, ge=1)
+    #: Failed logins in a row on one account before it is locked until an admin unlocks it.
+    login_lockout_failures: int = Field(default=30, ge=2)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"trusted_proxies: {item!r} is not an IP address or network") from exc
+        return v
 
 
 class SigningSettings(_Section):

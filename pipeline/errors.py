@@ -85,3 +85,16 @@ class PartialFailure(LoaError):
     """Some of the work was done; the message names what failed."""
 
     exit_code = EXIT_PARTIAL
+
+
+class RecordingRefused(BulletinError):
+    """An uploaded recording is not audio Loa accepts; ``reason`` names why (the web translates it).
+
+    Reasons: empty, missing, playlist, concat, image, reference, extension, not_audio,
+    video, no_audio, codec, too_long, no_duration, damaged, truncated, language.
+    """
+
+    def __init__(self, message: str, *, reason: str, **params: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.params = params

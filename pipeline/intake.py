@@ -7,14 +7,12 @@ naming the file, the field and (where TOML gives one) the line.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import os
 import re
-import shutil
-import tempfile
 import tomllib
 import unicodedata
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,8 @@ from typing import Any
 
 from pipeline.config import Settings
 from pipeline.consultation_intake import parse_policy
-from pipeline.errors import BulletinError, RenderError
+from pipeline.errors import BulletinError, RecordingRefused, RenderError
+from pipeline.files import sha256_file
 from pipeline.models import (
     CATEGORIES,
     LANGUAGES,
@@ -211,66 +210,52 @@ def read_bulletin_files(paths: Sequence[Path], *, deployment: Deployment) -> lis
 
 
 def prepare_recording(bulletin: Bulletin, language: str, src: Path, *, settings: Settings) -> Recording:
-    """Check an audio file for ``bulletin`` and copy it into data_dir under a generated name."""
-    from pipeline.audio import probe_audio  # the ffmpeg adapter
+    """Check an uploaded audio file for ``bulletin`` and store it as the internal WAV.
+
+    ``audio.probe_upload`` accepts audio and nothing else (no playlists, concat lists,
+    images, references to other files, wrong extensions; within the duration limit);
+    ``audio.convert_upload`` turns it into a mono 16-bit WAV under a generated name in
+    data_dir. Only that WAV is ever rendered. Refusals are ``RecordingRefused``.
+    """
+    from pipeline.audio import convert_upload, probe_upload  # the ffmpeg adapter
 
     where = f"bulletin {bulletin.id} ({language}) {src}"
     if language not in LANGUAGES:
-        raise BulletinError(f"{where}: unknown language {language!r}; use {', '.join(LANGUAGES)}")
-    if language not in bulletin.languages:
-        raise BulletinError(
-            f"{where}: the bulletin does not list {language} in its languages "
-            f"({', '.join(bulletin.languages)}); add it there first"
+        raise RecordingRefused(
+            f"{where}: unknown language {language!r}; use {', '.join(LANGUAGES)}", reason="language", language=language
         )
-    if not src.is_file():
-        raise BulletinError(f"{where}: no such file")
-    if src.stat().st_size == 0:
-        raise BulletinError(f"{where}: the file is empty")
+    if language not in bulletin.languages:
+        raise RecordingRefused(
+            f"{where}: the bulletin does not list {language} in its languages "
+            f"({', '.join(bulletin.languages)}); add it there first",
+            reason="language",
+            language=language,
+        )
     try:
-        info = probe_audio(src, settings=settings.audio)
+        info = probe_upload(src, settings=settings.audio)
+        dest_dir = settings.recordings_dir / str(bulletin.id)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        tmp = dest_dir / f".incoming-{uuid.uuid4().hex}.wav"
+        try:
+            wav = convert_upload(src, tmp, info=info, settings=settings.audio)
+            digest = sha256_file(tmp)
+            dest = dest_dir / f"{language}-{digest[:16]}.wav"
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except RecordingRefused as exc:
+        raise RecordingRefused(f"bulletin {bulletin.id} ({language}) {exc}", reason=exc.reason, **exc.params) from exc
     except RenderError as exc:
         raise BulletinError(f"{where}: not audio that ffmpeg can read ({exc})") from exc
-    limit_ms = settings.audio.max_recording_minutes * 60_000
-    if info.duration_ms <= 0:
-        raise BulletinError(f"{where}: the recording has no duration")
-    if info.duration_ms > limit_ms:
-        raise BulletinError(
-            f"{where}: {info.duration_ms / 60000:.1f} minutes is longer than "
-            f"{settings.audio.max_recording_minutes}; cut it or split the bulletin"
-        )
-    digest = _sha256(src)
-    suffix = (src.suffix.lower() if re.fullmatch(r"\.[a-z0-9]{1,5}", src.suffix.lower()) else "") or ".audio"
-    dest_dir = settings.recordings_dir / str(bulletin.id)
-    dest = dest_dir / f"{language}-{digest[:16]}{suffix}"
-    if not dest.exists():
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
-                shutil.copyfileobj(inp, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     assert bulletin.id is not None
     return Recording(
         bulletin_id=bulletin.id,
         language=language,
         path=dest,
-        duration_ms=info.duration_ms,
+        duration_ms=wav.duration_ms,
         sha256=digest,
         original_name=src.name,
         codec=info.codec,
-        sample_rate=info.sample_rate,
-        channels=info.channels,
+        sample_rate=wav.sample_rate,
+        channels=wav.channels,
     )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

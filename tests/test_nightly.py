@@ -32,6 +32,7 @@ def test_nightly_builds_pushes_and_a_second_run_does_nothing(
     bid = add_bulletin(small, "Thôn Tả Phìn họp lúc 7h30 ngày 02/12/2026 về gia hạn thẻ BHYT.")
     rec = fx.speech(tmp_path / "hmn.wav", "Bản ghi tiếng Mông")
     assert run("recording", "add", str(bid), "hmn", str(rec)).code == 0
+    assert run("bulletin", "approve", str(bid)).code == 0  # a new recording needs approval again
 
     first = run("nightly", "--date", DAY, "--json")
     assert first.code == 0, first.err
@@ -76,6 +77,7 @@ def test_one_bad_recording_fails_only_its_programs(
     add_bulletin(small, "Tiêm phòng cho gia súc.", targets='["02695"]', title="Tiêm phòng gia súc")
     good = fx.speech(tmp_path / "hmn.wav", "Tiếng Mông")
     assert run("recording", "add", str(bid), "hmn", str(good)).code == 0
+    assert run("bulletin", "approve", str(bid)).code == 0  # a new recording needs approval again
     # the stored copy is damaged after intake (a disk fault, a bad copy)
     from pipeline.store.recordings import current_recordings
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -21,6 +22,7 @@ from pipeline import manifest as mf
 from pipeline.cli import web_cmds
 from pipeline.cli.context import AppContext
 from pipeline.package import manifest_path as manifest_path_for
+from pipeline.store import audit
 from pipeline.store.runs import latest_deliveries
 from pipeline.store.users import add_endpoint_token, play_reports
 from tests import audio_fixtures as fx
@@ -290,8 +292,32 @@ def test_an_approver_dispatches_an_emergency_now(built: Built, web: Web) -> None
     approver = web.client("duyet")
     page = approver.get(f"/bulletins/{built.emergency}").text
     assert "Phát khẩn ngay" in page
+    # a post without the confirmation's token only leads to the confirmation page
     r = approver.post(f"/bulletins/{built.emergency}/dispatch", data={"csrf_token": csrf_of(page)})
-    assert r.status_code == 200 and "Đã phát khẩn bản tin" in r.text and "Mọi điểm nhận đã nhận được" in r.text
+    assert r.status_code == 303 and r.headers["location"] == f"/bulletins/{built.emergency}/dispatch"
+    assert not landed.exists()
+    confirm = approver.get(f"/bulletins/{built.emergency}/dispatch").text
+    assert "1 xã" in confirm and "Y Tý" in confirm and 'name="action_token"' in confirm
+    form = {
+        "csrf_token": csrf_of(confirm),
+        "action_token": re.search(r'name="action_token" value="([^"]+)"', confirm)[1],
+    }
+    r = approver.post(f"/bulletins/{built.emergency}/dispatch", data=form)
+    assert r.status_code == 303 and r.headers["location"].startswith("/actions/")
+    result = approver.get(r.headers["location"])
+    assert (
+        result.status_code == 200
+        and "Đã phát khẩn bản tin" in result.text
+        and "Mọi điểm nhận đã nhận được" in result.text
+    )
     manifest = mf.read(landed / "manifest.json")
     assert manifest.emergency is not None
     assert manifest.emergency.play == "now" and manifest.emergency.bulletin == built.emergency
+    # reloading the result, or sending the same form again, dispatches nothing more
+    shutil.rmtree(landed)
+    assert approver.get(r.headers["location"]).status_code == 200
+    again = approver.post(f"/bulletins/{built.emergency}/dispatch", data=form)
+    assert again.status_code == 303 and again.headers["location"] == r.headers["location"]
+    assert not landed.exists()
+    dispatched = [e for e in audit.entries(web.db, action="bulletin.dispatched")]
+    assert len(dispatched) == 1 and dispatched[0].actor == "duyet"

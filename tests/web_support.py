@@ -141,7 +141,8 @@ def free_port() -> int:
 def running(app: FastAPI) -> Iterator[str]:
     """A real uvicorn serving ``app`` on 127.0.0.1 in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", proxy_headers=False)
+    server = uvicorn.Server(config)  # as `loa serve`: forwarded headers are the app's to judge
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -14,6 +14,7 @@ import click
 import typer
 
 from pipeline.cli import (
+    admin_cmds,
     agency_cmds,
     bench_cmd,
     bulletins,
@@ -78,6 +79,7 @@ scheduler_cmd.register(app)
 web_cmds.register(app)
 keys_cmds.register(app)
 bench_cmd.register(app)
+admin_cmds.register(app)
 consultation_cmds.register(app)
 agency_cmds.register(app)
 webhook_cmds.register(app)

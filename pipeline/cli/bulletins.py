@@ -12,8 +12,10 @@ from rich.table import Column, Table
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, err_console, print_json
 from pipeline.intake import prepare_recording, read_bulletin_files
 from pipeline.models import LANGUAGES, Bulletin
+from pipeline.store import audit
 from pipeline.store import bulletins as store
-from pipeline.store.recordings import current_recordings, save_recording
+from pipeline.store.approvals import attach_recording, record_approval
+from pipeline.store.recordings import current_recordings
 
 bulletin_app = typer.Typer(help="Add, list, show, approve and withdraw bulletins.", no_args_is_help=True)
 recording_app = typer.Typer(help="Attach readings in Vietnamese, Mong, Dao or Giay to bulletins.", no_args_is_help=True)
@@ -139,7 +141,10 @@ def approve(ctx: typer.Context, bulletin_id: Annotated[int, typer.Argument(metav
 
     Example: loa bulletin approve 3
     """
-    b = store.approve(ctx_of(ctx).db, bulletin_id, by="cli")
+    db = ctx_of(ctx).db
+    b = store.approve(db, bulletin_id, by="cli")
+    record_approval(db, b, by="cli")
+    audit.record(db, "cli", "bulletin.approved", f"bulletin:{b.id}", f"r{b.revision}")
     console.print(f"approved #{b.id} r{b.revision} {b.title}", markup=False)
 
 
@@ -150,6 +155,7 @@ def withdraw(ctx: typer.Context, bulletin_id: Annotated[int, typer.Argument(meta
     Example: loa bulletin withdraw 3
     """
     b = store.withdraw(ctx_of(ctx).db, bulletin_id)
+    audit.record(ctx_of(ctx).db, "cli", "bulletin.withdrawn", f"bulletin:{b.id}")
     console.print(f"withdrawn #{b.id} {b.title}", markup=False)
 
 
@@ -163,21 +169,29 @@ def recording_add(
 ) -> None:
     """Attach a reading of a bulletin in Vietnamese, Mong, Dao or Giay.
 
-    The file is probed with ffprobe, copied into the data directory under a generated
-    name, and replaces the previous recording for that language (which is kept). A
-    Vietnamese (vi) reading of the whole body airs instead of text-to-speech in every commune.
+    Audio only (WAV, MP3, AAC/M4A, Ogg/Opus, FLAC, WebM, AMR, 3GP): playlists, concat
+    lists, images, files naming other files and wrong extensions are refused. The file
+    is converted to the internal WAV under a generated name and replaces the previous
+    recording for that language (which is kept). An approved bulletin becomes a draft
+    again: what airs has changed, so it must be approved again. A Vietnamese (vi) reading
+    of the whole body airs instead of text-to-speech in every commune. Too quiet, clipped
+    or mostly silent readings are warned about.
 
     Example: loa recording add 3 hmn ban-tin-3-hmong.m4a
     """
     app = ctx_of(ctx)
     b = store.get_bulletin(app.db, bulletin_id)
     rec = prepare_recording(b, language, file, settings=app.settings)
-    stored, outcome = save_recording(app.db, rec)
+    stored, outcome, redrafted = attach_recording(app.db, rec)
+    if outcome != "unchanged":
+        audit.record(app.db, "cli", f"recording.{outcome}", f"bulletin:{b.id}", f"{language} {file.name}")
     from pipeline.readings import LEVEL_WARNINGS_VI, check_reading
 
     warnings = check_reading(stored.path, settings=app.settings.audio)
     if json_out:
-        print_json(dataclasses.asdict(stored) | {"outcome": outcome, "warnings": list(warnings)})
+        print_json(
+            dataclasses.asdict(stored) | {"outcome": outcome, "back_to_draft": redrafted, "warnings": list(warnings)}
+        )
         return
     for code in warnings:
         err_console.print(f"warning: {code}: {LEVEL_WARNINGS_VI[code]}", markup=False, highlight=False)
@@ -186,6 +200,12 @@ def recording_add(
         f"{stored.codec} {stored.sample_rate} Hz {stored.channels} ch",
         markup=False,
     )
+    if redrafted:
+        console.print(
+            f"bulletin #{b.id} was approved: it is a draft again (what airs changed); "
+            f"approve it again with `loa bulletin approve {b.id}`",
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

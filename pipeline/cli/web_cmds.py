@@ -11,6 +11,7 @@ import typer
 
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, print_json
 from pipeline.errors import NotFoundError, PartialFailure, UsageError
+from pipeline.store import audit
 
 if TYPE_CHECKING:
     from pipeline.pull import PullReport
@@ -27,8 +28,10 @@ def serve(
 ) -> None:
     """Serve the web UI (Vietnamese) and the pull API with uvicorn.
 
-    Put it behind an HTTPS reverse proxy for use beyond the office network; cookies get
-    the Secure flag when the proxy says the request was https (X-Forwarded-Proto).
+    Put it behind an HTTPS reverse proxy for use beyond the office network, and list
+    that proxy in [web] trusted_proxies: only from there are X-Forwarded-For (the client
+    address the login limits count) and X-Forwarded-Proto (cookies get the Secure flag
+    for https) believed.
 
     Example: loa serve --host 0.0.0.0 --port 8080
     """
@@ -44,7 +47,7 @@ def serve(
         web,
         host=host or settings.web.host,
         port=port or settings.web.port,
-        proxy_headers=True,
+        proxy_headers=False,  # the app reads forwarded headers from [web] trusted_proxies only
         log_level="info" if app.verbose else "warning",
     )
 
@@ -87,6 +90,7 @@ def user_add(
     if len(password) < 10:
         raise UsageError(f"user {name}: the password needs at least 10 characters")
     user = add_user(app.db, name, password_hash=hash_password(password), role=role, group=group, commune=commune)
+    audit.record(app.db, "cli", "user.added", f"user:{user.name}", role)
     scope = f"group {user.group}" if user.group else f"commune {user.commune}" if user.commune else "everything"
     console.print(f"added user {user.name} ({user.role}, {scope})", markup=False)
 
@@ -111,6 +115,7 @@ def token_create(
     revoked = revoke_endpoint_tokens(app.db, endpoint) if revoke_old else 0
     token = new_token()
     add_endpoint_token(app.db, endpoint, token)
+    audit.record(app.db, "cli", "token.issued", f"endpoint:{endpoint}", f"revoked {revoked}" if revoked else "")
     if json_out:
         print_json({"endpoint": endpoint, "token": token, "revoked": revoked})
         return

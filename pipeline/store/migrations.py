@@ -350,6 +350,71 @@ def _v7_publish(conn: Connection) -> None:
 
 Migration = Callable[[Connection], None]
 
+
+def _v4_web_safety(conn: Connection) -> None:
+    """Approval snapshots, the audit log (append-only), web action tokens, account lockouts."""
+    md = sa.MetaData()
+    sa.Table(
+        "approvals",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("bulletin_id", sa.Integer, nullable=False),
+        sa.Column("revision", sa.Integer, nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("recordings", sa.JSON, nullable=False),  # language → sha256 of what was approved
+        sa.Column("approved_by", sa.Text),
+        sa.Column("at", TS, nullable=False),
+        sa.Index("ix_approvals_bulletin", "bulletin_id"),
+    )
+    sa.Table(
+        "audit_log",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", TS, nullable=False),
+        sa.Column("actor", sa.Text, nullable=False),
+        sa.Column("action", sa.String(48), nullable=False),
+        sa.Column("target", sa.Text, nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+        sa.Column("client", sa.Text),
+        sa.Index("ix_audit_at", "at"),
+    )
+    sa.Table(
+        "web_actions",
+        md,
+        sa.Column("token", sa.String(64), primary_key=True),
+        sa.Column("user_id", sa.Integer, nullable=False),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("bulletin_id", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("result", sa.JSON, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("finished_at", TS),
+    )
+    sa.Table(
+        "login_lockouts",
+        md,
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("failures", sa.Integer, nullable=False),
+        sa.Column("locked_at", TS, nullable=False),
+    )
+    md.create_all(conn)
+    if conn.dialect.name == "sqlite":
+        for op in ("UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
+                "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+            )
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+        )
+
+
 _version_table = sa.Table(
     "schema_migrations",
     sa.MetaData(),
@@ -434,6 +499,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
     (2, "users, sessions, endpoint tokens, play reports", _v2_web),
     (3, "runs: host and pid of the process that runs them", _v3_run_owner),
+    (4, "approvals, audit log, web action tokens, login lockouts", _v4_web_safety),
     (5, "tiers normal/priority/emergency, operator decisions, replay cadence, CAP alerts", _v5_broadcast_rules),
     (6, "policies and consultations: bulletin policy/stage/campaign, campaigns, answers", _v6_consultations),
     (7, "agencies, agency tokens, idempotency keys, public flag, webhook outbox", _v7_publish),

@@ -215,3 +215,136 @@ def play_reports(db: Database, commune: str, *, limit: int = 50) -> list[PlayRep
         )
         for r in rows
     ]
+
+
+# --- accounts locked after too many failed logins --------------------------------
+
+
+def lock_account(db: Database, name: str, *, failures: int) -> None:
+    t = db.table("login_lockouts")
+    with db.begin() as conn:
+        if conn.execute(sa.select(t.c.name).where(t.c.name == name)).first() is None:
+            conn.execute(t.insert().values(name=name, failures=failures, locked_at=utcnow()))
+
+
+def account_locked(db: Database, name: str) -> dt.datetime | None:
+    """When the account ``name`` was locked, or None."""
+    t = db.table("login_lockouts")
+    with db.begin() as conn:
+        row = conn.execute(sa.select(t.c.locked_at).where(t.c.name == name)).first()
+    return None if row is None else as_utc(row[0])
+
+
+def locked_accounts(db: Database) -> dict[str, dt.datetime]:
+    t = db.table("login_lockouts")
+    with db.begin() as conn:
+        return {r[0]: as_utc(r[1]) or utcnow() for r in conn.execute(sa.select(t.c.name, t.c.locked_at))}
+
+
+def unlock_account(db: Database, name: str) -> bool:
+    t = db.table("login_lockouts")
+    with db.begin() as conn:
+        return bool(conn.execute(t.delete().where(t.c.name == name)).rowcount)
+
+
+# --- management ------------------------------------------------------------------
+
+
+def list_users(db: Database) -> list[User]:
+    t = db.table("users")
+    with db.begin() as conn:
+        return [_user(r) for r in conn.execute(sa.select(t).order_by(t.c.name)).mappings()]
+
+
+def user_by_name(db: Database, name: str) -> User:
+    found = user_with_hash(db, name)
+    if found is None:
+        raise NotFoundError(f"user {name}: no such user; see `loa user list`")
+    return found[0]
+
+
+def set_disabled(db: Database, user_id: int, disabled: bool) -> None:
+    """Disable (sessions end at once: they are deleted) or enable a user."""
+    t, s = db.table("users"), db.table("sessions")
+    with db.begin() as conn:
+        conn.execute(t.update().where(t.c.id == user_id).values(disabled=disabled))
+        if disabled:
+            conn.execute(s.delete().where(s.c.user_id == user_id))
+
+
+def set_role_scope(db: Database, user_id: int, *, role: str, group: str | None, commune: str | None) -> None:
+    if role not in ROLES:
+        raise UsageError(f"user {user_id}: unknown role {role!r}; use one of {', '.join(ROLES)}")
+    t = db.table("users")
+    with db.begin() as conn:
+        conn.execute(t.update().where(t.c.id == user_id).values(role=role, group_id=group, commune=commune))
+
+
+def end_sessions(db: Database, user_id: int, *, keep: str | None = None) -> None:
+    """Delete the user's sessions (all but ``keep``, a session id): after a password change."""
+    s = db.table("sessions")
+    query = s.delete().where(s.c.user_id == user_id)
+    if keep is not None:
+        query = query.where(s.c.id_hash != digest(keep))
+    with db.begin() as conn:
+        conn.execute(query)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointToken:
+    id: int
+    endpoint: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+def list_endpoint_tokens(db: Database) -> list[EndpointToken]:
+    t = db.table("endpoint_tokens")
+    with db.begin() as conn:
+        rows = conn.execute(sa.select(t).order_by(t.c.endpoint, t.c.id)).mappings().all()
+    return [
+        EndpointToken(
+            id=r["id"],
+            endpoint=r["endpoint"],
+            created_at=as_utc(r["created_at"]) or utcnow(),
+            last_used_at=as_utc(r["last_used_at"]),
+            revoked_at=as_utc(r["revoked_at"]),
+        )
+        for r in rows
+    ]
+
+
+def revoke_endpoint_token(db: Database, token_id: int) -> EndpointToken:
+    t = db.table("endpoint_tokens")
+    with db.begin() as conn:
+        conn.execute(t.update().where(t.c.id == token_id, t.c.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    for tok in list_endpoint_tokens(db):
+        if tok.id == token_id:
+            return tok
+    raise NotFoundError(f"token {token_id}: no such token; see `loa token list`")
+
+
+def all_play_reports(db: Database, communes: set[str], *, limit: int = 1000) -> list[PlayReport]:
+    """Reports of ``communes``, newest first."""
+    t, u = db.table("play_reports"), db.table("users")
+    query = (
+        sa.select(t, u.c.name)
+        .join(u, u.c.id == t.c.user_id)
+        .where(t.c.commune.in_(sorted(communes)))
+        .order_by(t.c.id.desc())
+        .limit(limit)
+    )
+    with db.begin() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [
+        PlayReport(
+            user=r["name"],
+            commune=r["commune"],
+            program=r["program"],
+            kind=r["kind"],
+            note=r["note"],
+            at=as_utc(r["at"]) or utcnow(),
+        )
+        for r in rows
+    ]

@@ -52,14 +52,16 @@ def endpoint_auth(
 ) -> Endpoint:
     """The endpoint ``name`` if the bearer token is its own: 401 without a valid token, else 404."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "Cần mã truy cập (Authorization: Bearer …) của điểm nhận.", headers={"WWW-Authenticate": "Bearer"}
+        )
     state = web_state(request)
     owner = user_store.endpoint_of_token(state.db, credentials.credentials)
     if owner is None:
-        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, "Mã truy cập không đúng hoặc đã bị thu hồi.", headers={"WWW-Authenticate": "Bearer"})
     endpoint = state.deployment.endpoint(name)
     if owner != name or endpoint is None:
-        raise HTTPException(404, f"endpoint {name}: not found")
+        raise HTTPException(404, f"Không tìm thấy điểm nhận {name}.")
     return endpoint
 
 
@@ -71,12 +73,14 @@ def token_endpoint(
 ) -> Endpoint:
     """The endpoint the bearer token belongs to (401 without a valid token)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "Cần mã truy cập (Authorization: Bearer …) của điểm nhận.", headers={"WWW-Authenticate": "Bearer"}
+        )
     state = web_state(request)
     owner = user_store.endpoint_of_token(state.db, credentials.credentials)
     endpoint = state.deployment.endpoint(owner) if owner else None
     if endpoint is None:
-        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, "Mã truy cập không đúng hoặc đã bị thu hồi.", headers={"WWW-Authenticate": "Bearer"})
     return endpoint
 
 
@@ -118,7 +122,7 @@ def programs(
 ) -> Response:
     path = endpoint_manifest(web_state(request).settings, endpoint, f"programs/{date.isoformat()}")
     if path is None:
-        raise HTTPException(404, f"endpoint {endpoint.name}: no programs for {date.isoformat()} yet")
+        raise HTTPException(404, f"Điểm nhận {endpoint.name}: chưa có chương trình cho ngày {date:%d/%m/%Y}.")
     data = path.read_bytes()  # the signed bytes, as they are: a device checks the signature on them
     etag = _etag_of(data)
     if request.headers.get("if-none-match") == etag:
@@ -167,7 +171,7 @@ def files(request: Request, endpoint: EndpointDep, path: str) -> Response:
     else:
         found = confined(commune_root(settings, endpoint.commune), path)
     if found is None:
-        raise HTTPException(404, f"endpoint {endpoint.name}: no file {path}")
+        raise HTTPException(404, f"Điểm nhận {endpoint.name}: không có tệp {path}.")
     st = found.stat()
     etag = '"' + hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32] + '"'
     if request.headers.get("if-none-match") == etag:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import __version__
 from pipeline.config import Settings
@@ -20,9 +23,12 @@ from pipeline.web import (
     api_agency,
     api_public,
     api_receipts,
+    routes_actions,
+    routes_admin,
     routes_agencies,
     routes_auth,
     routes_bulletins,
+    routes_calendar,
     routes_communes,
     routes_consultation_meeting,
     routes_consultation_public,
@@ -30,25 +36,33 @@ from pipeline.web import (
     routes_decisions,
     routes_deliveries,
     routes_feeds,
+    routes_operator_reports,
     routes_preview,
     routes_public,
     routes_reports,
     routes_runner,
     routes_webhooks,
 )
-from pipeline.web.auth import LoginRequired, RateLimiter, SessionCodec, load_secret_key
-from pipeline.web.pages import BodyLimitMiddleware, SecurityHeadersMiddleware, make_environment, render
+from pipeline.web.auth import LoginGuard, LoginRequired, SessionCodec, load_secret_key
+from pipeline.web.clientaddr import ForwardedMiddleware
+from pipeline.web.messages_vi import error_vi
+from pipeline.web.pages import BodyLimitMiddleware, HeadMiddleware, SecurityHeadersMiddleware, make_environment, render
 from pipeline.web.state import WebState
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 #: Every router of the app, in matching order (tests walk their routes).
 ROUTERS = (
     routes_auth.router,
     routes_bulletins.router,
+    routes_actions.router,
     routes_preview.router,
     routes_deliveries.router,
     routes_communes.router,
+    routes_admin.router,
     routes_reports.router,
+    routes_operator_reports.router,
+    routes_calendar.router,
     routes_runner.router,
     api.router,
     routes_consultation_public.router,
@@ -81,13 +95,19 @@ def create_app(settings: Settings, *, deployment: Deployment | None = None, db: 
         settings=settings,
         deployment=deployment or load_deployment(settings.schedules_dir, default_timezone=settings.timezone),
         db=db or open_database(settings.db_url),
-        templates=make_environment(),
-        limiter=RateLimiter(settings.web.login_attempts_per_minute),
+        templates=make_environment(settings.tz),
+        limiter=LoginGuard.for_settings(
+            settings.web.login_attempts_per_minute,
+            settings.web.login_account_failures,
+            settings.web.login_lockout_failures,
+        ),
         codec=SessionCodec(load_secret_key(settings.data_dir)),
     )
     app.add_middleware(api_public.PublicCors, origins=settings.publish.cors_origins)
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.web.max_upload_mb * 1024 * 1024)
+    app.add_middleware(ForwardedMiddleware, trusted=settings.web.trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:
         app.include_router(router)
@@ -99,27 +119,72 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+#: Starlette's own English details, in Vietnamese.
+STATUS_VI = {
+    400: "Yêu cầu không hợp lệ.",
+    401: "Cần đăng nhập hoặc mã truy cập.",
+    403: "Bạn không có quyền làm việc này.",
+    404: "Không tìm thấy trang này.",
+    405: "Không thể làm việc này theo cách đó.",
+    413: "Tệp quá lớn.",
+    422: "Thông tin gửi lên không hợp lệ.",
+    429: "Quá nhiều yêu cầu; hãy chờ một lát rồi thử lại.",
+    500: "Máy chủ gặp lỗi; việc này chưa làm được. Hãy thử lại sau hoặc báo cho quản trị viên.",
+}
+FIELD_NAMES_VI = {"date": "ngày", "bulletin_id": "số bản tin", "user_id": "số người dùng", "token_id": "số mã"}
+
+
+def _vi_detail(status: int, detail: object) -> str:
+    """A Vietnamese message: ours as given; Starlette's English defaults replaced."""
+    if isinstance(detail, str) and detail and not detail.isascii():
+        return detail
+    return STATUS_VI.get(status, "Có lỗi.")
+
+
+def _validation_vi(exc: RequestValidationError) -> str:
+    names = []
+    for err in exc.errors():
+        loc = [str(x) for x in err.get("loc", ()) if x not in ("query", "path", "body", "form")]
+        if loc:
+            names.append(FIELD_NAMES_VI.get(loc[-1], loc[-1]))
+    where = f" ({', '.join(dict.fromkeys(names))})" if names else ""
+    return f"Thông tin gửi lên không hợp lệ{where}; hãy kiểm tra lại địa chỉ hoặc biểu mẫu."
+
+
+def _answer(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    public = status == 404 and request.url.path.startswith(("/archive", "/feeds"))  # the citizens' own 404 page
+    response = render(request, "public/404.html" if public else "error.html", status=status, message=message)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='')}", status_code=303)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        if _is_api(request):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        message = exc.detail if isinstance(exc.detail, str) else "Có lỗi."
-        if exc.status_code == 404 and message == "Not Found":
-            message = "Không tìm thấy trang này."
-        if exc.status_code == 404 and request.url.path.startswith(("/archive", "/feeds")):
-            return render(request, "public/404.html", status=404, message=message)
-        if exc.status_code == 405:
-            message = "Không thể làm việc này theo cách đó."
-        return render(request, "error.html", status=exc.status_code, message=message)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _answer(request, exc.status_code, _vi_detail(exc.status_code, exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # a malformed id, date or query string: the page does not exist (UI) or the request is bad (API)
+        status = 422 if _is_api(request) or request.method != "GET" else 404
+        return _answer(request, status, _validation_vi(exc))
 
     @app.exception_handler(LoaError)
     async def loa_error(request: Request, exc: LoaError) -> Response:
         status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UsageError) else 500
-        if _is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=status)
-        return render(request, "error.html", status=status, message=str(exc))
+        if status == 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+            return _answer(request, 500, STATUS_VI[500])
+        return _answer(request, status, error_vi(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return _answer(request, 500, STATUS_VI[500])

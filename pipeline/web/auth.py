@@ -138,6 +138,70 @@ class RateLimiter:
             self._failures.pop(key, None)
 
 
+class AccountBackoff:
+    """Failed logins in a row per account, whatever the client: waits that double, then a lock.
+
+    After ``after`` failures each next try waits 1 s, 2 s, 4 s … (at most ``max_wait_s``)
+    from the last failure; ``failed`` returns True when ``lock_after`` is reached (the
+    caller locks the account in the store, until an admin unlocks it).
+    """
+
+    def __init__(self, after: int, lock_after: int, max_wait_s: float = 300.0) -> None:
+        self.after = after
+        self.lock_after = lock_after
+        self.max_wait_s = max_wait_s
+        self._state: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_s(self, name: str) -> float:
+        with self._lock:
+            count, last = self._state.get(name, (0, 0.0))
+        if count < self.after:
+            return 0.0
+        wait = min(2.0 ** (count - self.after), self.max_wait_s) - (time.monotonic() - last)
+        return max(0.0, wait)
+
+    def failed(self, name: str) -> bool:
+        with self._lock:
+            if len(self._state) > 10_000:
+                cutoff = time.monotonic() - self.max_wait_s
+                for k in [k for k, (_, t) in self._state.items() if t < cutoff]:
+                    del self._state[k]
+            count = self._state.get(name, (0, 0.0))[0] + 1
+            self._state[name] = (count, time.monotonic())
+        return count >= self.lock_after
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._state.pop(name, None)
+
+
+@dataclass
+class LoginGuard:
+    """The three login limits: per (account, client), per client, per account."""
+
+    pair: RateLimiter
+    client: RateLimiter
+    account: AccountBackoff
+
+    @classmethod
+    def for_settings(cls, per_minute: int, account_after: int, lock_after: int) -> LoginGuard:
+        return cls(RateLimiter(per_minute), RateLimiter(per_minute * 4), AccountBackoff(account_after, lock_after))
+
+    def wait_s(self, name: str, client: str) -> float:
+        return max(self.pair.wait_s(f"{name}|{client}"), self.client.wait_s(client), self.account.wait_s(name))
+
+    def failed(self, name: str, client: str) -> bool:
+        """Count a failure; True when the account must now be locked."""
+        self.pair.failed(f"{name}|{client}")
+        self.client.failed(client)
+        return self.account.failed(name)
+
+    def succeeded(self, name: str, client: str) -> None:
+        self.pair.succeeded(f"{name}|{client}")
+        self.account.succeeded(name)
+
+
 # --- who is asking --------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from pipeline.errors import BulletinError
 from pipeline.intake import parse_bulletin
 from pipeline.models import Bulletin, Deployment
 from pipeline.store.bulletins import CONTENT_FIELDS
+from pipeline.web.messages_vi import intake_vi
 
 FIELDS = (*CONTENT_FIELDS, "replay_every_minutes")
 HINTS_VI = {
@@ -125,7 +126,7 @@ def validate(form: BulletinForm, *, where: str, deployment: Deployment) -> Bulle
         return parse_bulletin(form.text(), where=where, deployment=deployment).bulletin
     except BulletinError as exc:
         key, detail = field_of(str(exc), where)
-        form.errors[key] = f"{HINTS_VI.get(key, 'Chưa đúng')}: {detail}"
+        form.errors[key] = f"{HINTS_VI.get(key, 'Chưa đúng')}: {intake_vi(detail)}."
         return None
 
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import unicodedata
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.models import LANGUAGES, TIER_VI
+from pipeline.models import LANGUAGES, TIER_VI, Deployment
 from pipeline.readings import LEVEL_WARNINGS_VI
 from pipeline.replay import replay_every
 from pipeline.web.auth import CSRF_FIELD, Authed
+from pipeline.web.messages_vi import delivery_error_vi, missing_vi
 from pipeline.web.state import web_state
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -46,6 +49,7 @@ NOTICES = {
     "approved": "Đã duyệt bản tin.",
     "withdrawn": "Đã thu hồi bản tin.",
     "recording": "Đã nhận bản ghi.",
+    "recording_redraft": "Đã nhận bản ghi. Bản tin đã duyệt nay trở về nháp và cần duyệt lại, vì nội dung phát đã đổi.",
     "played": "Đã ghi nhận: chương trình đã phát. Cảm ơn!",
     "problem": "Đã ghi nhận sự cố; trung tâm sẽ liên hệ.",
     "accepted": "Đã ghi nhận: xã nhận phát bản tin.",
@@ -56,12 +60,71 @@ NOTICES = {
 WEEKDAY_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
 
+FIELD_VI = {
+    "title": "Tiêu đề",
+    "category": "Loại tin",
+    "priority": "Mức ưu tiên",
+    "source": "Nguồn",
+    "reference": "Số, ký hiệu văn bản",
+    "valid_from": "Ngày bắt đầu",
+    "valid_until": "Ngày kết thúc",
+    "targets": "Nơi nhận",
+    "languages": "Ngôn ngữ",
+    "body": "Nội dung",
+}
+
+
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
 def vi_day(day: dt.date) -> str:
     return f"{WEEKDAY_VI[day.weekday()]}, {day:%d/%m/%Y}"
+
+
+def vi_date(day: dt.date | None) -> str:
+    """``ngày 01/12/2026``."""
+    return "" if day is None else f"{day:%d/%m/%Y}"
+
+
+def make_vi_time(tz: dt.tzinfo) -> Any:
+    def vi_time(moment: dt.datetime | None) -> str:
+        """``08:30 ngày 01/12/2026`` in the deployment's time zone (naive values are UTC)."""
+        if moment is None:
+            return ""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        local = moment.astimezone(tz)
+        return f"{local:%H:%M} ngày {local:%d/%m/%Y}"
+
+    return vi_time
+
+
+def targets_vi(targets: tuple[str, ...] | list[str], deployment: Deployment) -> str:
+    """``("all",)`` → ``Toàn tỉnh``; a group id → its name; a commune code → ``xã <name>``."""
+    out = []
+    for t in targets:
+        if t == "all":
+            out.append("Toàn tỉnh")
+        elif (g := deployment.group(t)) is not None:
+            out.append(g.name)
+        elif (c := deployment.commune(t)) is not None:
+            out.append(f"{c.kind} {c.name}")
+        else:
+            out.append(t)
+    return ", ".join(out)
+
+
+def program_vi(program: str) -> str:
+    """``02641/2026-12-02/morning`` → ``Buổi sáng ngày 02/12/2026`` (as is when not of that form)."""
+    parts = program.split("/")
+    if len(parts) >= 3:
+        try:
+            day = dt.date.fromisoformat(parts[1])
+        except ValueError:
+            return program
+        return f"{SLOT_VI.get(parts[2], parts[2])} ngày {day:%d/%m/%Y}"
+    return program
 
 
 def seconds(ms: int | None) -> str:
@@ -71,7 +134,7 @@ def seconds(ms: int | None) -> str:
     return f"{total // 60}:{total % 60:02d}"
 
 
-def make_environment() -> Environment:
+def make_environment(tz: dt.tzinfo | None = None) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -92,8 +155,20 @@ def make_environment() -> Environment:
         NOTICES=NOTICES,
         LEVEL_WARNINGS=LEVEL_WARNINGS_VI,
         replay_every=replay_every,
+        FIELD_VI=FIELD_VI,
+        new_token=lambda: secrets.token_urlsafe(24),
     )
-    env.filters.update(vi_day=vi_day, seconds=seconds)
+    zone = tz or ZoneInfo("Asia/Ho_Chi_Minh")
+    env.filters.update(
+        program_vi=program_vi,
+        delivery_error_vi=delivery_error_vi,
+        targets_vi=targets_vi,
+        missing_vi=missing_vi,
+        vi_day=vi_day,
+        seconds=seconds,
+        vi_date=vi_date,
+        vi_time=make_vi_time(zone),
+    )
     return env
 
 
@@ -176,7 +251,12 @@ async def _too_large(send: Send, limit: int) -> None:
 
 
 class SecurityHeadersMiddleware:
-    """No framing, no sniffing, only this site's own resources (no inline scripts)."""
+    """No framing, no sniffing, only this site's own resources (no inline scripts), no caching.
+
+    Every response but ``/static/`` gets ``Cache-Control: no-store`` (unless it set its
+    own): pages show what a logged-in user may see, and a shared computer at the commune
+    must not keep them.
+    """
 
     HEADERS = (
         (b"x-frame-options", b"DENY"),
@@ -197,9 +277,14 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        static = scope["path"].startswith("/static/")
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = _secure(list(message.get("headers", [])), self.HEADERS)
+                headers = list(message.get("headers", []))
+                if not static and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))  # no page or answer kept by a browser or proxy
+                message["headers"] = _secure(headers, self.HEADERS)
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -221,3 +306,24 @@ def _secure(headers: list[tuple[bytes, bytes]], defaults: tuple[tuple[bytes, byt
             for k, v in out
         ],
     ]
+
+
+class HeadMiddleware:
+    """``HEAD`` works wherever ``GET`` does: answered as a GET, without the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def no_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app(dict(scope, method="GET"), receive, no_body)

@@ -8,6 +8,7 @@ import unicodedata
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from pipeline.store import audit
 from pipeline.store import users as user_store
 from pipeline.web.auth import (
     CSRF_FIELD,
@@ -78,8 +79,17 @@ async def login(request: Request) -> Response:
             request, next_url=next_url, status=403, name=name, error="Biểu mẫu đã hết hạn; hãy đăng nhập lại."
         )
     client = request.client.host if request.client else "?"
-    key = f"{name}|{client}"
-    wait = state.limiter.wait_s(key)
+    locked = user_store.account_locked(state.db, name) if name else None
+    if locked is not None:
+        audit.record(state.db, name, "login.failed", f"user:{name}", "tài khoản đang khóa", client=client)
+        return _login_page(
+            request,
+            next_url=next_url,
+            status=423,
+            name=name,
+            error="Tài khoản này đã bị khóa vì đăng nhập sai quá nhiều lần. Hãy nhờ quản trị viên mở khóa.",
+        )
+    wait = state.limiter.wait_s(name, client)
     if wait > 0:
         response = _login_page(
             request,
@@ -93,9 +103,14 @@ async def login(request: Request) -> Response:
     found = user_store.user_with_hash(state.db, name)
     ok = found is not None and not found[0].disabled and verify_password(found[1], password)
     if not ok or found is None:
-        state.limiter.failed(key)
+        lock = state.limiter.failed(name, client)
+        audit.record(state.db, name or "?", "login.failed", f"user:{name}", "", client=client)
+        if lock and found is not None:
+            user_store.lock_account(state.db, name, failures=state.limiter.account.lock_after)
+            audit.record(state.db, "system", "login.locked", f"user:{name}", "", client=client)
         return _login_page(request, next_url=next_url, status=401, name=name, error="Sai tên đăng nhập hoặc mật khẩu.")
-    state.limiter.succeeded(key)
+    state.limiter.succeeded(name, client)
+    audit.record(state.db, name, "login.ok", f"user:{name}", "", client=client)
     user = found[0]
     old = state.codec.session_id(request.cookies.get(SESSION_COOKIE))
     if old:

@@ -16,26 +16,33 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from pipeline.errors import BulletinError, LoaError, UsageError
+from pipeline.errors import LoaError, RecordingRefused, UsageError
 from pipeline.intake import prepare_recording
 from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording, tier_of
 from pipeline.readings import check_reading
+from pipeline.store import audit
 from pipeline.store import bulletins as store
 from pipeline.store import decisions as decision_store
-from pipeline.store.recordings import current_recordings, save_recording
-from pipeline.web.auth import Approver, Authed, Editor, Reader, check_csrf, may_see_bulletin, target_outside_scope
+from pipeline.store.approvals import attach_recording, changes_since_approval
+from pipeline.store.recordings import current_recordings
+from pipeline.web.auth import Authed, Editor, Reader, check_csrf, may_see_bulletin, target_outside_scope
 from pipeline.web.forms import BulletinForm, validate
+from pipeline.web.messages_vi import error_vi, recording_refused_vi
 from pipeline.web.pages import render
 from pipeline.web.state import WebState, web_state
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
+#: Ids beyond this are refused before they reach the database (SQLite's INTEGER is 64-bit).
+MAX_ID = 2**62
 _SAFE_NAME_RE = re.compile(r"^[\w\-. ()]{1,120}$")
 _EXT_RE = re.compile(r"^\.[a-z0-9]{1,5}$")
 
 
 def visible_bulletin(state: WebState, who: Authed, bulletin_id: int) -> Bulletin:
     """The bulletin if the user's scope reaches it; else 404, as if it did not exist."""
+    if not 0 < bulletin_id <= MAX_ID:  # a huge id is no bulletin (and no database error)
+        raise HTTPException(404, "Không tìm thấy bản tin này.")
     try:
         b = store.get_bulletin(state.db, bulletin_id)
     except LoaError as exc:
@@ -180,27 +187,32 @@ async def create(request: Request, who: Editor) -> Response:
     if b is None:
         return _form_page(request, state, form, bulletin=None, status=400)
     [(saved, _)] = store.save_bulletins(state.db, [b])
+    audit.record(state.db, who.user.name, "bulletin.added", f"bulletin:{saved.id}", saved.title)
     return RedirectResponse(f"/bulletins/{saved.id}", status_code=303)
+
+
+def detail_context(state: WebState, b: Bulletin) -> dict[str, Any]:
+    """What the bulletin page shows: recordings, what is lacking, revisions, changes since approval."""
+    assert b.id is not None
+    recs = current_recordings(state.db, [b.id])
+    return {
+        "b": b,
+        "recordings": {lang: r for (_, lang), r in recs.items()},
+        "lacking": lacking(b, state.deployment, recs),
+        "revisions": list(reversed(store.revisions(state.db, b.id))),
+        "communes": state.deployment.targeted(b.targets),
+        "today": dt.datetime.now(state.settings.tz).date(),
+        "changes": changes_since_approval(state.db, b) if b.status == "draft" else None,
+        "deployment": state.deployment,
+        "decisions": decision_store.decisions(state.db, [b.id]),
+    }
 
 
 @router.get("/bulletins/{bulletin_id}")
 def detail(request: Request, bulletin_id: int, who: Reader) -> Response:
     state = web_state(request)
     b = visible_bulletin(state, who, bulletin_id)
-    recs = current_recordings(state.db, [bulletin_id])
-    communes = state.deployment.targeted(b.targets)
-    return render(
-        request,
-        "bulletin.html",
-        b=b,
-        recordings={lang: r for (_, lang), r in recs.items()},
-        lacking=lacking(b, state.deployment, recs),
-        revisions=list(reversed(store.revisions(state.db, bulletin_id))),
-        communes=communes,
-        today=dt.datetime.now(state.settings.tz).date(),
-        notice=request.query_params.get("ok"),
-        decisions=decision_store.decisions(state.db, [bulletin_id]),
-    )
+    return render(request, "bulletin.html", notice=request.query_params.get("ok"), **detail_context(state, b))
 
 
 @router.get("/bulletins/{bulletin_id}/edit")
@@ -223,6 +235,8 @@ async def update(request: Request, bulletin_id: int, who: Editor) -> Response:
     # the form has no policy or consultation fields: a revision keeps them (docs/consultation.md)
     b = dataclasses.replace(b, policy=current.policy, stage=current.stage, consultation=current.consultation)
     [(saved, outcome)] = store.save_bulletins(state.db, [b])
+    if outcome == "revised":
+        audit.record(state.db, who.user.name, "bulletin.revised", f"bulletin:{saved.id}", f"r{saved.revision}")
     return RedirectResponse(f"/bulletins/{saved.id}?ok={outcome}", status_code=303)
 
 
@@ -233,9 +247,9 @@ def safe_upload_name(name: str | None) -> str:
     """The client's file name if it is a plain name; a path or odd characters are refused."""
     name = unicodedata.normalize("NFC", name or "")
     if not name or "/" in name or "\\" in name or "\x00" in name or ".." in name or name.startswith("."):
-        raise BulletinError(f"tên tệp {name!r} không hợp lệ: hãy chọn một tệp âm thanh có tên bình thường")
+        raise RecordingRefused(f"file name {name!r} is not a plain name", reason="name")
     if not _SAFE_NAME_RE.match(name):
-        raise BulletinError(f"tên tệp {name!r} có ký tự lạ; hãy đổi tên tệp (chữ, số, dấu gạch) rồi tải lên lại")
+        raise RecordingRefused(f"file name {name!r} has odd characters", reason="name_chars")
     return name
 
 
@@ -259,10 +273,11 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
     upload = form.get("file")
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    redrafted = False
     workdir = state.settings.data_dir / "tmp" / "uploads" / uuid.uuid4().hex
     try:
         if not isinstance(upload, UploadFile):
-            raise BulletinError("chưa chọn tệp âm thanh")
+            raise RecordingRefused("no file chosen", reason="no_file")
         name = safe_upload_name(upload.filename)
         suffix = Path(name).suffix.lower()
         workdir.mkdir(parents=True)
@@ -270,31 +285,35 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
         src = workdir / (name if _EXT_RE.match(suffix) else f"{name}.audio")
         await _spool(upload, src, state.settings.web.max_upload_mb * 1024 * 1024)
         rec = prepare_recording(b, language, src, settings=state.settings)
-        _, outcome = save_recording(state.db, rec)
+        _, outcome, redrafted = attach_recording(state.db, rec)
         log.info("recording %s for bulletin %s by %s: %s", language, bulletin_id, who.user.name, outcome)
         warnings = check_reading(rec.path, settings=state.settings.audio)  # too quiet, clipped, mostly silence
+        if outcome != "unchanged":
+            audit.record(
+                state.db, who.user.name, f"recording.{outcome}", f"bulletin:{bulletin_id}", f"{language} {name}"
+            )
+        if redrafted:
+            audit.record(state.db, who.user.name, "bulletin.back_to_draft", f"bulletin:{bulletin_id}", "recording")
+    except RecordingRefused as exc:
+        error = recording_refused_vi(exc)
+        audit.record(state.db, who.user.name, "recording.refused", f"bulletin:{bulletin_id}", exc.reason)
     except UsageError as exc:
-        error = str(exc).replace(str(workdir) + "/", "")
+        error = error_vi(exc)
     finally:
         await form.close()  # the spooled upload
         shutil.rmtree(workdir, ignore_errors=True)
     if error is not None:
-        recs = current_recordings(state.db, [bulletin_id])
         return render(
             request,
             "bulletin.html",
             status=400,
-            b=b,
-            recordings={lang: r for (_, lang), r in recs.items()},
-            lacking=lacking(b, state.deployment, recs),
-            revisions=list(reversed(store.revisions(state.db, bulletin_id))),
-            communes=state.deployment.targeted(b.targets),
-            today=dt.datetime.now(state.settings.tz).date(),
             upload_error=f"Không nhận được bản ghi: {error}",
             upload_language=language,
+            **detail_context(state, visible_bulletin(state, who, bulletin_id)),
         )
     warn = f"&warn={','.join(warnings)}&lang={language}" if warnings else ""
-    return RedirectResponse(f"/bulletins/{bulletin_id}?ok=recording{warn}", status_code=303)
+    ok = "recording_redraft" if redrafted else "recording"
+    return RedirectResponse(f"/bulletins/{bulletin_id}?ok={ok}{warn}", status_code=303)
 
 
 @router.get("/bulletins/{bulletin_id}/recordings/{language}")
@@ -316,37 +335,3 @@ def _audio_type(path: Path) -> str:
         ".flac": "audio/flac",
         ".opus": "audio/ogg",
     }.get(path.suffix.lower(), "application/octet-stream")
-
-
-# --- approve, withdraw, dispatch --------------------------------------------------
-
-
-@router.post("/bulletins/{bulletin_id}/approve", dependencies=[Depends(check_csrf)])
-def approve(request: Request, bulletin_id: int, who: Approver) -> Response:
-    state = web_state(request)
-    visible_bulletin(state, who, bulletin_id)
-    store.approve(state.db, bulletin_id, by=who.user.name)
-    return RedirectResponse(f"/bulletins/{bulletin_id}?ok=approved", status_code=303)
-
-
-@router.post("/bulletins/{bulletin_id}/withdraw", dependencies=[Depends(check_csrf)])
-def withdraw(request: Request, bulletin_id: int, who: Approver) -> Response:
-    state = web_state(request)
-    visible_bulletin(state, who, bulletin_id)
-    store.withdraw(state.db, bulletin_id)
-    return RedirectResponse(f"/bulletins/{bulletin_id}?ok=withdrawn", status_code=303)
-
-
-@router.post("/bulletins/{bulletin_id}/dispatch", dependencies=[Depends(check_csrf)])
-def dispatch_now(request: Request, bulletin_id: int, who: Approver) -> Response:
-    from pipeline.dispatch import dispatch_bulletin
-
-    state = web_state(request)
-    b = visible_bulletin(state, who, bulletin_id)
-    if b.status == "draft" and b.priority == "emergency":
-        store.approve(state.db, bulletin_id, by=who.user.name)
-    report = dispatch_bulletin(bulletin_id, settings=state.settings, deployment=state.deployment, db=state.db)
-    failed: list[dict[str, Any]] = [{"what": f.what, "error": f.error} for f in report.failures] + [
-        {"what": d.endpoint, "error": d.error} for d in report.deliveries if d.status != "delivered"
-    ]
-    return render(request, "dispatched.html", b=b, report=report, failed=failed)

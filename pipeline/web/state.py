@@ -13,7 +13,7 @@ from pipeline.models import Deployment
 from pipeline.store import Database
 
 if TYPE_CHECKING:
-    from pipeline.web.auth import RateLimiter, SessionCodec
+    from pipeline.web.auth import LoginGuard, SessionCodec
 
 
 @dataclass
@@ -22,7 +22,7 @@ class WebState:
     deployment: Deployment
     db: Database
     templates: Environment
-    limiter: RateLimiter
+    limiter: LoginGuard
     codec: SessionCodec
 
 

@@ -1,0 +1,123 @@
+"""What an approver approved (revision and recordings), so that a later change can be shown.
+
+A bulletin goes back to draft when what airs changes: a new revision (``bulletins``)
+or a new or replaced recording (``attach_recording`` here). ``changes_since_approval``
+names what changed since the last approval.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipeline.models import Bulletin, Recording
+from pipeline.store.db import Database, as_utc, utcnow
+from pipeline.store.recordings import current_recordings, save_recording
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    bulletin_id: int
+    revision: int
+    content_hash: str
+    recordings: dict[str, str]  # language → sha256
+    approved_by: str | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What differs from the last approval: content fields, and recordings by language."""
+
+    since: Approval
+    fields: tuple[str, ...]
+    recordings_added: tuple[str, ...]
+    recordings_replaced: tuple[str, ...]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.fields or self.recordings_added or self.recordings_replaced)
+
+
+def record_approval(db: Database, b: Bulletin, *, by: str | None) -> None:
+    """Remember what ``b`` (just approved) looked like, its recordings included."""
+    assert b.id is not None
+    recs = {lang: r.sha256 for (_, lang), r in current_recordings(db, [b.id]).items()}
+    t = db.table("approvals")
+    with db.begin() as conn:
+        conn.execute(
+            t.insert().values(
+                bulletin_id=b.id,
+                revision=b.revision,
+                content_hash=b.content_hash,
+                recordings=recs,
+                approved_by=by,
+                at=utcnow(),
+            )
+        )
+
+
+def last_approval(db: Database, bulletin_id: int) -> Approval | None:
+    t = db.table("approvals")
+    query = sa.select(t).where(t.c.bulletin_id == bulletin_id).order_by(t.c.id.desc()).limit(1)
+    with db.begin() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        return None
+    return Approval(
+        bulletin_id=row["bulletin_id"],
+        revision=row["revision"],
+        content_hash=row["content_hash"],
+        recordings=dict(row["recordings"]),
+        approved_by=row["approved_by"],
+        at=as_utc(row["at"]) or utcnow(),
+    )
+
+
+def changes_since_approval(db: Database, b: Bulletin) -> Changes | None:
+    """None when the bulletin was never approved (or nothing is known of that approval)."""
+    assert b.id is not None
+    last = last_approval(db, b.id)
+    if last is None:
+        return None
+    fields: list[str] = []
+    if last.content_hash != b.content_hash:
+        rev = db.table("bulletin_revisions")
+        with db.begin() as conn:
+            rows = {
+                r["revision"]: r["content"]
+                for r in conn.execute(
+                    sa.select(rev.c.revision, rev.c.content).where(
+                        rev.c.bulletin_id == b.id, rev.c.revision.in_([last.revision, b.revision])
+                    )
+                ).mappings()
+            }
+        old: dict[str, Any] = rows.get(last.revision) or {}
+        new: dict[str, Any] = rows.get(b.revision) or {}
+        fields = [k for k in new if old.get(k) != new.get(k)]
+    now = {lang: r.sha256 for (_, lang), r in current_recordings(db, [b.id]).items()}
+    added = tuple(sorted(lang for lang in now if lang not in last.recordings))
+    replaced = tuple(sorted(lang for lang in now if lang in last.recordings and last.recordings[lang] != now[lang]))
+    return Changes(since=last, fields=tuple(fields), recordings_added=added, recordings_replaced=replaced)
+
+
+def attach_recording(db: Database, rec: Recording) -> tuple[Recording, str, bool]:
+    """Save ``rec``; a new or replaced recording returns an approved bulletin to draft.
+
+    Returns the stored recording, ``added``/``replaced``/``unchanged`` and whether the
+    bulletin went back to draft (it must be approved again: what airs has changed).
+    """
+    stored, outcome = save_recording(db, rec)
+    if outcome == "unchanged":
+        return stored, outcome, False
+    t = db.table("bulletins")
+    with db.begin() as conn:
+        result = conn.execute(
+            t.update()
+            .where(t.c.id == rec.bulletin_id, t.c.status == "approved")
+            .values(status="draft", approved_at=None, approved_by=None, updated_at=utcnow())
+        )
+    return stored, outcome, bool(result.rowcount)

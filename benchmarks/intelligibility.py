@@ -125,6 +125,10 @@ SETTINGS: tuple[Setting, ...] = (
     _setting("vi", 120, 10),
     _setting("vi", 110, 10),
     _setting("vi", 120, 20),
+    _setting("vi", 140, 10),
+    _setting("vi", 130, 20),
+    _setting("vi", 130, 5),
+    _setting("vi", 135, 10),
     _setting("vi-vn-x-central", 130, 10),
     _setting("vi-vn-x-south", 130, 10),
 )

@@ -30,9 +30,10 @@ class _Section(BaseModel):
 class EspeakSettings(_Section):
     binary: str = "espeak-ng"
     voice: str = "vi"
-    rate: int = Field(default=150, ge=80, le=450)  # words per minute
+    # rate 130 with a 100 ms word gap: the most intelligible espeak-ng setting measured (docs/intelligibility.md)
+    rate: int = Field(default=130, ge=80, le=450)  # words per minute
     pitch: int = Field(default=50, ge=0, le=99)
-    word_gap: int = Field(default=0, ge=0, le=100)  # extra pause between words, in 10 ms units (-g)
+    word_gap: int = Field(default=10, ge=0, le=100)  # extra pause between words, in 10 ms units (-g)
     timeout_s: float = Field(default=60.0, gt=0)
 
 

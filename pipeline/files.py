@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import uuid
 from pathlib import Path
 
@@ -49,3 +50,18 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
         tmp.unlink(missing_ok=True)
         raise
     return True
+
+
+def local_secret(path: Path) -> bytes:
+    """The secret kept in ``path``, made on first use (32 random bytes as hex, mode 0600).
+
+    Created with O_EXCL, so two processes starting at once agree on one secret.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_hex(32).encode())
+    return path.read_bytes().strip()

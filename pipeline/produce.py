@@ -337,6 +337,9 @@ class Producer:
         """The programs ``day`` would air (every commune, or one), with operators' decisions honoured."""
         communes = self._communes(commune)
         bulletins = bulletin_store.airable_bulletins(self.db, day)
+        return self._plan(day, communes, bulletins)
+
+    def _plan(self, day: dt.date, communes: tuple[Commune, ...], bulletins: Sequence[Bulletin]) -> DayPlan:
         ids = [b.id for b in bulletins if b.id is not None]
         recordings = current_recordings(self.db, ids)
         plans = plan_stage.plan_day(
@@ -601,16 +604,8 @@ class Producer:
         bulletins = [b for b in bulletin_store.airable_bulletins(self.db, day) if draft is None or b.id != draft.id]
         if draft is not None and draft.status != "withdrawn":
             bulletins.append(dataclasses.replace(draft, status="approved"))
-        ids = [b.id for b in bulletins if b.id is not None]
-        recordings = current_recordings(self.db, ids)
-        plans = plan_stage.plan_commune_day(
-            day,
-            commune,
-            bulletins=bulletins,
-            recordings=recordings,
-            spoken=self.normalize,
-            decisions=decision_store.decisions(self.db, ids),
-        )
+        planned = self._plan(day, (commune,), bulletins)
+        recordings, plans = planned.recordings, planned.plans
         plan = next((p for p in plans if p.slot.name == slot), None)
         if plan is None:
             return None, None

@@ -26,7 +26,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import unicodedata
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UsageError
+from pipeline.files import local_secret
 
 if TYPE_CHECKING:
     from pipeline.manifest import ProgramEntry
@@ -96,15 +96,7 @@ class Receipt:
 
 def load_receipt_secret(data_dir: Path) -> bytes:
     """``data_dir/receipt_key``: the deployment secret receipt keys derive from (0600, made once)."""
-    path = data_dir / "receipt_key"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as f:
-        f.write(secrets.token_hex(32).encode())
-    return path.read_bytes().strip()
+    return local_secret(data_dir / "receipt_key")
 
 
 def endpoint_key(secret: bytes, endpoint: str) -> bytes:

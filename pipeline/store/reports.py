@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from pipeline.models import Delivery
 from pipeline.store.db import Database, as_utc
+from pipeline.store.runs import delivery_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +69,7 @@ def deliveries_for(db: Database, labels: Iterable[str]) -> list[Delivery]:
     t = db.table("deliveries")
     query = sa.select(t).where(t.c.program.in_(sorted(set(labels)))).order_by(t.c.id)
     with db.begin() as conn:
-        return [
-            Delivery(
-                endpoint=r["endpoint"],
-                commune=r["commune"],
-                program=r["program"],
-                status=r["status"],
-                attempts=r["attempts"],
-                error=r["error"],
-                finished_at=as_utc(r["finished_at"]),
-            )
-            for r in conn.execute(query).mappings()
-        ]
+        return [delivery_of(r) for r in conn.execute(query).mappings()]
 
 
 def last_push_at(db: Database) -> dict[str, dt.datetime]:

@@ -198,19 +198,21 @@ def latest_deliveries(db: Database, program: str) -> list[Delivery]:
     last = sa.select(sa.func.max(t.c.id).label("id")).where(t.c.program == program).group_by(t.c.endpoint).subquery()
     query = sa.select(t).join(last, t.c.id == last.c.id).order_by(t.c.commune, t.c.endpoint)
     with db.begin() as conn:
-        return [
-            Delivery(
-                endpoint=r["endpoint"],
-                commune=r["commune"],
-                program=r["program"],
-                status=r["status"],
-                attempts=r["attempts"],
-                files_sent=r["files_sent"],
-                files_skipped=r["files_skipped"],
-                bytes_sent=r["bytes_sent"],
-                seconds=r["seconds"],
-                error=r["error"],
-                finished_at=as_utc(r["finished_at"]),
-            )
-            for r in conn.execute(query).mappings()
-        ]
+        return [delivery_of(r) for r in conn.execute(query).mappings()]
+
+
+def delivery_of(r: Any) -> Delivery:
+    """A ``deliveries`` row as the record it is."""
+    return Delivery(
+        endpoint=r["endpoint"],
+        commune=r["commune"],
+        program=r["program"],
+        status=r["status"],
+        attempts=r["attempts"],
+        files_sent=r["files_sent"],
+        files_skipped=r["files_skipped"],
+        bytes_sent=r["bytes_sent"],
+        seconds=r["seconds"],
+        error=r["error"],
+        finished_at=as_utc(r["finished_at"]),
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import os
 import secrets
 import threading
 import time
@@ -25,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request
 from itsdangerous import BadSignature, Signer
 
+from pipeline.files import local_secret
 from pipeline.models import Bulletin, Deployment
 from pipeline.store import users as user_store
 from pipeline.store.users import User
@@ -43,15 +43,7 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 def load_secret_key(data_dir: Path) -> bytes:
     """``data_dir/secret_key``, created (mode 0600) with 32 random bytes on first start."""
-    path = data_dir / "secret_key"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as f:
-        f.write(secrets.token_hex(32).encode())
-    return path.read_bytes().strip()
+    return local_secret(data_dir / "secret_key")
 
 
 def hash_password(password: str) -> str:

@@ -724,3 +724,65 @@ def decode_pcm_wav(src: Path, dst_wav: Path, *, settings: AudioSettings, sample_
             raise RenderError(f"{src}: cannot decode ({_tail(proc.stderr)})")
         info = _wav_info(tmp)
     return info
+
+
+# --- for the benchmark: synthetic recordings and the encode-once limit ---------------
+
+
+def mix_over_tone(speech: Path, dst: Path, seconds: float, *, settings: AudioSettings) -> None:
+    """``speech`` looped over a soft 220 Hz tone, ``seconds`` long, mono AAC in ``dst`` (.m4a).
+
+    It stands in for a Mông, Dao or Giáy reading recorded on a phone (benchmark workloads).
+    """
+    graph = "[1:a]volume=0.08[t];[0:a]aresample=22050[s];[s][t]amix=inputs=2:duration=shortest:normalize=0"
+    args = _ffmpeg(
+        settings,
+        *("-v", "error", "-y", "-stream_loop", "-1", "-i", str(speech)),
+        *("-f", "lavfi", "-i", "sine=frequency=220:sample_rate=22050", "-filter_complex", graph),
+        *("-t", f"{seconds:.2f}", "-ac", "1", "-c:a", "aac", "-b:a", "64k", str(dst)),
+    )
+    done = _run(args, settings=settings, what=f"recording {dst.name}")
+    if done.returncode != 0:
+        raise RenderError(f"recording {dst.name}: ffmpeg exited with {done.returncode}: {_tail(done.stderr)}")
+
+
+def encode_concat(sources: Sequence[Path], dst: Path, *, settings: AudioSettings, chunk: int = 100) -> int:
+    """Decode every source once and encode it once to MP3 (one ffmpeg run per ``chunk`` sources).
+
+    The least any pipeline has to do with a day's unique audio: read it and encode it once,
+    with no loudness analysis and no process per segment (the benchmark's limit). Returns
+    the bytes of MP3 written (``dst`` gets a numbered suffix per chunk).
+    """
+    written = 0
+    long_enough = settings.model_copy(update={"timeout_s": max(settings.timeout_s, 3600.0)})
+    for start in range(0, len(sources), chunk):
+        part = sources[start : start + chunk]
+        out = dst.with_name(f"{dst.stem}-{start // chunk}{dst.suffix}")
+        inputs: list[str] = []
+        labels: list[str] = []
+        for i, src in enumerate(part):
+            inputs += ["-i", str(src)]
+            labels.append(f"[{i}:a]aresample={settings.sample_rate},aformat=sample_fmts=s16:channel_layouts=mono[a{i}]")
+        graph = ";".join(labels) + ";" + "".join(f"[a{i}]" for i in range(len(part)))
+        graph += f"concat=n={len(part)}:v=0:a=1[out]"
+        args = _ffmpeg(
+            settings,
+            *("-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[out]"),
+            *("-c:a", "libmp3lame", "-b:a", f"{settings.bitrate_kbps}k", str(out)),
+        )
+        what = f"encode-once limit ({len(part)} sources into {out})"
+        done = _run(args, settings=long_enough, what=what)
+        if done.returncode != 0:
+            raise RenderError(f"{what}: ffmpeg exited with {done.returncode}: {_tail(done.stderr)}")
+        written += out.stat().st_size
+    return written
+
+
+def ffmpeg_version(settings: AudioSettings) -> str:
+    """The ffmpeg version string (e.g. "5.1.6-0+deb12u1"), or "unknown"."""
+    try:
+        done = _run([settings.ffmpeg, "-version"], settings=settings, what="ffmpeg -version")
+    except RenderError:
+        return "unknown"
+    first = done.stdout.split("\n", 1)[0]
+    return first.replace("ffmpeg version ", "").split(" ")[0] or "unknown"

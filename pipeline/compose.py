@@ -107,6 +107,7 @@ def _item(
     languages: tuple[str, ...],
     recordings: Mapping[tuple[int, str], Recording],
     missing: list[str],
+    day: dt.date | None = None,
 ) -> dict[str, Any]:
     assert b.id is not None
     ethnic = [lang for lang in languages if lang not in TTS_LANGUAGES]
@@ -124,6 +125,7 @@ def _item(
         "vi_recording": read_vi,
         "languages": have,
         "missing": lacking,
+        "consultation": call_to_action(b, day),
     }
 
 
@@ -182,8 +184,9 @@ def recorded_phrases(script: Script, catalog: Catalog) -> Script:
     return replace(script, cues=cues)
 
 
-def _commune_context(commune: Commune) -> dict[str, Any]:
+def _commune_context(commune: Commune, catalog: Catalog | None = None) -> dict[str, Any]:
     return {
+        "placeholders": sorted(c.key for c in catalog.clips if c.placeholder) if catalog else [],
         "commune": {"name": commune.name, "code": commune.code, "kind": commune.kind, "languages": commune.languages},
         "ethnic": [lang for lang in commune.languages if lang not in TTS_LANGUAGES],
     }
@@ -199,8 +202,8 @@ def compose_script(
 ) -> Script:
     """The cue sheet of one program, parsed."""
     missing: list[str] = []
-    items = [_item(i.bulletin, i.languages, recordings, missing) for i in plan.items]
-    context = _commune_context(plan.commune) | {
+    items = [_item(i.bulletin, i.languages, recordings, missing, plan.date) for i in plan.items]
+    context = _commune_context(plan.commune, catalog) | {
         "date": plan.date,
         "slot": {"name": plan.slot.name, "start": plan.slot.start.strftime("%H:%M")},
         "slot_title": SLOT_TITLES.get(plan.slot.name, plan.slot.name),
@@ -224,9 +227,34 @@ def compose_emergency(
     missing: list[str] = []
     languages = tuple(lang for lang in commune.languages if lang in bulletin.languages)
     item = _item(bulletin, languages, recordings, missing)
-    text = templates.render(EMERGENCY, _commune_context(commune) | {"item": item})
+    text = templates.render(EMERGENCY, _commune_context(commune, catalog) | {"item": item})
     name = f"{commune.code}/emergency/{bulletin.id}"
     return _finish(text, name=name, catalog=catalog, items=[item], missing=missing, on_missing=on_missing)
+
+
+#: Letters of a campaign code as they are said in Vietnamese, so the code is spelled out.
+_LETTER_NAMES = "a|bê|xê|đê|e|ép|gờ|hát|i|gi|ca|e lờ|em mờ|en nờ|o|pê|quy|e rờ|ét|tê|u|vê|vê kép|ích|i dài|dét"
+LETTERS_VI = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", _LETTER_NAMES.split("|"), strict=True))
+DIGITS_VI = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")
+
+
+def spell_code(code: str) -> str:
+    """ "GY27" → "gờ, i dài, hai, bảy": a code said one sign at a time, easy to repeat on the phone."""
+    return ", ".join(DIGITS_VI[int(ch)] if ch.isdigit() else LETTERS_VI.get(ch, ch) for ch in code.upper())
+
+
+def call_to_action(b: Bulletin, day: dt.date | None) -> dict[str, Any] | None:
+    """What a consultation's bulletin adds: the code, the closing date, the agency (None after it closes)."""
+    spec = b.consultation
+    if spec is None or (day is not None and day > spec.closes):
+        return None
+    return {
+        "code": spec.code,
+        "code_spoken": spell_code(spec.code),
+        "closes": f"{spec.closes.day}/{spec.closes.month}/{spec.closes.year}",
+        "agency": _one_line(spec.agency),
+        "questions": len(spec.questions),
+    }
 
 
 def required_clips(commune: Commune) -> list[str]:

@@ -148,6 +148,7 @@ class DeliverSettings(_Section):
     op_timeout_s: float = Field(default=60.0, gt=0)
     keepalive_s: int = Field(default=15, ge=0)
     retention_days: int = Field(default=7, ge=1)
+    trust_remote_manifest: bool = True  # an endpoint whose signed manifest matches is whole: skip listing it
 
 
 class NightlySettings(_Section):
@@ -164,6 +165,27 @@ class WebSettings(_Section):
     login_attempts_per_minute: int = Field(default=5, ge=1)
 
 
+class SigningSettings(_Section):
+    # The deployment's Ed25519 key for manifests; default <data_dir>/keys/manifest-ed25519.pem.
+    # Keep it outside the repository and the outbox, mode 0600.
+    key_file: Path | None = None
+
+
+class RunnerSettings(_Section):
+    kind: Literal["inprocess"] = "inprocess"
+    segments_dir: Path | None = (
+        None  # the segment store; default <data_dir>/cache/segments (shared storage for many workers)
+    )
+
+
+class ConsultationSettings(_Section):
+    retention_days: int = Field(default=180, ge=1, le=3650)  # then names, phones, voice messages are erased
+    answers_per_client_per_hour: int = Field(default=20, ge=1)  # mobile carriers share addresses (CGNAT)
+    answers_per_campaign_per_hour: int = Field(default=500, ge=1)
+    max_answer_kb: int = Field(default=16, ge=1, le=1024)
+    public_url: str = ""  # e.g. "https://loa.laocai.gov.vn": the QR code's address; default: the request's
+
+
 class Settings(_Section):
     config_file: Path | None = None
     data_dir: Path = Path("data")
@@ -178,6 +200,9 @@ class Settings(_Section):
     deliver: DeliverSettings = DeliverSettings()
     nightly: NightlySettings = NightlySettings()
     web: WebSettings = WebSettings()
+    signing: SigningSettings = SigningSettings()
+    runner: RunnerSettings = RunnerSettings()
+    consultation: ConsultationSettings = ConsultationSettings()
 
     @field_validator("timezone")
     @classmethod
@@ -203,6 +228,14 @@ class Settings(_Section):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def segments_dir(self) -> Path:
+        return self.runner.segments_dir or self.cache_dir / "segments"
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.signing.key_file or self.data_dir / "keys" / "manifest-ed25519.pem"
 
     @property
     def recordings_dir(self) -> Path:
@@ -275,4 +308,9 @@ def load_settings(path: Path | str | None = None, environ: dict[str, str] | None
     for key in _PATH_KEYS:
         value: Path = getattr(settings, key)
         updates[key] = value if value.is_absolute() else base / value
+    for section, key in (("signing", "key_file"), ("runner", "segments_dir")):
+        sub = getattr(settings, section)
+        value = getattr(sub, key)
+        if value is not None and not value.is_absolute():
+            updates[section] = sub.model_copy(update={key: base / value})
     return settings.model_copy(update=updates)

@@ -1,14 +1,14 @@
-"""Deliver: the outbox → endpoints, sending only what each endpoint lacks.
+"""Deliver: one endpoint's folders from the outbox, sending only what it lacks.
 
-For every endpoint and every manifest to deliver (``programs/<date>`` or
-``emergency/<bulletin>``): list what the endpoint has (``media/`` in one request, its
-copy of the manifest), upload the missing files (each to a temporary name, size
-checked, renamed into place), then write the manifest last, so a device never sees a
-half program. A playlist endpoint gets ``media/`` and the ``.m3u`` files, a single-file
-endpoint the one ``.mp3`` per slot; both get the manifest. Transient errors are retried
-with exponential backoff and jitter; permanent ones fail the endpoint at once. Endpoints
-are served in parallel and one endpoint's failure never stops the others. Afterwards old
-programs (``deliver.retention_days``) and media no remaining program uses are removed.
+For every folder to deliver (``programs/<date>`` or ``emergency/<bulletin>``): read the
+endpoint's own signed manifest from the outbox, list what the endpoint has (``media/``
+in one request, its copy of the manifest), upload the missing files the manifest names
+(each to a temporary name, size checked, renamed into place), then the signature, then
+the manifest last, so a device never sees a half program. Transient errors are retried
+with exponential backoff and jitter; permanent ones fail the endpoint at once.
+Afterwards old programs (``deliver.retention_days``) and media no remaining program
+uses are removed. Which endpoints are served, and in parallel, is the orchestrator's
+business (``pipeline.produce``).
 """
 
 from __future__ import annotations
@@ -16,25 +16,25 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import json
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from pipeline import manifest as mf
 from pipeline.config import Settings
 from pipeline.errors import DeliveryError, TransientDeliveryError
 from pipeline.models import Delivery, Deployment, Endpoint
+from pipeline.package import manifest_path
 from pipeline.store.db import utcnow
 from pipeline.transports import Transport, open_transport
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
+MANIFEST = mf.FILE
+SIGNATURE = mf.SIG_FILE
 READ_BACK_LIMIT = 256 * 1024
 Sleep = Callable[[float], None]
 OnDone = Callable[[Delivery], None]
@@ -47,60 +47,76 @@ class _Tally:
     bytes: int = 0
 
 
-def _load_manifest(path: Path) -> dict[str, Any]:
+def _local_manifest(outbox: Path, endpoint: Endpoint, folder: str) -> tuple[bytes, bytes, mf.Manifest]:
+    path = manifest_path(outbox, endpoint.commune, folder, endpoint.name)
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DeliveryError(f"{path}: cannot read the manifest ({exc}); run `loa build` again") from exc
-    return data
+        raw = path.read_bytes()
+        sig = path.with_name(path.name + ".sig").read_bytes()
+    except OSError as exc:
+        raise DeliveryError(
+            f"{endpoint.name}: no signed manifest for {folder} in the outbox ({exc.strerror or exc}); run `loa build`"
+        ) from exc
+    try:
+        return raw, sig, mf.parse(raw, where=str(path))
+    except mf.ManifestError as exc:
+        raise DeliveryError(f"{endpoint.name}: {exc}; run `loa build` again") from exc
 
 
-def _wanted(manifest: dict[str, Any], endpoint: Endpoint) -> list[dict[str, Any]]:
-    return [f for f in manifest["files"] if f.get("format", endpoint.format) == endpoint.format]
+def sync_folder(
+    t: Transport, endpoint: Endpoint, root: Path, folder: str, tally: _Tally, *, outbox: Path, trust_remote: bool = True
+) -> None:
+    """Bring ``folder`` (with its media) on the endpoint up to the outbox's copy.
 
-
-def sync_folder(t: Transport, endpoint: Endpoint, root: Path, folder: str, tally: _Tally) -> None:
-    """Bring ``folder`` (with its media) on the endpoint up to the outbox's copy."""
-    local_manifest = root / folder / MANIFEST
-    manifest_bytes = local_manifest.read_bytes()
-    manifest = _load_manifest(local_manifest)
+    With ``trust_remote``, an endpoint whose manifest and signature already equal the
+    outbox's is whole (the manifest lands last) and is not listed again: a warm night
+    costs two small reads per endpoint. ``deliver.trust_remote_manifest = false`` checks
+    every file every time (for devices whose files may be removed behind Loa's back).
+    """
+    manifest_bytes, signature, manifest = _local_manifest(outbox, endpoint, folder)
     remote_raw = t.read_bytes(f"{folder}/{MANIFEST}")
+    same = remote_raw == manifest_bytes and t.read_bytes(f"{folder}/{SIGNATURE}", limit=1024) == signature
+    if same and trust_remote:
+        # The manifest lands last, after every file it names: the folder is whole. No listing.
+        tally.skipped += len(manifest.files) + 2
+        return
     remote_sha: dict[str, str] = {}
     if remote_raw:
         try:
-            remote_sha = {f["path"]: f["sha256"] for f in json.loads(remote_raw)["files"]}
-        except (ValueError, KeyError, TypeError):
-            remote_sha = {}  # a damaged manifest on the device: resend what it describes
+            remote_sha = {f.path: f.sha256 for f in mf.parse(remote_raw).files}
+        except mf.ManifestError:
+            remote_sha = {}  # a damaged or round-one manifest on the device: resend what it describes
     listings: dict[str, dict[str, int]] = {}
-    for entry in _wanted(manifest, endpoint):
-        rel: str = entry["path"]
+    for entry in manifest.files:
+        rel = entry.path
         parent, _, name = rel.rpartition("/")
         if parent not in listings:
             listings[parent] = t.list_files(parent)
         have = listings[parent].get(name)
-        if have == entry["bytes"] and _same_content(t, root, rel, entry, remote_sha):
+        if have == entry.bytes and _same_content(t, root, entry, remote_sha):
             tally.skipped += 1
             continue
         tally.bytes += t.put_file(root / rel, rel)
         tally.sent += 1
-        listings[parent][name] = entry["bytes"]
-    if remote_raw == manifest_bytes:
-        tally.skipped += 1
-    else:
-        tally.bytes += t.put_bytes(manifest_bytes, f"{folder}/{MANIFEST}")
-        tally.sent += 1
+        listings[parent][name] = entry.bytes
+    if same:
+        tally.skipped += 2
+        return
+    tally.bytes += t.put_bytes(signature, f"{folder}/{SIGNATURE}")  # the signature first…
+    tally.bytes += t.put_bytes(manifest_bytes, f"{folder}/{MANIFEST}")  # …the manifest last
+    tally.sent += 2
 
 
-def _same_content(t: Transport, root: Path, rel: str, entry: dict[str, Any], remote_sha: dict[str, str]) -> bool:
+def _same_content(t: Transport, root: Path, entry: mf.FileEntry, remote_sha: dict[str, str]) -> bool:
     """Whether the endpoint's file of the right size also has the right content.
 
     Media are content-addressed (the name is the hash). Other files are known by the
     endpoint's own manifest; without it (a run cut before the manifest), a small file is
     read back and compared, a large one is sent again.
     """
-    if rel.startswith("media/") or remote_sha.get(rel) == entry["sha256"]:
+    rel = entry.path
+    if rel.startswith("media/") or remote_sha.get(rel) == entry.sha256:
         return True
-    if entry["bytes"] <= READ_BACK_LIMIT:
+    if entry.bytes <= READ_BACK_LIMIT:
         return t.read_bytes(rel, limit=READ_BACK_LIMIT) == (root / rel).read_bytes()
     return False
 
@@ -119,7 +135,8 @@ def apply_retention(t: Transport, *, keep_from: dt.date, today: dt.date) -> list
                 except ValueError:
                     continue  # not ours
             else:
-                expired = raw is not None and _emergency_expired(raw, today)
+                expires = mf.expiry(raw) if raw is not None else None
+                expired = expires is not None and expires.date() < today
             if not expired:
                 if raw is not None:
                     keep_manifests.append(raw)
@@ -130,22 +147,15 @@ def apply_retention(t: Transport, *, keep_from: dt.date, today: dt.date) -> list
             removed.append(folder)
     used: set[str] = set()
     for raw in keep_manifests:
-        try:
-            used.update(f["path"] for f in json.loads(raw)["files"])
-        except (ValueError, KeyError, TypeError):
+        named = mf.files_named(raw)
+        if named is None:
             return removed  # cannot tell what is used: remove no media
+        used |= named
     for name in t.list_files("media"):
         if f"media/{name}" not in used:
             t.remove(f"media/{name}")
             removed.append(f"media/{name}")
     return removed
-
-
-def _emergency_expired(raw: bytes, today: dt.date) -> bool:
-    try:
-        return dt.date.fromisoformat(json.loads(raw)["expires"][:10]) < today
-    except (ValueError, KeyError, TypeError):
-        return False
 
 
 def deliver_endpoint(
@@ -159,7 +169,9 @@ def deliver_endpoint(
 ) -> Delivery:
     """Deliver ``folders`` of the endpoint's commune; retry transient failures."""
     root = settings.outbox_dir / endpoint.commune
-    missing = [f for f in folders if not (root / f / MANIFEST).is_file()]
+    missing = [
+        f for f in folders if not manifest_path(settings.outbox_dir, endpoint.commune, f, endpoint.name).is_file()
+    ]
     if missing:
         message = f"{endpoint.name}: nothing built for {', '.join(missing)}; run `loa build` first"
         return _result(endpoint, label, "failed", 0, _Tally(), time.monotonic(), message)
@@ -201,7 +213,15 @@ def _deliver_locked(
             with open_transport(endpoint, settings=cfg, create_root=endpoint.transport == "local") as t:
                 t.remove_temps("media")
                 for folder in folders:
-                    sync_folder(t, endpoint, root, folder, tally)
+                    sync_folder(
+                        t,
+                        endpoint,
+                        root,
+                        folder,
+                        tally,
+                        outbox=settings.outbox_dir,
+                        trust_remote=cfg.trust_remote_manifest,
+                    )
                 apply_retention(t, keep_from=today - dt.timedelta(days=cfg.retention_days), today=today)
             return _result(endpoint, label, "delivered", attempt, tally, started, None)
         except TransientDeliveryError as exc:
@@ -221,6 +241,11 @@ def _deliver_locked(
     if isinstance(error, TransientDeliveryError):
         message = message.removesuffix("; will retry") + f"; gave up after {attempt} attempts (a later push retries)"
     return _result(endpoint, label, "failed", attempt, tally, started, message)
+
+
+def failed_delivery(endpoint: Endpoint, label: str, error: str) -> Delivery:
+    """The record of a delivery that could not even start (a bug, a lost worker)."""
+    return _result(endpoint, label, "failed", 1, _Tally(), time.monotonic(), error)
 
 
 def _result(
@@ -245,41 +270,6 @@ def _result(
         error=error,
         finished_at=utcnow(),
     )
-
-
-def push_folders(
-    targets: Sequence[tuple[Endpoint, Sequence[str]]],
-    *,
-    label: str,
-    settings: Settings,
-    today: dt.date,
-    on_done: OnDone | None = None,
-    sleep: Sleep = time.sleep,
-) -> list[Delivery]:
-    """Deliver to every endpoint in parallel (``deliver.parallel`` at once)."""
-
-    def one(target: tuple[Endpoint, Sequence[str]]) -> Delivery:
-        endpoint, folders = target
-        try:
-            d = deliver_endpoint(endpoint, folders, label=label, settings=settings, today=today, sleep=sleep)
-        except Exception as exc:  # a bug must not stop the other endpoints; it is reported
-            log.exception("%s: unexpected failure", endpoint.name)
-            d = _result(
-                endpoint,
-                label,
-                "failed",
-                1,
-                _Tally(),
-                time.monotonic(),
-                f"{endpoint.name}: unexpected {exc.__class__.__name__}: {exc}",
-            )
-        if on_done:
-            on_done(d)
-        return d
-
-    workers = max(1, min(settings.deliver.parallel, len(targets)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver") as pool:
-        return list(pool.map(one, targets))
 
 
 def day_targets(

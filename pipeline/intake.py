@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.consultation_intake import parse_policy
 from pipeline.errors import BulletinError, RenderError
 from pipeline.models import CATEGORIES, LANGUAGES, PRIORITIES, Bulletin, Deployment, Recording
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_CHARS = 20_000
 MAX_FILE_BYTES = 1_000_000
 REQUIRED = ("title", "category", "priority", "source", "valid_from", "valid_until", "targets")
-OPTIONAL = ("reference", "languages")
+OPTIONAL = ("reference", "languages", "policy", "stage", "consultation")
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
@@ -129,7 +130,11 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
         raise BulletinError(
             f"{where}: the body has {len(body)} characters, more than {MAX_BODY_CHARS}; split the bulletin"
         )
+    policy, stage, consultation = parse_policy(meta, front, where=where)
     bulletin = Bulletin(
+        policy=policy,
+        stage=stage,
+        consultation=consultation,
         title=meta["title"].strip(),
         category=meta["category"],
         priority=meta["priority"],

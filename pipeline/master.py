@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline import audio
 from pipeline.config import Settings
-from pipeline.segcache import CacheEntry, SegmentCache
+from pipeline.segcache import CacheEntry, SegmentStore
 
 
 def master_segment(
@@ -25,14 +25,14 @@ def master_segment(
     language: str,
     bulletin_id: int | None,
     engine: str | None,
-    cache: SegmentCache,
+    cache: SegmentStore,
     settings: Settings,
     source_loudness: audio.Loudness | None = None,
 ) -> CacheEntry:
     """Encode ``wav`` into the cache under ``key`` and record it."""
     result = audio.master_mp3(
         wav,
-        cache.mp3_path(key),
+        cache.path(key),
         settings=settings.audio,
         tags=audio.Id3Tags(
             title=title,

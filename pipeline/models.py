@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: BCP 47 tags Loa knows, in the order of the display names (Vietnamese).
 LANGUAGES: dict[str, str] = {
@@ -125,6 +126,9 @@ class Bulletin:
     created_at: dt.datetime | None = None
     approved_at: dt.datetime | None = None
     withdrawn_at: dt.datetime | None = None
+    policy: str = ""  # the policy this bulletin belongs to ("" for none)
+    stage: str = ""  # its stage in the policy's life (POLICY_STAGES)
+    consultation: ConsultationSpec | None = None  # a draft put to the people
 
     def valid_on(self, day: dt.date) -> bool:
         return self.valid_from <= day <= self.valid_until
@@ -202,6 +206,23 @@ class Script:
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """Where a segment's sound came from: a person's voice, a machine's, or silence."""
+
+    type: str  # tts | recording | clip | chime | silence
+    engine: str | None = None  # tts: the engine that spoke
+    voice: str | None = None  # tts: the engine's settings (voice, rate…)
+    recording: int | None = None  # recording id
+    language: str | None = None
+    clip: str | None = None  # catalog key, e.g. "hmn/greeting", "chime/open"
+    placeholder: bool = False  # a machine-made stand-in for a clip nobody has recorded yet
+
+    @property
+    def human(self) -> bool:
+        return self.type == "recording" or (self.type == "clip" and not self.placeholder)
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     key: str  # content hash; the file is media/<key>.mp3
     path: Path  # encoded MP3 in the segment cache
@@ -215,15 +236,7 @@ class Segment:
     engine: str | None = None  # which TTS engine spoke it
     loudness_lufs: float | None = None
     reused: bool = False
-    #: Where the sound came from: "tts:<engine>:<voice>" (machine speech), "recording:<id>:<lang>"
-    #: (a person's reading of a bulletin), "clip:<key>" (a recorded standard phrase or chime),
-    #: "placeholder:<key>" (a generated stand-in for a clip), "silence". See ``is_human_voice``.
-    source: str = ""
-
-
-def is_human_voice(source: str) -> bool:
-    """Whether a segment's ``source`` is a person's voice (a reading or a recorded phrase)."""
-    return source.startswith("recording:") or (source.startswith("clip:") and not source.startswith("clip:chime/"))
+    source: Source | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,3 +273,113 @@ class Delivery:
     seconds: float = 0.0
     error: str | None = None
     finished_at: dt.datetime | None = None
+
+
+# --- records the store keeps ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of the job: nightly, build, push, dispatch, retry, missed."""
+
+    id: int
+    kind: str
+    date: dt.date | None
+    status: str  # running | done | partial | failed
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+    failures: tuple[dict[str, Any], ...] = ()
+    host: str | None = None
+    pid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramRecord:
+    """A program built for a commune and slot, as the store remembers it."""
+
+    id: str
+    commune: str
+    date: dt.date
+    slot: str
+    kind: str
+    priority: str
+    duration_ms: int
+    items: tuple[str, ...]  # segment keys
+    missing: tuple[str, ...]
+    built_at: dt.datetime | None
+
+
+# --- policies and consultations -------------------------------------------------
+
+#: A policy's life, in order: the draft put to the people, the promulgated text, guidance.
+POLICY_STAGES = ("draft", "promulgated", "guidance")
+QUESTION_KINDS = ("yesno", "choice", "text")
+#: Where an answer came from.
+ANSWER_CHANNELS = ("web", "meeting", "device")
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    kind: str  # one of QUESTION_KINDS
+    choices: tuple[str, ...] = ()  # for "choice"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationSpec:
+    """A campaign as a draft bulletin's ``[consultation]`` front matter declares it."""
+
+    code: str  # short, said on the phone: "GY27"
+    opens: dt.date
+    closes: dt.date
+    agency: str  # the drafting agency that receives the result
+    questions: tuple[Question, ...]
+
+    def open_on(self, day: dt.date) -> bool:
+        return self.opens <= day <= self.closes
+
+
+@dataclass(frozen=True, slots=True)
+class Consultation:
+    """A stored campaign: its spec, the bulletin that declares it, the communes it targets."""
+
+    id: int
+    spec: ConsultationSpec
+    bulletin_id: int
+    title: str
+    policy: str
+    targets: tuple[str, ...]  # the bulletin's targets ("all", groups, commune codes)
+    bulletin_status: str = "draft"
+    agency_answer: str = ""  # what the drafting agency answered, for the follow-up
+    followup_bulletin_id: int | None = None
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One answer: a citizen's form, a village meeting's record, or a device's submission.
+
+    ``values`` holds one text per question (yes/no as "yes"/"no", a choice as its text,
+    free text as written; "" when left empty). Personal fields may be erased later
+    (``erased_at``); the values and counts stay.
+    """
+
+    consultation_id: int
+    channel: str  # one of ANSWER_CHANNELS
+    values: tuple[str, ...]
+    commune: str = ""  # commune code, "" when not given
+    language: str = "vi"
+    people: int = 1  # a village meeting speaks for many
+    notes: tuple[str, ...] = ()  # a village meeting's gist per question
+    name: str = ""
+    phone: str = ""
+    consent: bool = False
+    topic: str = ""
+    hidden: bool = False
+    merged_into: int | None = None
+    recording: str = ""  # path of a converted voice message, under data_dir
+    source: str = ""  # endpoint name, operator user name, or "public"
+    id: int | None = None
+    created_at: dt.datetime | None = None
+    erased_at: dt.datetime | None = None

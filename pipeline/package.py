@@ -1,47 +1,34 @@
-"""Package: programs → the outbox, laid out as they will land on an endpoint.
+"""Package: one commune's programs → the outbox, laid out as they will land on an endpoint.
 
-Per commune: ``outbox/<code>/media/<key>.mp3`` (hard links into the segment cache),
-``programs/<date>/<slot>.m3u``, ``programs/<date>/<slot>.mp3`` when the commune has a
-single-file endpoint, and ``programs/<date>/manifest.json`` written last. Emergency
-bulletins go under ``emergency/<bulletin>/`` in the same shape. Files whose content
-has not changed are not rewritten, so a re-run leaves the outbox as it was.
+Per commune and folder (``programs/<date>`` or ``emergency/<bulletin>``):
+``outbox/<code>/media/<key>.mp3`` (hard links into the segment store),
+``<folder>/<slot>.m3u`` for playlist endpoints, ``<folder>/<slot>.mp3`` for single-file
+endpoints, and, written last, one signed manifest per endpoint in
+``<folder>/manifests/<endpoint>.json`` (+ ``.json.sig``), which delivery puts on the
+endpoint as ``<folder>/manifest.json``. Files whose content has not changed are not
+rewritten, so a re-run leaves the outbox as it was.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import shutil
-import uuid
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from pipeline import manifest as mf
+from pipeline import signing
 from pipeline.config import Settings
+from pipeline.files import sha256_file, temp_beside, write_atomic
 from pipeline.master import join_program
-from pipeline.models import Commune, Program, Segment
+from pipeline.models import Commune, Endpoint, Program, Segment, Source
+from pipeline.units import Packaged, PackageUnit
 
-MANIFEST_SCHEMA = "loa.manifest/1"
 SLOT_TITLES = {"morning": "buổi sáng", "noon": "buổi trưa", "evening": "buổi chiều", "night": "buổi tối"}
-
-
-def write_atomic(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` unless it already holds exactly that; say whether it wrote."""
-    try:
-        if path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return True
+MANIFESTS = "manifests"
 
 
 def link_media(seg: Segment, media_dir: Path) -> Path:
@@ -50,7 +37,7 @@ def link_media(seg: Segment, media_dir: Path) -> Path:
     if dst.exists() and dst.stat().st_size == seg.bytes:
         return dst
     media_dir.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = temp_beside(dst)
     try:
         os.link(seg.path, tmp)
     except OSError:
@@ -73,82 +60,127 @@ def m3u_text(commune: Commune, program: Program, rel_media: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def manifest_path(outbox: Path, commune: str, folder: str, endpoint: str) -> Path:
+    """Where the outbox keeps ``endpoint``'s manifest of ``folder``; the signature is beside it."""
+    return outbox / commune / folder / MANIFESTS / f"{endpoint}.json"
 
 
-def _file_entry(root: Path, path: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "path": path.relative_to(root).as_posix(),
-        "bytes": path.stat().st_size,
-        "sha256": _sha256(path),
-    } | extra
-
-
-def package_programs(
-    commune: Commune,
-    programs: Sequence[Program],
-    *,
-    folder: str,
-    settings: Settings,
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    """Write ``programs`` of one commune under ``outbox/<code>/<folder>/``; return the manifest path.
-
-    ``folder`` is ``programs/<date>`` or ``emergency/<bulletin>``.
-    """
+def package_commune(unit: PackageUnit, *, settings: Settings, key: Ed25519PrivateKey) -> Packaged:
+    """Write ``unit``'s programs and a signed manifest per endpoint of its commune."""
+    commune = unit.commune
     root = settings.outbox_dir / commune.code
     media_dir = root / "media"
-    out_dir = root / folder
-    single = any(e.format == "single" for e in commune.endpoints)
+    out_dir = root / unit.folder
+    formats = {e.format for e in commune.endpoints}
     rel_media = os.path.relpath(media_dir, out_dir)
-    files: list[dict[str, Any]] = []
-    described: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for program in programs:
+    playlists: dict[str, mf.FileEntry] = {}
+    singles: dict[str, mf.FileEntry] = {}
+    media: dict[str, mf.FileEntry] = {}
+    for program in unit.programs:
         for seg in program.items:
-            link = link_media(seg, media_dir)
-            if seg.key not in seen:
-                seen.add(seg.key)
-                files.append(
-                    {
-                        "path": link.relative_to(root).as_posix(),
-                        "bytes": seg.bytes,
-                        "sha256": seg.sha256,
-                        "format": "playlist",
-                    }
-                )
-        playlist = out_dir / f"{program.slot}.m3u"
-        write_atomic(playlist, m3u_text(commune, program, rel_media).encode("utf-8"))
-        files.append(_file_entry(root, playlist, format="playlist"))
-        single_entry = None
-        if single and program.items:
-            single_entry = _single_file(commune, program, out_dir / f"{program.slot}.mp3", root, settings)
-            files.append(single_entry)
-        described.append(_describe(program, playlist.relative_to(root).as_posix(), single_entry))
-    manifest = {
-        "schema": MANIFEST_SCHEMA,
-        "commune": {"code": commune.code, "name": commune.name},
-        **(extra or {}),
-        "programs": described,
-        "files": files,
-        "totals": {
-            "programs": len(described),
-            "items": sum(len(p.items) for p in programs),
-            "duration_ms": sum(p.duration_ms for p in programs),
-            "bytes": sum(f["bytes"] for f in files),
-        },
-    }
-    path = out_dir / "manifest.json"
-    write_atomic(path, (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8"))
-    return path
+            if "playlist" in formats:
+                link = link_media(seg, media_dir)
+                media.setdefault(seg.key, mf.FileEntry(link.relative_to(root).as_posix(), seg.bytes, seg.sha256))
+        if "playlist" in formats:
+            playlist = out_dir / f"{program.slot}.m3u"
+            write_atomic(playlist, m3u_text(commune, program, rel_media).encode("utf-8"))
+            playlists[program.id] = _entry(root, playlist)
+        if "single" in formats and program.items:
+            singles[program.id] = _single_file(commune, program, out_dir / f"{program.slot}.mp3", root, settings)
+    written: list[Path] = []
+    for endpoint in commune.endpoints:
+        manifest = _manifest(unit, endpoint, playlists, singles, media)
+        path = manifest_path(settings.outbox_dir, commune.code, unit.folder, endpoint.name)
+        data = manifest.to_bytes()
+        # Ed25519 signatures are deterministic: an unchanged manifest rewrites nothing.
+        write_atomic(path.with_name(path.name + signing.SIGNATURE_SUFFIX), signing.sign(key, data))
+        write_atomic(path, data)  # the signature is in place first
+        written.append(path)
+    return Packaged(commune.code, unit.folder, tuple(written))
 
 
-def _single_file(commune: Commune, program: Program, dst: Path, root: Path, settings: Settings) -> dict[str, Any]:
+def _entry(root: Path, path: Path) -> mf.FileEntry:
+    return mf.FileEntry(path.relative_to(root).as_posix(), path.stat().st_size, sha256_file(path))
+
+
+def _manifest(
+    unit: PackageUnit,
+    endpoint: Endpoint,
+    playlists: dict[str, mf.FileEntry],
+    singles: dict[str, mf.FileEntry],
+    media: dict[str, mf.FileEntry],
+) -> mf.Manifest:
+    playlist = endpoint.format == "playlist"
+    files: dict[str, mf.FileEntry] = {}
+    programs: list[mf.ProgramEntry] = []
+    for program in unit.programs:
+        items: list[mf.Item] = []
+        offset = 0
+        for seg in program.items:
+            items.append(
+                _item(seg, file=f"media/{seg.key}.mp3" if playlist else None, offset=None if playlist else offset)
+            )
+            offset += seg.duration_ms
+            if playlist:
+                files.setdefault(media[seg.key].path, media[seg.key])
+        own = playlists.get(program.id) if playlist else singles.get(program.id)
+        if own is not None:
+            files[own.path] = own
+        programs.append(
+            mf.ProgramEntry(
+                id=program.id,
+                kind=program.kind,
+                slot=program.slot,
+                start=program.start,
+                priority=program.priority,
+                valid_until=program.valid_until,
+                duration_ms=program.duration_ms,
+                items=tuple(items),
+                playlist=own.path if own and playlist else None,
+                single=own.path if own and not playlist else None,
+                missing=program.missing,
+            )
+        )
+    emergency = None
+    if unit.emergency_bulletin is not None:
+        emergency = mf.Emergency(
+            bulletin=unit.emergency_bulletin,
+            title=unit.emergency_title or "",
+            expires=unit.valid_until,
+            replay=unit.replay,
+        )
+    return mf.Manifest(
+        endpoint=endpoint.name,
+        format=endpoint.format,
+        commune=unit.commune.code,
+        commune_name=unit.commune.name,
+        folder=unit.folder,
+        date=unit.date,
+        timezone=unit.timezone,
+        valid_until=unit.valid_until,
+        emergency=emergency,
+        programs=tuple(programs),
+        files=tuple(files.values()),
+    )
+
+
+def _item(seg: Segment, *, file: str | None, offset: int | None) -> mf.Item:
+    return mf.Item(
+        title=seg.title,
+        kind=seg.kind,
+        language=seg.language,
+        duration_ms=seg.duration_ms,
+        sha256=seg.sha256,
+        bytes=seg.bytes,
+        source=seg.source or Source("silence" if seg.kind == "pause" else seg.kind),
+        bulletin_id=seg.bulletin_id,
+        loudness_lufs=seg.loudness_lufs,
+        file=file,
+        offset_ms=offset,
+    )
+
+
+def _single_file(commune: Commune, program: Program, dst: Path, root: Path, settings: Settings) -> mf.FileEntry:
     """Join the program into one MP3 unless the same parts were already joined."""
     parts_key = hashlib.sha256(" ".join(s.key for s in program.items).encode()).hexdigest()
     state = root / ".state" / f"{dst.relative_to(root).as_posix().replace('/', '__')}.parts"
@@ -161,34 +193,9 @@ def _single_file(commune: Commune, program: Program, dst: Path, root: Path, sett
             settings=settings,
         )
         write_atomic(state, parts_key.encode())
-    return _file_entry(root, dst, format="single", duration_ms=program.duration_ms)
+    return _entry(root, dst)
 
 
-def _describe(program: Program, playlist: str, single: dict[str, Any] | None) -> dict[str, Any]:
-    start: dt.datetime = program.start
-    return {
-        "id": program.id,
-        "kind": program.kind,
-        "slot": program.slot,
-        "start": start.isoformat(),
-        "priority": program.priority,
-        "valid_until": program.valid_until.isoformat(),
-        "duration_ms": program.duration_ms,
-        "playlist": playlist,
-        "single": single["path"] if single else None,
-        "missing": list(program.missing),
-        "items": [
-            {
-                "file": f"media/{s.key}.mp3",
-                "title": s.title,
-                "kind": s.kind,
-                "sha256": s.sha256,
-                "bytes": s.bytes,
-                "duration_ms": s.duration_ms,
-                "language": s.language,
-                "bulletin_id": s.bulletin_id,
-                "loudness_lufs": s.loudness_lufs,
-            }
-            for s in program.items
-        ],
-    }
+def day_valid_until(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """A day's programs are good until the end of that day, deployment time."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 0), tzinfo=tz)

@@ -1,29 +1,29 @@
-"""Render: cues → segments in the content-addressed cache, each rendered once.
+"""Render: cues → segments in the segment store, each rendered once.
 
-``plan_jobs`` turns the cues of any number of scripts into render jobs keyed by what
-changes the sound (engine, voice and spoken text; a clip's or recording's bytes; the
-audio settings). ``render_jobs`` renders the keys the cache lacks, in parallel, each
-once, and returns a segment or an error per key; a failed key fails only the programs
-that use it.
+``script_units`` turns the cues of a script into render units keyed by what changes
+the sound (engine, voice and spoken text; a clip's or recording's bytes; the audio
+settings). ``render_unit`` makes one unit's segment unless the store has it already.
+Which units run, where and in what order is the orchestrator's business
+(``pipeline.produce``); a failed key fails only the programs that use it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
-import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.errors import RenderError
+from pipeline.files import sha256_file
 from pipeline.master import master_segment
-from pipeline.models import LANGUAGES, Cue, Recording, Script, Segment
-from pipeline.segcache import SegmentCache
+from pipeline.models import LANGUAGES, Cue, Recording, Script, Segment, Source
+from pipeline.segcache import CacheEntry, SegmentStore
 from pipeline.tts.chain import EngineChain
+from pipeline.units import RenderUnit
 
 log = logging.getLogger(__name__)
 
@@ -40,48 +40,11 @@ def _clip_title(name: str) -> str:
     return f"{CLIP_TITLES.get(key, key)} — {LANGUAGES.get(lang, lang)}"
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    key: str
-    kind: str  # speech | pause | clip | chime | recording
-    language: str
-    title: str
-    where: str  # what to name in an error: bulletin, language, file
-    text: str = ""  # spoken form, for speech
-    source: Path | None = None  # clip or recording file
-    ms: int = 0  # pause
-    bulletin_id: int | None = None
-    origin: str = ""  # Segment.source; for speech completed with the engine and voice that spoke
-
-
-def segment_source(job: Job, engine: str | None, engines: EngineChain) -> str:
-    """``Segment.source`` for a job: what a listener hears, a person's voice or a machine's."""
-    if job.kind == "speech":
-        return f"tts:{engine or '?'}:{engines.voice_of(engine) if engine else '?'}"
-    return job.origin
-
-
-@dataclass(frozen=True, slots=True)
-class RenderResult:
-    segments: dict[str, Segment]
-    errors: dict[str, RenderError]
-    rendered: int  # keys synthesized/encoded in this run
-    reused: int  # keys found in the cache
-
-
 def _digest(*parts: object) -> str:
     h = hashlib.sha256()
     for part in parts:
         h.update(str(part).encode("utf-8"))
         h.update(b"\x00")
-    return h.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 
@@ -104,8 +67,12 @@ def cue_job(
     normalize: Normalizer,
     clips: Mapping[str, Path],
     recordings: Mapping[tuple[int, str], Recording],
-) -> Job | None:
-    """The render job for one cue (None for comments). Raises RenderError on bad input."""
+    placeholders: Collection[str] = (),
+) -> RenderUnit | None:
+    """The render unit for one cue (None for comments). Raises RenderError on bad input.
+
+    ``placeholders`` names the clips (catalog keys) that are machine-made stand-ins.
+    """
     audio = audio_identity(settings)
     where = f"{script} line {cue.line}"
     if cue.kind == "comment":
@@ -117,25 +84,26 @@ def cue_job(
         if not any(ch.isalnum() for ch in spoken):
             who = f"bulletin {cue.bulletin_id} (vi)" if cue.bulletin_id else "the template text"
             raise RenderError(f"{where}: {who}: the text {cue.text[:40]!r} has nothing to speak once normalized")
-        return Job(
-            key=_digest("speech", engines.identity(), audio, spoken),
+        identity = engines.identity()
+        return RenderUnit(
+            key=_digest("speech", identity, audio, spoken),
             kind="speech",
             language="vi",
             title=_short(cue.text),
             where=f"{where} (bulletin {cue.bulletin_id}, vi)" if cue.bulletin_id else where,
             text=spoken,
             bulletin_id=cue.bulletin_id,
-            origin="tts",
+            origin=Source("tts", voice=identity, language="vi"),
         )
     if cue.kind == "pause":
-        return Job(
+        return RenderUnit(
             key=_digest("pause", audio, cue.ms),
             kind="pause",
             language="zxx",
             title=f"Nghỉ {cue.ms} ms",
             where=where,
             ms=cue.ms,
-            origin="silence",
+            origin=Source("silence"),
         )
     if cue.kind in ("clip", "chime"):
         name = cue.key if cue.kind == "clip" else f"chime/{cue.key}"
@@ -144,21 +112,21 @@ def cue_job(
             raise RenderError(f"{where}: clip {name}: no file {path or ''}; run `loa voices check`")
         language = name.split("/", 1)[0] if cue.kind == "clip" else "zxx"
         title = f"Nhạc hiệu {cue.key}" if cue.kind == "chime" else f"{LANGUAGES.get(language, language)}: {name}"
-        return Job(
-            key=_digest("clip", audio, _file_digest(path)),
+        return RenderUnit(
+            key=_digest("clip", audio, sha256_file(path)),
             kind=cue.kind,
             language=language,
             title=title,
             where=f"{where} ({path})",
             source=path,
-            origin=f"{'placeholder' if 'placeholders' in path.parts else 'clip'}:{name}",
+            origin=Source(cue.kind, language=language, clip=name, placeholder=name in placeholders),
         )
     if cue.kind == "recording":
         assert cue.bulletin_id is not None
         rec = recordings.get((cue.bulletin_id, cue.language))
         if rec is None:
             raise RenderError(f"{where}: bulletin {cue.bulletin_id} has no {cue.language} recording")
-        return Job(
+        return RenderUnit(
             key=_digest("recording", audio, rec.sha256),
             kind="recording",
             language=cue.language,
@@ -166,164 +134,96 @@ def cue_job(
             where=f"{where} (bulletin {cue.bulletin_id}, {cue.language}, {rec.path})",
             source=rec.path,
             bulletin_id=cue.bulletin_id,
-            origin=f"recording:{rec.id if rec.id is not None else rec.sha256[:12]}:{cue.language}",
+            origin=Source("recording", recording=rec.id, language=cue.language),
         )
     raise RenderError(f"{where}: cannot render a {cue.kind!r} cue")
 
 
-def script_jobs(script: Script, **kwargs: object) -> tuple[list[Job], list[RenderError]]:
-    """Jobs for every cue of ``script``, in order, and the errors of cues that cannot be rendered."""
-    jobs: list[Job] = []
+def script_units(script: Script, **kwargs: object) -> tuple[list[RenderUnit], list[RenderError]]:
+    """Units for every cue of ``script``, in order, and the errors of cues that cannot be rendered."""
+    units: list[RenderUnit] = []
     errors: list[RenderError] = []
     for cue in script.cues:
         try:
-            job = cue_job(cue, script=script.name, **kwargs)  # type: ignore[arg-type]
+            unit = cue_job(cue, script=script.name, **kwargs)  # type: ignore[arg-type]
         except RenderError as exc:
             errors.append(exc)
             continue
-        if job is not None:
-            jobs.append(job)
-    return jobs, errors
+        if unit is not None:
+            units.append(unit)
+    return units, errors
 
 
-def render_jobs(
-    jobs: Iterable[Job],
-    *,
-    engines: EngineChain,
-    cache: SegmentCache,
-    settings: Settings,
-    on_done: Callable[[Job, bool], None] | None = None,
-) -> RenderResult:
-    """Render every distinct key the cache lacks, in parallel; each key once."""
-    unique: dict[str, Job] = {}
-    for job in jobs:
-        unique.setdefault(job.key, job)
-    segments: dict[str, Segment] = {}
-    errors: dict[str, RenderError] = {}
-    todo: list[Job] = []
-    for key, job in unique.items():
-        entry = cache.get(key)
-        if entry is None:
-            todo.append(job)
-            continue
-        segments[key] = _segment(
-            job,
-            cache,
-            entry.duration_ms,
-            entry.bytes,
-            entry.sha256,
-            entry.engine,
-            entry.loudness_lufs,
-            reused=True,
-            source=segment_source(job, entry.engine, engines),
-        )
-        if on_done:
-            on_done(job, True)
-    workers = settings.render.workers or os.cpu_count() or 1
+def render_unit(unit: RenderUnit, *, engines: EngineChain, store: SegmentStore, settings: Settings) -> Segment:
+    """The segment of ``unit``: from the store when it is there, else made and put there.
+
+    Idempotent by key: a second call, here or on another machine sharing the store,
+    makes nothing. Raises ``RenderError`` naming the unit's script line and source.
+    """
+    entry = store.get(unit.key)
+    if entry is not None:
+        return _segment(unit, store, entry, reused=True)
     tmp_root = settings.data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
-
-    def work(job: Job) -> tuple[Job, Segment | RenderError]:
-        try:
-            return job, _render_one(job, engines=engines, cache=cache, settings=settings, tmp_root=tmp_root)
-        except RenderError as exc:
-            return job, exc
-        except OSError as exc:  # e.g. the disk is full: fail clearly, leave no cache entry
-            return job, RenderError(f"{job.where}: {exc.strerror or exc}; free space in {settings.data_dir}")
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
-        for job, outcome in pool.map(work, todo):
-            if isinstance(outcome, RenderError):
-                errors[job.key] = outcome
-                log.error("%s", outcome)
-            else:
-                segments[job.key] = outcome
-            if on_done:
-                on_done(job, False)
-    return RenderResult(segments, errors, rendered=len(todo), reused=len(unique) - len(todo))
+    try:
+        entry = _render_one(unit, engines=engines, store=store, settings=settings, tmp_root=tmp_root)
+    except OSError as exc:  # e.g. the disk is full: fail clearly, leave no store entry
+        raise RenderError(f"{unit.where}: {exc.strerror or exc}; free space in {settings.data_dir}") from exc
+    return _segment(unit, store, entry, reused=False)
 
 
-def _segment(
-    job: Job,
-    cache: SegmentCache,
-    duration_ms: int,
-    size: int,
-    sha256: str,
-    engine: str | None,
-    loudness: float | None,
-    *,
-    reused: bool,
-    source: str = "",
-) -> Segment:
+def _segment(unit: RenderUnit, store: SegmentStore, entry: CacheEntry, *, reused: bool) -> Segment:
+    origin = unit.origin
+    if origin is not None and origin.type == "tts":
+        origin = dataclasses.replace(origin, engine=entry.engine)
     return Segment(
-        key=job.key,
-        path=cache.mp3_path(job.key),
-        duration_ms=duration_ms,
-        kind=job.kind,
-        language=job.language,
-        title=job.title,
-        bytes=size,
-        sha256=sha256,
-        bulletin_id=job.bulletin_id,
-        engine=engine,
-        loudness_lufs=loudness,
+        key=unit.key,
+        path=store.path(unit.key),
+        duration_ms=entry.duration_ms,
+        kind=unit.kind,
+        language=unit.language,
+        title=unit.title,
+        bytes=entry.bytes,
+        sha256=entry.sha256,
+        bulletin_id=unit.bulletin_id,
+        engine=entry.engine,
+        loudness_lufs=entry.loudness_lufs,
         reused=reused,
-        source=source or job.origin,
+        source=origin,
     )
 
 
-def _render_one(job: Job, *, engines: EngineChain, cache: SegmentCache, settings: Settings, tmp_root: Path) -> Segment:
+def _render_one(
+    unit: RenderUnit, *, engines: EngineChain, store: SegmentStore, settings: Settings, tmp_root: Path
+) -> CacheEntry:
     from pipeline import audio
 
     with tempfile.TemporaryDirectory(dir=tmp_root, prefix="render-") as tmp:
         wav = Path(tmp) / "in.wav"
         engine: str | None = None
-        if job.kind == "speech":
+        if unit.kind == "speech":
             raw = Path(tmp) / "tts.audio"
-            engine = engines.synthesize(job.text, raw)
+            engine = engines.synthesize(unit.text, raw)
             info = audio.ingest_audio(raw, wav, settings=settings.audio)
-        elif job.kind == "pause":
-            info = audio.make_silence(wav, job.ms, settings=settings.audio)
+        elif unit.kind == "pause":
+            info = audio.make_silence(wav, unit.ms, settings=settings.audio)
         else:
-            assert job.source is not None
+            assert unit.source is not None
             try:
-                info = audio.ingest_audio(job.source, wav, settings=settings.audio)
+                info = audio.ingest_audio(unit.source, wav, settings=settings.audio)
             except RenderError as exc:
-                raise RenderError(f"{job.where}: {exc}") from exc
-        entry = master_segment(
+                raise RenderError(f"{unit.where}: {exc}") from exc
+        return master_segment(
             wav,
-            job.key,
-            title=job.title,
-            language=job.language,
-            bulletin_id=job.bulletin_id,
+            unit.key,
+            title=unit.title,
+            language=unit.language,
+            bulletin_id=unit.bulletin_id,
             engine=engine,
-            cache=cache,
+            cache=store,
             settings=settings,
             source_loudness=info.loudness,
         )
-    return _segment(
-        job,
-        cache,
-        entry.duration_ms,
-        entry.bytes,
-        entry.sha256,
-        entry.engine,
-        entry.loudness_lufs,
-        reused=False,
-        source=segment_source(job, entry.engine, engines),
-    )
 
 
-def segments_for(jobs: list[Job], result: RenderResult) -> tuple[list[Segment], list[RenderError]]:
-    """The segments of one script's jobs, in order, and the errors among them."""
-    out: list[Segment] = []
-    errs: list[RenderError] = []
-    for job in jobs:
-        if job.key in result.segments:
-            out.append(result.segments[job.key])
-        elif job.key in result.errors:
-            errs.append(result.errors[job.key])
-    return out, errs
-
-
-__all__ = ["Job", "RenderResult", "cue_job", "render_jobs", "script_jobs", "segments_for"]
+__all__ = ["audio_identity", "cue_job", "render_unit", "script_units"]

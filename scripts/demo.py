@@ -93,6 +93,8 @@ def main() -> int:
                 rec.parent.mkdir(parents=True, exist_ok=True)
                 placeholder(rec, f"Bản ghi mẫu {LANGUAGES[lang]} cho bản tin số {b.id}. Chưa có bản ghi thật.")
             run("recording", "add", str(b.id), lang, str(rec))
+    if not settings.signing_key_file.exists():
+        run("keys", "init")  # the deployment's manifest key; devices get `loa keys show --pem`
     code = run("nightly", "--date", day.isoformat())
     playlists = sorted(settings.data_dir.glob(f"endpoints/*/programs/{day.isoformat()}/*.m3u"))
     print(f"\nplaylists for {day.isoformat()} on the local endpoints ({len(playlists)}):")
@@ -102,6 +104,7 @@ def main() -> int:
         print(f"  … and {len(playlists) - 6} more under data/endpoints/")
     if playlists:
         print(f"\nlisten:  mpv {playlists[0].relative_to(ROOT)}")
+        run("verify", str(playlists[0].parent))  # signature, expiry and every file, as a device checks
     return code
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.config import Settings, load_settings
 from pipeline.deployment import load_deployment
-from pipeline.models import Deployment
+from pipeline.models import Commune, Deployment, Program
 from pipeline.store import Database, open_database
 
 REPO = Path(__file__).resolve().parent.parent
@@ -150,10 +151,14 @@ def voices_with_placeholders(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def small(tmp_path: Path, voices_with_placeholders: Path) -> Project:
     """Two communes (Y Tý with Mông and a single-file radio; Bản Lầu Vietnamese only), local endpoints."""
-    root = tmp_path / "small"
+    return make_small(tmp_path / "small", voices_with_placeholders)
+
+
+def make_small(root: Path, voices: Path) -> Project:
+    """The ``small`` project at ``root`` (for module-scoped fixtures too)."""
     (root / "schedules").mkdir(parents=True)
     (root / "schedules" / "small.toml").write_text(SMALL_DEPLOYMENT, encoding="utf-8")
-    shutil.copytree(voices_with_placeholders, root / "voices")
+    shutil.copytree(voices, root / "voices")
     config = root / "loa.toml"
     config.write_text(
         f'data_dir = "data"\ntemplates_dir = "{REPO / "templates"}"\n[deliver]\nbackoff_s = 0.01\n',
@@ -197,3 +202,15 @@ def small_cli(small: Project, capsys: pytest.CaptureFixture[str]) -> Callable[..
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+def package_day(settings: Settings, commune: Commune, programs: list[Program], day: dt.date) -> list[Path]:
+    """Package ``programs`` of ``day`` for ``commune`` as the orchestrator's package unit does."""
+    from pipeline.package import day_valid_until, package_commune
+    from pipeline.runner import WorkContext
+    from pipeline.units import PackageUnit
+
+    unit = PackageUnit(
+        commune, f"programs/{day}", tuple(programs), settings.timezone, day_valid_until(day, settings.tz), date=day
+    )
+    return list(package_commune(unit, settings=settings, key=WorkContext(settings).key).manifests)

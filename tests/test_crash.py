@@ -8,7 +8,6 @@ arrived. CRASH_KILLS sets the number of kills (default 20).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import manifest as mf
 from pipeline.store import open_database
 from pipeline.store.recordings import current_recordings
 from pipeline.store.runs import latest_deliveries
@@ -50,10 +50,10 @@ def complete(root: Path) -> bool:
     manifest = root / "programs" / DAY / "manifest.json"
     if not manifest.exists():
         return False
-    for f in json.loads(manifest.read_text())["files"]:
-        if f["format"] == "playlist" and (root / f["path"]).stat().st_size != f["bytes"]:
+    for f in mf.read(manifest).files:
+        if (root / f.path).stat().st_size != f.bytes:
             return False
-    return True
+    return (root / "programs" / DAY / "manifest.json.sig").is_file()
 
 
 @pytest.mark.timeout(900)

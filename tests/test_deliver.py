@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Settings
-from pipeline.deliver import push_folders
 from pipeline.models import Commune, Endpoint, Program, Segment, Slot
-from pipeline.package import package_programs
-from tests.conftest import Project
+from pipeline.produce import push_folders
+from tests.conftest import Project, package_day
 from tests.sshd import SshServer, sshd_running, sshd_server  # noqa: F401
 from tests.tcp_proxy import TcpProxy
 
@@ -42,7 +41,7 @@ def make_segment(tmp: Path, name: str, size: int) -> Segment:
 def build_outbox(settings: Settings, commune: Commune, day: dt.date, segs: list[Segment]) -> None:
     start = dt.datetime.combine(day, dt.time(5, 30), tzinfo=settings.tz)
     program = Program(f"{commune.code}/{day}/morning", commune.code, day, "morning", start, "routine", day, tuple(segs))
-    package_programs(commune, [program], folder=f"programs/{day}", settings=settings)
+    package_day(settings, commune, [program], day)
 
 
 def commune_with(*endpoints: Endpoint) -> Commune:
@@ -74,7 +73,7 @@ def test_local_push_sends_only_what_is_missing(project: Project, tmp_path: Path)
     segs = [make_segment(tmp_path, f"a{i}", 20 * KIB) for i in range(3)]
     build_outbox(settings, commune, DAY, segs)
     [first] = push(settings, [ep])
-    assert first.status == "delivered" and first.files_sent == 5  # 3 media, playlist, manifest
+    assert first.status == "delivered" and first.files_sent == 6  # 3 media, playlist, signature, manifest
     root = tmp_path / "y-ty-loa"
     manifest = json.loads((root / f"programs/{DAY}/manifest.json").read_text())
     for f in manifest["files"]:
@@ -88,7 +87,7 @@ def test_local_push_sends_only_what_is_missing(project: Project, tmp_path: Path)
     day2 = DAY + dt.timedelta(days=1)
     build_outbox(settings, commune, day2, [*segs[:2], make_segment(tmp_path, "b", 20 * KIB)])
     [third] = push(settings, [ep], day2)
-    assert third.files_sent == 3 and third.bytes_sent < 25 * KIB
+    assert third.files_sent == 4 and third.bytes_sent < 25 * KIB  # the new segment, playlist, signature, manifest
 
 
 def test_retention_removes_old_programs_then_unused_media(project: Project, tmp_path: Path) -> None:
@@ -128,7 +127,11 @@ def test_single_file_endpoint_gets_one_mp3_per_slot(project: Project, tmp_path: 
     radio_files = sorted(
         str(p.relative_to(tmp_path / "y-ty-radio")) for p in (tmp_path / "y-ty-radio").rglob("*") if p.is_file()
     )
-    assert radio_files == [f"programs/{DAY}/manifest.json", f"programs/{DAY}/morning.mp3"]
+    assert radio_files == [
+        f"programs/{DAY}/manifest.json",
+        f"programs/{DAY}/manifest.json.sig",
+        f"programs/{DAY}/morning.mp3",
+    ]
     assert (tmp_path / "y-ty-loa/media").is_dir() and not (tmp_path / f"y-ty-loa/programs/{DAY}/morning.mp3").exists()
 
 
@@ -153,7 +156,9 @@ def test_sftp_cut_mid_file_is_retried_and_a_rerun_sends_nothing_again(
         for f in json.loads((remote / f"programs/{DAY}/manifest.json").read_text())["files"]:
             assert (remote / f["path"]).stat().st_size == f["bytes"]
         assert not [p for p in remote.rglob("*") if ".part-" in p.name]
-        assert d.files_sent == 6  # each file once: what arrived before the cut was not sent again
+        assert (
+            d.files_sent == 7
+        )  # each file once (4 media, playlist, signature, manifest): what arrived before the cut was not sent again
         proxy.cut_after = None
         [again] = push(settings, [ep])
         assert again.status == "delivered" and again.bytes_sent == 0
@@ -180,3 +185,21 @@ def test_permanent_failure_of_one_endpoint_does_not_stop_the_others(
     assert "SHA256:" in (results["bad-key"].error or "")
     assert results["down"].status == "failed" and results["down"].attempts == settings.deliver.retries + 1
     assert not (remote / "programs").exists()
+
+
+def test_a_whole_endpoint_is_not_listed_again_unless_told_to_check(project: Project, tmp_path: Path) -> None:
+    settings = project.settings
+    ep = local(tmp_path, "y-ty-loa")
+    commune = commune_with(ep)
+    build_outbox(settings, commune, DAY, [make_segment(tmp_path, f"w{i}", 4 * KIB) for i in range(2)])
+    [first] = push(settings, [ep])
+    assert first.status == "delivered" and first.files_sent == 5
+    media = sorted((tmp_path / "y-ty-loa" / "media").iterdir())
+    media[0].unlink()  # removed on the device behind Loa's back
+    [warm] = push(settings, [ep])  # its signed manifest matches: trusted whole, nothing listed or sent
+    assert (warm.files_sent, warm.files_skipped) == (0, 5) and not media[0].exists()
+    careful = settings.model_copy(
+        update={"deliver": settings.deliver.model_copy(update={"trust_remote_manifest": False})}
+    )
+    [checked] = push(careful, [ep])
+    assert checked.files_sent == 1 and media[0].is_file()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import manifest as mf
 from pipeline.dispatch import pending_emergencies
 from tests.conftest import CliResult, Project, add_bulletin
 from tests.sshd import SshServer, sshd_running, sshd_server  # noqa: F401
@@ -75,11 +76,14 @@ def test_dispatch_over_sftp(
         "ta-van-1": "delivered",
         "ban-lau-loa": "delivered",
     }
-    manifest = json.loads((remote / f"emergency/{bid}/manifest.json").read_text())
-    assert manifest["play"] == "now" and manifest["expires"].startswith(today.isoformat())
-    for f in manifest["files"]:
-        if f["format"] == "playlist":
-            assert (remote / f["path"]).stat().st_size == f["bytes"]
+    manifest = mf.read(remote / f"emergency/{bid}/manifest.json")
+    assert manifest.emergency is not None and manifest.emergency.play == "now"
+    assert manifest.emergency.expires == dt.datetime.combine(
+        today + dt.timedelta(days=1), dt.time(0), tzinfo=small.settings.tz
+    )
+    assert manifest.valid_until == manifest.emergency.expires and manifest.endpoint == "ta-van-1"
+    for f in manifest.files:
+        mf.check_file(remote, f)
     assert pending_emergencies(db, settings=small.settings) == []
     again = json.loads(run("dispatch", str(bid), "--json").out)
     assert sum(e["bytes_sent"] for e in again["endpoints"]) == 0

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import manifest
 from pipeline.compose import TemplateSet, compose_emergency, compose_script
-from pipeline.models import Recording, Segment, is_human_voice
-from pipeline.nightly import preview_script, render_setup
-from pipeline.render import render_jobs, script_jobs, segments_for
-from pipeline.segcache import SegmentCache
+from pipeline.models import Recording
 from pipeline.store import bulletins as store
 from pipeline.store.recordings import current_recordings
 from pipeline.voices import load_catalog
@@ -26,23 +24,6 @@ DAY = dt.date(2026, 12, 1)
 BODY = "Thôn Tả Phìn họp lúc 7h30 ngày 02/12/2026 về gia hạn thẻ BHYT."
 
 
-def render_slot(project: Project, commune: str, slot: str = "morning") -> list[Segment]:
-    settings = project.settings
-    db = project.db()
-    c = project.deployment.commune(commune)
-    assert c is not None
-    _plan, script = preview_script(DAY, c, slot, settings=settings, db=db)
-    assert script is not None
-    recordings = current_recordings(db)
-    engines, job_args = render_setup(settings, recordings, load_catalog(settings.voices_dir))
-    jobs, errors = script_jobs(script, **job_args)
-    assert errors == []
-    result = render_jobs(jobs, engines=engines, cache=SegmentCache(settings.cache_dir), settings=settings)
-    segments, errs = segments_for(jobs, result)
-    assert errs == []
-    return segments
-
-
 @pytest.mark.slow
 def test_vietnamese_reading_airs_instead_of_tts_in_every_commune(
     small: Project, small_cli: Callable[..., CliResult], tmp_path: Path
@@ -52,18 +33,17 @@ def test_vietnamese_reading_airs_instead_of_tts_in_every_commune(
     r = small_cli("recording", "add", str(bid), "vi", str(reading))
     assert r.code == 0, r.err
     rec = current_recordings(small.db())[(bid, "vi")]
-    for commune in ("02641", "02695"):  # Y Tý (vi, hmn) and Bản Lầu (vi)
-        segments = render_slot(small, commune)
-        body = [s for s in segments if s.bulletin_id == bid and s.language == "vi"]
-        assert [s.source for s in body] == [f"recording:{rec.id}:vi"], commune
-        assert body[0].kind == "recording" and is_human_voice(body[0].source)
-        speech = [s for s in segments if s.kind == "speech"]
-        assert speech and all(s.source == "tts:espeak:vi" for s in speech)
-        assert not any(is_human_voice(s.source) for s in speech)
-        assert {s.source for s in segments if s.kind == "chime"} <= {
-            "placeholder:chime/open",
-            "placeholder:chime/close",
-        }
+    r = small_cli("nightly", "--date", DAY.isoformat())
+    assert r.code == 0, r.err + r.out
+    for endpoint in ("y-ty-loa", "ban-lau-loa"):  # Y Tý (vi, hmn) and Bản Lầu (vi)
+        m = manifest.read(small.root / "endpoints" / endpoint / "programs" / DAY.isoformat() / "manifest.json")
+        items = [i for p in m.programs for i in p.items]
+        body = [i for i in items if i.bulletin_id == bid and i.language == "vi"]
+        assert body and all(i.source.type == "recording" and i.source.recording == rec.id for i in body), endpoint
+        assert all(i.source.human for i in body)
+        speech = [i for i in items if i.kind == "speech"]
+        assert speech and all(i.source.type == "tts" and not i.source.human for i in speech)
+        assert not any(i.bulletin_id == bid and i.kind == "speech" for i in items)  # no TTS of the body
 
 
 def test_recording_add_accepts_vi_and_still_checks_the_bulletin_languages(
@@ -155,11 +135,6 @@ def test_recorded_standard_phrase_replaces_tts(
         plan, templates=TemplateSet.load(REPO / "templates"), catalog=load_catalog(voices), recordings={}
     )
     assert any(q.kind == "speech" and q.text == CLOSING for q in script.cues)
-
-
-def test_is_human_voice() -> None:
-    assert is_human_voice("recording:4:vi") and is_human_voice("clip:vi/greeting") and is_human_voice("clip:hmn/intro")
-    assert not any(is_human_voice(s) for s in ("tts:espeak:vi", "clip:chime/open", "placeholder:hmn/intro", "silence"))
 
 
 def test_recording_add_warns_about_a_silent_reading(

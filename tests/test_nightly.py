@@ -66,7 +66,7 @@ def test_nightly_builds_pushes_and_a_second_run_does_nothing(
     status = run("status", "--date", DAY, "--json")
     assert {e["status"] for e in json.loads(status.out)["endpoints"]} == {"delivered"}
     runs = recent_runs(small.db())
-    assert [r["status"] for r in runs[:2]] == ["done", "done"]
+    assert [r.status for r in runs[:2]] == ["done", "done"]
 
 
 def test_one_bad_recording_fails_only_its_programs(

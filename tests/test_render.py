@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from pipeline import audio
+from pipeline import manifest as mf
 from pipeline.config import Settings
-from pipeline.models import Cue, Program, Recording, Script
-from pipeline.package import package_programs
-from pipeline.render import render_jobs, script_jobs, segments_for
-from pipeline.segcache import SegmentCache
+from pipeline.models import Cue, Program, Recording, Script, Segment
+from pipeline.package import day_valid_until, package_commune
+from pipeline.render import script_units
+from pipeline.runner import InProcessRunner, WorkContext
 from pipeline.tts.chain import build_engine_chain
+from pipeline.units import PackageUnit, RenderUnit, UnitResult
 from tests import audio_fixtures as fx
 from tests.conftest import Project
 
@@ -53,8 +55,12 @@ def script_for(name: str, text: str) -> Script:
     return Script(name=name, text="", cues=cues)
 
 
-def render(settings: Settings, scripts: list[Script], inputs: dict[str, Path]):  # type: ignore[no-untyped-def]
-    rec = Recording(7, "hmn", inputs["recording"], 2000, "f" * 64, "rec.wav")
+Rendered = tuple[list[tuple[list[RenderUnit], list[Exception]]], dict[str, UnitResult]]
+
+
+def render(settings: Settings, scripts: list[Script], inputs: dict[str, Path]) -> Rendered:
+    """The scripts' distinct units, run by the in-process runner: (units and errors per script, results by key)."""
+    rec = Recording(7, "hmn", inputs["recording"], 2000, "f" * 64, "rec.wav", id=70)
     kwargs = dict(
         engines=build_engine_chain(settings.tts),
         settings=settings,
@@ -62,17 +68,17 @@ def render(settings: Settings, scripts: list[Script], inputs: dict[str, Path]): 
         clips=inputs,
         recordings={(7, "hmn"): rec},
     )
-    per_script = [script_jobs(s, **kwargs) for s in scripts]
+    per_script = [script_units(s, **kwargs) for s in scripts]  # type: ignore[arg-type]
     for _, errors in per_script:
         assert errors == []
-    cache = SegmentCache(settings.cache_dir / "segments")
-    result = render_jobs(
-        [j for jobs, _ in per_script for j in jobs],
-        engines=kwargs["engines"],
-        cache=cache,  # type: ignore[arg-type]
-        settings=settings,
-    )
-    return per_script, result
+    unique = {u.key: u for units, _ in per_script for u in units}
+    results = InProcessRunner(WorkContext(settings)).run(list(unique.values()))
+    return per_script, {r.key: r for r in results}  # type: ignore[return-value]
+
+
+def segments_for(units: list[RenderUnit], results: dict[str, UnitResult]) -> tuple[list[Segment], list[str]]:
+    segs = [results[u.key].segment for u in units if results[u.key].ok]
+    return [s for s in segs if s is not None], [str(results[u.key].error) for u in units if not results[u.key].ok]
 
 
 def test_render_once_reuse_and_package_plays(project: Project, inputs: dict[str, Path]) -> None:
@@ -82,10 +88,10 @@ def test_render_once_reuse_and_package_plays(project: Project, inputs: dict[str,
         script_for("02803/2026-12-01/morning", "Kính thưa bà con."),
     ]
     per_script, result = render(settings, scripts, inputs)
-    assert result.errors == {}
-    assert result.rendered == 5 and result.reused == 0  # two communes, five distinct segments
+    assert all(r.ok for r in result.values())
+    assert len(result) == 5 and not any(r.segment and r.segment.reused for r in result.values())  # five distinct
     again = render(settings, scripts, inputs)[1]
-    assert again.rendered == 0 and again.reused == 5  # warm: no synthesis, no encoding
+    assert all(r.segment and r.segment.reused for r in again.values())  # warm: no synthesis, no encoding
 
     segs, errs = segments_for(per_script[0][0], result)
     assert errs == [] and [s.kind for s in segs] == ["chime", "speech", "pause", "clip", "recording"]
@@ -110,14 +116,26 @@ def test_render_once_reuse_and_package_plays(project: Project, inputs: dict[str,
         dt.date(2026, 12, 1),
         tuple(segs),
     )
-    manifest_path = package_programs(commune, [program], folder="programs/2026-12-01", settings=settings)
-    manifest = json.loads(manifest_path.read_text())
+    unit = PackageUnit(
+        commune, "programs/2026-12-01", (program,), settings.timezone, day_valid_until(program.date, settings.tz)
+    )
+    ctx = WorkContext(settings)
+    packaged = package_commune(unit, settings=settings, key=ctx.key)
+    manifests = {m.endpoint: m for m in map(mf.read, packaged.manifests)}
+    assert set(manifests) == {e.name for e in commune.endpoints}
+    manifest = manifests["y-ty-loa"]  # the playlist endpoint
     root = settings.outbox_dir / "02641"
-    for entry in manifest["files"]:
-        assert (root / entry["path"]).stat().st_size == entry["bytes"]
-    item_ms = [i["duration_ms"] for i in manifest["programs"][0]["items"]]
-    for item in manifest["programs"][0]["items"]:
-        assert abs(ffprobe_ms(root / item["file"]) - item["duration_ms"]) <= 50
+    for entry in manifest.files:
+        mf.check_file(root, entry)
+    items = manifest.programs[0].items
+    item_ms = [i.duration_ms for i in items]
+    for item in items:
+        assert item.file is not None
+        assert abs(ffprobe_ms(root / item.file) - item.duration_ms) <= 50
+    sources = [i.source for i in items]
+    assert [s.type for s in sources] == ["chime", "tts", "silence", "clip", "recording"]
+    assert sources[1].engine == "espeak" and not sources[1].human
+    assert sources[4].recording == 70 and sources[4].human
     single = root / "programs/2026-12-01/morning.mp3"
     assert abs(ffprobe_ms(single) - sum(item_ms)) <= 50 * len(item_ms)
     playlist = root / "programs/2026-12-01/morning.m3u"
@@ -130,7 +148,7 @@ def test_render_once_reuse_and_package_plays(project: Project, inputs: dict[str,
     )
     assert played.returncode == 0, played.stderr
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
-    package_programs(commune, [program], folder="programs/2026-12-01", settings=settings)
+    package_commune(unit, settings=settings, key=ctx.key)
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} == before  # nothing rewritten
 
 
@@ -151,20 +169,20 @@ def test_bad_recording_names_bulletin_language_and_file(
     per_script, result = render(project.settings, [script_for("02641/2026-12-01/morning", "Xin chào.")], inputs)
     segs, errs = segments_for(per_script[0][0], result)
     assert len(errs) == 1 and len(segs) == 4
-    assert "bulletin 7, hmn" in str(errs[0]) and str(bad) in str(errs[0])
-    assert message in str(errs[0])
+    assert "bulletin 7, hmn" in errs[0] and str(bad) in errs[0]
+    assert message in errs[0]
 
 
 def test_text_that_normalizes_to_nothing_names_the_bulletin(project: Project, inputs: dict[str, Path]) -> None:
-    from pipeline.nightly import normalizer
+    from pipeline.produce import spoken_form
 
     settings = project.settings
     script = Script("02641/2026-12-01/morning", "", (Cue("speech", 9, text="… !!! 🙂 <br>", bulletin_id=12),))
-    jobs, errors = script_jobs(
+    jobs, errors = script_units(
         script,
         engines=build_engine_chain(settings.tts),
         settings=settings,
-        normalize=normalizer(settings),
+        normalize=spoken_form(settings),
         clips=inputs,
         recordings={},
     )

@@ -32,10 +32,10 @@ from pipeline.dispatch import DispatchReport
 from pipeline.intake import parse_bulletin
 from pipeline.models import Delivery, Deployment
 from pipeline.nightly import push_day
-from pipeline.package import package_programs
 from pipeline.store import Database, open_database
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import runs as run_store
+from tests.conftest import package_day
 
 REPO = Path(__file__).resolve().parent.parent
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -167,7 +167,9 @@ def test_jobs_are_stored_as_references_with_plain_args(tmp_path: Path) -> None:
         jobs = {j.id: j for j in again.get_jobs()}
     finally:
         again.shutdown(wait=False)
-    assert set(jobs) == {sched.NIGHTLY_ID, sched.RETRY_ID, sched.EMERGENCY_ID}
+    assert set(jobs) == {sched.NIGHTLY_ID, sched.RETRY_ID, sched.EMERGENCY_ID, sched.PURGE_ID}
+    assert jobs[sched.PURGE_ID].func_ref == "pipeline.consultation:purge_job"
+    assert jobs[sched.PURGE_ID].next_run_time == local(DAY + dt.timedelta(days=1), "03:00")
     nightly, retry, emergency = jobs[sched.NIGHTLY_ID], jobs[sched.RETRY_ID], jobs[sched.EMERGENCY_ID]
     assert nightly.func_ref == "pipeline.scheduler:nightly_job"
     assert retry.func_ref == "pipeline.scheduler:retry_job"
@@ -187,7 +189,7 @@ def test_jobs_are_stored_as_references_with_plain_args(tmp_path: Path) -> None:
 def _nightly_runs(settings: Settings) -> list[dict[str, object]]:
     db = open_database(settings.db_url)
     try:
-        return [r for r in run_store.recent_runs(db) if r["kind"] == "nightly"]
+        return [r for r in run_store.recent_runs(db) if r.kind == "nightly"]
     finally:
         db.close()
 
@@ -279,7 +281,7 @@ def test_retry_pushes_only_failed_endpoints_until_their_first_slot(
     unplug("y-ty-usb")
     unplug("ban-lau-loa")
     for commune in deployment.communes:  # an outbox for day (no programs: a manifest only)
-        package_programs(commune, [], folder=f"programs/{day}", settings=settings, extra={"date": str(day)})
+        package_day(settings, commune, [], day)
     first = {d.endpoint: d.status for d in push_day(day, settings=settings, deployment=deployment, db=db)}
     assert first == {"y-ty-loa": "delivered", "y-ty-usb": "failed", "ban-lau-loa": "failed"}
 
@@ -309,7 +311,7 @@ def test_retry_pushes_only_failed_endpoints_until_their_first_slot(
     assert late.retried == ()
     assert [d.endpoint for d in late.missed] == ["ban-lau-loa"]
     assert _all_deliveries(db).count("y-ty-usb") == usb_pushes
-    kinds = [(r["kind"], r["status"]) for r in run_store.recent_runs(db)]
+    kinds = [(r.kind, r.status) for r in run_store.recent_runs(db)]
     assert kinds.count(("missed", "failed")) == 2
     assert ("retry", "partial") in kinds
     db.close()
@@ -330,7 +332,7 @@ def test_a_failing_nightly_job_is_logged_and_recorded_not_raised(
     db = open_database(settings.db_url)
     runs = run_store.recent_runs(db)
     db.close()
-    assert [(r["kind"], r["status"]) for r in runs] == [("retry", "failed"), ("nightly", "failed")]
+    assert [(r.kind, r.status) for r in runs] == [("retry", "failed"), ("nightly", "failed")]
     assert "test.toml" in runs[1]["failures"][0]["error"]
     assert runs[1]["date"] == dt.datetime.now(TZ).date() + dt.timedelta(days=1)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Settings
-from pipeline.deliver import push_folders
 from pipeline.models import Delivery, Endpoint
+from pipeline.produce import push_folders
 from pipeline.transports import fingerprint
 from tests.conftest import Project
 from tests.sshd import SshServer, have_sshd, keygen, sshd_running, sshd_server  # noqa: F401

@@ -105,3 +105,25 @@ def test_a_failing_write_stores_nothing(project: Project) -> None:
     with pytest.raises(Exception, match="disk trouble"):
         store.save_bulletins(db, [good, other])
     assert store.list_bulletins(db) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://loa:s3cret-Pa55@127.0.0.1:1/loa",  # nothing listens on port 1
+        "postgresql+nosuchdriver://loa:s3cret-Pa55@127.0.0.1/loa",
+    ],
+)
+def test_a_database_password_never_reaches_a_message_or_the_log(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from pipeline.errors import StoreError
+    from pipeline.store.db import safe_url
+
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(StoreError) as err:
+        open_database(url)
+    assert "s3cret-Pa55" not in str(err.value) and "***" in str(err.value)
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # no driver text with the URL either
+    assert "s3cret-Pa55" not in caplog.text
+    assert safe_url(url) == url.replace("s3cret-Pa55", "***")

@@ -248,3 +248,32 @@ def test_local_permission_denied_is_permanent(tmp_path: Path) -> None:
         pytest.raises(DeliveryError, match="permission denied"),
     ):
         t.put_bytes(b"x", "a.txt")
+
+
+def test_the_paramiko_internals_sftp_relies_on(sshd_running: SshServer, root: Path) -> None:  # noqa: F811
+    """``transports/sftp.py`` uses four things paramiko does not document; this breaks if a release moves them.
+
+    ``SFTPClient._request`` (statvfs@openssh.com), ``SFTPClient._read_response`` and
+    ``SFTPFile._reqs`` (reading every pipelined write's status), ``paramiko.sftp.CMD_EXTENDED``
+    and ``CMD_EXTENDED_REPLY``, and ``paramiko.Message`` (the embedded host key text).
+    """
+    import collections
+
+    import paramiko
+    from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
+
+    assert (CMD_EXTENDED, CMD_EXTENDED_REPLY) == (200, 201)
+    with open_transport(sshd_running.endpoint(root), settings=SETTINGS) as t:
+        assert isinstance(t, SftpTransport)
+        sftp = t.sftp
+        kind, msg = sftp._request(CMD_EXTENDED, "statvfs@openssh.com", str(root))
+        assert kind == CMD_EXTENDED_REPLY and isinstance(msg, paramiko.Message)
+        with sftp.open(str(root / "pipelined"), "w") as f:
+            f.set_pipelined(True)
+            f.write(b"x" * 1000)
+            assert isinstance(f._reqs, collections.deque) and len(f._reqs) == 1
+            sftp._read_response(f._reqs.popleft())
+        assert (root / "pipelined").stat().st_size == 1000
+    blob = paramiko.Message()
+    blob.add_string("ssh-ed25519")
+    assert paramiko.Message(blob.asbytes()).get_text() == "ssh-ed25519"

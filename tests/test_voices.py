@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import time
 import wave
 from pathlib import Path
 
@@ -45,11 +44,8 @@ def test_placeholders_are_labelled_audio_and_generation_is_idempotent(tmp_path: 
     voices.mkdir()
     shutil.copy(REPO / "voices" / "catalog.toml", voices / "catalog.toml")
     catalog = load_catalog(voices)
-    started = time.monotonic()
     made = make_placeholders(catalog, settings=settings)
-    seconds = time.monotonic() - started
     assert sorted(made) == sorted(c.file for c in catalog.clips if c.placeholder)
-    assert seconds < 10, f"placeholders took {seconds:.1f} s"
     for clip in catalog.clips:
         info = probe_audio(clip.file, settings=settings.audio)
         assert info.sample_rate == settings.audio.sample_rate

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import DeliverSettings, Settings
-from pipeline.deliver import push_folders
 from pipeline.models import Commune, Delivery, Endpoint, Segment, Slot
+from pipeline.produce import push_folders
 from pipeline.transports import is_temp_name
 from tests.conftest import Project
 from tests.netns import Lab, Site, netns_unavailable
@@ -85,9 +85,11 @@ def files_under(root: Path) -> list[Path]:
 
 def check_complete(remote: Path, outbox: Path) -> int:
     """The endpoint holds the outbox's manifest and every file in it, whole; temp files left."""
-    manifest_bytes = (outbox / f"programs/{DAY}/manifest.json").read_bytes()
+    [own] = (outbox / f"programs/{DAY}/manifests").glob("*.json")  # one endpoint per commune here
+    manifest_bytes = own.read_bytes()
     assert (remote / f"programs/{DAY}/manifest.json").read_bytes() == manifest_bytes
-    listed = {f"programs/{DAY}/manifest.json"}
+    assert (remote / f"programs/{DAY}/manifest.json.sig").read_bytes() == own.with_suffix(".json.sig").read_bytes()
+    listed = {f"programs/{DAY}/manifest.json", f"programs/{DAY}/manifest.json.sig"}
     for f in json.loads(manifest_bytes)["files"]:
         data = (remote / f["path"]).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (f["bytes"], f["sha256"]), f["path"]
@@ -166,7 +168,7 @@ def test_twenty_weak_endpoints_get_whole_programs_and_down_ones_are_named(
         kind, d = kinds[site.index], again[endpoints[site.index].name]
         assert (d.status, d.error) == ("delivered", None), d
         if kind in DOWN:
-            assert d.files_sent == 5 and d.bytes_sent == program_bytes
+            assert d.files_sent == 6 and d.bytes_sent == program_bytes  # 3 media, playlist, signature, manifest
             assert check_complete(site.remote, settings.outbox_dir / d.commune) == 0
         else:
             assert (d.files_sent, d.bytes_sent) == (0, 0), d

@@ -129,6 +129,9 @@ def test_login_next_never_leaves_the_site(web: Web) -> None:
 # --- every route --------------------------------------------------------------------
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+# a consultation's answer page, its QR code and poster are public by design (tests/test_consultation_web.py)
+PUBLIC |= {("GET", "/y-kien/{code}"), ("POST", "/y-kien/{code}"), ("GET", "/y-kien/{code}/qr.svg")}
+PUBLIC |= {("GET", "/y-kien/{code}/in")}
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -150,6 +153,9 @@ def _fill(path: str, *, bulletin: int) -> str:
         "date": "2026-12-01",
         "slot": "morning",
         "language": "hmn",
+        "consultation_id": "1",
+        "answer_id": "1",
+        "fmt": "csv",
     }
     return re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
 

@@ -17,8 +17,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from pipeline import manifest as mf
 from pipeline.cli import web_cmds
 from pipeline.cli.context import AppContext
+from pipeline.package import manifest_path as manifest_path_for
 from pipeline.store.runs import latest_deliveries
 from pipeline.store.users import add_endpoint_token, play_reports
 from tests import audio_fixtures as fx
@@ -107,13 +109,13 @@ def test_operator_sees_downloads_and_reports_the_programs_of_the_commune(
     assert float(duration) > 5
     zipped = op.get(f"/communes/02641/programs/{day}.zip")
     assert zipped.status_code == 200
-    manifest_path = built.project.settings.outbox_dir / "02641" / "programs" / day / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
+    manifest_path = manifest_path_for(built.project.settings.outbox_dir, "02641", f"programs/{day}", "y-ty-loa")
+    manifest = mf.read(manifest_path)
     with zipfile.ZipFile(io.BytesIO(zipped.content)) as zf:
-        names = set(zf.namelist())
-        assert f"programs/{day}/manifest.json" in names
-        for entry in manifest["files"]:
-            assert hashlib.sha256(zf.read(entry["path"])).hexdigest() == entry["sha256"]
+        assert zf.read(f"programs/{day}/manifest.json") == manifest_path.read_bytes()  # the signed bytes
+        assert zf.read(f"programs/{day}/manifest.json.sig") == manifest_path.with_suffix(".json.sig").read_bytes()
+        for entry in manifest.files:
+            assert hashlib.sha256(zf.read(entry.path)).hexdigest() == entry.sha256
     # played / problem
     program = f"02641/{day}/morning"
     token = csrf_of(html)
@@ -142,15 +144,13 @@ def test_operator_sees_downloads_and_reports_the_programs_of_the_commune(
 def test_an_operator_of_another_commune_gets_404_for_every_file(built: Built, web: Web) -> None:
     other = web.client("dai-banlau")
     day = built.day.isoformat()
-    manifest = json.loads(
-        (built.project.settings.outbox_dir / "02641" / "programs" / day / "manifest.json").read_text()
-    )
+    manifest = mf.read(manifest_path_for(built.project.settings.outbox_dir, "02641", f"programs/{day}", "y-ty-loa"))
     urls = [
         "/communes/02641",
         f"/communes/02641/programs/{day}/morning.mp3",
         f"/communes/02641/programs/{day}.zip",
-        f"/communes/02641/files/{manifest['files'][0]['path']}",
-        f"/communes/02641/files/programs/{day}/manifest.json",
+        f"/communes/02641/files/{manifest.files[0].path}",
+        f"/communes/02641/files/programs/{day}/manifests/y-ty-loa.json",
     ]
     for url in urls:
         assert other.get(url).status_code == 404, url
@@ -197,15 +197,22 @@ def test_the_manifest_needs_the_endpoints_own_token(built: Built, web: Web, toke
     client = api(web, token)
     r = client.get(url)
     assert r.status_code == 200
-    data = r.json()
-    assert data["endpoint"] == "y-ty-loa" and data["commune"]["code"] == "02641"
-    assert all(f["format"] == "playlist" for f in data["files"])  # the single MP3 is for y-ty-radio
+    data = mf.parse(r.content)
+    assert data.endpoint == "y-ty-loa" and data.commune == "02641"
+    assert (
+        r.content
+        == manifest_path_for(built.project.settings.outbox_dir, "02641", f"programs/{day}", "y-ty-loa").read_bytes()
+    )
+    assert not any(f.path == f"programs/{day}/morning.mp3" for f in data.files)  # the single MP3 is for y-ty-radio
+    sig = client.get(f"/api/v1/endpoints/y-ty-loa/files/programs/{day}/manifest.json.sig")
+    assert sig.status_code == 200 and len(sig.content) == 64
     assert client.get(url, headers={"If-None-Match": r.headers["etag"]}).status_code == 304
     assert client.get("/api/v1/endpoints/y-ty-loa/programs?date=2001-01-01").status_code == 404
     me = client.get("/api/v1/me").json()
     assert me["endpoint"] == "y-ty-loa" and me["commune"] == "02641"
     emergencies = client.get("/api/v1/endpoints/y-ty-loa/emergencies").json()
-    assert [e["manifest"]["title"] for e in emergencies] == ["Cảnh báo lũ quét"]
+    assert [e["title"] for e in emergencies] == ["Cảnh báo lũ quét"]
+    assert emergencies[0]["folder"] == f"emergency/{built.emergency}"
     assert client.get("/bulletins").status_code == 303  # a token is no session
 
 
@@ -285,5 +292,6 @@ def test_an_approver_dispatches_an_emergency_now(built: Built, web: Web) -> None
     assert "Phát khẩn ngay" in page
     r = approver.post(f"/bulletins/{built.emergency}/dispatch", data={"csrf_token": csrf_of(page)})
     assert r.status_code == 200 and "Đã phát khẩn bản tin" in r.text and "Mọi điểm nhận đã nhận được" in r.text
-    manifest = json.loads((landed / "manifest.json").read_text())
-    assert manifest["play"] == "now" and manifest["bulletin"] == built.emergency
+    manifest = mf.read(landed / "manifest.json")
+    assert manifest.emergency is not None
+    assert manifest.emergency.play == "now" and manifest.emergency.bulletin == built.emergency

@@ -10,7 +10,6 @@ not already hold — what must cross the network at least once.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,49 +17,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import compose as compose_stage
-from pipeline import plan as plan_stage
-from pipeline.bench.tools import encode_once
+from pipeline import manifest as mf
+from pipeline.audio import encode_concat
 from pipeline.config import Settings
-from pipeline.models import Deployment
-from pipeline.nightly import normalizer
-from pipeline.render import Job, script_jobs
-from pipeline.store import bulletins as bulletin_store
+from pipeline.models import Deployment, Endpoint
+from pipeline.package import manifest_path
+from pipeline.produce import Producer
 from pipeline.store import open_database
-from pipeline.store.recordings import current_recordings
 from pipeline.tts.chain import build_engine_chain
-from pipeline.voices import load_catalog
+from pipeline.units import RenderUnit
 
 
-def unique_jobs(day: dt.date, *, settings: Settings, deployment: Deployment) -> list[Job]:
-    """The distinct render jobs of every program of ``day`` (first occurrence of each key)."""
+def unique_jobs(day: dt.date, *, settings: Settings, deployment: Deployment) -> list[RenderUnit]:
+    """The distinct render units of every program of ``day``, as the orchestrator makes them."""
     db = open_database(settings.db_url)
     try:
-        bulletins = bulletin_store.airable_bulletins(db, day)
-        recordings = current_recordings(db, [b.id for b in bulletins if b.id is not None])
+        return Producer(settings=settings, deployment=deployment, db=db).compose_day(day).unique_units()
     finally:
         db.close()
-    templates = compose_stage.TemplateSet.load(settings.templates_dir)
-    catalog = load_catalog(settings.voices_dir)
-    spoken = normalizer(settings)
-    engines = build_engine_chain(settings.tts)
-    plans = plan_stage.plan_day(day, deployment.communes, bulletins=bulletins, recordings=recordings, spoken=spoken)
-    unique: dict[str, Job] = {}
-    for p in plans:
-        script = compose_stage.compose_script(
-            p, templates=templates, catalog=catalog, recordings=recordings, on_missing="skip"
-        )
-        jobs, _ = script_jobs(
-            script,
-            engines=engines,
-            settings=settings,
-            normalize=spoken,
-            clips=catalog.clip_paths(),
-            recordings=recordings,
-        )
-        for job in jobs:
-            unique.setdefault(job.key, job)
-    return list(unique.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +60,7 @@ class Limit:
         }
 
 
-def encode_once_limit(jobs: list[Job], *, settings: Settings, work: Path) -> Limit:
+def encode_once_limit(jobs: list[RenderUnit], *, settings: Settings, work: Path) -> Limit:
     """Speak the unique text once (in parallel, one per core), then encode all unique audio once.
 
     Pauses are left out (silence costs nothing to encode); clips and recordings are read
@@ -102,18 +76,19 @@ def encode_once_limit(jobs: list[Job], *, settings: Settings, work: Path) -> Lim
     tts_s = time.monotonic() - started
     sources = wavs + [j.source for j in jobs if j.source is not None]
     started = time.monotonic()
-    size = encode_once(sources, work / "unique.mp3", audio=settings.audio)
+    size = encode_concat(sources, work / "unique.mp3", settings=settings.audio)
     encode_s = time.monotonic() - started
     return Limit(len(jobs), len(speech), tts_s, encode_s, size)
 
 
-def _wanted(outbox: Path, commune: str, day: dt.date, fmt: str) -> dict[str, int]:
-    manifest_path = outbox / commune / "programs" / day.isoformat() / "manifest.json"
-    if not manifest_path.is_file():
+def _wanted(outbox: Path, endpoint: Endpoint, day: dt.date) -> dict[str, int]:
+    """The files the endpoint receives for ``day`` with their sizes, manifest and signature included."""
+    path = manifest_path(outbox, endpoint.commune, f"programs/{day.isoformat()}", endpoint.name)
+    if not path.is_file():
         return {}
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    files = {f["path"]: int(f["bytes"]) for f in manifest["files"] if f.get("format", fmt) == fmt}
-    files[f"programs/{day.isoformat()}/manifest.json"] = manifest_path.stat().st_size
+    files = {f.path: f.bytes for f in mf.read(path).files}
+    files[f"programs/{day.isoformat()}/{mf.FILE}"] = path.stat().st_size
+    files[f"programs/{day.isoformat()}/{mf.SIG_FILE}"] = path.with_name(path.name + ".sig").stat().st_size
     return files
 
 
@@ -121,7 +96,7 @@ def bytes_floor(settings: Settings, deployment: Deployment, day: dt.date, *, bef
     """Bytes of ``day``'s files every endpoint must receive, less the media it got for ``before``."""
     total = 0
     for endpoint in deployment.endpoints():
-        wanted = _wanted(settings.outbox_dir, endpoint.commune, day, endpoint.format)
-        held = _wanted(settings.outbox_dir, endpoint.commune, before, endpoint.format) if before else {}
+        wanted = _wanted(settings.outbox_dir, endpoint, day)
+        held = _wanted(settings.outbox_dir, endpoint, before) if before else {}
         total += sum(size for path, size in wanted.items() if not (path.startswith("media/") and path in held))
     return total

@@ -25,8 +25,8 @@ from pydub import AudioSegment  # type: ignore[import-untyped]
 
 from pipeline.config import Settings, load_settings
 from pipeline.deployment import load_deployment
-from pipeline.models import Commune, Cue, Recording
-from pipeline.nightly import normalizer, preview_script
+from pipeline.models import Commune, Cue, Deployment, Recording
+from pipeline.produce import Producer, spoken_form
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import open_database
 from pipeline.store.recordings import current_recordings
@@ -63,16 +63,17 @@ def naive_commune(commune: Commune, day: dt.date, *, settings: Settings, work: P
     """Make and send every program of one commune the naive way; return its figures."""
     db = open_database(settings.db_url)
     engines = build_engine_chain(settings.tts)
-    speak = normalizer(settings)
+    speak = spoken_form(settings)
     clips = load_catalog(settings.voices_dir).clip_paths()
     bulletins = bulletin_store.airable_bulletins(db, day)
     recordings = current_recordings(db, [b.id for b in bulletins if b.id is not None])
+    producer = Producer(settings=settings, deployment=Deployment(settings.timezone, (), (commune,)), db=db)
     make_s = send_s = 0.0
     audio_ms = bytes_sent = 0
     try:
         for slot in commune.slots:
             started = time.monotonic()
-            _, script = preview_script(day, commune, slot.name, settings=settings, db=db)
+            _, script = producer.preview_script(day, commune, slot.name)
             if script is None:
                 continue
             program = AudioSegment.empty()

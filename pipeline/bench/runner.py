@@ -22,9 +22,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pipeline.audio import ffmpeg_version
 from pipeline.bench import limit as limit_mod
 from pipeline.bench.sshd import BenchSshd
 from pipeline.bench.workload import FULL, QUICK, Size, add_bulletins, copy_voices, make_project, schedules_toml
+from pipeline.config import AudioSettings
 from pipeline.deployment import load_deployment
 from pipeline.errors import LoaError
 
@@ -77,14 +79,13 @@ def _machine() -> dict[str, Any]:
     meminfo = Path("/proc/meminfo")
     if meminfo.is_file():
         mem_gb = int(meminfo.read_text().split()[1]) / 1024 / 1024
-    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=False).stdout
     return {
         "cpu": model,
         "cores": os.cpu_count(),
         "memory_gb": round(mem_gb, 1),
         "python": platform.python_version(),
         "os": platform.platform(),
-        "ffmpeg": ffmpeg.split("\n", 1)[0].replace("ffmpeg version ", "").split(" ")[0],
+        "ffmpeg": ffmpeg_version(AudioSettings()),
         "load_before": [round(x, 2) for x in os.getloadavg()],
     }
 

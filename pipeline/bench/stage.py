@@ -6,9 +6,9 @@ ingest and master), minutes of audio, segments rendered and reused, bytes sent, 
 peak RSS of this process and of its largest child (ffmpeg, espeak-ng). A fresh process
 per run makes the peak memory that run's own.
 
-The stage times come from thin timing wrappers around the functions ``run_nightly``
-calls (``build_day``, ``render_jobs``, ``package_programs``, ``push_day``); they change no
-behaviour and are removed when the run ends.
+The stage times come from thin timing wrappers around the orchestrator's steps
+(``Producer.build``, ``_render``, ``_package``, ``push``); they change no behaviour and
+are removed when the run ends.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 from pipeline import audio, nightly, render
 from pipeline.config import load_settings
 from pipeline.deployment import load_deployment
+from pipeline.produce import Producer
 from pipeline.store import open_database
 from pipeline.tts.chain import EngineChain
 
@@ -56,10 +57,10 @@ class _Clock:
 @contextmanager
 def _timed(clock: _Clock) -> Iterator[None]:
     targets: list[tuple[Any, str, str]] = [
-        (nightly, "build_day", "build"),
-        (nightly, "render_jobs", "render"),
-        (nightly, "package_programs", "package"),
-        (nightly, "push_day", "deliver"),
+        (Producer, "build", "build"),
+        (Producer, "_render", "render"),
+        (Producer, "_package", "package"),
+        (Producer, "push", "deliver"),
         (render, "master_segment", "master"),
         (audio, "ingest_audio", "ingest"),
         (EngineChain, "synthesize", "tts"),

@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.bench.tools import make_recording
+from pipeline.audio import mix_over_tone
 from pipeline.config import Settings, load_settings
 from pipeline.deployment import load_deployment
 from pipeline.intake import parse_bulletin, prepare_recording
@@ -24,6 +24,7 @@ from pipeline.store import bulletins as bulletin_store
 from pipeline.store import open_database
 from pipeline.store.recordings import save_recording
 from pipeline.textnorm import normalize
+from pipeline.tts.espeak import EspeakEngine
 
 #: Spoken characters per second of espeak-ng Vietnamese at the default rate (measured).
 CHARS_PER_SECOND = 16
@@ -226,17 +227,14 @@ def add_bulletins(
                 if lang == "vi":
                     continue
                 src = work / f"b{b.id}-{lang}.m4a"
+                speech = work / f"b{b.id}-{lang}.speech.wav"
                 words = " ".join(b.title.split()[3:]) or b.title
-                make_recording(
-                    src,
-                    f"{words}. {b.source}.",
-                    rng.uniform(*size.recording_s),
-                    voice=_ETHNIC_VOICES[lang],
-                    audio=settings.audio,
-                    espeak=settings.tts.espeak,
-                )
+                voice = settings.tts.espeak.model_copy(update={"voice": _ETHNIC_VOICES[lang], "rate": 140})
+                EspeakEngine(voice).synthesize(f"{words}. {b.source}.", speech)
+                mix_over_tone(speech, src, rng.uniform(*size.recording_s), settings=settings.audio)
                 save_recording(db, prepare_recording(b, lang, src, settings=settings))
                 src.unlink()
+                speech.unlink()
     finally:
         db.close()
     return stored

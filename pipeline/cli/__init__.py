@@ -17,7 +17,9 @@ from pipeline.cli import (
     bench_cmd,
     bulletins,
     compose_cmds,
+    consultation_cmds,
     deployment_cmds,
+    keys_cmds,
     programs,
     scheduler_cmd,
     services,
@@ -67,7 +69,9 @@ programs.register(app)
 services.register(app)
 scheduler_cmd.register(app)
 web_cmds.register(app)
+keys_cmds.register(app)
 bench_cmd.register(app)
+consultation_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,8 +26,8 @@ def script(
 
     Example: loa script --commune 02641 --date 2026-12-01 --slot morning
     """
-    from pipeline.nightly import preview_script
     from pipeline.plan import PROGRAM_OVERHEAD_MS, overrun_ms
+    from pipeline.produce import Producer
 
     app = ctx_of(ctx)
     day = date.date()
@@ -37,7 +37,9 @@ def script(
     if found.slot(slot) is None:
         names = ", ".join(s.name for s in found.slots)
         raise NotFoundError(f"slot {slot!r}: {found.name} has the slots {names}")
-    plan, result = preview_script(day, found, slot, settings=app.settings, db=app.db)
+    plan, result = Producer(settings=app.settings, deployment=app.deployment, db=app.db).preview_script(
+        day, found, slot
+    )
     if plan is None or result is None:
         note = f"{found.name}: slot {slot} does not run on {day:%A} {day.isoformat()}; no program"
         if json_out:

@@ -211,25 +211,39 @@ def status(
     date: Annotated[dt.datetime, DATE_OPTION],
     json_out: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
-    """Show what reached which endpoint for a date, from the delivery records.
+    """Show what reached which endpoint for a date, and the runs of that date.
 
-    Endpoints with no record yet are shown as pending.
+    Endpoints with no record yet are shown as pending. A run whose process died is
+    marked failed here, with the reason.
 
     Example: loa status --date 2026-12-01 --json
     """
+    from pipeline.store.runs import reap_stale_runs, recent_runs
+
     app = ctx_of(ctx)
     day = date.date().isoformat()
+    reap_stale_runs(app.db)
+    runs = [r for r in recent_runs(app.db, limit=200) if r.date is not None and r.date.isoformat() == day]
     recorded = {d.endpoint: d for d in latest_deliveries(app.db, day)}
     rows = [
         recorded.get(e.name) or Delivery(endpoint=e.name, commune=e.commune, program=day, status="pending")
         for e in app.deployment.endpoints()
     ]
     if json_out:
-        print_json({"date": day, "endpoints": [delivery_json(d) for d in rows]})
+        print_json(
+            {
+                "date": day,
+                "endpoints": [delivery_json(d) for d in rows],
+                "runs": [{"id": r.id, "kind": r.kind, "status": r.status, "failures": list(r.failures)} for r in runs],
+            }
+        )
         return
     console.print(deliveries_table(rows))
     counts = {s: sum(d.status == s for d in rows) for s in ("delivered", "failed", "pending")}
     console.print(f"{counts['delivered']} delivered, {counts['failed']} failed, {counts['pending']} pending")
+    for r in runs:
+        why = "; ".join(str(f.get("error")) for f in r.failures)
+        console.print(f"run {r.id} {r.kind}: {r.status}{f' — {why}' if why else ''}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, print_json
-from pipeline.errors import NotFoundError, UsageError
+from pipeline.errors import NotFoundError, PartialFailure, UsageError
+
+if TYPE_CHECKING:
+    from pipeline.pull import PullReport
 
 user_app = typer.Typer(help="Web users: editors, approvers, commune operators.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens for endpoints that pull their programs.", no_args_is_help=True)
@@ -121,6 +124,12 @@ def pull_cmd(
     server: Annotated[str, typer.Option("--server", help="The Loa server, e.g. https://loa.example.vn")],
     token: Annotated[str, typer.Option("--token", envvar="LOA_PULL_TOKEN", help="The endpoint's token.")],
     to: Annotated[Path, typer.Option("--to", help="Directory to keep the programs in.")],
+    key: Annotated[
+        Path,
+        typer.Option(
+            "--key", envvar="LOA_PULL_KEY", help="The deployment's public key (`loa keys show --pem` on the server)."
+        ),
+    ],
     date: Annotated[
         list[dt.datetime] | None,
         typer.Option(
@@ -132,26 +141,36 @@ def pull_cmd(
     """Fetch this commune's programs from a Loa server: only what is missing, checked, resumable.
 
     Meant for cron on a commune PC; the token may come from LOA_PULL_TOKEN instead of
-    the command line. Exit 0 when everything is in place (or nothing is built yet).
+    the command line. Only programs signed with the deployment's key (``--key``) are
+    taken; an unsigned, tampered or expired one is refused and the last good one kept
+    (exit 3). Exit 0 when everything is in place (or nothing is built yet).
 
-    Example: loa pull --server https://loa.example.vn --token $T --to /srv/loa
+    Example: loa pull --server https://loa.example.vn --token $T --key loa.pub.pem --to /srv/loa
     """
     from pipeline.pull import pull
+    from pipeline.signing import load_public
 
-    report = pull(server, token, to, dates=[d.date() for d in date or []])
+    report = pull(server, token, to, key=load_public(key), dates=[d.date() for d in date or []])
     if json_out:
         print_json(
             {
                 "endpoint": report.endpoint,
                 "folders": report.folders,
                 "not_built": report.not_built,
+                "refused": report.refused,
                 "fetched": report.fetched,
                 "skipped": report.skipped,
                 "resumed": report.resumed,
                 "bytes": report.bytes,
             }
         )
-        return
+    else:
+        _print_pull(report)
+    if report.refused:
+        raise PartialFailure(f"refused (the last good program is kept): {'; '.join(report.refused)}")
+
+
+def _print_pull(report: PullReport) -> None:
     console.print(
         f"{report.endpoint}: {report.fetched} fetched ({report.bytes} bytes, {report.resumed} resumed), "
         f"{report.skipped} already here; {', '.join(report.folders) or 'nothing built yet'}",

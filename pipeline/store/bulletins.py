@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from pipeline.errors import NotFoundError, UsageError
-from pipeline.models import Bulletin
+from pipeline.models import Bulletin, ConsultationSpec, Question
 from pipeline.store.db import Database, as_utc, utcnow
 
 CONTENT_FIELDS = (
@@ -36,7 +36,32 @@ def content_of(b: Bulletin) -> dict[str, Any]:
         out[name] = (
             value.isoformat() if isinstance(value, dt.date) else list(value) if isinstance(value, tuple) else value
         )
+    # Policy fields only when set, so bulletins without them keep their content hash.
+    if b.policy:
+        out["policy"], out["stage"] = b.policy, b.stage
+    if b.consultation is not None:
+        out["consultation"] = spec_to_json(b.consultation)
     return out
+
+
+def spec_to_json(spec: ConsultationSpec) -> dict[str, Any]:
+    return {
+        "code": spec.code,
+        "opens": spec.opens.isoformat(),
+        "closes": spec.closes.isoformat(),
+        "agency": spec.agency,
+        "questions": [{"text": q.text, "kind": q.kind, "choices": list(q.choices)} for q in spec.questions],
+    }
+
+
+def spec_from_json(data: dict[str, Any]) -> ConsultationSpec:
+    return ConsultationSpec(
+        code=data["code"],
+        opens=dt.date.fromisoformat(data["opens"]),
+        closes=dt.date.fromisoformat(data["closes"]),
+        agency=data["agency"],
+        questions=tuple(Question(q["text"], q["kind"], tuple(q.get("choices", ()))) for q in data["questions"]),
+    )
 
 
 def content_hash(b: Bulletin) -> str:
@@ -64,6 +89,9 @@ def _from_row(row: RowMapping) -> Bulletin:
         created_at=as_utc(row["created_at"]),
         approved_at=as_utc(row["approved_at"]),
         withdrawn_at=as_utc(row["withdrawn_at"]),
+        policy=row.get("policy") or "",
+        stage=row.get("stage") or "",
+        consultation=spec_from_json(row["consultation"]) if row.get("consultation") else None,
     )
 
 
@@ -92,6 +120,9 @@ def _save_one(conn: Connection, db: Database, b: Bulletin) -> tuple[Bulletin, st
         "content_hash": digest,
         "source_file": b.source_file,
         "updated_at": now,
+        "policy": b.policy or None,
+        "stage": b.stage or None,
+        "consultation": spec_to_json(b.consultation) if b.consultation else None,
     }
     if row is None:
         new_id = conn.execute(
@@ -117,8 +148,11 @@ def _save_one(conn: Connection, db: Database, b: Bulletin) -> tuple[Bulletin, st
             created_at=now,
         )
     )
-    stored = conn.execute(sa.select(t).where(t.c.id == new_id)).mappings().one()
-    return _from_row(stored), outcome
+    stored = _from_row(conn.execute(sa.select(t).where(t.c.id == new_id)).mappings().one())
+    from pipeline.store.consultations import sync_campaign  # a campaign is stored with its bulletin
+
+    sync_campaign(conn, db, stored)
+    return stored, outcome
 
 
 def get_bulletin(db: Database, bulletin_id: int) -> Bulletin:

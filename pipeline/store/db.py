@@ -67,6 +67,23 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def safe_url(url: str) -> str:
+    """``url`` fit for a message or a log: the password masked."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return "<the database URL in the settings>"
+
+
+def _without(text: str, url: str) -> str:
+    """``text`` with any password of ``url`` masked (drivers may quote the URL in errors)."""
+    try:
+        password = sa.engine.make_url(url).password
+    except (SQLAlchemyError, ValueError):
+        return text.replace(url, safe_url(url))
+    return text.replace(str(password), "***") if password else text
+
+
 def open_database(url: str) -> Database:
     """Open (creating if needed) and migrate the database at ``url``."""
     try:
@@ -79,8 +96,8 @@ def open_database(url: str) -> Database:
             engine = sa.create_engine(url, pool_pre_ping=True)
         with engine.begin() as conn:
             migrate(conn)
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open the database {url}: {exc}") from exc
+    except (SQLAlchemyError, ImportError) as exc:  # ImportError: the URL's driver is not installed
+        raise StoreError(f"cannot open the database {safe_url(url)}: {_without(str(exc), url)}") from None
     except OSError as exc:
-        raise StoreError(f"cannot create the database directory for {url}: {exc}") from exc
+        raise StoreError(f"cannot create the database directory for {safe_url(url)}: {exc}") from exc
     return Database(engine)

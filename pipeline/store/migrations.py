@@ -180,11 +180,18 @@ def _v2_web(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v3_run_owner(conn: Connection) -> None:
+    # Which process runs a run: the next start marks a run whose process is gone as failed.
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN host VARCHAR(255)"))
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN pid INTEGER"))
+
+
 Migration = Callable[[Connection], None]
 #: (version, description, function); versions are 1, 2, 3… in order.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
     (2, "users, sessions, endpoint tokens, play reports", _v2_web),
+    (3, "runs: host and pid of the process that runs them", _v3_run_owner),
 ]
 
 _version_table = sa.Table(
@@ -213,3 +220,55 @@ def migrate(conn: Connection) -> list[int]:
             conn.execute(_version_table.insert().values(version=version, description=description))
             applied.append(version)
     return applied
+
+
+def _v6_consultations(conn: Connection) -> None:
+    """Policies and consultations: a bulletin's policy, stage and campaign; campaigns; answers."""
+    json_type = sa.JSON().compile(dialect=conn.dialect)
+    for column, kind in (("policy", "TEXT"), ("stage", "VARCHAR(16)"), ("consultation", json_type)):
+        conn.execute(sa.text(f"ALTER TABLE bulletins ADD COLUMN {column} {kind}"))
+    md = sa.MetaData()
+    sa.Table("bulletins", md, sa.Column("id", sa.Integer, primary_key=True))  # for the foreign keys
+    sa.Table(
+        "consultations",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("code", sa.String(16), nullable=False, unique=True),
+        sa.Column("bulletin_id", sa.Integer, sa.ForeignKey("bulletins.id"), nullable=False, unique=True),
+        sa.Column("policy", sa.Text, nullable=False),
+        sa.Column("spec", sa.JSON, nullable=False),
+        sa.Column("agency_answer", sa.Text, nullable=False, server_default=""),
+        sa.Column("followup_bulletin_id", sa.Integer),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+    )
+    sa.Table(
+        "answers",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("consultation_id", sa.Integer, sa.ForeignKey("consultations.id"), nullable=False),
+        sa.Column("channel", sa.String(16), nullable=False),
+        sa.Column("answer_values", sa.JSON, nullable=False),
+        sa.Column("notes", sa.JSON, nullable=False),
+        sa.Column("commune", sa.String(16), nullable=False),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("people", sa.Integer, nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("phone", sa.String(32), nullable=False),
+        sa.Column("consent", sa.Boolean, nullable=False),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("hidden", sa.Boolean, nullable=False),
+        sa.Column("merged_into", sa.Integer),
+        sa.Column("recording", sa.Text, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("erased_at", TS),
+        sa.Index("ix_answers_consultation", "consultation_id"),
+        sa.Index("ix_answers_phone", "phone"),
+    )
+    md.create_all(conn, tables=[md.tables["consultations"], md.tables["answers"]])
+
+
+MIGRATIONS.append(
+    (6, "policies and consultations: bulletin policy/stage/campaign, campaigns, answers", _v6_consultations)
+)

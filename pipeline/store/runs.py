@@ -3,22 +3,64 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 
-from pipeline.models import Delivery, Program, Segment
+from pipeline.models import Delivery, Program, ProgramRecord, Run, Segment
 from pipeline.store.db import Database, as_utc, utcnow
+
+HOST = socket.gethostname()
 
 
 def start_run(db: Database, kind: str, day: dt.date | None) -> int:
     t = db.table("runs")
     with db.begin() as conn:
         result = conn.execute(
-            t.insert().values(kind=kind, date=day, status="running", started_at=utcnow(), counts={}, failures=[])
+            t.insert().values(
+                kind=kind,
+                date=day,
+                status="running",
+                started_at=utcnow(),
+                counts={},
+                failures=[],
+                host=HOST,
+                pid=os.getpid(),
+            )
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale_runs(db: Database) -> list[int]:
+    """Mark failed every run still "running" whose process on this host is gone; their ids.
+
+    Runs started on other hosts are left to those hosts' next start.
+    """
+    t = db.table("runs")
+    with db.begin() as conn:
+        rows = conn.execute(sa.select(t.c.id, t.c.pid).where(t.c.status == "running", t.c.host == HOST)).all()
+        dead = [(rid, pid) for rid, pid in rows if pid is None or (pid != os.getpid() and not _alive(pid))]
+        for rid, pid in dead:
+            reason = f"the process (pid {pid} on {HOST}) ended before the run finished; run it again to finish the job"
+            conn.execute(
+                t.update()
+                .where(t.c.id == rid, t.c.status == "running")
+                .values(status="failed", finished_at=utcnow(), failures=[{"what": "run", "error": reason}])
+            )
+    return [rid for rid, _ in dead]
 
 
 def finish_run(db: Database, run_id: int, *, status: str, counts: dict[str, Any], failures: list[Any]) -> None:
@@ -31,15 +73,29 @@ def finish_run(db: Database, run_id: int, *, status: str, counts: dict[str, Any]
         )
 
 
-def recent_runs(db: Database, limit: int | None = 20, *, kind: str | None = None) -> list[dict[str, Any]]:
+def _run(r: Any) -> Run:
+    return Run(
+        id=r["id"],
+        kind=r["kind"],
+        date=r["date"],
+        status=r["status"],
+        started_at=as_utc(r["started_at"]),
+        finished_at=as_utc(r["finished_at"]),
+        counts=dict(r["counts"] or {}),
+        failures=tuple(r["failures"] or ()),
+        host=r.get("host"),
+        pid=r.get("pid"),
+    )
+
+
+def recent_runs(db: Database, limit: int | None = 20, *, kind: str | None = None) -> list[Run]:
     """Runs, newest first; only those of ``kind`` if given."""
     t = db.table("runs")
     query = sa.select(t).order_by(t.c.id.desc()).limit(limit)
     if kind is not None:
         query = query.where(t.c.kind == kind)
     with db.begin() as conn:
-        rows = conn.execute(query).mappings().all()
-    return [dict(r) | {"started_at": as_utc(r["started_at"]), "finished_at": as_utc(r["finished_at"])} for r in rows]
+        return [_run(r) for r in conn.execute(query).mappings().all()]
 
 
 def record_segments(db: Database, segments: Iterable[Segment]) -> None:
@@ -91,10 +147,24 @@ def record_program(db: Database, program: Program) -> None:
             conn.execute(t.insert().values(id=program.id, **values))
 
 
-def programs_on(db: Database, day: dt.date) -> list[dict[str, Any]]:
+def programs_on(db: Database, day: dt.date) -> list[ProgramRecord]:
     t = db.table("programs")
     with db.begin() as conn:
-        return [dict(r) for r in conn.execute(sa.select(t).where(t.c.date == day).order_by(t.c.id)).mappings()]
+        return [
+            ProgramRecord(
+                id=r["id"],
+                commune=r["commune"],
+                date=r["date"],
+                slot=r["slot"],
+                kind=r["kind"],
+                priority=r["priority"],
+                duration_ms=r["duration_ms"],
+                items=tuple(r["items"]),
+                missing=tuple(r["missing"]),
+                built_at=as_utc(r["built_at"]),
+            )
+            for r in conn.execute(sa.select(t).where(t.c.date == day).order_by(t.c.id)).mappings()
+        ]
 
 
 def record_delivery(db: Database, d: Delivery, *, run_id: int | None = None) -> None:

@@ -1,10 +1,12 @@
 """The pull API: a commune PC or a smart radio fetches what is its own, with a bearer token.
 
-``GET /api/v1/endpoints/{name}/programs?date=`` gives the day's manifest (the files
-this endpoint's format needs); ``GET /api/v1/endpoints/{name}/emergencies`` the
-emergency bulletins in force; ``GET /api/v1/endpoints/{name}/files/{path}`` a file,
-with ETag, If-None-Match and Range. No cookies, no CSRF: the token is the credential,
-and a token of one endpoint sees nothing of another (404).
+``GET /api/v1/endpoints/{name}/programs?date=`` gives the endpoint's signed manifest of
+the day (``loa.manifest/2``, the exact bytes the signature covers);
+``GET /api/v1/endpoints/{name}/emergencies`` the emergency bulletins in force;
+``GET /api/v1/endpoints/{name}/files/{path}`` a file, with ETag, If-None-Match and
+Range — ``<folder>/manifest.json`` and ``<folder>/manifest.json.sig`` are the
+endpoint's own manifest and signature, as they land on an SFTP endpoint. No cookies, no
+CSRF: the token is the credential, and a token of one endpoint sees nothing of another (404).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from pipeline import manifest as mf
 from pipeline.models import Endpoint
 from pipeline.store import users as user_store
-from pipeline.web.outbox import active_emergencies, commune_root, confined, day_manifest
+from pipeline.web.outbox import active_emergencies, commune_root, confined, endpoint_manifest
 from pipeline.web.state import web_state
 
 router = APIRouter(prefix="/api/v1", tags=["pull"])
@@ -36,8 +39,10 @@ class Me(BaseModel):
 
 
 class Emergency(BaseModel):
-    folder: str
-    manifest: dict[str, Any]
+    folder: str  # fetch <folder>/manifest.json and <folder>/manifest.json.sig from the files route
+    bulletin: int
+    title: str
+    expires: dt.datetime
 
 
 def endpoint_auth(
@@ -87,11 +92,6 @@ def me(request: Request, endpoint: Annotated[Endpoint, Depends(token_endpoint)])
     )
 
 
-def _for_endpoint(manifest: dict[str, Any], endpoint: Endpoint) -> dict[str, Any]:
-    files = [f for f in manifest.get("files", []) if f.get("format", endpoint.format) == endpoint.format]
-    return manifest | {"files": files, "endpoint": endpoint.name, "format": endpoint.format}
-
-
 def _etag_of(data: bytes) -> str:
     return '"' + hashlib.sha256(data).hexdigest() + '"'
 
@@ -116,10 +116,14 @@ def programs(
     endpoint: EndpointDep,
     date: Annotated[dt.date, Query(description="YYYY-MM-DD")],
 ) -> Response:
-    manifest = day_manifest(web_state(request).settings, endpoint.commune, date)
-    if manifest is None:
+    path = endpoint_manifest(web_state(request).settings, endpoint, f"programs/{date.isoformat()}")
+    if path is None:
         raise HTTPException(404, f"endpoint {endpoint.name}: no programs for {date.isoformat()} yet")
-    return _json(request, _for_endpoint(manifest, endpoint))
+    data = path.read_bytes()  # the signed bytes, as they are: a device checks the signature on them
+    etag = _etag_of(data)
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"etag": etag})
+    return Response(data, media_type="application/json", headers={"etag": etag, "cache-control": "no-cache"})
 
 
 @router.get(
@@ -131,7 +135,19 @@ def emergencies(request: Request, endpoint: EndpointDep) -> Response:
     state = web_state(request)
     now = dt.datetime.now(state.settings.tz)
     found = active_emergencies(state.settings, endpoint.commune, now)
-    return _json(request, [{"folder": f, "manifest": _for_endpoint(m, endpoint)} for f, m in found])
+    return _json(
+        request,
+        [
+            {
+                "folder": f,
+                "bulletin": m.emergency.bulletin,
+                "title": m.emergency.title,
+                "expires": m.emergency.expires.isoformat(),
+            }
+            for f, m in found
+            if m.emergency is not None and endpoint_manifest(state.settings, endpoint, f) is not None
+        ],
+    )
 
 
 @router.get(
@@ -141,12 +157,20 @@ def emergencies(request: Request, endpoint: EndpointDep) -> Response:
     responses={206: {"description": "a byte range"}, 304: {"description": "not modified"}},
 )
 def files(request: Request, endpoint: EndpointDep, path: str) -> Response:
-    found = confined(commune_root(web_state(request).settings, endpoint.commune), path)
+    settings = web_state(request).settings
+    folder, _, name = path.rpartition("/")
+    if name in (mf.FILE, mf.SIG_FILE):  # this endpoint's own signed manifest of the folder
+        own = endpoint_manifest(settings, endpoint, folder)
+        found = None if own is None else own if name == mf.FILE else own.with_name(own.name + ".sig")
+        if found is not None and not found.is_file():
+            found = None
+    else:
+        found = confined(commune_root(settings, endpoint.commune), path)
     if found is None:
         raise HTTPException(404, f"endpoint {endpoint.name}: no file {path}")
     st = found.stat()
     etag = '"' + hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32] + '"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"etag": etag})
-    media = "audio/mpeg" if found.suffix == ".mp3" else "application/json" if found.suffix == ".json" else None
+    media = {".mp3": "audio/mpeg", ".json": "application/json", ".sig": "application/octet-stream"}.get(found.suffix)
     return FileResponse(found, media_type=media, stat_result=st, headers={"etag": etag, "cache-control": "no-cache"})

@@ -15,7 +15,17 @@ from pipeline.deployment import load_deployment
 from pipeline.errors import LoaError, NotFoundError, UsageError
 from pipeline.models import Deployment
 from pipeline.store import Database, open_database
-from pipeline.web import api, routes_auth, routes_bulletins, routes_communes, routes_deliveries, routes_preview
+from pipeline.web import (
+    api,
+    routes_auth,
+    routes_bulletins,
+    routes_communes,
+    routes_consultation_meeting,
+    routes_consultation_public,
+    routes_consultation_staff,
+    routes_deliveries,
+    routes_preview,
+)
 from pipeline.web.auth import LoginRequired, RateLimiter, SessionCodec, load_secret_key
 from pipeline.web.pages import BodyLimitMiddleware, SecurityHeadersMiddleware, make_environment, render
 from pipeline.web.state import WebState
@@ -29,6 +39,10 @@ ROUTERS = (
     routes_deliveries.router,
     routes_communes.router,
     api.router,
+    routes_consultation_public.router,
+    routes_consultation_staff.router,
+    routes_consultation_meeting.router,
+    routes_consultation_meeting.api_router,
 )
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
-from typing import Any
 
+from pipeline import manifest as mf
 from pipeline.config import Settings
+from pipeline.manifest import Manifest
+from pipeline.models import Endpoint
+from pipeline.package import MANIFESTS, manifest_path
 
-MANIFEST = "manifest.json"
 _PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -36,48 +37,75 @@ def confined(root: Path, rel: str) -> Path | None:
     return path
 
 
-def read_manifest(root: Path, folder: str) -> dict[str, Any] | None:
-    path = confined(root, f"{folder}/{MANIFEST}")
-    if path is None:
+def folder_manifests(settings: Settings, code: str, folder: str) -> dict[str, Manifest]:
+    """The endpoints' manifests of one folder of the commune's outbox, by endpoint name."""
+    base = confined_dir(commune_root(settings, code), f"{folder}/{MANIFESTS}")
+    out: dict[str, Manifest] = {}
+    if base is None:
+        return out
+    for path in sorted(base.glob("*.json")):
+        try:
+            out[path.stem] = mf.read(path)
+        except mf.ManifestError:
+            continue
+    return out
+
+
+_FOLDER_RE = re.compile(r"^(programs/\d{4}-\d{2}-\d{2}|emergency/\d{1,12})$")
+
+
+def endpoint_manifest(settings: Settings, endpoint: Endpoint, folder: str) -> Path | None:
+    """The outbox file holding ``endpoint``'s signed manifest of ``folder``, if built."""
+    if not _FOLDER_RE.match(folder):
         return None
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data
+    path = manifest_path(settings.outbox_dir, endpoint.commune, folder, endpoint.name)
+    return path if path.is_file() else None
 
 
-def day_manifest(settings: Settings, code: str, day: dt.date) -> dict[str, Any] | None:
-    return read_manifest(commune_root(settings, code), f"programs/{day.isoformat()}")
+def commune_view(manifests: dict[str, Manifest]) -> Manifest | None:
+    """The manifest to show a commune's operator: a playlist endpoint's (it names every item's file)."""
+    ordered = sorted(manifests.values(), key=lambda m: (m.format != "playlist", m.endpoint))
+    return ordered[0] if ordered else None
 
 
-def active_emergencies(settings: Settings, code: str, now: dt.datetime) -> list[tuple[str, dict[str, Any]]]:
+def day_manifest(settings: Settings, code: str, day: dt.date) -> Manifest | None:
+    return commune_view(folder_manifests(settings, code, f"programs/{day.isoformat()}"))
+
+
+def single_file(manifests: dict[str, Manifest], slot: str) -> str | None:
+    """The slot's single-file MP3 (relative to the commune's root), when one was built."""
+    for m in manifests.values():
+        for p in m.programs:
+            if p.slot == slot and p.single:
+                return p.single
+    return None
+
+
+def active_emergencies(settings: Settings, code: str, now: dt.datetime) -> list[tuple[str, Manifest]]:
     """(folder, manifest) of the commune's emergency bulletins that have not expired, newest first."""
-    root = commune_root(settings, code)
-    out: list[tuple[str, dict[str, Any]]] = []
-    base = root / "emergency"
+    out: list[tuple[str, Manifest]] = []
+    base = commune_root(settings, code) / "emergency"
     if not base.is_dir():
         return out
     for sub in base.iterdir():
         folder = f"emergency/{sub.name}"
-        manifest = read_manifest(root, folder)
-        if manifest is None:
-            continue
-        try:
-            expires = dt.datetime.fromisoformat(str(manifest.get("expires")))
-        except ValueError:
-            continue
-        if expires >= now:
+        manifest = commune_view(folder_manifests(settings, code, folder))
+        if manifest is not None and manifest.emergency is not None and not manifest.expired(now):
             out.append((folder, manifest))
-    out.sort(key=lambda fm: str(fm[1].get("bulletin", "")), reverse=True)
+    out.sort(key=lambda fm: fm[1].emergency.bulletin if fm[1].emergency else 0, reverse=True)
     return out
 
 
-def sha_of(manifest: dict[str, Any] | None, rel: str) -> str | None:
-    """The sha256 the manifest gives for ``rel`` (relative to the commune's root)."""
-    if not manifest:
+def confined_dir(root: Path, rel: str) -> Path | None:
+    """``root/rel`` if it is a directory inside ``root`` (same rules as ``confined``)."""
+    parts = rel.split("/")
+    if any(not _PART_RE.match(p) or p in (".", "..") for p in parts):
         return None
-    for entry in manifest.get("files", []):
-        if entry.get("path") == rel:
-            return str(entry.get("sha256"))
-    return None
+    path = root.joinpath(*parts)
+    try:
+        resolved = path.resolve(strict=True)
+        if not resolved.is_relative_to(root.resolve(strict=True)) or not resolved.is_dir():
+            return None
+    except OSError:
+        return None
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -217,6 +218,8 @@ async def update(request: Request, bulletin_id: int, who: Editor) -> Response:
     b = _check(state, who, form, f"web:{who.user.name}")
     if b is None:
         return _form_page(request, state, form, bulletin=current, status=400)
+    # the form has no policy or consultation fields: a revision keeps them (docs/consultation.md)
+    b = dataclasses.replace(b, policy=current.policy, stage=current.stage, consultation=current.consultation)
     [(saved, outcome)] = store.save_bulletins(state.db, [b])
     return RedirectResponse(f"/bulletins/{saved.id}?ok={outcome}", status_code=303)
 

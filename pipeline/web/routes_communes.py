@@ -7,15 +7,24 @@ import hashlib
 import os
 import uuid
 import zipfile
-from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from pipeline.manifest import Manifest, ProgramEntry
 from pipeline.master import join_program
+from pipeline.package import manifest_path
 from pipeline.store import users as user_store
 from pipeline.web.auth import CommuneUser, check_csrf
-from pipeline.web.outbox import active_emergencies, commune_root, confined, day_manifest
+from pipeline.web.outbox import (
+    active_emergencies,
+    commune_root,
+    commune_view,
+    confined,
+    day_manifest,
+    folder_manifests,
+    single_file,
+)
 from pipeline.web.pages import render
 from pipeline.web.state import web_state
 
@@ -58,10 +67,10 @@ def commune_file(request: Request, code: str, path: str, who: CommuneUser, downl
     return FileResponse(found, media_type=media, filename=name)
 
 
-def _program(manifest: dict[str, Any] | None, slot: str) -> dict[str, Any]:
-    for p in (manifest or {}).get("programs", []):
-        if p.get("slot") == slot:
-            return dict(p)
+def _program(manifest: Manifest | None, slot: str) -> ProgramEntry:
+    for p in manifest.programs if manifest else ():
+        if p.slot == slot:
+            return p
     raise HTTPException(404, "Chưa có chương trình cho buổi này.")
 
 
@@ -71,15 +80,17 @@ def program_mp3(request: Request, code: str, date: str, slot: str, who: CommuneU
     state = web_state(request)
     day = _date(date)
     root = commune_root(state.settings, code)
-    program = _program(day_manifest(state.settings, code, day), slot)
+    manifests = folder_manifests(state.settings, code, f"programs/{day.isoformat()}")
+    program = _program(commune_view(manifests), slot)
     name = f"{code}-{day.isoformat()}-{slot}.mp3"
-    if program.get("single") and (single := confined(root, str(program["single"]))) is not None:
-        return FileResponse(single, media_type="audio/mpeg", filename=name)
-    parts = [confined(root, str(i["file"])) for i in program.get("items", [])]
+    single = single_file(manifests, slot)
+    if single and (found := confined(root, single)) is not None:
+        return FileResponse(found, media_type="audio/mpeg", filename=name)
+    parts = [confined(root, i.file) if i.file else None for i in program.items]
     if not parts or any(p is None for p in parts):
         raise HTTPException(404, "Thiếu tệp âm thanh của chương trình; hãy báo cho trung tâm.")
     files = [p for p in parts if p is not None]
-    key = hashlib.sha256(" ".join(str(i["sha256"]) for i in program["items"]).encode()).hexdigest()[:32]
+    key = hashlib.sha256(" ".join(i.sha256 for i in program.items).encode()).hexdigest()[:32]
     dst = state.settings.data_dir / "tmp" / "joined" / f"{key}.mp3"
     if not dst.is_file():
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -96,10 +107,8 @@ def day_zip(request: Request, code: str, date: str, who: CommuneUser) -> Respons
     manifest = day_manifest(state.settings, code, day)
     if manifest is None:
         raise HTTPException(404, "Chưa có chương trình cho ngày này.")
-    rels = [str(f["path"]) for f in manifest.get("files", [])] + [f"programs/{day.isoformat()}/manifest.json"]
-    stamp = hashlib.sha256(
-        "|".join(f"{f.get('path')}:{f.get('sha256')}" for f in manifest["files"]).encode()
-    ).hexdigest()[:16]
+    rels = [f.path for f in manifest.files]
+    stamp = hashlib.sha256("|".join(f"{f.path}:{f.sha256}" for f in manifest.files).encode()).hexdigest()[:16]
     dst = state.settings.data_dir / "tmp" / "zips" / f"{code}-{day.isoformat()}-{stamp}.zip"
     if not dst.is_file():
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +118,9 @@ def day_zip(request: Request, code: str, date: str, who: CommuneUser) -> Respons
                 src = confined(root, rel)
                 if src is not None:
                     zf.write(src, rel)
+            own = manifest_path(state.settings.outbox_dir, code, f"programs/{day.isoformat()}", manifest.endpoint)
+            zf.write(own, f"programs/{day.isoformat()}/manifest.json")
+            zf.write(own.with_name(own.name + ".sig"), f"programs/{day.isoformat()}/manifest.json.sig")
         os.replace(tmp, dst)
     return FileResponse(dst, media_type="application/zip", filename=f"loa-{code}-{day.isoformat()}.zip")
 

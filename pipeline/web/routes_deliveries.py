@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pipeline.models import Delivery
+from pipeline.models import Delivery, ProgramRecord
 from pipeline.store import runs as run_store
 from pipeline.web.auth import Approver, Reader, check_csrf, scope_communes
+from pipeline.web.outbox import endpoint_manifest
 from pipeline.web.pages import render
 from pipeline.web.state import web_state
 
@@ -22,7 +22,7 @@ router = APIRouter(include_in_schema=False)
 class Row:
     code: str
     name: str
-    cells: dict[str, dict[str, Any] | None]  # slot → program row (None: no program built)
+    cells: dict[str, ProgramRecord | None]  # slot → program (None: no program built)
     endpoints: list[tuple[str, Delivery | None]]  # endpoint name → last attempt
 
     @property
@@ -48,7 +48,7 @@ def dashboard(request: Request, who: Reader, date: str = "") -> Response:
     today = dt.datetime.now(state.settings.tz).date()
     day = _day(date, today + dt.timedelta(days=1))
     mine = scope_communes(who.user, state.deployment)
-    programs = {(p["commune"], p["slot"]): p for p in run_store.programs_on(state.db, day)}
+    programs = {(p.commune, p.slot): p for p in run_store.programs_on(state.db, day)}
     last = {d.endpoint: d for d in run_store.latest_deliveries(state.db, day.isoformat())}
     slots: list[str] = []
     rows: list[Row] = []
@@ -92,7 +92,7 @@ async def retry(request: Request, who: Approver) -> Response:
     endpoint = state.deployment.endpoint(name)
     if endpoint is None or endpoint.commune not in scope_communes(who.user, state.deployment):
         raise HTTPException(404, "Không tìm thấy điểm nhận này.")
-    if not (state.settings.outbox_dir / endpoint.commune / "programs" / day.isoformat() / "manifest.json").is_file():
+    if endpoint_manifest(state.settings, endpoint, f"programs/{day.isoformat()}") is None:
         raise HTTPException(
             409, f"Chưa dựng chương trình ngày {day:%d/%m/%Y} cho xã này; hãy chạy dựng chương trình trước."
         )

@@ -10,10 +10,9 @@ from fastapi.responses import FileResponse, Response
 
 from pipeline.errors import LoaError
 from pipeline.models import Bulletin, Commune
-from pipeline.nightly import preview_script
+from pipeline.produce import Producer
 from pipeline.web.auth import Authed, Reader, scope_communes
 from pipeline.web.pages import render
-from pipeline.web.preview import preview_audio
 from pipeline.web.routes_bulletins import visible_bulletin
 from pipeline.web.state import WebState, web_state
 
@@ -65,7 +64,7 @@ def preview_page(
             error = f"Xã {chosen.name} không có buổi phát {slot_name!r}."
         else:
             try:
-                plan, script = preview_script(day, chosen, slot_name, settings=state.settings, db=state.db, draft=draft)
+                plan, script = _producer(state).preview_script(day, chosen, slot_name, draft=draft)
             except LoaError as exc:
                 error = f"Không soạn được chương trình: {exc}"
     query = {"commune": chosen.code if chosen else "", "date": day.isoformat(), "slot": slot_name}
@@ -99,8 +98,12 @@ def preview_mp3(
     _, chosen, day, draft = _choice(state, who, commune, date, bulletin)
     if chosen is None or chosen.slot(slot) is None:
         raise HTTPException(404, "Không tìm thấy buổi phát này.")
-    _, script = preview_script(day, chosen, slot, settings=state.settings, db=state.db, draft=draft)
+    _, script = _producer(state).preview_script(day, chosen, slot, draft=draft)
     if script is None:
         raise HTTPException(404, f"Buổi {slot} không phát vào ngày {day:%d/%m/%Y}.")
-    path = preview_audio(script, settings=state.settings, db=state.db)
+    path = _producer(state).preview_audio(script)
     return FileResponse(path, media_type="audio/mpeg")
+
+
+def _producer(state: WebState) -> Producer:
+    return Producer(settings=state.settings, deployment=state.deployment, db=state.db)

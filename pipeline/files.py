@@ -1,0 +1,51 @@
+"""File helpers every stage shares: a file's SHA-256 and an atomic write."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+BLOCK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of the file at ``path``, read in blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(BLOCK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def temp_beside(path: Path) -> Path:
+    """A fresh hidden temporary name in ``path``'s directory (same file system: rename is atomic)."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
+    """Write ``data`` to ``path`` unless it already holds exactly that; say whether it wrote.
+
+    The data goes to a temporary name beside ``path``, is flushed to disk, and is renamed
+    over ``path``, so a reader sees the old content or the new, never a part.
+    """
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_beside(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True

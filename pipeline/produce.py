@@ -1,0 +1,669 @@
+"""The orchestrator: the one place that chains the stages.
+
+    request (a day / an emergency / a preview)
+       └─ plan + compose ──► RenderUnits ──► Runner ──► segments
+                         ──► PackageUnits ──► Runner ──► signed manifests per endpoint
+                         ──► DeliverUnits ──► Runner ──► deliveries ──► records, report
+
+``Producer`` takes the request; ``loa build|push|nightly|dispatch``, the scheduler, the
+web preview and the benchmark all call it, never their own copy of the chain. Planning
+and composing are quick and happen here; the heavy work goes out as units to a
+``Runner`` (``pipeline.runner``), which may be this process or many machines. Every
+unit has its own guard: a failure is recorded against its script line, commune or
+endpoint and the rest go on. Every run (build, push, nightly, dispatch, retry) is
+recorded and ends as done, partial or failed — a run whose process died is marked
+failed by the next start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import compose as compose_stage
+from pipeline import plan as plan_stage
+from pipeline.config import Settings
+from pipeline.deliver import day_targets
+from pipeline.errors import LoaError, NotFoundError, RenderError, UsageError
+from pipeline.master import join_program
+from pipeline.models import (
+    Bulletin,
+    Commune,
+    Delivery,
+    Deployment,
+    Endpoint,
+    Program,
+    ProgramPlan,
+    Recording,
+    Script,
+    Segment,
+)
+from pipeline.package import day_valid_until
+from pipeline.render import script_units
+from pipeline.runner import Runner, make_runner
+from pipeline.store import Database
+from pipeline.store import bulletins as bulletin_store
+from pipeline.store import runs as run_store
+from pipeline.store.recordings import current_recordings
+from pipeline.textnorm import load_lexicon, normalize
+from pipeline.tts.chain import build_engine_chain
+from pipeline.units import DeliverUnit, PackageUnit, RenderUnit, UnitResult
+from pipeline.voices import Catalog, load_catalog
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+OnDelivery = Callable[[Delivery], None]
+PRIORITY_ORDER = ("emergency", "urgent", "routine")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    what: str  # program id, commune code or endpoint name
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    date: dt.date
+    programs: tuple[Program, ...]
+    failures: tuple[Failure, ...]
+    deferred: tuple[str, ...]
+    missing: tuple[str, ...]
+    segments_rendered: int
+    segments_reused: int
+    seconds: float
+
+    @property
+    def audio_ms(self) -> int:
+        return sum(p.duration_ms for p in self.programs)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "programs": len(self.programs),
+            "failed": len(self.failures),
+            "segments_rendered": self.segments_rendered,
+            "segments_reused": self.segments_reused,
+            "audio_minutes": round(self.audio_ms / 60000, 1),
+            "seconds": round(self.seconds, 1),
+            "missing_recordings": list(self.missing),
+            "deferred": list(self.deferred),
+            "failures": [asdict(f) for f in self.failures],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchReport:
+    run_id: int
+    bulletin_id: int
+    programs: tuple[Program, ...]
+    failures: tuple[Failure, ...]
+    deliveries: tuple[Delivery, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and all(d.status == "delivered" for d in self.deliveries)
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """One program planned and composed, with the units its audio needs."""
+
+    commune: Commune
+    script: Script
+    units: tuple[RenderUnit, ...]
+    plan: ProgramPlan | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DayWork:
+    """A day planned and composed, before any audio is made."""
+
+    date: dt.date
+    communes: tuple[Commune, ...]
+    plans: tuple[ProgramPlan, ...]
+    composed: tuple[Composed, ...]
+    failures: tuple[Failure, ...]
+    missing: tuple[str, ...]
+
+    def unique_units(self) -> list[RenderUnit]:
+        """Every distinct render unit of the day, first occurrence of each key."""
+        unique: dict[str, RenderUnit] = {}
+        for c in self.composed:
+            for u in c.units:
+                unique.setdefault(u.key, u)
+        return list(unique.values())
+
+
+@dataclass
+class _Rendered:
+    segments: dict[str, Segment] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    rendered: int = 0
+    reused: int = 0
+
+
+class Producer:
+    """Turns requests into units, runs them, and records what happened."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        deployment: Deployment,
+        db: Database,
+        runner: Runner | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.deployment = deployment
+        self.db = db
+        self.runner = runner or make_runner(settings)
+        self.progress = progress or (lambda phase, done, total: None)
+
+    # --- shared parts ---------------------------------------------------------------
+
+    @functools.cached_property
+    def normalize(self) -> Callable[[str], str]:
+        return spoken_form(self.settings)
+
+    @functools.cached_property
+    def catalog(self) -> Catalog:
+        return load_catalog(self.settings.voices_dir)
+
+    @functools.cached_property
+    def templates(self) -> compose_stage.TemplateSet:
+        return compose_stage.TemplateSet.load(self.settings.templates_dir)
+
+    def _units(
+        self, script: Script, recordings: dict[tuple[int, str], Recording]
+    ) -> tuple[list[RenderUnit], list[str]]:
+        units, errors = script_units(
+            script,
+            engines=build_engine_chain(self.settings.tts),
+            settings=self.settings,
+            normalize=self.normalize,
+            clips=self.catalog.clip_paths(),
+            recordings=recordings,
+            placeholders={c.key for c in self.catalog.clips if c.placeholder},
+        )
+        return units, [str(e) for e in errors]
+
+    def _render(self, composed: Sequence[Composed], *, urgent: bool = False) -> _Rendered:
+        unique: dict[str, RenderUnit] = {}
+        for c in composed:
+            for u in c.units:
+                unique.setdefault(u.key, u)
+        out = _Rendered()
+        done = 0
+
+        def record(result: UnitResult) -> None:
+            nonlocal done
+            done += 1
+            self.progress("render", done, len(unique))
+
+        parallel = self.settings.render.workers or None
+        for result in self.runner.run(list(unique.values()), parallel=parallel, urgent=urgent, on_result=record):
+            if result.segment is not None:
+                out.segments[result.key] = result.segment
+                if result.segment.reused:
+                    out.reused += 1
+                else:
+                    out.rendered += 1
+            else:
+                out.errors[result.key] = result.error or "failed"
+                log.error("%s", result.error)
+        run_store.record_segments(self.db, out.segments.values())
+        return out
+
+    def _segments(self, c: Composed, rendered: _Rendered) -> tuple[list[Segment], list[str]]:
+        segments = [rendered.segments[u.key] for u in c.units if u.key in rendered.segments]
+        errors = [rendered.errors[u.key] for u in c.units if u.key in rendered.errors]
+        return segments, errors
+
+    def _package(self, units: Sequence[PackageUnit], *, urgent: bool = False) -> dict[str, str | None]:
+        """Run package units; the error of each commune (None when it was packaged)."""
+        out: dict[str, str | None] = {}
+        done = 0
+
+        def record(result: UnitResult) -> None:
+            nonlocal done
+            done += 1
+            self.progress("package", done, len(units))
+
+        for unit, result in zip(units, self.runner.run(units, urgent=urgent, on_result=record), strict=True):
+            out[unit.commune.code] = None if result.ok else (result.error or "failed")
+            if result.ok:
+                for program in unit.programs:
+                    run_store.record_program(self.db, program)
+        return out
+
+    def _deliver(
+        self,
+        targets: Sequence[tuple[Endpoint, Sequence[str]]],
+        *,
+        label: str,
+        run_id: int | None,
+        urgent: bool = False,
+        on_delivery: OnDelivery | None = None,
+    ) -> list[Delivery]:
+        def record(d: Delivery) -> None:
+            run_store.record_delivery(self.db, d, run_id=run_id)
+            if on_delivery:
+                on_delivery(d)
+
+        return push_folders(
+            targets,
+            label=label,
+            settings=self.settings,
+            today=today(self.settings),
+            runner=self.runner,
+            urgent=urgent,
+            on_done=record,
+        )
+
+    @contextmanager
+    def _run(self, kind: str, day: dt.date | None) -> Iterator[_RunRecord]:
+        """A run record that always ends: done, partial, or failed with the reason."""
+        run_store.reap_stale_runs(self.db)
+        record = _RunRecord(run_store.start_run(self.db, kind, day))
+        try:
+            yield record
+        except BaseException as exc:
+            reason = str(exc) if isinstance(exc, LoaError) else f"{exc.__class__.__name__}: {exc}"
+            run_store.finish_run(
+                self.db, record.id, status="failed", counts=record.counts, failures=[{"what": kind, "error": reason}]
+            )
+            raise
+        run_store.finish_run(self.db, record.id, status=record.status, counts=record.counts, failures=record.failures)
+
+    # --- a day's programs -------------------------------------------------------------
+
+    def compose_day(self, day: dt.date, *, commune: str | None = None) -> DayWork:
+        """Plan and compose every program of ``day``: the scripts and the units their audio needs."""
+        communes = self._communes(commune)
+        bulletins = bulletin_store.airable_bulletins(self.db, day)
+        recordings = current_recordings(self.db, [b.id for b in bulletins if b.id is not None])
+        plans = plan_stage.plan_day(day, communes, bulletins=bulletins, recordings=recordings, spoken=self.normalize)
+        composed: list[Composed] = []
+        failures: list[Failure] = []
+        missing: list[str] = []
+        for plan in plans:
+            pid = program_id(plan)
+            try:
+                script = compose_stage.compose_script(
+                    plan,
+                    templates=self.templates,
+                    catalog=self.catalog,
+                    recordings=recordings,
+                    on_missing=self.settings.render.on_missing_recording,
+                )
+                units, errors = self._units(script, recordings)
+            except LoaError as exc:
+                failures.append(Failure(pid, str(exc)))
+                continue
+            missing.extend(f"{pid}: {m}" for m in script.missing)
+            if errors:
+                failures.extend(Failure(pid, e) for e in errors)
+                continue
+            composed.append(Composed(plan.commune, script, tuple(units), plan))
+        return DayWork(day, communes, tuple(plans), tuple(composed), tuple(failures), tuple(missing))
+
+    def build(self, day: dt.date, *, commune: str | None = None) -> BuildReport:
+        """Compose, render, master and package every program of ``day`` into the outbox."""
+        started = time.monotonic()
+        work = self.compose_day(day, commune=commune)
+        communes, plans, composed = work.communes, work.plans, work.composed
+        failures, missing = list(work.failures), work.missing
+        rendered = self._render(composed)
+        by_commune: dict[str, list[Program]] = {}
+        for c in composed:
+            assert c.plan is not None
+            segments, errors = self._segments(c, rendered)
+            if errors:
+                failures.extend(Failure(program_id(c.plan), e) for e in errors)
+                continue
+            by_commune.setdefault(c.commune.code, []).append(self._program(c.plan, segments, c.script))
+        folder = f"programs/{day.isoformat()}"
+        package_units = [
+            PackageUnit(
+                commune=cm,
+                folder=folder,
+                programs=tuple(by_commune[cm.code]),
+                timezone=self.deployment.timezone,
+                valid_until=day_valid_until(day, self.settings.tz),
+                date=day,
+            )
+            for cm in communes
+            if by_commune.get(cm.code)
+        ]
+        programs: list[Program] = []
+        errors_by_commune = self._package(package_units)
+        for unit in package_units:
+            error = errors_by_commune.get(unit.commune.code)
+            if error is None:
+                programs.extend(unit.programs)
+            else:
+                failures.append(
+                    Failure(unit.commune.code, f"packaging {unit.commune.code} ({unit.commune.name}): {error}")
+                )
+        return BuildReport(
+            date=day,
+            programs=tuple(programs),
+            failures=tuple(failures),
+            deferred=tuple(
+                f"{program_id(p)}: {d.bulletin.title} → {d.until_slot or 'will not air again'} ({d.reason})"
+                for p in plans
+                for d in p.deferred
+            ),
+            missing=missing,
+            segments_rendered=rendered.rendered,
+            segments_reused=rendered.reused,
+            seconds=time.monotonic() - started,
+        )
+
+    def push(
+        self,
+        day: dt.date,
+        *,
+        endpoint: str | None = None,
+        run_id: int | None = None,
+        on_delivery: OnDelivery | None = None,
+    ) -> list[Delivery]:
+        """Deliver the outbox of ``day`` to every endpoint (or one) and record each attempt."""
+        targets = day_targets(self.deployment, day, endpoint=endpoint)
+        if endpoint is not None and not targets:
+            raise NotFoundError(f"endpoint {endpoint}: not in the deployment; see `loa communes`")
+        return self._deliver(targets, label=day.isoformat(), run_id=run_id, on_delivery=on_delivery)
+
+    def run_day(
+        self,
+        day: dt.date,
+        *,
+        kind: str,
+        build: bool = True,
+        push: bool = True,
+        commune: str | None = None,
+        endpoint: str | None = None,
+        on_delivery: OnDelivery | None = None,
+    ) -> tuple[int, BuildReport | None, list[Delivery], str]:
+        """Build and/or push ``day`` inside one run record; (run id, build, deliveries, status)."""
+        report: BuildReport | None = None
+        deliveries: list[Delivery] = []
+        with self._run(kind, day) as run:
+            if build:
+                report = self.build(day, commune=commune)
+            if push:
+                deliveries = self.push(day, endpoint=endpoint, run_id=run.id, on_delivery=on_delivery)
+            failed = (report.failures if report else ()) or [d for d in deliveries if d.status != "delivered"]
+            run.status = "partial" if failed else "done"
+            run.counts = run_counts(report, deliveries)
+            run.failures = ([asdict(f) for f in report.failures] if report else []) + [
+                {"what": d.endpoint, "error": d.error} for d in deliveries if d.status != "delivered"
+            ]
+        return run.id, report, deliveries, run.status
+
+    # --- an emergency ---------------------------------------------------------------
+
+    def dispatch(self, bulletin_id: int) -> DispatchReport:
+        """Emergency: compose, render, package and push one bulletin now to its communes' endpoints.
+
+        Lands under ``emergency/<bulletin>/`` with ``"play": "now"``, the expiry and the
+        replay times in each endpoint's manifest. Idempotent: dispatching again sends
+        only what an endpoint lacks.
+        """
+        started = time.monotonic()
+        b = bulletin_store.get_bulletin(self.db, bulletin_id)
+        if b.priority != "emergency":
+            raise UsageError(
+                f"bulletin {bulletin_id}: priority is {b.priority}; only emergency bulletins are dispatched"
+            )
+        if b.status != "approved":
+            raise UsageError(f"bulletin {bulletin_id}: it is {b.status}; approve it first (`loa bulletin approve`)")
+        now = dt.datetime.now(self.settings.tz)
+        if now.date() > b.valid_until:
+            raise UsageError(f"bulletin {bulletin_id}: it expired on {b.valid_until}; nothing to dispatch")
+        with self._run("dispatch", now.date()) as run:
+            run.counts = {"bulletin": bulletin_id}
+            report = self._dispatch(b, now, run)
+        return dataclasses.replace(report, seconds=time.monotonic() - started)
+
+    def _dispatch(self, b: Bulletin, now: dt.datetime, run: _RunRecord) -> DispatchReport:
+        assert b.id is not None
+        # The approval time, not the dispatch time, dates the program: dispatching again
+        # produces the same manifest, so only what an endpoint lacks is sent.
+        issued = (b.approved_at or now).astimezone(self.settings.tz)
+        expires = dt.datetime.combine(b.valid_until + dt.timedelta(days=1), dt.time(0, 0), tzinfo=self.settings.tz)
+        recordings = current_recordings(self.db, [b.id])
+        failures: list[Failure] = []
+        composed: list[Composed] = []
+        for commune in self.deployment.targeted(b.targets):
+            try:
+                script = compose_stage.compose_emergency(
+                    b, commune, templates=self.templates, catalog=self.catalog, recordings=recordings, on_missing="skip"
+                )
+                units, errors = self._units(script, recordings)
+            except LoaError as exc:
+                failures.append(Failure(commune.code, str(exc)))
+                continue
+            failures.extend(Failure(script.name, e) for e in errors)
+            if not errors:
+                composed.append(Composed(commune, script, tuple(units)))
+        rendered = self._render(composed, urgent=True)
+        folder = f"emergency/{b.id}"
+        package_units: list[PackageUnit] = []
+        for c in composed:
+            segments, errors = self._segments(c, rendered)
+            if errors:
+                failures.extend(Failure(c.script.name, e) for e in errors)
+                continue
+            program = Program(
+                id=c.script.name,
+                commune=c.commune.code,
+                date=issued.date(),
+                slot="emergency",
+                start=issued,
+                priority="emergency",
+                valid_until=b.valid_until,
+                items=tuple(segments),
+                kind="emergency",
+                missing=c.script.missing,
+            )
+            package_units.append(
+                PackageUnit(
+                    commune=c.commune,
+                    folder=folder,
+                    programs=(program,),
+                    timezone=self.deployment.timezone,
+                    valid_until=expires,
+                    emergency_bulletin=b.id,
+                    emergency_title=b.title,
+                    replay=replay_schedule(issued, expires),
+                )
+            )
+        errors_by_commune = self._package(package_units, urgent=True)
+        programs: list[Program] = []
+        targets: list[tuple[Endpoint, list[str]]] = []
+        for unit in package_units:
+            error = errors_by_commune.get(unit.commune.code)
+            if error is not None:
+                failures.append(Failure(unit.commune.code, f"packaging {unit.commune.code}: {error}"))
+                continue
+            programs.extend(unit.programs)
+            targets.extend((e, [folder]) for e in unit.commune.endpoints)
+        deliveries = self._deliver(targets, label=folder, run_id=run.id, urgent=True)
+        failed = bool(failures) or any(d.status != "delivered" for d in deliveries)
+        run.status = "partial" if failed else "done"
+        run.counts = {
+            "bulletin": b.id,
+            "programs": len(programs),
+            "endpoints": len(deliveries),
+            "delivered": sum(d.status == "delivered" for d in deliveries),
+        }
+        run.failures = [asdict(f) for f in failures] + [
+            {"what": d.endpoint, "error": d.error} for d in deliveries if d.status != "delivered"
+        ]
+        return DispatchReport(run.id, b.id, tuple(programs), tuple(failures), tuple(deliveries), 0.0)
+
+    # --- a preview ------------------------------------------------------------------
+
+    def preview_script(
+        self, day: dt.date, commune: Commune, slot: str, *, draft: Bulletin | None = None
+    ) -> tuple[ProgramPlan | None, Script | None]:
+        """The plan and cue sheet one slot would air (None when the slot does not run that day).
+
+        ``draft`` is planned as if it were approved, for previews before approval.
+        """
+        bulletins = [b for b in bulletin_store.airable_bulletins(self.db, day) if draft is None or b.id != draft.id]
+        if draft is not None and draft.status != "withdrawn":
+            bulletins.append(dataclasses.replace(draft, status="approved"))
+        recordings = current_recordings(self.db, [b.id for b in bulletins if b.id is not None])
+        plans = plan_stage.plan_commune_day(
+            day, commune, bulletins=bulletins, recordings=recordings, spoken=self.normalize
+        )
+        plan = next((p for p in plans if p.slot.name == slot), None)
+        if plan is None:
+            return None, None
+        script = compose_stage.compose_script(
+            plan,
+            templates=self.templates,
+            catalog=self.catalog,
+            recordings=recordings,
+            on_missing=self.settings.render.on_missing_recording,
+        )
+        return plan, script
+
+    def preview_audio(self, script: Script) -> Path:
+        """Render the script's units (reusing the segment store) and join them into one MP3."""
+        ids = sorted({c.bulletin_id for c in script.cues if c.bulletin_id is not None})
+        recordings = current_recordings(self.db, ids)
+        units, errors = self._units(script, recordings)
+        if errors:
+            raise RenderError(errors[0])
+        composed = Composed(self.deployment.communes[0], script, tuple(units))
+        segments, errors = self._segments(composed, self._render([composed]))
+        if errors:
+            raise RenderError(errors[0])
+        if not segments:
+            raise RenderError(f"{script.name}: nothing to play")
+        key = hashlib.sha256(" ".join(s.key for s in segments).encode()).hexdigest()[:32]
+        dst = self.settings.data_dir / "tmp" / "preview" / f"{key}.mp3"
+        if not dst.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            join_program(
+                [s.path for s in segments],
+                dst,
+                title=f"Nghe thử {script.name}",
+                album="Loa — nghe thử",
+                settings=self.settings,
+            )
+        return dst
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _communes(self, code: str | None) -> tuple[Commune, ...]:
+        if code is None:
+            return self.deployment.communes
+        found = self.deployment.commune(code)
+        if found is None:
+            raise NotFoundError(f"commune {code}: not in the deployment; see `loa communes`")
+        return (found,)
+
+    def _program(self, plan: ProgramPlan, segments: list[Segment], script: Script) -> Program:
+        priorities = [i.bulletin.priority for i in plan.items] or ["routine"]
+        return Program(
+            id=program_id(plan),
+            commune=plan.commune.code,
+            date=plan.date,
+            slot=plan.slot.name,
+            start=dt.datetime.combine(plan.date, plan.slot.start, tzinfo=self.settings.tz),
+            priority=min(priorities, key=PRIORITY_ORDER.index),
+            valid_until=plan.date,
+            items=tuple(segments),
+            kind=plan.kind,
+            missing=script.missing,
+        )
+
+
+@dataclass
+class _RunRecord:
+    id: int
+    status: str = "failed"
+    counts: dict[str, Any] = field(default_factory=dict)
+    failures: list[Any] = field(default_factory=list)
+
+
+def push_folders(
+    targets: Sequence[tuple[Endpoint, Sequence[str]]],
+    *,
+    label: str,
+    settings: Settings,
+    today: dt.date,
+    runner: Runner | None = None,
+    urgent: bool = False,
+    on_done: OnDelivery | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Delivery]:
+    """Deliver folders to endpoints, one ``DeliverUnit`` each, ``deliver.parallel`` at once."""
+    units = [DeliverUnit(e, tuple(folders), label, today) for e, folders in targets]
+
+    def record(result: UnitResult) -> None:
+        if result.delivery is not None and on_done:
+            on_done(result.delivery)
+
+    runner = runner or make_runner(settings, sleep=sleep)
+    results = runner.run(units, parallel=settings.deliver.parallel, urgent=urgent, on_result=record)
+    return [r.delivery for r in results if r.delivery is not None]
+
+
+def spoken_form(settings: Settings) -> Callable[[str], str]:
+    """Vietnamese text → its spoken form, with the deployment's lexicon; memoised."""
+    path = settings.voices_dir / "lexicon.vi.toml"
+    lexicon = load_lexicon(path) if path.is_file() else None
+    variant = settings.tts.variant
+
+    @functools.lru_cache(maxsize=8192)
+    def run(text: str) -> str:  # the same bulletin is estimated and keyed for every commune
+        return normalize(text, variant=variant, lexicon=lexicon)
+
+    return run
+
+
+def replay_schedule(issued: dt.datetime, expires: dt.datetime) -> tuple[dt.datetime, ...]:
+    """When devices play an emergency again; none until the replay rules are set."""
+    return ()
+
+
+def program_id(plan: ProgramPlan) -> str:
+    return f"{plan.commune.code}/{plan.date.isoformat()}/{plan.slot.name}"
+
+
+def run_counts(build: BuildReport | None, deliveries: Sequence[Delivery]) -> dict[str, Any]:
+    counts: dict[str, Any] = build.summary() if build else {}
+    counts.pop("failures", None)
+    counts.update(
+        endpoints=len(deliveries),
+        delivered=sum(d.status == "delivered" for d in deliveries),
+        bytes_sent=sum(d.bytes_sent for d in deliveries),
+        files_sent=sum(d.files_sent for d in deliveries),
+    )
+    return counts
+
+
+def today(settings: Settings) -> dt.date:
+    return dt.datetime.now(settings.tz).date()
+
+
+def tomorrow(settings: Settings) -> dt.date:
+    return today(settings) + dt.timedelta(days=1)

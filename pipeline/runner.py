@@ -1,0 +1,154 @@
+"""Runners execute work units; ``execute`` is what every runner calls for one unit.
+
+``Runner`` is the protocol the orchestrator talks to. ``InProcessRunner`` (the default)
+runs units on a thread pool in this process (serially with ``workers=1``). A unit's
+failure becomes a failed ``UnitResult`` naming its script line, commune or endpoint;
+it never stops the other units. ``WorkContext`` is what a unit needs on the machine
+that runs it, built from the settings there: speech engines, the segment store, the
+signing key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from pipeline import signing
+from pipeline.config import Settings
+from pipeline.deliver import deliver_endpoint, failed_delivery
+from pipeline.errors import LoaError, TransientDeliveryError, TransientRenderError
+from pipeline.package import package_commune
+from pipeline.render import render_unit
+from pipeline.segcache import SegmentCache, SegmentStore
+from pipeline.tts.chain import EngineChain, build_engine_chain
+from pipeline.units import DeliverUnit, PackageUnit, RenderUnit, Unit, UnitResult, kind_of
+
+log = logging.getLogger(__name__)
+
+OnResult = Callable[[UnitResult], None]
+Sleep = Callable[[float], None]
+
+
+@dataclass
+class WorkContext:
+    """What units need where they run; built lazily from that machine's settings."""
+
+    settings: Settings
+    sleep: Sleep = time.sleep
+    _engines: EngineChain | None = field(default=None, repr=False)
+    _key: Ed25519PrivateKey | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def store(self) -> SegmentStore:
+        return segment_store(self.settings)
+
+    @property
+    def engines(self) -> EngineChain:
+        with self._lock:
+            if self._engines is None:
+                self._engines = build_engine_chain(self.settings.tts)
+            return self._engines
+
+    @property
+    def key(self) -> Ed25519PrivateKey:
+        with self._lock:
+            if self._key is None:
+                self._key = signing.load_key(self.settings.signing_key_file, create=True)
+            return self._key
+
+
+def segment_store(settings: Settings) -> SegmentStore:
+    """The deployment's segment store: a directory, local or shared by every worker."""
+    return SegmentCache(settings.segments_dir)
+
+
+def execute(unit: Unit, ctx: WorkContext) -> UnitResult:
+    """Run one unit; its failure is returned, never raised."""
+    kind = kind_of(unit)
+    try:
+        if isinstance(unit, RenderUnit):
+            segment = render_unit(unit, engines=ctx.engines, store=ctx.store, settings=ctx.settings)
+            return UnitResult(unit.key, kind, unit.what, True, segment=segment)
+        if isinstance(unit, PackageUnit):
+            packaged = package_commune(unit, settings=ctx.settings, key=ctx.key)
+            return UnitResult(unit.key, kind, unit.what, True, packaged=packaged)
+        d = deliver_endpoint(
+            unit.endpoint, unit.folders, label=unit.label, settings=ctx.settings, today=unit.today, sleep=ctx.sleep
+        )
+        transient = d.status != "delivered" and "gave up after" in (d.error or "")
+        return UnitResult(
+            unit.key, kind, unit.what, d.status == "delivered", error=d.error, delivery=d, transient=transient
+        )
+    except (LoaError, OSError) as exc:
+        message = str(exc) if isinstance(exc, LoaError) else f"{unit.what}: {exc}"
+        transient = isinstance(exc, TransientRenderError | TransientDeliveryError)
+        return _failed(unit, kind, message, transient=transient)
+    except Exception as exc:  # a bug must not stop the other units; it is reported
+        log.exception("%s: unexpected failure", unit.what)
+        return _failed(unit, kind, f"{unit.what}: unexpected {exc.__class__.__name__}: {exc}")
+
+
+def _failed(unit: Unit, kind: str, message: str, *, transient: bool = False) -> UnitResult:
+    delivery = failed_delivery(unit.endpoint, unit.label, message) if isinstance(unit, DeliverUnit) else None
+    return UnitResult(unit.key, kind, unit.what, False, error=message, delivery=delivery, transient=transient)
+
+
+class Runner(Protocol):
+    """Executes units and returns one result per unit, in the units' order.
+
+    ``parallel`` is a hint (how many at once suit this kind of unit here); ``urgent``
+    marks emergency work, which a distributed runner queues ahead of a night's backlog.
+    ``on_result`` is called as each unit finishes, so the caller can record it at once.
+    """
+
+    def run(
+        self,
+        units: Sequence[Unit],
+        *,
+        parallel: int | None = None,
+        urgent: bool = False,
+        on_result: OnResult | None = None,
+    ) -> list[UnitResult]: ...
+
+
+class InProcessRunner:
+    """Threads in this process; ``workers=1`` runs units one by one, in order."""
+
+    def __init__(self, ctx: WorkContext, *, workers: int | None = None) -> None:
+        self.ctx = ctx
+        self.workers = workers
+
+    def run(
+        self,
+        units: Sequence[Unit],
+        *,
+        parallel: int | None = None,
+        urgent: bool = False,
+        on_result: OnResult | None = None,
+    ) -> list[UnitResult]:
+        workers = max(1, min(self.workers or parallel or os.cpu_count() or 1, len(units) or 1))
+
+        def one(unit: Unit) -> UnitResult:
+            result = execute(unit, self.ctx)
+            if on_result:
+                on_result(result)
+            return result
+
+        if workers == 1:
+            return [one(u) for u in units]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unit") as pool:
+            return list(pool.map(one, units))
+
+
+def make_runner(settings: Settings, *, sleep: Sleep = time.sleep) -> Runner:
+    """The runner the settings name (``[runner] kind``); in-process by default."""
+    return InProcessRunner(WorkContext(settings, sleep=sleep))

@@ -124,7 +124,6 @@ SETTINGS: tuple[Setting, ...] = (
     _setting("vi", 130, 10),
     _setting("vi", 120, 10),
     _setting("vi", 110, 10),
-    _setting("vi", 120, 20),
     _setting("vi", 140, 10),
     _setting("vi", 130, 20),
     _setting("vi", 130, 5),

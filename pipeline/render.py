@@ -162,22 +162,20 @@ def render_unit(unit: RenderUnit, *, engines: EngineChain, store: SegmentStore, 
     """
     entry = store.get(unit.key)
     if entry is not None:
-        return _segment(unit, store, entry, reused=True, engines=engines)
+        return _segment(unit, store, entry, reused=True)
     tmp_root = settings.data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     try:
         entry = _render_one(unit, engines=engines, store=store, settings=settings, tmp_root=tmp_root)
     except OSError as exc:  # e.g. the disk is full: fail clearly, leave no store entry
         raise RenderError(f"{unit.where}: {exc.strerror or exc}; free space in {settings.data_dir}") from exc
-    return _segment(unit, store, entry, reused=False, engines=engines)
+    return _segment(unit, store, entry, reused=False)
 
 
-def _segment(
-    unit: RenderUnit, store: SegmentStore, entry: CacheEntry, *, reused: bool, engines: EngineChain
-) -> Segment:
+def _segment(unit: RenderUnit, store: SegmentStore, entry: CacheEntry, *, reused: bool) -> Segment:
     origin = unit.origin
-    if origin is not None and origin.type == "tts" and entry.engine:
-        origin = dataclasses.replace(origin, engine=entry.engine, voice=engines.voice_of(entry.engine))
+    if origin is not None and origin.type == "tts":
+        origin = dataclasses.replace(origin, engine=entry.engine)
     return Segment(
         key=unit.key,
         path=store.path(unit.key),

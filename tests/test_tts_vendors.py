@@ -232,22 +232,3 @@ def test_google_audio_is_decoded_from_base64(fake: FakeVendors, tmp_path: Path) 
     engine("google", fake, []).synthesize(TEXT, tmp_path / "g.mp3")
     assert base64.b64encode((tmp_path / "g.mp3").read_bytes()) == base64.b64encode(fake.mp3)
     subprocess.run(["ffprobe", "-v", "error", str(tmp_path / "g.mp3")], check=True)
-
-
-def test_chain_names_the_voice_each_engine_speaks_with() -> None:
-    from pipeline.config import GttsSettings
-    from pipeline.tts import GttsEngine
-
-    chain = EngineChain(
-        [
-            FptEngine(FptSettings(voice="lannhi")),
-            ViettelEngine(ViettelSettings()),
-            GoogleCloudEngine(GoogleTtsSettings(voice="vi-VN-Wavenet-B")),
-            GttsEngine(GttsSettings()),
-            EspeakEngine(EspeakSettings(), variant="south"),
-        ]
-    )
-    voices = {name: chain.voice_of(name) for name in chain.names}
-    assert voices == {"fpt": "lannhi", "viettel": "hn-quynhanh", "google": "vi-VN-Wavenet-B", "gtts": "vi",
-                      "espeak": "vi-vn-x-south"}  # fmt: skip
-    assert chain.voice_of("command") == "?"

@@ -38,14 +38,6 @@ class EngineChain:
     def identity(self) -> str:
         return " > ".join(e.identity() for e in self.engines)
 
-    def voice_of(self, name: str) -> str:
-        """The voice engine ``name`` speaks with in this chain (for ``Segment.source``)."""
-        for engine in self.engines:
-            if engine.name == name:
-                voice = getattr(engine, "voice", None) or getattr(getattr(engine, "settings", None), "voice", None)
-                return str(voice or getattr(getattr(engine, "settings", None), "lang", "") or "default")
-        return "?"
-
     def synthesize(self, text: str, dst: Path) -> str:
         """Speak ``text`` into ``dst``; return the name of the engine that spoke."""
         failures: list[tuple[str, RenderError]] = []

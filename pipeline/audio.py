@@ -235,12 +235,14 @@ def _probe(path: Path, *, settings: AudioSettings) -> tuple[AudioInfo, bool]:
     return info, streamed or _ESTIMATED_RE.search(proc.stderr) is not None
 
 
-def _packets_duration(path: Path, *, settings: AudioSettings) -> float:
-    """The end of the last audio packet, in seconds, for containers that do not state a duration."""
+def _packets_duration(path: Path, *, settings: AudioSettings, demuxers: tuple[str, ...] = ()) -> float:
+    """The end of the last audio packet, in seconds, for containers that do not state a duration
+    (a browser's WebM). Read with the ``file`` protocol only, and ``demuxers`` only when given."""
+    only = ["-format_whitelist", ",".join(demuxers)] if demuxers else []
     proc = _run(
         [
-            *[settings.ffprobe, "-v", "error", "-select_streams", "a:0"],
-            *["-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", str(path)],
+            *[settings.ffprobe, "-v", "error", "-protocol_whitelist", "file", *only, "-select_streams", "a:0"],
+            *["-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", f"file:{path.resolve()}"],
         ],
         settings=settings,
         what=f"reading the packets of {path}",
@@ -928,6 +930,8 @@ def probe_upload(path: Path, *, settings: AudioSettings) -> AudioInfo:
     if any(_REFERENCE_RE.search(v) for v in tags):
         raise _refuse(path, "its metadata names a file or a URL; export the recording again", "reference")
     duration = _float(audio.get("duration")) or _float(fmt.get("duration"))
+    if duration <= 0:  # a browser's WebM states none: measure it from the packets
+        duration = _packets_duration(path, settings=settings, demuxers=UPLOAD_DEMUXERS)
     if duration <= 0:
         raise _refuse(path, "contains no audio (duration 0 s)", "no_duration")
     limit_ms = settings.max_recording_minutes * 60_000

@@ -55,6 +55,7 @@ def test_nightly_builds_pushes_and_a_second_run_does_nothing(
     assert sorted(p.name for p in (root / "y-ty-radio" / "programs" / DAY).iterdir()) == [
         "evening.mp3",
         "manifest.json",
+        "manifest.json.sig",
         "morning.mp3",
     ]
     before = files_under(root)

@@ -155,7 +155,13 @@ def test_scheduler_job_store_on_postgresql(project: Project, pg_url: str) -> Non
     first.shutdown(wait=False)
     again = sched.build_scheduler(settings, deployment=deployment, now=lambda: now)  # a restart
     try:
-        assert {j.id for j in again.get_jobs()} == {sched.NIGHTLY_ID, sched.RETRY_ID, sched.EMERGENCY_ID}
+        assert {j.id for j in again.get_jobs()} == {
+            sched.NIGHTLY_ID,
+            sched.RETRY_ID,
+            sched.EMERGENCY_ID,
+            sched.PURGE_ID,
+            sched.WEBHOOKS_ID,
+        }
     finally:
         again.shutdown(wait=False)
     db = open_database(pg_url)

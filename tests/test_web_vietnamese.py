@@ -66,6 +66,8 @@ VALUES = {
     "consultation_id": "1",
     "answer_id": "1",
     "fmt": "csv",
+    "day": "2026-12-01",
+    "key": "a" * 64,
 }
 QUERIES = ["", "?status=draft&priority=emergency&date_from=0001-01-01&date_to=9999-12-31", "?%zz=%%&date=x"]
 

@@ -227,6 +227,12 @@ def _v5_broadcast_rules(conn: Connection) -> None:
         for key in ("valid_from", "valid_until"):
             value = content[key]
             content[key] = value.isoformat() if hasattr(value, "isoformat") else str(value)[:10]
+        if row.get("policy"):  # migration 6's content fields, when set (as the store hashes them)
+            content["policy"], content["stage"] = row["policy"], row.get("stage") or ""
+        if row.get("consultation"):
+            content["consultation"] = row["consultation"]
+        if "public" in row and not row["public"]:  # migration 7's flag, only when false
+            content["public"] = False
         digest = hashlib.sha256(json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
         conn.execute(
             bulletins.update()

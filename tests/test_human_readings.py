@@ -32,6 +32,7 @@ def test_vietnamese_reading_airs_instead_of_tts_in_every_commune(
     reading = fx.speech(tmp_path / "doc.wav", "Thôn Tả Phìn họp lúc bảy giờ ba mươi")
     r = small_cli("recording", "add", str(bid), "vi", str(reading))
     assert r.code == 0, r.err
+    assert small_cli("bulletin", "approve", str(bid)).code == 0  # a new reading changed what airs: approved again
     rec = current_recordings(small.db())[(bid, "vi")]
     r = small_cli("nightly", "--date", DAY.isoformat())
     assert r.code == 0, r.err + r.out

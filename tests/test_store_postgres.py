@@ -166,7 +166,7 @@ def test_scheduler_job_store_on_postgresql(project: Project, pg_url: str) -> Non
         again.shutdown(wait=False)
     db = open_database(pg_url)
     with db.engine.connect() as conn:
-        assert conn.execute(sa.text(f"SELECT count(*) FROM {sched.JOBSTORE_TABLE}")).scalar() == 3
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {sched.JOBSTORE_TABLE}")).scalar() == 5
     db.close()
 
 

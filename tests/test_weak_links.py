@@ -144,6 +144,7 @@ def test_twenty_weak_endpoints_get_whole_programs_and_down_ones_are_named(
             assert (d.status, d.error) == ("delivered", None), d
             temps = check_complete(site.remote, settings.outbox_dir / d.commune)
             assert temps == 0, f"{d.endpoint}: {temps} temporary files left"
+
     def program_bytes_of(commune: str) -> int:  # media, playlist, and that endpoint's own manifest and signature
         return sum(f.stat().st_size for f in files_under(settings.outbox_dir / commune))
 

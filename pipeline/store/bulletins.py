@@ -184,7 +184,13 @@ def _save_one(conn: Connection, db: Database, b: Bulletin) -> tuple[Bulletin, st
     return stored, outcome
 
 
+#: Ids beyond this are no bulletin (and would overflow SQLite's and PostgreSQL's integers).
+MAX_ID = 2**62
+
+
 def get_bulletin(db: Database, bulletin_id: int) -> Bulletin:
+    if not 0 < bulletin_id <= MAX_ID:
+        raise NotFoundError(f"bulletin {bulletin_id}: no such bulletin; see `loa bulletin list`")
     t = db.table("bulletins")
     with db.begin() as conn:
         row = conn.execute(sa.select(t).where(t.c.id == bulletin_id)).mappings().first()

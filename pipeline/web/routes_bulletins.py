@@ -33,8 +33,7 @@ from pipeline.web.state import WebState, web_state
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
-#: Ids beyond this are refused before they reach the database (SQLite's INTEGER is 64-bit).
-MAX_ID = 2**62
+MAX_ID = store.MAX_ID  # ids beyond this are refused before they reach the database
 _SAFE_NAME_RE = re.compile(r"^[\w\-. ()]{1,120}$")
 _EXT_RE = re.compile(r"^\.[a-z0-9]{1,5}$")
 

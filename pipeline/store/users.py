@@ -194,27 +194,8 @@ def add_play_report(db: Database, *, user: User, commune: str, program: str, kin
 
 
 def play_reports(db: Database, commune: str, *, limit: int = 50) -> list[PlayReport]:
-    t, u = db.table("play_reports"), db.table("users")
-    query = (
-        sa.select(t, u.c.name)
-        .join(u, u.c.id == t.c.user_id)
-        .where(t.c.commune == commune)
-        .order_by(t.c.id.desc())
-        .limit(limit)
-    )
-    with db.begin() as conn:
-        rows = conn.execute(query).mappings().all()
-    return [
-        PlayReport(
-            user=r["name"],
-            commune=r["commune"],
-            program=r["program"],
-            kind=r["kind"],
-            note=r["note"],
-            at=as_utc(r["at"]) or utcnow(),
-        )
-        for r in rows
-    ]
+    """Reports of one commune, newest first."""
+    return all_play_reports(db, {commune}, limit=limit)
 
 
 # --- accounts locked after too many failed logins --------------------------------

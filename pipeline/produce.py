@@ -23,7 +23,7 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -218,11 +218,11 @@ class Producer:
         )
         return units, [str(e) for e in errors]
 
-    def _render(self, composed: Sequence[Composed], *, urgent: bool = False) -> _Rendered:
+    def _render(self, units: Iterable[RenderUnit], *, urgent: bool = False) -> _Rendered:
+        """Run each distinct render unit once; the segments and the errors by key."""
         unique: dict[str, RenderUnit] = {}
-        for c in composed:
-            for u in c.units:
-                unique.setdefault(u.key, u)
+        for u in units:
+            unique.setdefault(u.key, u)
         out = _Rendered()
         done = 0
 
@@ -245,9 +245,11 @@ class Producer:
         run_store.record_segments(self.db, out.segments.values())
         return out
 
-    def _segments(self, c: Composed, rendered: _Rendered) -> tuple[list[Segment], list[str]]:
-        segments = [rendered.segments[u.key] for u in c.units if u.key in rendered.segments]
-        errors = [rendered.errors[u.key] for u in c.units if u.key in rendered.errors]
+    @staticmethod
+    def _segments(units: Sequence[RenderUnit], rendered: _Rendered) -> tuple[list[Segment], list[str]]:
+        """The segments of ``units`` in order, and the errors among them."""
+        segments = [rendered.segments[u.key] for u in units if u.key in rendered.segments]
+        errors = [rendered.errors[u.key] for u in units if u.key in rendered.errors]
         return segments, errors
 
     def _package(self, units: Sequence[PackageUnit], *, urgent: bool = False) -> dict[str, str | None]:
@@ -396,11 +398,11 @@ class Producer:
         work = self.compose_day(day, commune=commune)
         communes, plans, composed = work.communes, work.plans, work.composed
         failures, missing = list(work.failures), work.missing
-        rendered = self._render(composed)
+        rendered = self._render(u for c in composed for u in c.units)
         by_commune: dict[str, list[Program]] = {}
         for c in composed:
             assert c.plan is not None
-            segments, errors = self._segments(c, rendered)
+            segments, errors = self._segments(c.units, rendered)
             if errors:
                 failures.extend(Failure(program_id(c.plan), e) for e in errors)
                 continue
@@ -531,11 +533,11 @@ class Producer:
             failures.extend(Failure(script.name, e) for e in errors)
             if not errors:
                 composed.append(Composed(commune, script, tuple(units)))
-        rendered = self._render(composed, urgent=True)
+        rendered = self._render((u for c in composed for u in c.units), urgent=True)
         folder = f"emergency/{b.id}"
         package_units: list[PackageUnit] = []
         for c in composed:
-            segments, errors = self._segments(c, rendered)
+            segments, errors = self._segments(c.units, rendered)
             if errors:
                 failures.extend(Failure(c.script.name, e) for e in errors)
                 continue
@@ -625,8 +627,7 @@ class Producer:
         units, errors = self._units(script, recordings)
         if errors:
             raise RenderError(errors[0])
-        composed = Composed(self.deployment.communes[0], script, tuple(units))
-        segments, errors = self._segments(composed, self._render([composed]))
+        segments, errors = self._segments(units, self._render(units))
         if errors:
             raise RenderError(errors[0])
         if not segments:

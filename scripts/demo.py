@@ -83,8 +83,6 @@ def main() -> int:
 
     db = open_database(settings.db_url)
     for b in store.list_bulletins(db):
-        if b.status == "draft" and b.source_file in files:
-            run("bulletin", "approve", str(b.id))
         for lang in b.languages:
             if lang == "vi":
                 continue
@@ -93,6 +91,9 @@ def main() -> int:
                 rec.parent.mkdir(parents=True, exist_ok=True)
                 placeholder(rec, f"Bản ghi mẫu {LANGUAGES[lang]} cho bản tin số {b.id}. Chưa có bản ghi thật.")
             run("recording", "add", str(b.id), lang, str(rec))
+        # approved last: a new recording changes what airs and returns a bulletin to draft
+        if store.get_bulletin(db, b.id or 0).status == "draft" and b.source_file in files:
+            run("bulletin", "approve", str(b.id))
     if not settings.signing_key_file.exists():
         run("keys", "init")  # the deployment's manifest key; devices get `loa keys show --pem`
     code = run("nightly", "--date", day.isoformat())

@@ -218,8 +218,8 @@ def _analysis(r: dict[str, Any]) -> list[str]:
         f"{100 * th['ingest'] / thread_total:.0f}%, and espeak-ng itself {100 * th['tts'] / thread_total:.0f}%.",
         f"- The unique work is mostly per commune: each of the {communes} communes needs its own greeting "
         "(naming the commune and the slot; the date is a separate segment shared by every commune) and "
-        "closing for each slot, short segments whose cost is dominated by ffmpeg start-up and fixed passes, "
-        "not by their length. Bulletins are shared by all communes and rendered once.",
+        "closing for each slot, short segments whose cost is the fixed work of each (decode, loudness, one "
+        "encode), not their length. Bulletins are shared by all communes and rendered once.",
         f"- Packaging ({cold['stages_s']['package']:.1f} s) and delivery ({cold['stages_s']['deliver']:.1f} s "
         f"for {cold['endpoints']} endpoints, {cold['bytes_sent'] / 1e6:.0f} MB over loopback) are small; on "
         "real links delivery is bound by the network, and Loa already sends only the floor.",
@@ -229,29 +229,26 @@ def _analysis(r: dict[str, Any]) -> list[str]:
         f"- The warm re-run ({r['warm']['wall_s']:.1f} s) renders and sends nothing; its time is plan and "
         f"compose ({r['warm']['stages_s']['plan_compose']:.1f} s: templates, cue sheets and job keys for "
         "every commune and slot; spoken forms are cached within the run) and delivery "
-        f"({r['warm']['stages_s']['deliver']:.1f} s: one SSH session, a listing and a manifest read per endpoint).",
+        f"({r['warm']['stages_s']['deliver']:.1f} s: one SSH session per endpoint that reads its signed manifest "
+        "and signature, finds them equal to the outbox's and lists nothing).",
         f"- The next day's floor is {100 * lim['bytes_floor_next_day'] / max(r['naive']['bytes_sent'], 1):.1f}% "
         "of the naive way's bytes: the new bulletin and its recordings must reach every endpoint once, so on "
         "this workload no pipeline reaches 5% at this bitrate; Loa sends exactly the floor.",
         f"- Peak RSS grows with the commune count (warm runs: {rss_mb} MB for {rss_n} communes): "
-        "``build_day`` keeps every "
-        "plan, script and job list of the day in memory until packaging.",
+        "the orchestrator keeps "
+        "every plan, script and unit of the day in memory until packaging.",
         "",
         "### What the next 2× would take",
         "",
-        "- Done since the first full run: the date is its own segment shared by every commune (the next "
-        "day renders a handful of segments instead of one greeting per commune and slot), spoken forms are "
-        "cached within a run, and mastering takes 2 ffmpeg passes instead of 7.",
-        "- A warm re-run is now mostly delivery: keep one SSH connection per endpoint across the day's pushes "
-        "(or compare the remote manifest only) and skip composing programs whose inputs did not change "
-        "(a key over plan, templates and recordings).",
+        "- Done in round two: decode, loudness and MP3 encode run in-process with FFmpeg's libraries (PyAV) "
+        "and pyloudnorm, with no process per segment (docs: Round two: mastering); one orchestrator hands "
+        "units to a runner; a warm push reads only each endpoint's signed manifest.",
+        "- Skip composing programs whose inputs did not change (a key over plan, templates, recordings and "
+        "settings): the warm re-run is then mostly the SSH sessions.",
         "- Package and drop each commune's plans and scripts as soon as its programs are written, so memory "
         "stops growing with the commune count.",
-        "- Master short segments without the extra ffmpeg passes: measure loudness on the PCM in-process "
-        "(or batch many segments into one ffmpeg run) and encode once; for segments of a few seconds the "
-        "process start-up and the separate analysis pass cost more than the encode.",
-        f"- More cores help linearly: render is parallel over keys (render.workers); this machine has "
-        f"{r['machine']['cores']}.",
+        f"- More cores help linearly: render units are independent (render.workers; this machine has "
+        f"{r['machine']['cores']}), and the Celery runner spreads them over machines (docs/scale.md).",
     ]
 
 

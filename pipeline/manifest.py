@@ -78,6 +78,7 @@ class Emergency:
     expires: dt.datetime
     play: str = "now"
     replay: tuple[dt.datetime, ...] = ()  # when a device plays it again, offline or not
+    cancelled: bool = False  # withdrawn, cancelled or superseded: play nothing more of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,7 @@ def _dump(m: Manifest) -> dict[str, Any]:
             "play": m.emergency.play,
             "expires": m.emergency.expires.isoformat(),
             "replay": [t.isoformat() for t in m.emergency.replay],
+            "cancelled": m.emergency.cancelled,
         },
         "programs": [
             {
@@ -234,6 +236,7 @@ def _load(d: dict[str, Any]) -> Manifest:
             play=str(em.get("play", "now")),
             expires=_aware(em["expires"]),
             replay=tuple(_aware(t) for t in em.get("replay", [])),
+            cancelled=bool(em.get("cancelled", False)),
         ),
         programs=tuple(
             ProgramEntry(

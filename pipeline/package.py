@@ -148,6 +148,7 @@ def _manifest(
             title=unit.emergency_title or "",
             expires=unit.valid_until,
             replay=unit.replay,
+            cancelled=unit.cancelled,
         )
     return mf.Manifest(
         endpoint=endpoint.name,

@@ -67,6 +67,8 @@ from pipeline.voices import Catalog, load_catalog
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+#: A bulletin in one of these no longer airs; an emergency's devices get a signed cancel.
+ENDED = ("withdrawn", "cancelled", "superseded")
 OnDelivery = Callable[[Delivery], None]
 
 
@@ -593,6 +595,48 @@ class Producer:
             {"what": d.endpoint, "error": d.error} for d in deliveries if d.status != "delivered"
         ]
         return DispatchReport(run.id, b.id, tuple(programs), tuple(failures), tuple(deliveries), 0.0)
+
+    def cancel(self, bulletin_id: int) -> DispatchReport:
+        """A signed cancel of a dispatched emergency that was withdrawn, cancelled or superseded.
+
+        Every endpoint that holds ``emergency/<bulletin>/`` gets a manifest with no programs, no
+        replays and ``cancelled: true``, signed like any other, so a device that keeps replaying
+        while offline stops at its next pull or push. Idempotent like a dispatch.
+        """
+        started = time.monotonic()
+        b = bulletin_store.get_bulletin(self.db, bulletin_id)
+        if b.priority != "emergency" or b.status not in ENDED:
+            raise UsageError(
+                f"bulletin {bulletin_id}: it is a {b.priority} bulletin, {b.status}; only a withdrawn, cancelled "
+                "or superseded emergency is cancelled on the devices"
+            )
+        folder = f"emergency/{bulletin_id}"
+        expires = dt.datetime.combine(b.valid_until + dt.timedelta(days=1), dt.time(0, 0), tzinfo=self.settings.tz)
+        with self._run("cancel", dt.datetime.now(self.settings.tz).date()) as run:
+            units = [
+                PackageUnit(
+                    commune=c,
+                    folder=folder,
+                    programs=(),
+                    timezone=self.deployment.timezone,
+                    valid_until=expires,
+                    emergency_bulletin=bulletin_id,
+                    emergency_title=b.title,
+                    cancelled=True,
+                )
+                for c in self.deployment.communes
+                if (self.settings.outbox_dir / c.code / folder).is_dir()
+            ]
+            errors = self._package(units, urgent=True)
+            failures = [Failure(code, f"cancel of {folder}: {e}") for code, e in errors.items() if e is not None]
+            targets = [(e, [folder]) for u in units if errors.get(u.commune.code) is None for e in u.commune.endpoints]
+            deliveries = self._deliver(targets, label=folder, run_id=run.id, urgent=True)
+            run.status = "partial" if failures or any(d.status != "delivered" for d in deliveries) else "done"
+            run.counts = {"bulletin": bulletin_id, "cancelled": True, "endpoints": len(deliveries)}
+            run.failures = [asdict(f) for f in failures] + [
+                {"what": d.endpoint, "error": d.error} for d in deliveries if d.status != "delivered"
+            ]
+        return DispatchReport(run.id, bulletin_id, (), tuple(failures), tuple(deliveries), time.monotonic() - started)
 
     # --- a preview ------------------------------------------------------------------
 

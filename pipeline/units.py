@@ -55,6 +55,7 @@ class PackageUnit:
     emergency_title: str | None = None  # emergency folders: the bulletin's title
     emergency_bulletin: int | None = None
     replay: tuple[dt.datetime, ...] = ()
+    cancelled: bool = False  # an emergency's signed cancel: no programs, no replays
 
     @property
     def key(self) -> str:

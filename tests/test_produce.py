@@ -201,3 +201,33 @@ def test_a_delivered_program_makes_one_aired_event_for_the_webhooks(small: Proje
     assert sorted(e.payload["program"]["id"] for e in aired) == sorted(p.id for p in report.programs)
     assert all([b["id"] for b in e.payload["bulletins"]] == [bid] for e in aired)
     db.close()
+
+
+def test_a_cancelled_emergency_gets_a_signed_cancel_and_devices_stop_replaying(small: Project) -> None:
+    from pipeline.dispatch import pending_cancellations
+    from pipeline.signing import load_key, public_key
+    from pipeline.store import bulletins as bulletin_store
+
+    today = dt.datetime.now(small.settings.tz).date()
+    eid = add_bulletin(small, "Lũ quét, bà con tránh xa suối.", priority="emergency", targets='["02695"]', title="Lũ")
+    valid_through(small, eid, today, today + dt.timedelta(days=1))
+    db = small.db()
+    t = db.table("bulletins")
+    with db.begin() as conn:
+        conn.execute(t.update().where(t.c.id == eid).values(replay_every_minutes=60))
+    producer = Producer(settings=small.settings, deployment=small.deployment, db=db)
+    assert producer.dispatch(eid).ok
+    device = small.root / "endpoints" / "ban-lau-loa"
+    before = mf.read(device / f"emergency/{eid}" / "manifest.json")
+    assert before.emergency is not None and before.emergency.replay and before.programs
+    assert pending_cancellations(db, settings=small.settings, deployment=small.deployment) == []
+    bulletin_store.end(db, eid, "cancelled")  # a CAP Cancel
+    assert pending_cancellations(db, settings=small.settings, deployment=small.deployment) == [eid]
+    report = producer.cancel(eid)
+    assert report.ok and [d.endpoint for d in report.deliveries] == ["ban-lau-loa"]
+    key = public_key(load_key(small.settings.signing_key_file).public_key())
+    after = mf.verify_folder(device, f"emergency/{eid}", public_key=key, now=dt.datetime.now(dt.UTC))
+    assert after.emergency is not None and after.emergency.cancelled
+    assert after.programs == () and after.emergency.replay == () and after.files == ()
+    assert pending_cancellations(db, settings=small.settings, deployment=small.deployment) == []
+    db.close()

@@ -131,7 +131,7 @@ def retry_job(config_path: str | None) -> None:
 
 def emergency_job(config_path: str | None) -> None:
     """Dispatch every approved emergency bulletin not yet delivered everywhere. Never raises."""
-    from pipeline.dispatch import dispatch_bulletin, pending_emergencies
+    from pipeline.dispatch import cancel_bulletin, dispatch_bulletin, pending_cancellations, pending_emergencies
 
     try:
         settings, db = _open(config_path)
@@ -140,9 +140,14 @@ def emergency_job(config_path: str | None) -> None:
         return
     try:
         pending = pending_emergencies(db, settings=settings, retry_after_s=EMERGENCY_RETRY_AFTER_S)
-        if not pending:
-            return
         deployment = _deployment(settings)
+        for bulletin_id in pending_cancellations(db, settings=settings, deployment=deployment):
+            try:  # an emergency withdrawn, cancelled (CAP Cancel) or superseded: devices stop replaying it
+                report = cancel_bulletin(bulletin_id, settings=settings, deployment=deployment, db=db)
+                log.info("emergency: bulletin %d cancelled on %d endpoints", bulletin_id, len(report.deliveries))
+            except Exception as exc:
+                log.exception("emergency: bulletin %d: the cancel failed; tried again shortly", bulletin_id)
+                _record_failure(db, "cancel", None, f"bulletin {bulletin_id}", exc)
         for bulletin_id in pending:
             try:
                 report = dispatch_bulletin(bulletin_id, settings=settings, deployment=deployment, db=db)

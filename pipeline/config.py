@@ -150,6 +150,9 @@ class DeliverSettings(_Section):
     keepalive_s: int = Field(default=15, ge=0)
     retention_days: int = Field(default=7, ge=1)
     trust_remote_manifest: bool = True  # an endpoint whose signed manifest matches is whole: skip listing it
+    # A push does not reconnect to an endpoint that, less than this long ago, took a delivery
+    # leaving it with exactly what the outbox now holds for it (0: always reconnect).
+    recheck_hours: float = Field(default=12.0, ge=0, le=168)
 
 
 class NightlySettings(_Section):

@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import manifest as mf
@@ -28,6 +29,7 @@ from pipeline.config import Settings
 from pipeline.errors import DeliveryError, LoaError, TransientDeliveryError
 from pipeline.models import Delivery, Deployment, Endpoint
 from pipeline.package import manifest_path
+from pipeline.signing import SIGNATURE_SUFFIX
 from pipeline.store.db import utcnow
 from pipeline.transports import Transport, open_transport
 
@@ -40,6 +42,8 @@ Sleep = Callable[[float], None]
 OnDone = Callable[[Delivery], None]
 #: Run on the open connection once the folders are in place (e.g. collect the device's receipts).
 AfterSync = Callable[[Transport], None]
+#: A folder put in place on an endpoint: (folder, manifest bytes, signature bytes).
+Synced = tuple[str, bytes, bytes]
 
 
 @dataclass
@@ -47,6 +51,34 @@ class _Tally:
     sent: int = 0
     skipped: int = 0
     bytes: int = 0
+    synced: list[Synced] = field(default_factory=list)
+
+
+def held_state(synced: Sequence[Synced], *, today: dt.date, retention_days: int) -> str:
+    """A digest of what an endpoint holds once ``synced`` folders are in place and retention ran.
+
+    Recorded with each delivery; a later push whose outbox gives the same digest need not
+    reconnect (``deliver.recheck_hours``). Signatures are deterministic, so an unchanged
+    build gives the same digest.
+    """
+    h = hashlib.sha256(f"{today.isoformat()} {retention_days}".encode())
+    for folder, manifest, signature in sorted(synced):
+        h.update(b"\0" + folder.encode() + hashlib.sha256(manifest).digest() + hashlib.sha256(signature).digest())
+    return h.hexdigest()
+
+
+def outbox_state(
+    outbox: Path, endpoint: Endpoint, folders: Sequence[str], *, today: dt.date, retention_days: int
+) -> str | None:
+    """The ``held_state`` the endpoint will have once ``folders`` are delivered; None when one is not built."""
+    synced: list[Synced] = []
+    for folder in folders:
+        path = manifest_path(outbox, endpoint.commune, folder, endpoint.name)
+        try:
+            synced.append((folder, path.read_bytes(), path.with_name(path.name + SIGNATURE_SUFFIX).read_bytes()))
+        except OSError:
+            return None
+    return held_state(synced, today=today, retention_days=retention_days)
 
 
 def _local_manifest(outbox: Path, endpoint: Endpoint, folder: str) -> tuple[bytes, bytes, mf.Manifest]:
@@ -75,6 +107,7 @@ def sync_folder(
     every file every time (for devices whose files may be removed behind Loa's back).
     """
     manifest_bytes, signature, manifest = _local_manifest(outbox, endpoint, folder)
+    tally.synced.append((folder, manifest_bytes, signature))
     remote_raw = t.read_bytes(f"{folder}/{MANIFEST}")
     same = remote_raw == manifest_bytes and t.read_bytes(f"{folder}/{SIGNATURE}", limit=1024) == signature
     if same and trust_remote:
@@ -169,11 +202,13 @@ def deliver_endpoint(
     today: dt.date,
     sleep: Sleep = time.sleep,
     after_sync: AfterSync | None = None,
+    check_files: bool = False,
 ) -> Delivery:
     """Deliver ``folders`` of the endpoint's commune; retry transient failures.
 
     ``after_sync`` runs on the same connection once everything is in place; its failure is
-    logged and never fails the delivery.
+    logged and never fails the delivery. ``check_files`` lists and compares every file even
+    when the device's signed manifest equals the outbox's (``loa push --recheck``).
     """
     root = settings.outbox_dir / endpoint.commune
     missing = [
@@ -192,6 +227,7 @@ def deliver_endpoint(
             today=today,
             sleep=sleep,
             after_sync=after_sync,
+            trust_remote=settings.deliver.trust_remote_manifest and not check_files,
         )
 
 
@@ -219,6 +255,7 @@ def _deliver_locked(
     today: dt.date,
     sleep: Sleep,
     after_sync: AfterSync | None,
+    trust_remote: bool,
 ) -> Delivery:
     cfg = settings.deliver
     tally = _Tally()
@@ -226,6 +263,7 @@ def _deliver_locked(
     error: DeliveryError | None = None
     attempt = 0
     for attempt in range(1, cfg.retries + 2):
+        tally.synced.clear()
         try:
             with open_transport(endpoint, settings=cfg, create_root=endpoint.transport == "local") as t:
                 t.remove_temps("media")
@@ -237,7 +275,7 @@ def _deliver_locked(
                         folder,
                         tally,
                         outbox=settings.outbox_dir,
-                        trust_remote=cfg.trust_remote_manifest,
+                        trust_remote=trust_remote,
                     )
                 apply_retention(t, keep_from=today - dt.timedelta(days=cfg.retention_days), today=today)
                 if after_sync is not None:
@@ -245,7 +283,8 @@ def _deliver_locked(
                         after_sync(t)
                     except (LoaError, OSError) as exc:
                         log.warning("%s: after delivery: %s", endpoint.name, exc)
-            return _result(endpoint, label, "delivered", attempt, tally, started, None)
+            state = held_state(tally.synced, today=today, retention_days=cfg.retention_days)
+            return _result(endpoint, label, "delivered", attempt, tally, started, None, state=state)
         except TransientDeliveryError as exc:
             error = exc
             if attempt > cfg.retries:
@@ -278,6 +317,8 @@ def _result(
     tally: _Tally,
     started: float,
     error: str | None,
+    *,
+    state: str | None = None,
 ) -> Delivery:
     return Delivery(
         endpoint=endpoint.name,
@@ -291,6 +332,7 @@ def _result(
         seconds=round(time.monotonic() - started, 3),
         error=error,
         finished_at=utcnow(),
+        state=state,
     )
 
 

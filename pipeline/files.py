@@ -20,6 +20,22 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def sha256_file_cached(path: Path) -> str:
+    """``sha256_file`` remembered for this process while the file's inode, size and mtime stay.
+
+    For files read over and over in one run (a clip named by every commune's script).
+    """
+    st = path.stat()
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        digest = _DIGESTS[key] = sha256_file(path)
+    return digest
+
+
 def temp_beside(path: Path) -> Path:
     """A fresh hidden temporary name in ``path``'s directory (same file system: rename is atomic)."""
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")

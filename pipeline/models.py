@@ -303,6 +303,7 @@ class Delivery:
     seconds: float = 0.0
     error: str | None = None
     finished_at: dt.datetime | None = None
+    state: str | None = None  # what the endpoint holds afterwards (``pipeline.deliver.held_state``)
 
 
 # --- records the store keeps ----------------------------------------------------

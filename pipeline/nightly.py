@@ -59,15 +59,19 @@ def push_day(
     run_id: int | None = None,
     on_done: Callable[[Delivery], None] | None = None,
     runner: Runner | None = None,
+    recheck: bool = False,
 ) -> list[Delivery]:
     """Deliver the outbox of ``day`` to every endpoint (or one) and record each attempt.
 
     With ``run_id`` the deliveries belong to that (caller's) run; without, to a new push run.
+    ``recheck`` reconnects even to endpoints the records say already hold the outbox's copy.
     """
     producer = Producer(settings=settings, deployment=deployment, db=db, runner=runner)
     if run_id is not None:
-        return producer.push(day, endpoint=endpoint, run_id=run_id, on_delivery=on_done)
-    _, _, deliveries, _ = producer.run_day(day, kind="push", build=False, endpoint=endpoint, on_delivery=on_done)
+        return producer.push(day, endpoint=endpoint, run_id=run_id, on_delivery=on_done, recheck=recheck)
+    _, _, deliveries, _ = producer.run_day(
+        day, kind="push", build=False, endpoint=endpoint, on_delivery=on_done, recheck=recheck
+    )
     return deliveries
 
 
@@ -92,10 +96,11 @@ def run_nightly(
     progress: Progress | None = None,
     on_delivery: Callable[[Delivery], None] | None = None,
     runner: Runner | None = None,
+    recheck: bool = False,
 ) -> NightlyReport:
     """Build and push ``day``; keep a run record and a JSON report under data_dir/reports/."""
     producer = Producer(settings=settings, deployment=deployment, db=db, runner=runner, progress=progress)
-    run_id, build, deliveries, status = producer.run_day(day, kind="nightly", on_delivery=on_delivery)
+    run_id, build, deliveries, status = producer.run_day(day, kind="nightly", on_delivery=on_delivery, recheck=recheck)
     assert build is not None
     report_file = write_report(settings, run_id, day, build, deliveries, status)
     return NightlyReport(run_id, build, tuple(deliveries), report_file)

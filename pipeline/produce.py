@@ -34,7 +34,7 @@ from pipeline import guard
 from pipeline import manifest as mf
 from pipeline import plan as plan_stage
 from pipeline.config import Settings
-from pipeline.deliver import day_targets
+from pipeline.deliver import day_targets, outbox_state
 from pipeline.errors import LoaError, NotFoundError, RenderError, UsageError
 from pipeline.master import join_program
 from pipeline.models import (
@@ -58,9 +58,10 @@ from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import decisions as decision_store
 from pipeline.store import runs as run_store
+from pipeline.store.db import utcnow
 from pipeline.store.recordings import current_recordings
 from pipeline.textnorm import load_lexicon, normalize
-from pipeline.tts.chain import build_engine_chain
+from pipeline.tts.chain import EngineChain, build_engine_chain
 from pipeline.units import DeliverUnit, PackageUnit, RenderUnit, UnitResult
 from pipeline.voices import Catalog, load_catalog
 
@@ -203,6 +204,10 @@ class Producer:
         return load_catalog(self.settings.voices_dir)
 
     @functools.cached_property
+    def engines(self) -> EngineChain:
+        return build_engine_chain(self.settings.tts)
+
+    @functools.cached_property
     def templates(self) -> compose_stage.TemplateSet:
         return compose_stage.TemplateSet.load(self.settings.templates_dir)
 
@@ -211,7 +216,7 @@ class Producer:
     ) -> tuple[list[RenderUnit], list[str]]:
         units, errors = script_units(
             script,
-            engines=build_engine_chain(self.settings.tts),
+            engines=self.engines,
             settings=self.settings,
             normalize=self.normalize,
             clips=self.catalog.clip_paths(),
@@ -279,23 +284,68 @@ class Producer:
         run_id: int | None,
         urgent: bool = False,
         on_delivery: OnDelivery | None = None,
+        recheck: bool = False,
+        reconnect: bool = False,
     ) -> list[Delivery]:
+        """Deliver ``targets``; ``reconnect`` even where the records say the endpoint holds them,
+        ``recheck`` also compares every file (neither the records nor the device's manifest trusted)."""
+
         def record(d: Delivery) -> None:
             run_store.record_delivery(self.db, d, run_id=run_id)
             if on_delivery:
                 on_delivery(d)
 
-        deliveries = push_folders(
-            targets,
+        day = today(self.settings)
+        held = {} if recheck or reconnect else self._held(targets, label=label, day=day)
+        for d in held.values():
+            record(d)
+        sent = push_folders(
+            [(e, folders) for e, folders in targets if e.name not in held],
             label=label,
             settings=self.settings,
-            today=today(self.settings),
+            today=day,
             runner=self.runner,
             urgent=urgent,
             on_done=record,
+            check_files=recheck,
         )
-        self._aired(targets, deliveries)
+        by_name = {d.endpoint: d for d in sent} | held
+        deliveries = [by_name[e.name] for e, _ in targets if e.name in by_name]
+        self._aired(targets, sent)
         return deliveries
+
+    def _held(
+        self, targets: Sequence[tuple[Endpoint, Sequence[str]]], *, label: str, day: dt.date
+    ) -> dict[str, Delivery]:
+        """Endpoints that, by the delivery records, already hold exactly what the outbox has for them.
+
+        A delivery that connected less than ``deliver.recheck_hours`` ago and left the endpoint
+        with the same signed manifests (and the same retention day) makes a reconnection
+        pointless: the endpoint gets a record with 0 attempts instead. ``loa push --recheck``,
+        ``--endpoint`` and ``trust_remote_manifest = false`` always connect.
+        """
+        cfg = self.settings.deliver
+        if not cfg.recheck_hours or not cfg.trust_remote_manifest or not targets:
+            return {}
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=cfg.recheck_hours)
+        states = run_store.held_states(self.db, [e.name for e, _ in targets], since=since)
+        held: dict[str, Delivery] = {}
+        for endpoint, folders in targets:
+            state = states.get(endpoint.name)
+            expected = state and outbox_state(
+                self.settings.outbox_dir, endpoint, folders, today=day, retention_days=cfg.retention_days
+            )
+            if state and state == expected:
+                held[endpoint.name] = Delivery(
+                    endpoint=endpoint.name,
+                    commune=endpoint.commune,
+                    program=label,
+                    status="delivered",
+                    attempts=0,
+                    finished_at=utcnow(),
+                    state=state,
+                )
+        return held
 
     def _aired(self, targets: Sequence[tuple[Endpoint, Sequence[str]]], deliveries: Sequence[Delivery]) -> None:
         """A ``program.aired`` webhook event for each program that reached an endpoint (once per program)."""
@@ -455,12 +505,25 @@ class Producer:
         endpoint: str | None = None,
         run_id: int | None = None,
         on_delivery: OnDelivery | None = None,
+        recheck: bool = False,
     ) -> list[Delivery]:
-        """Deliver the outbox of ``day`` to every endpoint (or one) and record each attempt."""
+        """Deliver the outbox of ``day`` to every endpoint (or one) and record each attempt.
+
+        An endpoint that already holds the outbox's copy by its delivery records is not
+        reconnected unless one endpoint is named; ``recheck`` connects to every endpoint and
+        compares every file.
+        """
         targets = day_targets(self.deployment, day, endpoint=endpoint)
         if endpoint is not None and not targets:
             raise NotFoundError(f"endpoint {endpoint}: not in the deployment; see `loa communes`")
-        return self._deliver(targets, label=day.isoformat(), run_id=run_id, on_delivery=on_delivery)
+        return self._deliver(
+            targets,
+            label=day.isoformat(),
+            run_id=run_id,
+            on_delivery=on_delivery,
+            recheck=recheck,
+            reconnect=endpoint is not None,
+        )
 
     def run_day(
         self,
@@ -472,6 +535,7 @@ class Producer:
         commune: str | None = None,
         endpoint: str | None = None,
         on_delivery: OnDelivery | None = None,
+        recheck: bool = False,
     ) -> tuple[int, BuildReport | None, list[Delivery], str]:
         """Build and/or push ``day`` inside one run record; (run id, build, deliveries, status)."""
         report: BuildReport | None = None
@@ -480,7 +544,7 @@ class Producer:
             if build:
                 report = self.build(day, commune=commune)
             if push:
-                deliveries = self.push(day, endpoint=endpoint, run_id=run.id, on_delivery=on_delivery)
+                deliveries = self.push(day, endpoint=endpoint, run_id=run.id, on_delivery=on_delivery, recheck=recheck)
             failed = (report.failures if report else ()) or [d for d in deliveries if d.status != "delivered"]
             run.status = "partial" if failed else "done"
             run.counts = run_counts(report, deliveries)
@@ -733,9 +797,10 @@ def push_folders(
     urgent: bool = False,
     on_done: OnDelivery | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    check_files: bool = False,
 ) -> list[Delivery]:
     """Deliver folders to endpoints, one ``DeliverUnit`` each, ``deliver.parallel`` at once."""
-    units = [DeliverUnit(e, tuple(folders), label, today) for e, folders in targets]
+    units = [DeliverUnit(e, tuple(folders), label, today, check_files) for e, folders in targets]
 
     def record(result: UnitResult) -> None:
         if result.delivery is not None and on_done:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.errors import RenderError
-from pipeline.files import sha256_file
+from pipeline.files import sha256_file_cached
 from pipeline.master import master_segment
 from pipeline.models import LANGUAGES, Cue, Recording, Script, Segment, Source
 from pipeline.segcache import CacheEntry, SegmentStore
@@ -113,7 +113,7 @@ def cue_job(
         language = name.split("/", 1)[0] if cue.kind == "clip" else "zxx"
         title = f"Nhạc hiệu {cue.key}" if cue.kind == "chime" else f"{LANGUAGES.get(language, language)}: {name}"
         return RenderUnit(
-            key=_digest("clip", audio, sha256_file(path)),
+            key=_digest("clip", audio, sha256_file_cached(path)),
             kind=cue.kind,
             language=language,
             title=title,

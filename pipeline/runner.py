@@ -110,6 +110,7 @@ def execute(unit: Unit, ctx: WorkContext) -> UnitResult:
             today=unit.today,
             sleep=ctx.sleep,
             after_sync=ctx.collect_receipts,
+            check_files=unit.check_files,
         )
         transient = d.status != "delivered" and "gave up after" in (d.error or "")
         return UnitResult(

@@ -72,6 +72,7 @@ class DeliverUnit:
     folders: tuple[str, ...]
     label: str  # the date, or the emergency folder
     today: dt.date
+    check_files: bool = False  # list and compare every file even when the device's manifest matches
 
     @property
     def key(self) -> str:

@@ -63,7 +63,18 @@ def test_nightly_builds_pushes_and_a_second_run_does_nothing(
     second = json.loads(run("nightly", "--date", DAY, "--json").out)
     assert second["build"]["segments_rendered"] == 0
     assert sum(e["bytes_sent"] for e in second["endpoints"]) == 0
+    # every endpoint took exactly this a moment ago: none is reconnected
+    assert {e["attempts"] for e in second["endpoints"]} == {0}
     assert files_under(root) == before
+
+    lost = next((root / "y-ty-loa" / "media").iterdir())
+    lost.unlink()  # removed on the device behind Loa's back
+    trusted = json.loads(run("push", "--date", DAY, "--json").out)
+    assert {e["attempts"] for e in trusted["endpoints"]} == {0} and not lost.exists()
+    checked = json.loads(run("push", "--date", DAY, "--recheck", "--json").out)
+    sent = {e["endpoint"]: e["files_sent"] for e in checked["endpoints"]}
+    assert sent.pop("y-ty-loa") == 1 and set(sent.values()) == {0}
+    assert lost.is_file() and files_under(root).keys() == before.keys()
 
     status = run("status", "--date", DAY, "--json")
     assert {e["status"] for e in json.loads(status.out)["endpoints"]} == {"delivered"}

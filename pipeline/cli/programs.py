@@ -20,6 +20,11 @@ from pipeline.store.runs import latest_deliveries
 if TYPE_CHECKING:  # the stages are imported when a command runs, keeping `loa --help` quick
     from pipeline.nightly import BuildReport
 
+RECHECK_OPTION = typer.Option(
+    "--recheck",
+    help="Connect to every endpoint and compare every file, trusting neither the delivery records "
+    "(deliver.recheck_hours) nor the device's manifest.",
+)
 DATE_OPTION = typer.Option("--date", "-d", help="Broadcast date, YYYY-MM-DD.", formats=["%Y-%m-%d"])
 STATUS_VI = {"delivered": "đã nhận", "failed": "lỗi", "pending": "chờ"}
 
@@ -134,10 +139,14 @@ def push(
     ctx: typer.Context,
     date: Annotated[dt.datetime, DATE_OPTION],
     endpoint: Annotated[str | None, typer.Option("--endpoint", help="Only this endpoint.")] = None,
+    recheck: Annotated[bool, RECHECK_OPTION] = False,
     json_out: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Deliver the outbox of a date to the endpoints; only what they lack is sent.
 
+    An endpoint that took exactly this delivery less than deliver.recheck_hours ago is
+    not reconnected (0 attempts in the table); --endpoint connects anyway, --recheck
+    connects to every endpoint and compares every file (a device wiped behind Loa's back).
     Exit 0 when every endpoint has its programs, 3 when some failed (named).
 
     Example: loa push --date 2026-12-01 --endpoint y-ty-loa
@@ -160,6 +169,7 @@ def push(
             db=app.db,
             endpoint=endpoint,
             on_done=done,
+            recheck=recheck,
         )
     if json_out:
         print_json({"date": date.date().isoformat(), "endpoints": [delivery_json(d) for d in deliveries]})
@@ -173,6 +183,7 @@ def nightly(
     date: Annotated[
         dt.datetime | None, typer.Option("--date", "-d", help="Default: tomorrow.", formats=["%Y-%m-%d"])
     ] = None,
+    recheck: Annotated[bool, RECHECK_OPTION] = False,
     json_out: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Build and push everything for a date (default: tomorrow); what the scheduler runs.
@@ -186,7 +197,9 @@ def nightly(
     app = ctx_of(ctx)
     day = date.date() if date else tomorrow(app.settings)
     with progress_bar(not json_out) as progress:
-        report = run_nightly(day, settings=app.settings, deployment=app.deployment, db=app.db, progress=progress)
+        report = run_nightly(
+            day, settings=app.settings, deployment=app.deployment, db=app.db, progress=progress, recheck=recheck
+        )
     if json_out:
         print_json(
             {

@@ -186,6 +186,13 @@ def _v3_run_owner(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN pid INTEGER"))
 
 
+def _v11_delivery_state(conn: Connection) -> None:
+    # What an endpoint holds after a delivery (a digest of its signed manifests and the
+    # retention day): a re-run need not reconnect to an endpoint already holding it.
+    conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN state VARCHAR(64)"))
+    conn.execute(sa.text("CREATE INDEX ix_deliveries_endpoint ON deliveries (endpoint, id)"))
+
+
 def _v10_receipts(conn: Connection) -> None:
     md = sa.MetaData()
     sa.Table(
@@ -510,4 +517,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (6, "policies and consultations: bulletin policy/stage/campaign, campaigns, answers", _v6_consultations),
     (7, "agencies, agency tokens, idempotency keys, public flag, webhook outbox", _v7_publish),
     (10, "as-run receipts", _v10_receipts),
+    (11, "deliveries: the state an endpoint holds afterwards", _v11_delivery_state),
 ]

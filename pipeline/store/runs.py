@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -188,8 +188,32 @@ def record_delivery(db: Database, d: Delivery, *, run_id: int | None = None) -> 
                 seconds=d.seconds,
                 error=d.error,
                 finished_at=d.finished_at or utcnow(),
+                state=d.state,
             )
         )
+
+
+def held_states(db: Database, endpoints: Sequence[str], *, since: dt.datetime) -> dict[str, str]:
+    """What each endpoint held after the last delivery that connected to it since ``since``.
+
+    Only a delivery that connected (attempts > 0) and succeeded counts: a skipped one
+    (attempts 0) proves nothing new, and a failed last attempt means it must be checked.
+    """
+    t = db.table("deliveries")
+    names = list(endpoints)
+    held: dict[str, str] = {}
+    with db.begin() as conn:
+        for i in range(0, len(names), 500):
+            last = (
+                sa.select(sa.func.max(t.c.id))
+                .where(t.c.endpoint.in_(names[i : i + 500]), t.c.attempts > 0, t.c.finished_at >= since)
+                .group_by(t.c.endpoint)
+            )
+            query = sa.select(t.c.endpoint, t.c.status, t.c.state).where(t.c.id.in_(last))
+            for r in conn.execute(query):
+                if r.status == "delivered" and r.state:
+                    held[r.endpoint] = r.state
+    return held
 
 
 def latest_deliveries(db: Database, program: str) -> list[Delivery]:
@@ -215,4 +239,5 @@ def delivery_of(r: Any) -> Delivery:
         seconds=r["seconds"],
         error=r["error"],
         finished_at=as_utc(r["finished_at"]),
+        state=r.get("state"),
     )

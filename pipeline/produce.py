@@ -127,11 +127,17 @@ class DispatchReport:
 
 @dataclass(frozen=True, slots=True)
 class Composed:
-    """One program planned and composed, with the units its audio needs."""
+    """One program planned and composed: the keys of the units its audio needs, in order.
+
+    The script itself is not kept (a day holds thousands): its units go into the day's one
+    table of distinct units, and only their keys stay here, so memory does not grow with
+    the text of every commune's programs.
+    """
 
     commune: Commune
-    script: Script
-    units: tuple[RenderUnit, ...]
+    name: str  # the script's name: the program id, or the emergency's
+    keys: tuple[str, ...]
+    missing: tuple[str, ...] = ()
     plan: ProgramPlan | None = None
 
 
@@ -154,17 +160,14 @@ class DayWork:
     communes: tuple[Commune, ...]
     plans: tuple[ProgramPlan, ...]
     composed: tuple[Composed, ...]
+    units: dict[str, RenderUnit]  # every distinct render unit of the day, first occurrence of each key
     failures: tuple[Failure, ...]
     missing: tuple[str, ...]
     policy_notes: tuple[str, ...] = ()  # rules broken but not refused (a required language missing)
 
     def unique_units(self) -> list[RenderUnit]:
         """Every distinct render unit of the day, first occurrence of each key."""
-        unique: dict[str, RenderUnit] = {}
-        for c in self.composed:
-            for u in c.units:
-                unique.setdefault(u.key, u)
-        return list(unique.values())
+        return list(self.units.values())
 
 
 @dataclass
@@ -225,6 +228,21 @@ class Producer:
         )
         return units, [str(e) for e in errors]
 
+    def _composed(
+        self,
+        commune: Commune,
+        script: Script,
+        recordings: dict[tuple[int, str], Recording],
+        table: dict[str, RenderUnit],
+        plan: ProgramPlan | None = None,
+    ) -> tuple[Composed | None, list[str]]:
+        """The script composed, its units entered in ``table`` (first of each key kept); or its errors."""
+        units, errors = self._units(script, recordings)
+        if errors:
+            return None, errors
+        keys = tuple(table.setdefault(u.key, u).key for u in units)  # one key string for every program
+        return Composed(commune, script.name, keys, script.missing, plan), []
+
     def _render(self, units: Iterable[RenderUnit], *, urgent: bool = False) -> _Rendered:
         """Run each distinct render unit once; the segments and the errors by key."""
         unique: dict[str, RenderUnit] = {}
@@ -253,10 +271,10 @@ class Producer:
         return out
 
     @staticmethod
-    def _segments(units: Sequence[RenderUnit], rendered: _Rendered) -> tuple[list[Segment], list[str]]:
-        """The segments of ``units`` in order, and the errors among them."""
-        segments = [rendered.segments[u.key] for u in units if u.key in rendered.segments]
-        errors = [rendered.errors[u.key] for u in units if u.key in rendered.errors]
+    def _segments(keys: Sequence[str], rendered: _Rendered) -> tuple[list[Segment], list[str]]:
+        """The segments of the units ``keys`` in order, and the errors among them."""
+        segments = [rendered.segments[k] for k in keys if k in rendered.segments]
+        errors = [rendered.errors[k] for k in keys if k in rendered.errors]
         return segments, errors
 
     def _package(self, units: Sequence[PackageUnit], *, urgent: bool = False) -> dict[str, str | None]:
@@ -418,6 +436,7 @@ class Producer:
         refused = {v.what: v for v in guard.refused(violations)}
         plans = [p for p in planned.plans if program_id(p) not in refused]
         composed: list[Composed] = []
+        table: dict[str, RenderUnit] = {}
         failures = [
             Failure(v.what, f"refused by the broadcast policy ({v.rule}): {v.message}") for v in refused.values()
         ]
@@ -432,17 +451,16 @@ class Producer:
                     recordings=recordings,
                     on_missing=self.settings.render.on_missing_recording,
                 )
-                units, errors = self._units(script, recordings)
+                done, errors = self._composed(plan.commune, script, recordings, table, plan)
             except LoaError as exc:
                 failures.append(Failure(pid, str(exc)))
                 continue
             missing.extend(f"{pid}: {m}" for m in script.missing)
-            if errors:
-                failures.extend(Failure(pid, e) for e in errors)
-                continue
-            composed.append(Composed(plan.commune, script, tuple(units), plan))
+            failures.extend(Failure(pid, e) for e in errors)
+            if done is not None:
+                composed.append(done)
         notes = tuple(v.message for v in violations if not v.refuse)
-        return DayWork(day, communes, tuple(plans), tuple(composed), tuple(failures), tuple(missing), notes)
+        return DayWork(day, communes, tuple(plans), tuple(composed), table, tuple(failures), tuple(missing), notes)
 
     def build(self, day: dt.date, *, commune: str | None = None) -> BuildReport:
         """Compose, render, master and package every program of ``day`` into the outbox."""
@@ -450,15 +468,15 @@ class Producer:
         work = self.compose_day(day, commune=commune)
         communes, plans, composed = work.communes, work.plans, work.composed
         failures, missing = list(work.failures), work.missing
-        rendered = self._render(u for c in composed for u in c.units)
+        rendered = self._render(work.units.values())
         by_commune: dict[str, list[Program]] = {}
         for c in composed:
             assert c.plan is not None
-            segments, errors = self._segments(c.units, rendered)
+            segments, errors = self._segments(c.keys, rendered)
             if errors:
                 failures.extend(Failure(program_id(c.plan), e) for e in errors)
                 continue
-            by_commune.setdefault(c.commune.code, []).append(self._program(c.plan, segments, c.script))
+            by_commune.setdefault(c.commune.code, []).append(self._program(c.plan, segments, c.missing))
         folder = f"programs/{day.isoformat()}"
         package_units = [
             PackageUnit(
@@ -587,28 +605,29 @@ class Producer:
         recordings = current_recordings(self.db, [b.id])
         failures: list[Failure] = []
         composed: list[Composed] = []
+        table: dict[str, RenderUnit] = {}
         for commune in self.deployment.targeted(b.targets):
             try:
                 script = compose_stage.compose_emergency(
                     b, commune, templates=self.templates, catalog=self.catalog, recordings=recordings, on_missing="skip"
                 )
-                units, errors = self._units(script, recordings)
+                done, errors = self._composed(commune, script, recordings, table)
             except LoaError as exc:
                 failures.append(Failure(commune.code, str(exc)))
                 continue
             failures.extend(Failure(script.name, e) for e in errors)
-            if not errors:
-                composed.append(Composed(commune, script, tuple(units)))
-        rendered = self._render((u for c in composed for u in c.units), urgent=True)
+            if done is not None:
+                composed.append(done)
+        rendered = self._render(table.values(), urgent=True)
         folder = f"emergency/{b.id}"
         package_units: list[PackageUnit] = []
         for c in composed:
-            segments, errors = self._segments(c.units, rendered)
+            segments, errors = self._segments(c.keys, rendered)
             if errors:
-                failures.extend(Failure(c.script.name, e) for e in errors)
+                failures.extend(Failure(c.name, e) for e in errors)
                 continue
             program = Program(
-                id=c.script.name,
+                id=c.name,
                 commune=c.commune.code,
                 date=issued.date(),
                 slot="emergency",
@@ -617,7 +636,7 @@ class Producer:
                 valid_until=b.valid_until,
                 items=tuple(segments),
                 kind="emergency",
-                missing=c.script.missing,
+                missing=c.missing,
             )
             package_units.append(
                 PackageUnit(
@@ -735,7 +754,7 @@ class Producer:
         units, errors = self._units(script, recordings)
         if errors:
             raise RenderError(errors[0])
-        segments, errors = self._segments(units, self._render(units))
+        segments, errors = self._segments([u.key for u in units], self._render(units))
         if errors:
             raise RenderError(errors[0])
         if not segments:
@@ -763,7 +782,7 @@ class Producer:
             raise NotFoundError(f"commune {code}: not in the deployment; see `loa communes`")
         return (found,)
 
-    def _program(self, plan: ProgramPlan, segments: list[Segment], script: Script) -> Program:
+    def _program(self, plan: ProgramPlan, segments: list[Segment], missing: tuple[str, ...]) -> Program:
         priorities = [i.bulletin.priority for i in plan.items] or ["normal"]
         return Program(
             id=program_id(plan),
@@ -775,7 +794,7 @@ class Producer:
             valid_until=plan.date,
             items=tuple(segments),
             kind=plan.kind,
-            missing=script.missing,
+            missing=missing,
         )
 
 

@@ -30,13 +30,17 @@ class EngineChain:
         if not engines:
             raise ValueError("EngineChain needs at least one engine")
         self.engines = tuple(engines)
+        self._identity: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.engines)
 
     def identity(self) -> str:
-        return " > ".join(e.identity() for e in self.engines)
+        """What keys the speech: every engine's name, version and voice (asked once per chain)."""
+        if self._identity is None:
+            self._identity = " > ".join(e.identity() for e in self.engines)
+        return self._identity
 
     def synthesize(self, text: str, dst: Path) -> str:
         """Speak ``text`` into ``dst``; return the name of the engine that spoke."""

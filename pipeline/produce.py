@@ -818,8 +818,13 @@ def push_folders(
     sleep: Callable[[float], None] = time.sleep,
     check_files: bool = False,
 ) -> list[Delivery]:
-    """Deliver folders to endpoints, one ``DeliverUnit`` each, ``deliver.parallel`` at once."""
-    units = [DeliverUnit(e, tuple(folders), label, today, check_files) for e, folders in targets]
+    """Deliver folders to endpoints, one ``DeliverUnit`` each, ``deliver.parallel`` at once.
+
+    An ``urgent`` delivery (an emergency) leaves the devices' receipts for the next push.
+    """
+    units = [
+        DeliverUnit(e, tuple(folders), label, today, check_files, collect_receipts=not urgent) for e, folders in targets
+    ]
 
     def record(result: UnitResult) -> None:
         if result.delivery is not None and on_done:

@@ -109,7 +109,7 @@ def execute(unit: Unit, ctx: WorkContext) -> UnitResult:
             settings=ctx.settings,
             today=unit.today,
             sleep=ctx.sleep,
-            after_sync=ctx.collect_receipts,
+            after_sync=ctx.collect_receipts if unit.collect_receipts else None,
             check_files=unit.check_files,
         )
         transient = d.status != "delivered" and "gave up after" in (d.error or "")

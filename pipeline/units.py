@@ -73,6 +73,7 @@ class DeliverUnit:
     label: str  # the date, or the emergency folder
     today: dt.date
     check_files: bool = False  # list and compare every file even when the device's manifest matches
+    collect_receipts: bool = True  # read the device's as-run receipts on the same connection (not for emergencies)
 
     @property
     def key(self) -> str:

@@ -57,6 +57,10 @@ def test_warm_rerun_renders_and_sends_nothing(figures: dict[str, Any]) -> None:
     assert warm["segments_reused"] == figures["cold"]["segments_rendered"]
     assert warm["bytes_sent"] == 0
     assert figures["ratios"]["warm_bytes_sent"] == 0
+    # the delivery records say every endpoint holds it: none is connected to, unless asked
+    assert warm["connected"] == 0 and warm["endpoints"] == 2
+    connected = figures["warm_connected"]
+    assert connected["connected"] == 2 and connected["bytes_sent"] == 0 and connected["segments_rendered"] == 0
 
 
 @pytest.mark.slow
@@ -66,6 +70,8 @@ def test_next_day_sends_only_what_changed(figures: dict[str, Any]) -> None:
     assert nxt["segments_reused"] > 0
     assert 0 < nxt["bytes_sent"] < cold["bytes_sent"]
     assert nxt["bytes_sent"] == figures["limit"]["bytes_floor_next_day"]
+    # the next day's limit makes exactly the segments the day before did not have
+    assert figures["limit_next_day"]["segments"] == nxt["segments_rendered"]
 
 
 @pytest.mark.slow
@@ -77,7 +83,20 @@ def test_naive_and_limit_are_measured(figures: dict[str, Any]) -> None:
     assert limit["encode_s"] > 0 and limit["unique_mp3_bytes"] > 0
     ratios = figures["ratios"]
     assert ratios["cold_vs_limit"] == pytest.approx(figures["cold"]["wall_s"] / limit["total_s"], rel=0.01)
-    assert [r["communes"] for r in figures["rss_by_communes"]] == [1, 2]
+    assert [r["communes"] for r in figures["rss_by_communes"]] == [1, 2, 10]
+    send = figures["send_limit"]
+    assert send["cold"]["bytes"] == figures["limit"]["bytes_floor_cold"] and send["cold"]["seconds"] > 0
+    assert send["next_day"]["bytes"] == figures["limit"]["bytes_floor_next_day"]
+
+
+@pytest.mark.slow
+def test_emergency_and_workers_are_measured(figures: dict[str, Any]) -> None:
+    emergency = figures["emergency"]
+    assert emergency["communes"] == emergency["endpoints"] == emergency["verified"] == 2
+    assert figures["ratios"]["emergency_s"] == emergency["wall_s"] > 0
+    scaling = figures["workers_scaling"]
+    assert [x["workers"] for x in scaling] == [1, 2]
+    assert scaling[0]["segments_rendered"] == scaling[1]["segments_rendered"] > 0  # each on an empty store
 
 
 @pytest.mark.slow

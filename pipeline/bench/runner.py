@@ -1,9 +1,12 @@
 """Run the whole benchmark in one temporary directory and return the figures as a dict.
 
-Order: workload → cold nightly → warm re-run → warm runs on ⅓ and ⅔ of the communes
-(memory against commune count) → the limit → the naive way on a sample → the next day
-of the campaign (one bulletin added, one expired). Every nightly and the naive way run in
-child processes; the loopback sshd is the benchmark's own and is stopped at the end.
+Order: workload → cold nightly → its byte floor sent once by OpenSSH's sftp → warm
+re-run (trusting the delivery records) → warm re-run connecting to every endpoint → the
+limit → the naive way on a sample → the next day of the campaign (one bulletin added, one
+expired) with its own limit and send → memory against commune count (warm builds of ⅓, 1
+and 5× the communes) → render on 1 and 2 workers → a cold emergency dispatch to every
+commune. Every run of Loa happens in a child process; the loopback sshd is the
+benchmark's own and is stopped at the end.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from typing import Any
 
 from pipeline.audio import ffmpeg_version
 from pipeline.bench import limit as limit_mod
+from pipeline.bench.emergency import measure_dispatch
+from pipeline.bench.errors import BenchError
+from pipeline.bench.send_limit import send_once_limit
 from pipeline.bench.sshd import BenchSshd
 from pipeline.bench.workload import FULL, QUICK, Size, add_bulletins, copy_voices, make_project, schedules_toml
 from pipeline.config import AudioSettings
 from pipeline.deployment import load_deployment
-from pipeline.errors import LoaError
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -49,10 +54,6 @@ class BenchOptions:
         if self.communes is not None:
             size = replace(size, communes=self.communes, groups=min(size.groups, self.communes))
         return size
-
-
-class BenchError(LoaError):
-    """A measured run failed; the message says which and where its output is."""
 
 
 def _child(module: str, *args: str, say: Say) -> dict[str, Any]:
@@ -110,48 +111,64 @@ def run_bench(options: BenchOptions, *, repo: Path, say: Say = lambda _m: None) 
     return result
 
 
+def _stage(config: str | Path, day: dt.date, *flags: str, say: Say) -> dict[str, Any]:
+    return _child("pipeline.bench.stage", str(config), day.isoformat(), *flags, say=say)
+
+
 def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say) -> dict[str, Any]:
     day = dt.date.today() + dt.timedelta(days=1)
+    next_day = day + dt.timedelta(days=1)
     voices = copy_voices(repo, tmp / "voices")
     project = make_project(tmp / "project", size, server_toml=server.toml(), repo=repo, voices=voices)
     settings = project.settings
+    deployment = load_deployment(settings.schedules_dir)
     t0 = time.monotonic()
     say(f"workload: {size.communes} communes, {size.bulletins} bulletins, recordings…")
     add_bulletins(project, size, range(size.bulletins), day=day, expiring=0, work=tmp / "incoming")
     workload_s = time.monotonic() - t0
-    config = str(project.config)
+    config = project.config
 
     say("cold nightly…")
-    cold = _child("pipeline.bench.stage", config, day.isoformat(), say=say)
-    say(f"  {cold['wall_s']} s; warm re-run…")
-    warm = _child("pipeline.bench.stage", config, day.isoformat(), say=say)
-
-    say("memory against commune count (warm runs on ⅓ and ⅔ of the communes)…")
-    rss = []
-    for part in sorted({max(1, size.communes // 3), max(1, 2 * size.communes // 3)}):
-        sub = tmp / f"project-{part}"
-        sub_project = make_project(sub, size, server_toml=server.toml(), repo=repo, voices=voices, communes=part)
-        r = _child("pipeline.bench.stage", str(sub_project.config), day.isoformat(), say=say)
-        rss.append({"communes": part, "peak_rss_mb": r["peak_rss_mb"], "wall_s": r["wall_s"]})
-    rss.append({"communes": size.communes, "peak_rss_mb": warm["peak_rss_mb"], "wall_s": warm["wall_s"]})
+    cold = _stage(config, day, say=say)
+    say(f"  {cold['wall_s']} s; sending the same floor once with OpenSSH's sftp…")
+    send_cold = send_once_limit(settings, deployment, day, work=tmp / "send-limit")
+    say(f"  {send_cold.seconds:.1f} s; warm re-run…")
+    warm = _stage(config, day, say=say)
+    say(f"  {warm['wall_s']} s; warm re-run connecting to every endpoint…")
+    warm_connected = _stage(config, day, "--reconnect", say=say)
 
     say("limit: the unique audio spoken and encoded once…")
-    deployment = load_deployment(settings.schedules_dir)
     jobs = limit_mod.unique_jobs(day, settings=settings, deployment=deployment)
     limit = limit_mod.encode_once_limit(jobs, settings=settings, work=tmp / "limit")
     floor_cold = limit_mod.bytes_floor(settings, deployment, day)
 
     sample = [c.code for c in deployment.communes[: size.naive_communes]]
     say(f"naive way on {len(sample)} communes…")
-    naive = _child("pipeline.bench.naive", config, day.isoformat(), *sample, say=say)
+    naive = _child("pipeline.bench.naive", str(config), day.isoformat(), *sample, say=say)
 
     say("next day of the campaign: one bulletin added, one expired…")
-    next_day = day + dt.timedelta(days=1)
     add_bulletins(
         project, size, range(size.bulletins, size.bulletins + 1), day=next_day, expiring=None, work=tmp / "incoming"
     )
-    nxt = _child("pipeline.bench.stage", config, next_day.isoformat(), say=say)
+    known = {j.key for j in jobs}
+    changed = [
+        j for j in limit_mod.unique_jobs(next_day, settings=settings, deployment=deployment) if j.key not in known
+    ]
+    limit_next = limit_mod.encode_once_limit(changed, settings=settings, work=tmp / "limit-next")
+    nxt = _stage(config, next_day, say=say)
     floor_next = limit_mod.bytes_floor(settings, deployment, next_day, before=day)
+    send_next = send_once_limit(settings, deployment, next_day, before=day, work=tmp / "send-limit-next")
+
+    say("memory against commune count (warm builds)…")
+    rss = _rss_by_communes(size, tmp, server, repo=repo, voices=voices, day=day, say=say)
+
+    say("render on 1 and on 2 workers (cold builds of a few communes)…")
+    scaling = _workers_scaling(size, tmp, server, repo=repo, voices=voices, day=day, say=say)
+
+    say(f"emergency dispatch to {size.communes} communes (one endpoint each, cold)…")
+    emergency = measure_dispatch(
+        tmp / "emergency", communes=size.communes, server_toml=server.toml(), repo=repo, voices=voices
+    )
 
     # the naive way scaled from its sample to the whole day by minutes of audio
     scale = cold["audio_minutes"] * 60000 / naive["audio_ms"] if naive["audio_ms"] else 0.0
@@ -163,7 +180,7 @@ def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say) 
         "wall_s_ideal_parallel": round(naive["make_s"] * scale / (os.cpu_count() or 1) + naive["send_s"] * scale, 1),
         "bytes_sent": int(naive["bytes_sent"] * scale),
     }
-    return {
+    result = {
         "size": {
             "name": size.name,
             "communes": size.communes,
@@ -178,38 +195,107 @@ def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say) 
         "workload_s": round(workload_s, 1),
         "cold": cold,
         "warm": warm,
+        "warm_connected": warm_connected,
         "next_day": nxt,
         "rss_by_communes": rss,
+        "workers_scaling": scaling,
+        "emergency": emergency,
         "limit": {**limit.as_dict(), "bytes_floor_cold": floor_cold, "bytes_floor_next_day": floor_next},
+        "limit_next_day": limit_next.as_dict(),
+        "send_limit": {"cold": send_cold.as_dict(), "next_day": send_next.as_dict()},
         "naive": naive_day,
-        "ratios": _ratios(cold, warm, nxt, limit, naive_day, floor_cold, floor_next),
     }
+    result["ratios"] = _ratios(result)
+    return result
+
+
+def _rss_by_communes(
+    size: Size, tmp: Path, server: BenchSshd, *, repo: Path, voices: Path, day: dt.date, say: Say
+) -> list[dict[str, Any]]:
+    """Peak RSS of a warm ``loa build`` of ⅓, all and many more communes (sharing the data directory).
+
+    The larger deployment (``size.many_communes``, 500 for the full workload) is built once
+    first: its new communes' greetings are rendered, the bulletins come from the segment store.
+    """
+    out = []
+    many = size.many_communes if size.many_communes > size.communes else 5 * size.communes
+    for part in sorted({max(1, size.communes // 3), size.communes, many}):
+        sub = make_project(
+            tmp / f"project-{part}", size, server_toml=server.toml(), repo=repo, voices=voices, communes=part
+        )
+        if part > size.communes:
+            say(f"  {part} communes: first build (their greetings)…")
+            _stage(sub.config, day, "--build-only", say=say)
+        r = _stage(sub.config, day, "--build-only", say=say)
+        say(f"  {part} communes: {r['peak_rss_mb']} MB, {r['wall_s']} s")
+        out.append(
+            {
+                "communes": part,
+                "peak_rss_mb": r["peak_rss_mb"],
+                "wall_s": r["wall_s"],
+                "plan_compose_s": r["stages_s"]["plan_compose"],
+            }
+        )
+    return out
+
+
+def _workers_scaling(
+    size: Size, tmp: Path, server: BenchSshd, *, repo: Path, voices: Path, day: dt.date, say: Say
+) -> list[dict[str, Any]]:
+    """A cold ``loa build`` of a tenth of the communes on 1 and on 2 render workers, each on an empty segment store."""
+    part = max(1, size.communes // 10)
+    out = []
+    for workers in (1, 2):
+        sub = make_project(
+            tmp / f"project-w{workers}", size, server_toml=server.toml(), repo=repo, voices=voices, communes=part
+        )
+        with sub.config.open("a", encoding="utf-8") as f:
+            f.write(f'[runner]\nsegments_dir = "{tmp / f"segments-w{workers}"}"\n')
+        r = _stage(sub.config, day, "--build-only", "--workers", str(workers), say=say)
+        say(f"  {workers} worker(s): {r['wall_s']} s, {r['cpu_s']} CPU s")
+        out.append(
+            {
+                "workers": workers,
+                "communes": part,
+                "wall_s": r["wall_s"],
+                "render_s": r["stages_s"]["render"],
+                "cpu_s": r["cpu_s"],
+                "segments_rendered": r["segments_rendered"],
+            }
+        )
+    return out
 
 
 def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 2) if b else None
 
 
-def _ratios(
-    cold: dict[str, Any],
-    warm: dict[str, Any],
-    nxt: dict[str, Any],
-    limit: limit_mod.Limit,
-    naive: dict[str, Any],
-    floor_cold: int,
-    floor_next: int,
-) -> dict[str, Any]:
+def _ratios(r: dict[str, Any]) -> dict[str, Any]:
+    cold, warm, nxt, naive = r["cold"], r["warm"], r["next_day"], r["naive"]
+    limit, limit_next, send = r["limit"], r["limit_next_day"], r["send_limit"]
+    making = cold["wall_s"] - cold["stages_s"]["deliver"]
+    nxt_making = nxt["wall_s"] - nxt["stages_s"]["deliver"]
+    rss = [x["peak_rss_mb"] for x in r["rss_by_communes"]]  # by commune count, ascending
+    scaling = {x["workers"]: x for x in r["workers_scaling"]}
     return {
-        "cold_vs_limit": _ratio(cold["wall_s"], limit.total_s),
-        "cold_vs_encode_only": _ratio(cold["wall_s"], limit.encode_s),
+        "cold_vs_limit": _ratio(cold["wall_s"], limit["total_s"]),
+        "cold_making_vs_limit": _ratio(making, limit["total_s"]),
+        "cold_vs_limit_and_send": _ratio(cold["wall_s"], limit["total_s"] + send["cold"]["seconds"]),
+        "cold_deliver_vs_send": _ratio(cold["stages_s"]["deliver"], send["cold"]["seconds"]),
         "naive_vs_cold": _ratio(naive["wall_s"], cold["wall_s"]),
         "naive_parallel_vs_cold": _ratio(naive["wall_s_ideal_parallel"], cold["wall_s"]),
         "warm_s": warm["wall_s"],
         "warm_bytes_sent": warm["bytes_sent"],
+        "warm_connected_s": r["warm_connected"]["wall_s"],
+        "next_day_bytes_vs_floor": _ratio(nxt["bytes_sent"], limit["bytes_floor_next_day"]),
         "next_day_bytes_vs_naive": _ratio(nxt["bytes_sent"], naive["bytes_sent"]),
-        "cold_bytes_vs_floor": _ratio(cold["bytes_sent"], floor_cold),
-        "next_day_bytes_vs_floor": _ratio(nxt["bytes_sent"], floor_next),
+        "next_day_making_vs_limit": _ratio(nxt_making, limit_next["total_s"]),
+        "next_day_vs_limit_and_send": _ratio(nxt["wall_s"], limit_next["total_s"] + send["next_day"]["seconds"]),
+        "cold_bytes_vs_floor": _ratio(cold["bytes_sent"], limit["bytes_floor_cold"]),
+        "rss_many_vs_all": _ratio(rss[-1], rss[-2]) if len(rss) >= 2 else None,
         "peak_rss_mb": max(cold["peak_rss_mb"], warm["peak_rss_mb"], nxt["peak_rss_mb"]),
+        "emergency_s": r["emergency"]["wall_s"],
+        "workers_2_vs_1": _ratio(scaling[1]["render_s"], scaling[2]["render_s"]) if len(scaling) == 2 else None,
     }
 
 

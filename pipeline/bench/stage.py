@@ -1,6 +1,7 @@
 """One measured nightly run, in its own process: ``python -m pipeline.bench.stage CONFIG DATE``.
 
-Runs ``pipeline.nightly.run_nightly`` — the same code as ``loa nightly`` — and prints one
+Runs ``pipeline.nightly.run_nightly`` — the same code as ``loa nightly`` — (or only
+``build_day``, with ``--build-only``) and prints one
 JSON object: wall time per stage, where the render time went (thread-seconds in TTS,
 ingest and master), minutes of audio, segments rendered and reused, bytes sent, and the
 peak RSS of this process and of its largest child (ffmpeg, espeak-ng). A fresh process
@@ -13,6 +14,7 @@ are removed when the run ends.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import resource
@@ -27,6 +29,7 @@ from typing import Any
 from pipeline import audio, nightly, render
 from pipeline.config import load_settings
 from pipeline.deployment import load_deployment
+from pipeline.models import Delivery
 from pipeline.produce import Producer
 from pipeline.store import open_database
 from pipeline.tts.chain import EngineChain
@@ -75,19 +78,34 @@ def _timed(clock: _Clock) -> Iterator[None]:
             setattr(obj, attr, fn)
 
 
-def measure(config: Path, day: dt.date) -> dict[str, Any]:
+def measure(
+    config: Path, day: dt.date, *, build_only: bool = False, workers: int | None = None, reconnect: bool = False
+) -> dict[str, Any]:
+    """One nightly run (or only its build) of ``config`` for ``day``, measured.
+
+    ``workers`` overrides ``render.workers``; ``reconnect`` sets ``deliver.recheck_hours = 0``
+    (every endpoint is connected to, whatever the delivery records say).
+    """
     settings = load_settings(config, environ={})
+    if workers is not None:
+        settings = settings.model_copy(update={"render": settings.render.model_copy(update={"workers": workers})})
+    if reconnect:
+        settings = settings.model_copy(update={"deliver": settings.deliver.model_copy(update={"recheck_hours": 0})})
     deployment = load_deployment(settings.schedules_dir)
     db = open_database(settings.db_url)
     clock = _Clock()
     started = time.monotonic()
     try:
         with _timed(clock):
-            report = nightly.run_nightly(day, settings=settings, deployment=deployment, db=db)
+            if build_only:
+                build = nightly.build_day(day, settings=settings, deployment=deployment, db=db)
+                deliveries: tuple[Delivery, ...] = ()
+            else:
+                report = nightly.run_nightly(day, settings=settings, deployment=deployment, db=db)
+                build, deliveries = report.build, report.deliveries
     finally:
         db.close()
     wall = time.monotonic() - started
-    build = report.build
     t = clock.total
     plan_compose = clock.first.get("render", started) - clock.first.get("build", started)
     stages = {
@@ -97,7 +115,6 @@ def measure(config: Path, day: dt.date) -> dict[str, Any]:
         "deliver": t.get("deliver", 0.0),
     }
     stages["other"] = max(0.0, wall - sum(stages.values()))
-    deliveries = report.deliveries
     return {
         "date": day.isoformat(),
         "communes": len(deployment.communes),
@@ -113,6 +130,7 @@ def measure(config: Path, day: dt.date) -> dict[str, Any]:
         "segments_rendered": build.segments_rendered,
         "segments_reused": build.segments_reused,
         "bytes_sent": sum(d.bytes_sent for d in deliveries),
+        "connected": sum(d.attempts > 0 for d in deliveries),
         "files_sent": sum(d.files_sent for d in deliveries),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_child_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
@@ -127,10 +145,14 @@ def measure(config: Path, day: dt.date) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m pipeline.bench.stage CONFIG DATE", file=sys.stderr)
-        return 2
-    result = measure(Path(argv[0]), dt.date.fromisoformat(argv[1]))
+    parser = argparse.ArgumentParser(prog="python -m pipeline.bench.stage")
+    parser.add_argument("config", type=Path)
+    parser.add_argument("date", type=dt.date.fromisoformat)
+    parser.add_argument("--build-only", action="store_true", help="build, do not push")
+    parser.add_argument("--workers", type=int, help="render.workers for this run")
+    parser.add_argument("--reconnect", action="store_true", help="connect to every endpoint (recheck_hours 0)")
+    a = parser.parse_args(argv)
+    result = measure(a.config, a.date, build_only=a.build_only, workers=a.workers, reconnect=a.reconnect)
     print(json.dumps(result))
     return 0
 

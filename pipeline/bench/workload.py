@@ -41,10 +41,11 @@ class Size:
     recording_s: tuple[int, int]  # each synthetic recording, seconds (min, max)
     endpoints_per_commune: int
     naive_communes: int  # the sample the naive way is measured on, then scaled up
+    many_communes: int = 0  # the larger deployment memory is measured on (default 5× communes)
 
 
-FULL = Size("full", 99, 9, 25, (60, 180), (30, 90), 2, 3)
-QUICK = Size("quick", 4, 2, 2, (30, 40), (10, 15), 1, 1)
+FULL = Size("full", 99, 9, 25, (60, 180), (30, 90), 2, 3, 500)
+QUICK = Size("quick", 4, 2, 2, (30, 40), (10, 15), 1, 1, 12)
 
 _PREFIXES = ("Tả", "Bản", "Nậm", "Mường", "Sín", "Lùng", "Phìn", "Cốc", "Pha", "Tòng", "Y")
 _SUFFIXES = ("Van", "Lầu", "Chạc", "Hum", "Xèo", "Phời", "Ngan", "San", "Mú", "Khoang", "Sáng", "Tý")

@@ -502,7 +502,9 @@ def master_mp3(
     ceiling = settings.true_peak_db - PEAK_HEADROOM_DB
     gain = 0.0 if source.silent else min(predict_gain(source, aim, ceiling), _MAX_GAIN_DB)
     tried: list[tuple[float, float]] = []
+    signal = None
     for passes in range(1, MAX_ENCODES + 1):
+        signal = None  # the last pass's samples go before the next pass's come
         signal = _limited(pcm, rate, gain_db=gain, ceiling_db=ceiling, what=what)
         out = measure_pcm(signal, rate, true_peak=True)
         if source.silent or out.silent:
@@ -555,10 +557,28 @@ def _limited(pcm: Any, rate: int, *, gain_db: float, ceiling_db: float, what: st
         ("aformat", "sample_fmts=fltp:channel_layouts=mono"),
     ]
     try:
-        parts = [_samples(frame, "<f4") for frame in _filtered(_frames(pcm, rate), rate, "s16", chain)]
+        return _gather(_filtered(_frames(pcm, rate), rate, "s16", chain), np.float32, pcm.size)
     except (av.FFmpegError, ValueError) as exc:
         raise RenderError(f"{what}: the limiter failed ({exc})") from exc
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _gather(frames: Iterable[Any], dtype: Any, expected: int) -> Any:
+    """The samples of mono ``frames`` in one array, filled in place (no list of parts and
+    second copy: a three-minute bulletin is mastered in half the memory). ``expected`` is
+    the likely count; the array grows when there are more."""
+    import numpy as np
+
+    out = np.empty(max(expected, 1), dtype=dtype)
+    n = 0
+    for frame in frames:
+        samples = _samples(frame, np.dtype(dtype).str)
+        if n + samples.size > out.size:
+            grown = np.empty(max(out.size * 2, n + samples.size), dtype=dtype)
+            grown[:n] = out[:n]
+            out = grown
+        out[n : n + samples.size] = samples
+        n += samples.size
+    return out[:n].copy() if n < out.size // 2 else out[:n]
 
 
 def _encode_mp3(signal: Any, tmp: Path, *, settings: AudioSettings, what: str) -> None:
@@ -665,7 +685,7 @@ def _decode_pcm(src: Path, *, settings: AudioSettings, what: str) -> Any:
         return ready
     chain = [("aresample", str(rate)), ("aformat", "sample_fmts=s16:channel_layouts=mono")]
     problems: list[str] = []
-    parts: list[Any] = []
+    pcm = np.zeros(0, dtype=np.int16)
     with av.logging.Capture() as logs:
         try:
             container = av.open(str(src))
@@ -697,13 +717,17 @@ def _decode_pcm(src: Path, *, settings: AudioSettings, what: str) -> Any:
                 layout = first.layout.name
                 if layout.endswith(" channels"):  # no layout in the file: FFmpeg's default for the count
                     layout = {1: "mono", 2: "stereo"}.get(len(first.layout.channels), layout)
-                for out in _filtered(_chain_first(first, decoded), first.sample_rate, first.format.name, chain, layout):
-                    parts.append(_samples(out, "<i2").copy())
+                seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+                pcm = _gather(
+                    _filtered(_chain_first(first, decoded), first.sample_rate, first.format.name, chain, layout),
+                    np.int16,
+                    int(seconds * rate) + rate,
+                )
     problems += [msg.strip() for level, _, msg in logs if level <= _AV_LOG_ERROR and msg.strip()]
     if problems:
         detail = "; ".join(dict.fromkeys(problems))
         raise RenderError(f"{src}: the audio is damaged ({detail[:300]}); export or record it again")
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+    return pcm
 
 
 def _working_wav(path: Path, rate: int) -> Any:

@@ -287,11 +287,12 @@ class Producer:
             done += 1
             self.progress("package", done, len(units))
 
+        packaged: list[Program] = []
         for unit, result in zip(units, self.runner.run(units, urgent=urgent, on_result=record), strict=True):
             out[unit.commune.code] = None if result.ok else (result.error or "failed")
             if result.ok:
-                for program in unit.programs:
-                    run_store.record_program(self.db, program)
+                packaged.extend(unit.programs)
+        run_store.record_programs(self.db, packaged)
         return out
 
     def _deliver(
@@ -440,7 +441,7 @@ class Producer:
         failures = [
             Failure(v.what, f"refused by the broadcast policy ({v.rule}): {v.message}") for v in refused.values()
         ]
-        missing: list[str] = []
+        missing: list[tuple[str, str]] = []  # (program, what is missing)
         for plan in plans:
             pid = program_id(plan)
             try:
@@ -455,12 +456,12 @@ class Producer:
             except LoaError as exc:
                 failures.append(Failure(pid, str(exc)))
                 continue
-            missing.extend(f"{pid}: {m}" for m in script.missing)
+            missing.extend((pid, m) for m in script.missing)
             failures.extend(Failure(pid, e) for e in errors)
             if done is not None:
                 composed.append(done)
         notes = tuple(v.message for v in violations if not v.refuse)
-        return DayWork(day, communes, tuple(plans), tuple(composed), table, tuple(failures), tuple(missing), notes)
+        return DayWork(day, communes, tuple(plans), tuple(composed), table, tuple(failures), by_message(missing), notes)
 
     def build(self, day: dt.date, *, commune: str | None = None) -> BuildReport:
         """Compose, render, master and package every program of ``day`` into the outbox."""
@@ -504,11 +505,7 @@ class Producer:
             date=day,
             programs=tuple(programs),
             failures=tuple(failures),
-            deferred=tuple(
-                f"{program_id(p)}: {d.bulletin.title} → {d.until_slot or 'will not air again'} ({d.reason})"
-                for p in plans
-                for d in p.deferred
-            ),
+            deferred=deferral_lines(plans),
             missing=missing,
             segments_rendered=rendered.rendered,
             segments_reused=rendered.reused,
@@ -846,6 +843,35 @@ def spoken_form(settings: Settings) -> Callable[[str], str]:
         return normalize(text, variant=variant, lexicon=lexicon)
 
     return run
+
+
+def by_message(pairs: Iterable[tuple[str, str]], *, named: int = 3) -> tuple[str, ...]:
+    """``(program, message)`` pairs as one line per message, naming the first few programs.
+
+    A night of hundreds of communes repeats the same deferral or missing recording in every
+    one: the report says it once, with how many programs it concerns.
+    """
+    programs: dict[str, list[str]] = {}
+    for program, message in pairs:
+        programs.setdefault(message, []).append(program)
+    lines = []
+    for message, ids in programs.items():
+        more = f" and {len(ids) - named} more" if len(ids) > named else ""
+        lines.append(f"{message} — {len(ids)} program{'s' if len(ids) > 1 else ''}: {', '.join(ids[:named])}{more}")
+    return tuple(lines)
+
+
+def deferral_lines(plans: Iterable[ProgramPlan]) -> tuple[str, ...]:
+    """The day's deferrals, one line per bulletin and where it goes (the first program's reason)."""
+    first: dict[tuple[int | None, str], str] = {}
+    pairs: list[tuple[str, str]] = []
+    for p in plans:
+        for d in p.deferred:
+            until = d.until_slot or "will not air again"
+            key = (d.bulletin.id, until)
+            message = first.setdefault(key, f"bulletin {d.bulletin.id} {d.bulletin.title} → {until} ({d.reason})")
+            pairs.append((program_id(p), message))
+    return by_message(pairs)
 
 
 def program_id(plan: ProgramPlan) -> str:

@@ -114,4 +114,7 @@ def test_build_reports_missing_recordings_and_deferrals(small: Project, run: Cal
     assert result.code == 0
     report = json.loads(result.out)
     assert any("no hmn recording" in m for m in report["missing_recordings"])
+    # one line per missing recording, however many programs it concerns
+    assert len(report["missing_recordings"]) == len(set(report["missing_recordings"]))
+    assert all(" program" in m for m in report["missing_recordings"])
     assert report["failed"] == 0

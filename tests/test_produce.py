@@ -17,7 +17,7 @@ import pytest
 from pipeline import manifest as mf
 from pipeline.cli import main
 from pipeline.models import Program, Segment, Source
-from pipeline.produce import Producer
+from pipeline.produce import Producer, by_message
 from pipeline.runner import InProcessRunner, WorkContext
 from pipeline.store.runs import recent_runs
 from pipeline.units import DeliverUnit, PackageUnit, RenderUnit, UnitResult, from_wire, to_wire
@@ -231,3 +231,13 @@ def test_a_cancelled_emergency_gets_a_signed_cancel_and_devices_stop_replaying(s
     assert after.programs == () and after.emergency.replay == () and after.files == ()
     assert pending_cancellations(db, settings=small.settings, deployment=small.deployment) == []
     db.close()
+
+
+def test_a_message_repeated_in_many_programs_is_reported_once_with_its_count() -> None:
+    pairs = [(f"{code}/2026-12-01/morning", "bulletin 3 (Họp thôn): no hmn recording") for code in range(2600, 2605)]
+    pairs.append(("02641/2026-12-01/evening", "bulletin 4 (Tiêm chủng): no ium recording"))
+    assert by_message(pairs) == (
+        "bulletin 3 (Họp thôn): no hmn recording — 5 programs: 2600/2026-12-01/morning, "
+        "2601/2026-12-01/morning, 2602/2026-12-01/morning and 2 more",
+        "bulletin 4 (Tiêm chủng): no ium recording — 1 program: 02641/2026-12-01/evening",
+    )

@@ -134,21 +134,36 @@ def record_segments(db: Database, segments: Iterable[Segment]) -> None:
 
 
 def record_program(db: Database, program: Program) -> None:
+    record_programs(db, [program])
+
+
+def record_programs(db: Database, programs: Sequence[Program]) -> None:
+    """Remember built programs (the last build of an id wins), in one transaction."""
+    if not programs:
+        return
     t = db.table("programs")
-    values = {
-        "commune": program.commune,
-        "date": program.date,
-        "slot": program.slot,
-        "kind": program.kind,
-        "priority": program.priority,
-        "duration_ms": program.duration_ms,
-        "items": [s.key for s in program.items],
-        "missing": list(program.missing),
-        "built_at": utcnow(),
-    }
-    stmt = upsert(db, t).values(id=program.id, **values)
-    with db.begin() as conn:  # race-free on both databases: one statement, no select-then-insert
-        conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.id], set_=values))
+    built_at = utcnow()
+    rows = [
+        {
+            "id": p.id,
+            "commune": p.commune,
+            "date": p.date,
+            "slot": p.slot,
+            "kind": p.kind,
+            "priority": p.priority,
+            "duration_ms": p.duration_ms,
+            "items": [s.key for s in p.items],
+            "missing": list(p.missing),
+            "built_at": built_at,
+        }
+        for p in sorted(programs, key=lambda p: p.id)  # one order for every writer: no deadlock
+    ]
+    stmt = upsert(db, t)
+    # race-free on both databases: one statement per row, no select-then-insert
+    stmt = stmt.on_conflict_do_update(index_elements=[t.c.id], set_={k: stmt.excluded[k] for k in rows[0] if k != "id"})
+    with db.begin() as conn:
+        for i in range(0, len(rows), 200):  # a night of thousands: bounded parameter lists
+            conn.execute(stmt, rows[i : i + 200])
 
 
 def programs_on(db: Database, day: dt.date) -> list[ProgramRecord]:

@@ -2,7 +2,8 @@
 
 ``unique_jobs`` lists the day's distinct segments exactly as the pipeline keys them (same
 plan, compose and job keys). ``encode_once_limit`` speaks the unique Vietnamese text
-once with the configured engine and encodes all unique audio once with ffmpeg.
+once with the configured engine and encodes all unique audio once with ffmpeg, on as
+many cores as Loa renders on.
 ``bytes_floor`` adds up, per endpoint, the bytes of the day's files that the endpoint does
 not already hold — what must cross the network at least once.
 """
@@ -42,43 +43,72 @@ class Limit:
     segments: int
     speech_segments: int
     tts_s: float  # wall time to speak the unique text once, on every core
-    encode_s: float  # wall time of ffmpeg decoding and encoding the unique audio once
+    encode_s: float  # wall time of ffmpeg decoding and encoding the unique audio once, on every core
     mp3_bytes: int
+    cores: int
+    encode_one_core_s: float | None = None  # the same in one ffmpeg process (round one's limit)
 
     @property
     def total_s(self) -> float:
         return self.tts_s + self.encode_s
 
     def as_dict(self) -> dict[str, Any]:
+        one = self.encode_one_core_s
         return {
             "segments": self.segments,
             "speech_segments": self.speech_segments,
+            "cores": self.cores,
             "tts_s": round(self.tts_s, 2),
             "encode_s": round(self.encode_s, 2),
             "total_s": round(self.total_s, 2),
+            "encode_one_core_s": None if one is None else round(one, 2),
+            "total_one_core_s": None if one is None else round(self.tts_s + one, 2),
             "unique_mp3_bytes": self.mp3_bytes,
         }
 
 
-def encode_once_limit(jobs: list[RenderUnit], *, settings: Settings, work: Path) -> Limit:
-    """Speak the unique text once (in parallel, one per core), then encode all unique audio once.
+def encode_once_limit(jobs: list[RenderUnit], *, settings: Settings, work: Path, one_core_too: bool = False) -> Limit:
+    """Speak the unique text once, then decode and encode all unique audio once, on every core.
 
-    Pauses are left out (silence costs nothing to encode); clips and recordings are read
-    from their source files.
+    As many ffmpeg processes as Loa has render workers each encode a share of the audio
+    (balanced by file size), as the render units share the cores. ``one_core_too`` also
+    times one ffmpeg process doing it all (the limit as round one measured it). Pauses are
+    left out (silence costs nothing to encode); clips and recordings are read from their
+    source files.
     """
     work.mkdir(parents=True, exist_ok=True)
     engines = build_engine_chain(settings.tts)
+    cores = settings.render.workers or os.cpu_count() or 1
     speech = [j for j in jobs if j.kind == "speech"]
     wavs = [work / f"s{i}.wav" for i in range(len(speech))]
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=settings.render.workers or os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=cores) as pool:
         list(pool.map(lambda pair: engines.synthesize(pair[0].text, pair[1]), zip(speech, wavs, strict=True)))
     tts_s = time.monotonic() - started
     sources = wavs + [j.source for j in jobs if j.source is not None]
+    shares: list[list[Path]] = [[] for _ in range(cores)]
+    loads = [0] * cores
+    for src in sorted(sources, key=lambda p: p.stat().st_size, reverse=True):  # the largest first, to the lightest
+        i = loads.index(min(loads))
+        shares[i].append(src)
+        loads[i] += src.stat().st_size
     started = time.monotonic()
-    size = encode_concat(sources, work / "unique.mp3", settings=settings.audio)
+    with ThreadPoolExecutor(max_workers=cores) as pool:
+        sizes = list(
+            pool.map(
+                lambda i: (
+                    encode_concat(shares[i], work / f"unique-{i}.mp3", settings=settings.audio) if shares[i] else 0
+                ),
+                range(cores),
+            )
+        )
     encode_s = time.monotonic() - started
-    return Limit(len(jobs), len(speech), tts_s, encode_s, size)
+    one_core_s = None
+    if one_core_too:
+        started = time.monotonic()
+        encode_concat(sources, work / "unique.mp3", settings=settings.audio)
+        one_core_s = time.monotonic() - started
+    return Limit(len(jobs), len(speech), tts_s, encode_s, sum(sizes), cores, one_core_s)
 
 
 def _wanted(outbox: Path, endpoint: Endpoint, day: dt.date) -> dict[str, int]:

@@ -139,7 +139,7 @@ def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say) 
 
     say("limit: the unique audio spoken and encoded once…")
     jobs = limit_mod.unique_jobs(day, settings=settings, deployment=deployment)
-    limit = limit_mod.encode_once_limit(jobs, settings=settings, work=tmp / "limit")
+    limit = limit_mod.encode_once_limit(jobs, settings=settings, work=tmp / "limit", one_core_too=True)
     floor_cold = limit_mod.bytes_floor(settings, deployment, day)
 
     sample = [c.code for c in deployment.communes[: size.naive_communes]]
@@ -279,6 +279,7 @@ def _ratios(r: dict[str, Any]) -> dict[str, Any]:
     scaling = {x["workers"]: x for x in r["workers_scaling"]}
     return {
         "cold_vs_limit": _ratio(cold["wall_s"], limit["total_s"]),
+        "cold_vs_limit_one_core": _ratio(cold["wall_s"], limit["total_one_core_s"] or 0.0),
         "cold_making_vs_limit": _ratio(making, limit["total_s"]),
         "cold_vs_limit_and_send": _ratio(cold["wall_s"], limit["total_s"] + send["cold"]["seconds"]),
         "cold_deliver_vs_send": _ratio(cold["stages_s"]["deliver"], send["cold"]["seconds"]),

@@ -23,14 +23,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from pipeline import manifest as mf
 from pipeline.bench.errors import BenchError
-from pipeline.bench.sshd import REPO, BenchSshd
+from pipeline.bench.sshd import REPO, bench_dir
 from pipeline.bench.workload import FULL, copy_voices, make_project
 from pipeline.deployment import load_deployment
 from pipeline.intake import parse_bulletin
@@ -210,22 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="build in this (new or empty) directory and keep it")
     parser.add_argument("--profile", type=Path, help="run the dispatch under cProfile into this file")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="loa-bench-emergency-") as tmp_name:
-        tmp = args.keep or Path(tmp_name)
-        tmp.mkdir(parents=True, exist_ok=True)
-        server = BenchSshd(tmp / "sshd")
-        server.start()
-        try:
-            result = measure_dispatch(
-                tmp,
-                communes=args.communes,
-                server_toml=server.toml(),
-                repo=REPO,
-                voices=copy_voices(REPO, tmp / "voices"),
-                profile=args.profile.resolve() if args.profile else None,
-            )
-        finally:
-            server.stop()
+    with bench_dir(args.keep, prefix="loa-bench-emergency-") as (tmp, server):
+        result = measure_dispatch(
+            tmp,
+            communes=args.communes,
+            server_toml=server.toml(),
+            repo=REPO,
+            voices=copy_voices(REPO, tmp / "voices"),
+            profile=args.profile.resolve() if args.profile else None,
+        )
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

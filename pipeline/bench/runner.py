@@ -18,7 +18,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,7 +29,7 @@ from pipeline.bench import limit as limit_mod
 from pipeline.bench.emergency import measure_dispatch
 from pipeline.bench.errors import BenchError
 from pipeline.bench.send_limit import send_once_limit
-from pipeline.bench.sshd import BenchSshd
+from pipeline.bench.sshd import BenchSshd, bench_dir
 from pipeline.bench.workload import FULL, QUICK, Size, add_bulletins, copy_voices, make_project, schedules_toml
 from pipeline.config import AudioSettings
 from pipeline.deployment import load_deployment
@@ -96,15 +95,8 @@ def run_bench(options: BenchOptions, *, repo: Path, say: Say = lambda _m: None) 
     size = options.size()
     machine = _machine()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="loa-bench-") as tmp_name:
-        tmp = options.keep or Path(tmp_name)
-        tmp.mkdir(parents=True, exist_ok=True)
-        server = BenchSshd(tmp / "sshd")
-        server.start()
-        try:
-            result = _measure(size, tmp, server, repo=repo, say=say)
-        finally:
-            server.stop()
+    with bench_dir(options.keep, prefix="loa-bench-") as (tmp, server):
+        result = _measure(size, tmp, server, repo=repo, say=say)
     machine["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["machine"] = machine
     result["total_s"] = round(time.monotonic() - started, 1)

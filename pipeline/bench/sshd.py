@@ -9,6 +9,9 @@ benchmark needs a checkout.
 from __future__ import annotations
 
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.errors import ConfigError
@@ -42,3 +45,17 @@ class BenchSshd(_server_class()):  # type: ignore[misc]
             "key_file": str(self.client_key),
             "host_key": self.host_key,
         }
+
+
+@contextmanager
+def bench_dir(keep: Path | None, *, prefix: str) -> Iterator[tuple[Path, BenchSshd]]:
+    """A directory to measure in (``keep``, or a temporary one removed afterwards) and its running sshd."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp_name:
+        tmp = keep or Path(tmp_name)
+        tmp.mkdir(parents=True, exist_ok=True)
+        server = BenchSshd(tmp / "sshd")
+        server.start()
+        try:
+            yield tmp, server
+        finally:
+            server.stop()

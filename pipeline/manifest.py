@@ -104,7 +104,8 @@ class Manifest:
         return now >= self.valid_until
 
     def to_bytes(self) -> bytes:
-        return (json.dumps(_dump(self), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+        """Compact UTF-8 JSON: a third smaller than indented on a slow link, and made by the C encoder."""
+        return (json.dumps(_dump(self), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 # --- writing --------------------------------------------------------------------

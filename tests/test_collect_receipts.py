@@ -160,7 +160,11 @@ def test_the_push_collects_receipts_on_its_own_connection(tmp_path: Path) -> Non
         rc.endpoint_key(secret, endpoint.name),
     )
     (reports / "r1.json").write_bytes(rc.dumps(receipt))
-    [d] = push_folders([(endpoint, [f"programs/{day}"])], label=str(day), settings=settings, today=day)
+    target = [(endpoint, [f"programs/{day}"])]
+    # an emergency's delivery does not stop to read receipts: they wait for the next push
+    [urgent] = push_folders(target, label=str(day), settings=settings, today=day, urgent=True)
+    assert urgent.status == "delivered" and (reports / "r1.json").is_file()
+    [d] = push_folders(target, label=str(day), settings=settings, today=day)
     assert d.status == "delivered"
     db = project.db()
     assert receipt_store.stored_mac(db, receipt.id) == receipt.mac  # stored by the push

@@ -148,7 +148,9 @@ def test_loa_verify_and_openssl_refuse_a_tampered_program(
         expect = f"{media}: SHA-256 differs"
     elif tamper == "manifest":
         raw = (folder / "manifest.json").read_bytes()
-        (folder / "manifest.json").write_bytes(raw.replace(b'"slot": "morning"', b'"slot": "evening"', 1))
+        tampered = raw.replace(b'"slot":"morning"', b'"slot":"evening"', 1)
+        assert tampered != raw
+        (folder / "manifest.json").write_bytes(tampered)
         expect = "signature does not match"
     elif tamper == "unsigned":
         (folder / "manifest.json.sig").unlink()

@@ -315,7 +315,8 @@ class Producer:
                 on_delivery(d)
 
         day = today(self.settings)
-        held = {} if recheck or reconnect else self._held(targets, label=label, day=day)
+        # an emergency always connects: someone pressed "dispatch now", and a device may have lost it
+        held = {} if recheck or reconnect or urgent else self._held(targets, label=label, day=day)
         for d in held.values():
             record(d)
         sent = push_folders(
@@ -340,8 +341,8 @@ class Producer:
 
         A delivery that connected less than ``deliver.recheck_hours`` ago and left the endpoint
         with the same signed manifests (and the same retention day) makes a reconnection
-        pointless: the endpoint gets a record with 0 attempts instead. ``loa push --recheck``,
-        ``--endpoint`` and ``trust_remote_manifest = false`` always connect.
+        pointless: the endpoint gets a record with 0 attempts instead. Emergencies, ``loa push
+        --recheck``, ``--endpoint`` and ``trust_remote_manifest = false`` always connect.
         """
         cfg = self.settings.deliver
         if not cfg.recheck_hours or not cfg.trust_remote_manifest or not targets:

@@ -218,6 +218,9 @@ def docs_section(r: dict[str, Any], *, command: str) -> str:
         f"the next day sent {r['next_day']['bytes_sent']:,} bytes, {rat['next_day_bytes_vs_floor']}× its floor of "
         f"{lim['bytes_floor_next_day']:,}.",
         f"Memory against commune count (peak RSS of a warm `loa build`, sharing the day's segments): {rss}.",
+        "CPU time the hypervisor gave to other guests during each run (steal): "
+        + ", ".join(f"{name} {r[key].get('steal_s', 0.0):.1f} s" for name, key in RUNS)
+        + " — a shared host slows a run by that much and more.",
         f"Where the cold night's render time went (thread-seconds over {m['cores']} workers): "
         f"TTS {th['tts']:.0f} s, ingest {th['ingest']:.0f} s, master (loudness + MP3) {th['master']:.0f} s.",
         "Render on 1 and 2 workers (cold `loa build` of "

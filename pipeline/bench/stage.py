@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import sys
 import threading
@@ -78,6 +79,15 @@ def _timed(clock: _Clock) -> Iterator[None]:
             setattr(obj, attr, fn)
 
 
+def steal_s() -> float:
+    """Seconds of CPU stolen by the hypervisor so far, all cores (``/proc/stat``; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def measure(
     config: Path, day: dt.date, *, build_only: bool = False, workers: int | None = None, reconnect: bool = False
 ) -> dict[str, Any]:
@@ -94,6 +104,7 @@ def measure(
     deployment = load_deployment(settings.schedules_dir)
     db = open_database(settings.db_url)
     clock = _Clock()
+    steal = steal_s()
     started = time.monotonic()
     try:
         with _timed(clock):
@@ -106,6 +117,7 @@ def measure(
     finally:
         db.close()
     wall = time.monotonic() - started
+    steal = steal_s() - steal
     t = clock.total
     plan_compose = clock.first.get("render", started) - clock.first.get("build", started)
     stages = {
@@ -134,6 +146,8 @@ def measure(
         "files_sent": sum(d.files_sent for d in deliveries),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_child_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        # CPU time the hypervisor gave other guests while this run wanted it (a shared host)
+        "steal_s": round(steal, 1),
         "cpu_s": round(
             sum(
                 resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime

@@ -119,6 +119,8 @@ class DispatchReport:
     failures: tuple[Failure, ...]
     deliveries: tuple[Delivery, ...]
     seconds: float
+    segments_rendered: int = 0
+    segments_reused: int = 0
 
     @property
     def ok(self) -> bool:
@@ -668,6 +670,8 @@ class Producer:
         run.status = "partial" if failed else "done"
         run.counts = {
             "bulletin": b.id,
+            "segments_rendered": rendered.rendered,
+            "segments_reused": rendered.reused,
             "programs": len(programs),
             "endpoints": len(deliveries),
             "delivered": sum(d.status == "delivered" for d in deliveries),
@@ -675,7 +679,9 @@ class Producer:
         run.failures = [asdict(f) for f in failures] + [
             {"what": d.endpoint, "error": d.error} for d in deliveries if d.status != "delivered"
         ]
-        return DispatchReport(run.id, b.id, tuple(programs), tuple(failures), tuple(deliveries), 0.0)
+        return DispatchReport(
+            run.id, b.id, tuple(programs), tuple(failures), tuple(deliveries), 0.0, rendered.rendered, rendered.reused
+        )
 
     def cancel(self, bulletin_id: int) -> DispatchReport:
         """A signed cancel of a dispatched emergency that was withdrawn, cancelled or superseded.

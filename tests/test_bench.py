@@ -94,6 +94,9 @@ def test_emergency_and_workers_are_measured(figures: dict[str, Any]) -> None:
     emergency = figures["emergency"]
     assert emergency["communes"] == emergency["endpoints"] == emergency["verified"] == 2
     assert figures["ratios"]["emergency_s"] == emergency["wall_s"] > 0
+    # after the night's build the communes' greetings are made: only the warning is rendered
+    warm = figures["emergency_after_night"]
+    assert warm["verified"] == 2 and 0 < warm["segments_rendered"] < emergency["segments_rendered"]
     scaling = figures["workers_scaling"]
     assert [x["workers"] for x in scaling] == [1, 2]
     assert scaling[0]["segments_rendered"] == scaling[1]["segments_rendered"] > 0  # each on an empty store

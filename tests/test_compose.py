@@ -128,7 +128,7 @@ def test_template_errors_name_template_and_line(
     c = project.deployment.commune("02695")
     assert c is not None
     plan = plan_commune_day(DAY, c, bulletins=[], recordings={}, spoken=lambda t: t)[0]
-    with pytest.raises(ScriptError, match=r"program\.vi\.j2: line 8: UndefinedError: 'slot_titel' is undefined"):
+    with pytest.raises(ScriptError, match=r"program\.vi\.j2: line 11: UndefinedError: 'slot_titel' is undefined"):
         compose_script(
             plan,
             templates=TemplateSet.load(tmp_path / "t"),

@@ -96,3 +96,31 @@ def test_only_approved_emergencies_are_dispatched(small: Project, run: Callable[
     draft = add_bulletin(small, "Lũ.", priority="emergency", approve=False, title="Lũ")
     assert "only emergency bulletins" in run("dispatch", str(routine)).err
     assert "approve it first" in run("dispatch", str(draft)).err
+
+
+@pytest.mark.audio
+def test_an_emergency_after_a_night_renders_only_the_warning(small: Project, run: Callable[..., CliResult]) -> None:
+    """The line naming the commune is the nightly greeting's first sentence: a dispatch finds it made."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from pipeline.store.db import utcnow
+
+    today = dt.datetime.now(small.settings.tz).date()
+    assert run("build", "--date", today.isoformat()).code in (0, 3)
+    bid = add_bulletin(small, "Mưa lớn, nguy cơ sạt lở.", priority="emergency", targets='["02695"]', title="Sạt lở")
+    db = small.db()
+    t = db.table("bulletins")
+    with db.begin() as conn:
+        conn.execute(t.update().where(t.c.id == bid).values(valid_from=today, valid_until=today))
+    started = utcnow()
+    assert run("dispatch", str(bid)).code == 0
+    segments = db.table("segments")
+    with db.begin() as conn:
+        made = [r.title for r in conn.execute(sa.select(segments.c.title).where(segments.c.created_at >= started))]
+        greeting = conn.execute(
+            sa.select(segments.c.created_at).where(segments.c.title.like("Kính thưa bà con nhân dân xã%"))
+        ).all()
+    assert made, "the warning itself is rendered"
+    assert greeting and not [m for m in made if m.startswith("Kính thưa")]

@@ -113,13 +113,16 @@ def measure_dispatch(
     repo: Path,
     voices: Path,
     profile: Path | None = None,
+    after_night: bool = False,
 ) -> dict[str, Any]:
     """Dispatch one emergency to ``communes`` communes of a new deployment in ``work``; the figures.
 
     ``work`` must be new or empty: the project goes to ``work/project``, its data (database,
     segment store, outbox, key) to ``work/data`` and the endpoints to ``work/remote``.
     With ``profile``, the dispatch runs under cProfile (all threads) into that file, and
-    its time is inflated accordingly.
+    its time is inflated accordingly. With ``after_night``, the day's programs are built
+    first (not timed), as in production where the nightly job has filled the segment store:
+    the commune greetings are then found made, and only the warning is rendered.
     """
     for sub in ("project", "data", "remote"):
         if (work / sub).exists() and any((work / sub).iterdir()):
@@ -128,17 +131,22 @@ def measure_dispatch(
     project = make_project(work / "project", size, server_toml=server_toml, repo=repo, voices=voices, communes=communes)
     settings = project.settings
     deployment = load_deployment(settings.schedules_dir)
-    bulletin_id = _store_emergency(settings.db_url, deployment, today(settings))
     pub = _signing_key(settings.signing_key_file)
     if settings.segments_dir.exists() and any(settings.segments_dir.iterdir()):
         raise BenchError(f"{settings.segments_dir}: the segment store is not empty; the run would not be cold")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+    if after_night:  # the night's programs (no bulletins yet), before the emergency comes
+        night = [sys.executable, "-c", _LOA, "--config", str(project.config), "build", "--date", str(today(settings))]
+        built = subprocess.run(night, capture_output=True, text=True, check=False, cwd=project.root, env=env)
+        if built.returncode != 0:
+            raise BenchError(f"loa build ({project.config}) failed ({built.returncode}):\n{built.stderr[-2000:]}")
+    bulletin_id = _store_emergency(settings.db_url, deployment, today(settings))
 
     args = ["--config", str(project.config), "dispatch", str(bulletin_id), "--json"]
     if profile is None:
         cmd = [sys.executable, "-c", _LOA, *args]
     else:
         cmd = [sys.executable, "-c", _LOA_PROFILED, str(profile), *args]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
     started = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=project.root, env=env)
     wall = time.monotonic() - started
@@ -175,8 +183,9 @@ def measure_dispatch(
         "failures": len(report["failures"]) + sum(d["status"] != "delivered" for d in sent),
         "bytes": sum(int(d["bytes_sent"]) for d in sent),
         "files": sum(int(d["files_sent"]) for d in sent),
-        "segments_rendered": sum(1 for _ in settings.segments_dir.glob("*/*.json")),
+        "segments_rendered": report["segments_rendered"],
         "profiled": profile is not None,
+        "after_night": after_night,
     }
 
 
@@ -208,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--communes", type=int, default=99)
     parser.add_argument("--keep", type=Path, help="build in this (new or empty) directory and keep it")
     parser.add_argument("--profile", type=Path, help="run the dispatch under cProfile into this file")
+    parser.add_argument("--after-night", action="store_true", help="build the day's programs first (not timed)")
     args = parser.parse_args(argv)
     with bench_dir(args.keep, prefix="loa-bench-emergency-") as (tmp, server):
         result = measure_dispatch(
@@ -217,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             repo=REPO,
             voices=copy_voices(REPO, tmp / "voices"),
             profile=args.profile.resolve() if args.profile else None,
+            after_night=args.after_night,
         )
     print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -161,6 +161,15 @@ def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say) 
     emergency = measure_dispatch(
         tmp / "emergency", communes=size.communes, server_toml=server.toml(), repo=repo, voices=voices
     )
+    say("emergency dispatch after the night's build (the greetings already made)…")
+    emergency_after_night = measure_dispatch(
+        tmp / "emergency-night",
+        communes=size.communes,
+        server_toml=server.toml(),
+        repo=repo,
+        voices=voices,
+        after_night=True,
+    )
 
     # the naive way scaled from its sample to the whole day by minutes of audio
     scale = cold["audio_minutes"] * 60000 / naive["audio_ms"] if naive["audio_ms"] else 0.0
@@ -192,6 +201,7 @@ def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say) 
         "rss_by_communes": rss,
         "workers_scaling": scaling,
         "emergency": emergency,
+        "emergency_after_night": emergency_after_night,
         "limit": {**limit.as_dict(), "bytes_floor_cold": floor_cold, "bytes_floor_next_day": floor_next},
         "limit_next_day": limit_next.as_dict(),
         "send_limit": {"cold": send_cold.as_dict(), "next_day": send_next.as_dict()},
@@ -288,6 +298,7 @@ def _ratios(r: dict[str, Any]) -> dict[str, Any]:
         "rss_many_vs_all": _ratio(rss[-1], rss[-2]) if len(rss) >= 2 else None,
         "peak_rss_mb": max(cold["peak_rss_mb"], warm["peak_rss_mb"], nxt["peak_rss_mb"]),
         "emergency_s": r["emergency"]["wall_s"],
+        "emergency_after_night_s": r["emergency_after_night"]["wall_s"],
         "workers_2_vs_1": _ratio(scaling[1]["render_s"], scaling[2]["render_s"]) if len(scaling) == 2 else None,
     }
 

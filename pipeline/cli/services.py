@@ -34,6 +34,8 @@ def dispatch(
                 "bulletin": bulletin_id,
                 "run": report.run_id,
                 "seconds": round(report.seconds, 1),
+                "segments_rendered": report.segments_rendered,
+                "segments_reused": report.segments_reused,
                 "programs": [p.id for p in report.programs],
                 "failures": [dataclasses.asdict(f) for f in report.failures],
                 "endpoints": [delivery_json(d) for d in report.deliveries],

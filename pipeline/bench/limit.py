@@ -111,22 +111,34 @@ def encode_once_limit(jobs: list[RenderUnit], *, settings: Settings, work: Path,
     return Limit(len(jobs), len(speech), tts_s, encode_s, sum(sizes), cores, one_core_s)
 
 
-def _wanted(outbox: Path, endpoint: Endpoint, day: dt.date) -> dict[str, int]:
-    """The files the endpoint receives for ``day`` with their sizes, manifest and signature included."""
-    path = manifest_path(outbox, endpoint.commune, f"programs/{day.isoformat()}", endpoint.name)
+def _day_files(outbox: Path, endpoint: Endpoint, day: dt.date) -> dict[str, tuple[Path, int]]:
+    """The files the endpoint receives for ``day``: ``{relative path: (outbox file, bytes)}``,
+    manifest and signature included."""
+    folder = f"programs/{day.isoformat()}"
+    path = manifest_path(outbox, endpoint.commune, folder, endpoint.name)
     if not path.is_file():
         return {}
-    files = {f.path: f.bytes for f in mf.read(path).files}
-    files[f"programs/{day.isoformat()}/{mf.FILE}"] = path.stat().st_size
-    files[f"programs/{day.isoformat()}/{mf.SIG_FILE}"] = path.with_name(path.name + ".sig").stat().st_size
+    root = outbox / endpoint.commune
+    files = {f.path: (root / f.path, f.bytes) for f in mf.read(path).files}
+    sig = path.with_name(path.name + ".sig")
+    files[f"{folder}/{mf.FILE}"] = (path, path.stat().st_size)
+    files[f"{folder}/{mf.SIG_FILE}"] = (sig, sig.stat().st_size)
     return files
+
+
+def files_to_send(
+    outbox: Path, endpoint: Endpoint, day: dt.date, *, before: dt.date | None = None
+) -> dict[str, tuple[Path, int]]:
+    """The files of ``day`` the endpoint must receive, less the media it got for ``before``."""
+    wanted = _day_files(outbox, endpoint, day)
+    held = _day_files(outbox, endpoint, before) if before else {}
+    return {rel: v for rel, v in wanted.items() if not (rel.startswith("media/") and rel in held)}
 
 
 def bytes_floor(settings: Settings, deployment: Deployment, day: dt.date, *, before: dt.date | None = None) -> int:
     """Bytes of ``day``'s files every endpoint must receive, less the media it got for ``before``."""
-    total = 0
-    for endpoint in deployment.endpoints():
-        wanted = _wanted(settings.outbox_dir, endpoint, day)
-        held = _wanted(settings.outbox_dir, endpoint, before) if before else {}
-        total += sum(size for path, size in wanted.items() if not (path.startswith("media/") and path in held))
-    return total
+    return sum(
+        size
+        for endpoint in deployment.endpoints()
+        for _, size in files_to_send(settings.outbox_dir, endpoint, day, before=before).values()
+    )

@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pipeline import manifest as mf
+from pipeline.bench.limit import files_to_send
 from pipeline.config import Settings
 from pipeline.errors import LoaError
 from pipeline.models import Deployment, Endpoint
-from pipeline.package import manifest_path
 from pipeline.transports.sftp import PREFERRED_CIPHERS, parse_host_key
 
 SFTP = "sftp"
@@ -70,29 +69,6 @@ class _Send:
     argv: tuple[str, ...]
     scratch: Path  # the scratch directory as a local path (the sshd is on the loopback)
     files: tuple[tuple[str, int], ...]  # (relative path, bytes)
-
-
-def _day_files(outbox: Path, endpoint: Endpoint, day: dt.date) -> dict[str, tuple[Path, int]]:
-    """``limit._wanted`` with the local path of each file: ``{relative path: (outbox file, bytes)}``."""
-    folder = f"programs/{day.isoformat()}"
-    path = manifest_path(outbox, endpoint.commune, folder, endpoint.name)
-    if not path.is_file():
-        return {}
-    root = outbox / endpoint.commune
-    files = {f.path: (root / f.path, f.bytes) for f in mf.read(path).files}
-    sig = path.with_name(path.name + ".sig")
-    files[f"{folder}/{mf.FILE}"] = (path, path.stat().st_size)
-    files[f"{folder}/{mf.SIG_FILE}"] = (sig, sig.stat().st_size)
-    return files
-
-
-def files_to_send(
-    outbox: Path, endpoint: Endpoint, day: dt.date, *, before: dt.date | None = None
-) -> dict[str, tuple[Path, int]]:
-    """The files ``bytes_floor`` counts for ``endpoint``: ``day``'s, less media it got for ``before``."""
-    wanted = _day_files(outbox, endpoint, day)
-    held = _day_files(outbox, endpoint, before) if before else {}
-    return {rel: v for rel, v in wanted.items() if not (rel.startswith("media/") and rel in held)}
 
 
 def _arg(path: str, *, glob: bool = False) -> str:

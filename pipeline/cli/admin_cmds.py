@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import sys
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, print_json
-from pipeline.cli.web_cmds import token_app, user_app
+from pipeline.cli.web_cmds import new_password, token_app, user_app
 from pipeline.errors import UsageError
 from pipeline.store import audit
 from pipeline.store import users as user_store
@@ -78,12 +77,7 @@ def user_passwd(
 
     db = ctx_of(ctx).db
     user = user_store.user_by_name(db, name)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 10:
-        raise UsageError(f"user {name}: the password needs at least 10 characters")
+    password = new_password(name, from_stdin=password_stdin)
     user_store.set_password_hash(db, user.id, hash_password(password))
     user_store.end_sessions(db, user.id)
     audit.record(db, "cli", "user.password", f"user:{name}", "cli")

@@ -17,6 +17,18 @@ if TYPE_CHECKING:
     from pipeline.pull import PullReport
     from pipeline.signing import PublicKey
 
+
+def new_password(name: str, *, from_stdin: bool) -> str:
+    """A new password for user ``name``: asked for twice, or the first line of stdin; 10 characters at least."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise UsageError(f"user {name}: the password needs at least 10 characters")
+    return password
+
+
 user_app = typer.Typer(help="Web users: editors, approvers, commune operators.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens for endpoints that pull their programs.", no_args_is_help=True)
 
@@ -83,12 +95,7 @@ def user_add(
         raise NotFoundError(f"commune {commune}: not in the deployment; see `loa communes`")
     if group and app.deployment.group(group) is None:
         raise NotFoundError(f"group {group}: not in the deployment; see `loa communes`")
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 10:
-        raise UsageError(f"user {name}: the password needs at least 10 characters")
+    password = new_password(name, from_stdin=password_stdin)
     user = add_user(app.db, name, password_hash=hash_password(password), role=role, group=group, commune=commune)
     audit.record(app.db, "cli", "user.added", f"user:{user.name}", role)
     scope = f"group {user.group}" if user.group else f"commune {user.commune}" if user.commune else "everything"

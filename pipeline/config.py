@@ -227,7 +227,7 @@ class ReportSettings(_Section):
 
 
 class CapSettings(_Section):
-    """``[cap]``: Common Alerting Protocol 1.2 import and export (pipeline/cap.py)."""
+    """``[cap]``: Common Alerting Protocol 1.2 import and export (pipeline/broadcast/cap.py)."""
 
     #: "manual": an imported alert is a draft an approver approves (the normal rule);
     #: "auto": it is approved on import and the scheduler dispatches it at once.

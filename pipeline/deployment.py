@@ -116,7 +116,7 @@ class RawPolicy(_Raw):
 
 
 class RawCapArea(_Raw):
-    """``[[cap_area]]``: which communes a CAP alert's area reaches (see pipeline/cap.py)."""
+    """``[[cap_area]]``: which communes a CAP alert's area reaches (see pipeline/broadcast/cap.py)."""
 
     communes: list[str] = Field(min_length=1)
     geocode: str | None = None

@@ -19,6 +19,11 @@ place that turns one into an ``error: …`` line and an exit code::
 
 Messages say what was being done, to what, and what to do next. Adapters translate
 library errors at their boundary: ``raise DeliveryError(f"{endpoint}: {reason}") from exc``.
+
+Every error carries a stable ``code`` (``"bulletin.field.too_long"``) and the ``fields`` that
+fill its message (file, field, line, limit, …). The English text is the exception's own
+message; the Vietnamese text that the web and the APIs show comes from the one table in
+``pipeline/messages.py``, keyed by code — never from the English text.
 """
 
 from __future__ import annotations
@@ -30,13 +35,23 @@ EXIT_PARTIAL = 3
 
 
 class LoaError(Exception):
-    """Base of every error Loa raises on purpose."""
+    """Base of every error Loa raises on purpose: a message, a stable ``code`` and its ``fields``."""
 
     exit_code = EXIT_FAILURE
+    #: The class's default code; an instance may name a more precise one.
+    code = "error"
+
+    def __init__(self, message: str = "", *, code: str | None = None, **fields: object) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.fields: dict[str, object] = fields
 
 
 class UsageError(LoaError):
     """Bad input: the command changed nothing."""
+
+    code = "usage"
 
     exit_code = EXIT_BAD_INPUT
 
@@ -44,45 +59,67 @@ class UsageError(LoaError):
 class ConfigError(UsageError):
     """A configuration or deployment file is invalid."""
 
+    code = "config"
+
 
 class BulletinError(UsageError):
     """A bulletin (file or form) or one of its recordings is invalid."""
+
+    code = "bulletin"
 
 
 class CapError(BulletinError):
     """A Common Alerting Protocol alert is invalid or cannot be mapped; names the element."""
 
+    code = "cap"
+
 
 class ScriptError(UsageError):
     """A template or cue sheet is invalid, or clips it needs are missing."""
+
+    code = "script"
 
 
 class NotFoundError(UsageError):
     """Something named on the command line does not exist."""
 
+    code = "not_found"
+
 
 class RenderError(LoaError):
     """Audio could not be produced for a cue."""
+
+    code = "render"
 
 
 class TransientRenderError(RenderError):
     """A speech engine failed in a way that another engine (or a retry) may not."""
 
+    code = "render.transient"
+
 
 class StoreError(LoaError):
     """The database could not be read or written."""
+
+    code = "store"
 
 
 class DeliveryError(LoaError):
     """An endpoint could not be served; permanent unless a subclass says otherwise."""
 
+    code = "delivery"
+
 
 class TransientDeliveryError(DeliveryError):
     """A delivery failure worth retrying: refused, timed out, connection lost."""
 
+    code = "delivery.transient"
+
 
 class PartialFailure(LoaError):
     """Some of the work was done; the message names what failed."""
+
+    code = "partial"
 
     exit_code = EXIT_PARTIAL
 
@@ -95,6 +132,6 @@ class RecordingRefused(BulletinError):
     """
 
     def __init__(self, message: str, *, reason: str, **params: object) -> None:
-        super().__init__(message)
+        super().__init__(message, code=f"recording.{reason}", **params)
         self.reason = reason
         self.params = params

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
-from pipeline.consultation_intake import parse_policy
 from pipeline.errors import BulletinError, RecordingRefused, RenderError
+from pipeline.feedback.intake import parse_policy
 from pipeline.files import sha256_file
 from pipeline.models import (
     CATEGORIES,

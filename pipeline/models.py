@@ -86,7 +86,7 @@ class Commune:
     slots: tuple[Slot, ...]
     endpoints: tuple[Endpoint, ...] = ()
     kind: str = "xã"  # xã | phường | thị trấn, as the greeting says it
-    policy: Policy | None = None  # the commune's own [commune.policy]; pipeline.guard merges it
+    policy: Policy | None = None  # the commune's own [commune.policy]; pipeline.broadcast.guard merges it
 
     def slot(self, name: str) -> Slot | None:
         return next((s for s in self.slots if s.name == name), None)
@@ -150,7 +150,7 @@ class Bulletin:
     public: bool = True  # false: internal, never published beyond the loudspeaker
 
     #: Emergency replay cadence (front matter ``replay_every_minutes``); None: the default
-    #: of ``pipeline.replay.replay_every`` (120 for storm and flood warnings, else no replay).
+    #: of ``pipeline.broadcast.replay.replay_every`` (120 for storm and flood warnings, else no replay).
     replay_every_minutes: int | None = None
     #: Where a CAP 1.2 alert made it: its identifier, sender, sent time and references
     #: ("sender,identifier,sent" as CAP writes them); the bulletin it supersedes.

@@ -17,7 +17,7 @@ dropped silently: every bulletin that targets the commune and is not in the prog
 bulletins (khẩn cấp, ưu tiên) are never deferred for length, even when they alone overrun the
 slot (see ``overrun_ms``; a warning is logged): they go first, and the normal items that no
 longer fit make room and are reported as deferred. A normal bulletin (thông thường) follows
-its commune's decision (``decisions``, see ``pipeline.decisions``): declined → not planned
+its commune's decision (``decisions``, see ``pipeline.broadcast.decisions``): declined → not planned
 there (reported with the operator's reason); deferred → not before the chosen day. A slot
 with no bulletins still gets a short program (greeting, closing) so the commune's
 loudspeakers keep their schedule and operators see that nothing is pending; slots that do

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from pipeline import manifest as mf
-from pipeline import receipts as rc
+from pipeline.broadcast import receipts as rc
 from pipeline.errors import DeliveryError, TransientDeliveryError, UsageError
 from pipeline.signing import PublicKey
 

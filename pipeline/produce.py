@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import compose as compose_stage
-from pipeline import guard
 from pipeline import manifest as mf
 from pipeline import plan as plan_stage
+from pipeline.broadcast import guard
+from pipeline.broadcast.replay import bulletin_replays
 from pipeline.config import Settings
 from pipeline.deliver import day_targets, outbox_state
 from pipeline.errors import LoaError, NotFoundError, RenderError, UsageError
@@ -52,7 +53,6 @@ from pipeline.models import (
 )
 from pipeline.package import day_valid_until, manifest_path
 from pipeline.render import script_units
-from pipeline.replay import bulletin_replays
 from pipeline.runner import Runner, make_runner
 from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store

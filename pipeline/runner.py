@@ -77,8 +77,8 @@ class WorkContext:
 
     def collect_receipts(self, transport: Transport) -> None:
         """Store the as-run receipts a device left in ``reports/`` (read on the delivery's connection)."""
-        from pipeline.collect_receipts import collect_receipts
-        from pipeline.receipts import load_receipt_secret
+        from pipeline.broadcast.collect_receipts import collect_receipts
+        from pipeline.broadcast.receipts import load_receipt_secret
 
         report = collect_receipts(
             transport, db=self.db, secret=load_receipt_secret(self.settings.data_dir), tz=self.settings.tz

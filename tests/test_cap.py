@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import xmlschema
 
-from pipeline.cap import CAP_NS, parse_alert
+from pipeline.broadcast.cap import CAP_NS, parse_alert
 from pipeline.dispatch import pending_emergencies
 from pipeline.errors import CapError, ConfigError
 from pipeline.store import bulletins as bulletin_store

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline import receipts as rc
-from pipeline.collect_receipts import collect_from_endpoints, collect_receipts
+from pipeline.broadcast import receipts as rc
+from pipeline.broadcast.collect_receipts import collect_from_endpoints, collect_receipts
 from pipeline.config import DeliverSettings
 from pipeline.models import Endpoint
 from pipeline.store import Database, open_database

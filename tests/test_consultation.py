@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.consultation import mask_phone, normalize_phone, purge_expired, summarize
 from pipeline.errors import BulletinError, UsageError
+from pipeline.feedback.consultation import mask_phone, normalize_phone, purge_expired, summarize
 from pipeline.intake import parse_bulletin
 from pipeline.models import Answer
 from pipeline.store import Database
@@ -283,7 +283,7 @@ def test_phone_helpers() -> None:
 
 
 def test_purge_job_runs_from_a_config_path(project: Project) -> None:
-    from pipeline.consultation import purge_job
+    from pipeline.feedback.consultation import purge_job
 
     db, cid = stored_campaign(project)
     old = store.add_answer(

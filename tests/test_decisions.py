@@ -8,7 +8,7 @@ import datetime as dt
 import httpx
 import pytest
 
-from pipeline.decisions import check_decision
+from pipeline.broadcast.decisions import check_decision
 from pipeline.errors import BulletinError
 from pipeline.models import Bulletin, Decision
 from pipeline.produce import Producer

@@ -10,9 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.deployment import load_deployment
-from pipeline.errors import ConfigError
-from pipeline.guard import (
+from pipeline.broadcast.guard import (
     Airing,
     airing_of_plan,
     airing_of_program,
@@ -23,9 +21,11 @@ from pipeline.guard import (
     policy_for,
     refused,
 )
+from pipeline.broadcast.replay import replay_times
+from pipeline.deployment import load_deployment
+from pipeline.errors import ConfigError
 from pipeline.models import Bulletin, Commune, Deployment, PlannedBulletin, Policy, Program, ProgramPlan, Segment, Slot
 from pipeline.plan import PROGRAM_OVERHEAD_MS
-from pipeline.replay import replay_times
 from tests.conftest import CliResult, Project
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

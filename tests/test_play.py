@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from pipeline import manifest as mf
-from pipeline import receipts as rc
+from pipeline.broadcast import receipts as rc
 from pipeline.cli import main
 from pipeline.models import Source
 from pipeline.play import play_pulled, player_command, select_program

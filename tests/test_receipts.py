@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import pytest
 
-from pipeline import receipts as rc
+from pipeline.broadcast import receipts as rc
 from pipeline.store import open_database
 from pipeline.store import receipts as receipt_store
 

@@ -39,16 +39,16 @@ import httpx
 import jsonschema
 import pytest
 
-from pipeline import receipts as rc
+from pipeline.broadcast import receipts as rc
+from pipeline.broadcast.collect_receipts import collect_receipts
+from pipeline.broadcast.reconcile import NOT_PLAYED, PLAYED, reconcile, tier_of
+from pipeline.broadcast.statistics import compute_statistics
 from pipeline.cli import main
-from pipeline.collect_receipts import collect_receipts
 from pipeline.config import Settings
 from pipeline.intake import parse_bulletin
 from pipeline.models import Commune, Delivery, Program, Segment
 from pipeline.package import day_valid_until, package_commune
-from pipeline.reconcile import NOT_PLAYED, PLAYED, reconcile, tier_of
 from pipeline.signing import load_key
-from pipeline.statistics import compute_statistics
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import runs as run_store
 from pipeline.store.users import add_endpoint_token

@@ -8,10 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pipeline.broadcast.replay import (
+    DEFAULT_REPLAY_MINUTES,
+    bulletin_replays,
+    in_quiet_hours,
+    replay_every,
+    replay_times,
+)
 from pipeline.errors import BulletinError
 from pipeline.intake import parse_bulletin
 from pipeline.models import Bulletin
-from pipeline.replay import DEFAULT_REPLAY_MINUTES, bulletin_replays, in_quiet_hours, replay_every, replay_times
 from pipeline.store import bulletins as store
 from tests.conftest import EXAMPLES, Project
 from tests.web_support import Web

@@ -169,7 +169,7 @@ def test_jobs_are_stored_as_references_with_plain_args(tmp_path: Path) -> None:
         again.shutdown(wait=False)
     assert set(jobs) == {sched.NIGHTLY_ID, sched.RETRY_ID, sched.EMERGENCY_ID, sched.PURGE_ID, sched.WEBHOOKS_ID}
     assert jobs[sched.WEBHOOKS_ID].func_ref == "pipeline.scheduler:webhooks_job"
-    assert jobs[sched.PURGE_ID].func_ref == "pipeline.consultation:purge_job"
+    assert jobs[sched.PURGE_ID].func_ref == "pipeline.feedback.consultation:purge_job"
     assert jobs[sched.PURGE_ID].next_run_time == local(DAY + dt.timedelta(days=1), "03:00")
     nightly, retry, emergency = jobs[sched.NIGHTLY_ID], jobs[sched.RETRY_ID], jobs[sched.EMERGENCY_ID]
     assert nightly.func_ref == "pipeline.scheduler:nightly_job"

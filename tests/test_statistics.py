@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from pipeline.broadcast.reconcile import NOT_PLAYED, PLAYED, Line, tier_of
+from pipeline.broadcast.statistics import group_lines, month_of, push_report, quarter_of, report_token
 from pipeline.config import ReportSettings, load_settings
 from pipeline.errors import ConfigError
-from pipeline.reconcile import NOT_PLAYED, PLAYED, Line, tier_of
-from pipeline.statistics import group_lines, month_of, push_report, quarter_of, report_token
 from pipeline.web.charts import Bar, bar_chart
 
 

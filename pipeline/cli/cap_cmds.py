@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cap import alert_xml
-from pipeline.cap_import import fetch_alert, import_alert
+from pipeline.broadcast.cap import alert_xml
+from pipeline.broadcast.cap_import import fetch_alert, import_alert
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, print_json
 from pipeline.errors import CapError, UsageError
 from pipeline.store import bulletins as bulletin_store

@@ -51,7 +51,7 @@ def list_(ctx: typer.Context, json_out: Annotated[bool, JSON_OPTION] = False) ->
 
     Example: loa consultation list --json
     """
-    from pipeline.consultation import communes_of
+    from pipeline.feedback.consultation import communes_of
     from pipeline.store import consultations as store
 
     app = ctx_of(ctx)
@@ -84,7 +84,7 @@ def show(
 
     Example: loa consultation show GY27 --json
     """
-    from pipeline.consultation import communes_of, summarize
+    from pipeline.feedback.consultation import communes_of, summarize
     from pipeline.store import consultations as store
 
     app = ctx_of(ctx)
@@ -131,8 +131,8 @@ def export(
 
     Example: loa consultation export GY27 --format xlsx --out gy27.xlsx
     """
-    from pipeline import consultation_export as export_fmt
-    from pipeline.consultation import summarize
+    from pipeline.feedback import export as export_fmt
+    from pipeline.feedback.consultation import summarize
     from pipeline.store import consultations as store
 
     if fmt not in ("csv", "xlsx"):
@@ -166,7 +166,7 @@ def purge(ctx: typer.Context) -> None:
 
     Example: loa consultation purge
     """
-    from pipeline.consultation import purge_expired
+    from pipeline.feedback.consultation import purge_expired
 
     app = ctx_of(ctx)
     n = purge_expired(app.db, app.settings)
@@ -183,7 +183,7 @@ def person(
 
     Example: loa consultation person 0912345678 --erase
     """
-    from pipeline.consultation import normalize_phone, remove_recordings
+    from pipeline.feedback.consultation import normalize_phone, remove_recordings
     from pipeline.store import consultations as store
 
     app = ctx_of(ctx)
@@ -213,7 +213,7 @@ def followup(
     import datetime as dt
     from zoneinfo import ZoneInfo
 
-    from pipeline.consultation import make_followup
+    from pipeline.feedback.consultation import make_followup
     from pipeline.store import consultations as store
 
     app = ctx_of(ctx)
@@ -247,7 +247,7 @@ def report(
     import datetime as dt
     from zoneinfo import ZoneInfo
 
-    from pipeline.consultation import summarize
+    from pipeline.feedback.consultation import summarize
     from pipeline.store import consultations as store
     from pipeline.web.charts import count_chart
     from pipeline.web.pages import make_environment, nfc

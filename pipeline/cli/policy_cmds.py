@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from pipeline.broadcast.policy_check import check_day
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, print_json
 from pipeline.errors import UsageError
-from pipeline.policy_check import check_day
 
 policy_app = typer.Typer(
     help="Check programs against the broadcast rules ([policy] in schedules/).", no_args_is_help=True

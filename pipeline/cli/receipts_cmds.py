@@ -28,8 +28,8 @@ def collect(
 
     Example: loa receipts collect --endpoint y-ty-1
     """
-    from pipeline.collect_receipts import collect_from_endpoints
-    from pipeline.receipts import load_receipt_secret
+    from pipeline.broadcast.collect_receipts import collect_from_endpoints
+    from pipeline.broadcast.receipts import load_receipt_secret
 
     app = ctx_of(ctx)
     chosen = []
@@ -79,7 +79,7 @@ def key(
 
     Example: loa receipts key y-ty-1 > /media/usb/receipt.key
     """
-    from pipeline.receipts import endpoint_key, load_receipt_secret
+    from pipeline.broadcast.receipts import endpoint_key, load_receipt_secret
 
     app = ctx_of(ctx)
     if app.deployment.endpoint(endpoint) is None:

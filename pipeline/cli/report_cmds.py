@@ -33,8 +33,8 @@ def report(
 
     Example: loa report --from 2026-10-01 --to 2026-12-31 --format csv --out /srv/bao-cao
     """
-    from pipeline.reconcile import reconcile
-    from pipeline.statistics import FORMATS, compute_statistics, push_report, to_json, write_report
+    from pipeline.broadcast.reconcile import reconcile
+    from pipeline.broadcast.statistics import FORMATS, compute_statistics, push_report, to_json, write_report
 
     app = ctx_of(ctx)
     first, last = start.date(), end.date()

@@ -13,7 +13,7 @@ restart:
                    slot that day starts; then log once, and record, what never arrived.
 ``loa-emergency``  ``emergency_job`` every ``EMERGENCY_POLL_SECONDS``: dispatch approved
                    emergency bulletins not yet delivered everywhere.
-``loa-consultation-purge``  ``pipeline.consultation:purge_job`` daily at 03:00: erase the
+``loa-consultation-purge``  ``pipeline.feedback.consultation:purge_job`` daily at 03:00: erase the
                    personal fields of consultation answers past their retention.
 ``loa-webhooks``   ``webhooks_job`` every minute: send the due webhook events (approval,
                    airing, withdrawal), each retried with its own backoff.

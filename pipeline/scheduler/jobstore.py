@@ -34,7 +34,7 @@ WEBHOOKS_JOB = "pipeline.scheduler:webhooks_job"
 #: How often due webhook events are sent (each retry waits its own backoff).
 WEBHOOKS_EVERY_SECONDS = 60
 #: Personal data of consultation answers past ``consultation.retention_days`` is erased daily at 03:00.
-PURGE_JOB = "pipeline.consultation:purge_job"
+PURGE_JOB = "pipeline.feedback.consultation:purge_job"
 JOBSTORE_TABLE = "apscheduler_jobs"
 #: How often approved emergency bulletins are looked for (``nightly.emergency_poll_seconds``
 #: overrides it once that setting exists).

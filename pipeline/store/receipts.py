@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from pipeline.receipts import Receipt, ReplayedReceiptError, parse, to_document
+from pipeline.broadcast.receipts import Receipt, ReplayedReceiptError, parse, to_document
 from pipeline.store.db import Database, as_utc, utcnow
 
 

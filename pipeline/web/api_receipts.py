@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from pipeline import receipts as rc
+from pipeline.broadcast import receipts as rc
 from pipeline.store import receipts as receipt_store
 from pipeline.web.api import EndpointDep
 from pipeline.web.state import web_state

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipeline import receipts as rc
+from pipeline.broadcast import receipts as rc
 from pipeline.manifest import ProgramEntry
 from pipeline.store import receipts as receipt_store
 from pipeline.web.outbox import commune_view, folder_manifests

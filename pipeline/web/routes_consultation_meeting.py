@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from pipeline.audio import ingest_audio
-from pipeline.consultation import MAX_ANSWER_CHARS, check_values, clean, communes_of
 from pipeline.errors import NotFoundError, RenderError, UsageError
+from pipeline.feedback.consultation import MAX_ANSWER_CHARS, check_values, clean, communes_of
 from pipeline.models import LANGUAGES, Answer, Consultation
 from pipeline.store import consultations as store
 from pipeline.web.api import EndpointDep

@@ -23,7 +23,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
-from pipeline.consultation import (
+from pipeline.errors import NotFoundError, UsageError
+from pipeline.feedback.consultation import (
     CONSENT_TEXT,
     MAX_ANSWER_CHARS,
     MAX_NAME_CHARS,
@@ -32,7 +33,6 @@ from pipeline.consultation import (
     communes_of,
     normalize_phone,
 )
-from pipeline.errors import NotFoundError, UsageError
 from pipeline.models import Answer, Consultation
 from pipeline.store import consultations as store
 from pipeline.web.auth import RateLimiter, load_secret_key

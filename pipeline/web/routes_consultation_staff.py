@@ -13,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from pipeline import consultation_export as export_fmt
-from pipeline.consultation import CHANNEL_VI, YESNO_VI, make_followup, shown_phone, summarize
 from pipeline.errors import LoaError, NotFoundError, UsageError
+from pipeline.feedback import export as export_fmt
+from pipeline.feedback.consultation import CHANNEL_VI, YESNO_VI, make_followup, shown_phone, summarize
 from pipeline.models import LANGUAGES, Consultation
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import consultations as store

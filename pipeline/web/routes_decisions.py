@@ -4,7 +4,7 @@
 date, or declines with a reason each approved normal bulletin (thông thường) for the commune.
 ``GET /api/v1/endpoints/{name}/bulletins`` lists the same bulletins for a device with its token;
 ``POST /api/v1/endpoints/{name}/decisions`` records a decision for the endpoint's commune.
-Both go through ``pipeline.decisions.check_decision``; staff see the decisions on the bulletin page.
+Both go through ``pipeline.broadcast.decisions.check_decision``; staff see the decisions on the bulletin page.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from pipeline.decisions import awaiting, check_decision, targets
+from pipeline.broadcast.decisions import awaiting, check_decision, targets
 from pipeline.errors import BulletinError, LoaError
 from pipeline.models import Bulletin, Commune, Decision
 from pipeline.store import bulletins as bulletin_store

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from pipeline.broadcast.reconcile import Reconciliation, reconcile
+from pipeline.broadcast.statistics import DIMENSIONS, Row, Statistics, compute_statistics, statistics_csv, to_json
 from pipeline.models import LANGUAGES
-from pipeline.reconcile import Reconciliation, reconcile
-from pipeline.statistics import DIMENSIONS, Row, Statistics, compute_statistics, statistics_csv, to_json
 from pipeline.web.auth import Reader, scope_communes
 from pipeline.web.charts import Bar, bar_chart
 from pipeline.web.pages import render

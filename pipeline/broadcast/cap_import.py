@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from pipeline.cap import CapAlert, check_airable, communes_of, parse_alert, to_bulletin
+from pipeline.broadcast.cap import CapAlert, check_airable, communes_of, parse_alert, to_bulletin
 from pipeline.config import Settings
 from pipeline.errors import CapError, LoaError, UsageError
 from pipeline.models import Bulletin, Deployment

@@ -46,7 +46,7 @@ _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 _KEY_LABEL = b"loa.receipt/1|"
 _FIELDS = frozenset({"schema", "id", "endpoint", "commune", "source", "program", "issued_at", "note", "items", "mac"})
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "receipt-1.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "receipt-1.schema.json"
 
 
 class ReceiptError(UsageError):

@@ -13,7 +13,7 @@ import csv
 import io
 from zoneinfo import ZoneInfo
 
-from pipeline.consultation import CHANNEL_VI, YESNO_VI, Summary, counted, mask_phone
+from pipeline.feedback.consultation import CHANNEL_VI, YESNO_VI, Summary, counted, mask_phone
 from pipeline.models import LANGUAGES, Answer, Consultation, Deployment
 
 FORMAT = "loa.consultation-export/1"

@@ -1,6 +1,6 @@
 """Statistics for the provincial source-information system; the one writer of ``loa.report/1``.
 
-From a reconciliation (``pipeline.reconcile``) of a date range: per month and per
+From a reconciliation (``pipeline.broadcast.reconcile``) of a date range: per month and per
 quarter, bulletins and minutes (scheduled and played) by tier, language, commune and
 topic (the bulletin's category), coverage (share of scheduled items played), and the
 latency of each emergency bulletin from approval to the moment it was on every
@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pipeline.broadcast.reconcile import PLAYED, Line, Reconciliation
 from pipeline.config import ReportSettings
 from pipeline.errors import ConfigError, DeliveryError, TransientDeliveryError
 from pipeline.models import Deployment
-from pipeline.reconcile import PLAYED, Line, Reconciliation
 from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import receipts as receipt_store

@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline import models
+from pipeline.broadcast.receipts import Receipt, web_endpoint
 from pipeline.models import Bulletin, Delivery, Deployment
-from pipeline.receipts import Receipt, web_endpoint
 from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import receipts as receipt_store

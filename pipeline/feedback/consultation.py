@@ -3,7 +3,7 @@
 Checking an answer against its campaign, the summary per question, commune, language and
 channel, phone numbers (normalised, masked), the follow-up bulletin made from the agency's
 answer, and the retention purge of personal fields. Exports live in
-``pipeline/consultation_export.py`` (the one owner of that format).
+``pipeline/feedback/export.py`` (the one owner of that format).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from pipeline import receipts as rc
+from pipeline.broadcast import receipts as rc
 from pipeline.config import DeliverSettings
 from pipeline.errors import DeliveryError
 from pipeline.models import Endpoint

@@ -1,18 +1,18 @@
 """``loa policy check``: plan a day and put it, and the emergency replays, through the guard.
 
 Nothing is built or sent: it says which programs and replay schedules the broadcast rules
-(``pipeline/guard.py``) would refuse, and which communes miss a required language.
+(``pipeline/broadcast/guard.py``) would refuse, and which communes miss a required language.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from pipeline.broadcast.guard import Violation, check_plans, check_replays, policy_for
+from pipeline.broadcast.replay import bulletin_replays
 from pipeline.config import Settings
-from pipeline.guard import Violation, check_plans, check_replays, policy_for
 from pipeline.models import Deployment
 from pipeline.produce import Producer
-from pipeline.replay import bulletin_replays
 from pipeline.store import Database
 
 

@@ -17,7 +17,7 @@ Export (``alert_xml``): any emergency bulletin as a CAP 1.2 alert, valid against
 communes with a ``geocode`` (valueName ``VN-ADM``) per commune code.
 
 What an import does with the store (duplicates, Update, Cancel, out-of-order alerts) is
-``pipeline.cap_import``.
+``pipeline.broadcast.cap_import``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ commune; its keys override the deployment's), see ``Policy``:
 - ``max_program_minutes``: the longest a slot program may run (estimated before the build,
   measured after it). Emergency programs are not limited.
 - ``max_replays_per_day``: the most replays of one emergency bulletin in a local day
-  (``pipeline.replay.replay_times(max_per_day=…)`` keeps a schedule within it).
+  (``pipeline.broadcast.replay.replay_times(max_per_day=…)`` keeps a schedule within it).
 - ``required_languages``: the languages a commune's programs must carry (Decree 49/2024: Vietnamese
   and the local ethnic languages). A program that has bulletins but lacks one is *reported*
   (``refuse`` False): the dashboard shows it per commune; the build goes on.

@@ -1,0 +1,1 @@
+"""Feedback on draft policies: consultations, their intake from front matter, and exports."""

@@ -1,0 +1,41 @@
+"""The one table of what Loa says to people, keyed by error code.
+
+An error's English text is its own message (the CLI prints it); what the web pages, the
+agency API and the public API show comes from ``VI`` here, filled from the error's
+``fields``. A code missing from the table gets its class's general sentence, never the
+English text. Nothing here matches message text: a code is the contract.
+"""
+
+from __future__ import annotations
+
+from pipeline.errors import LoaError
+
+#: code → Vietnamese message template (``str.format`` with the error's fields).
+VI: dict[str, str] = {
+    "error": "Đã có lỗi; thao tác chưa hoàn tất. Hãy thử lại hoặc báo quản trị viên.",
+    "usage": "Dữ liệu chưa hợp lệ; chưa có gì thay đổi.",
+    "config": "Cấu hình chưa hợp lệ; hãy báo quản trị viên.",
+    "bulletin": "Bản tin chưa hợp lệ; chưa có gì thay đổi.",
+    "cap": "Cảnh báo CAP chưa hợp lệ; chưa có gì thay đổi.",
+    "script": "Kịch bản chương trình chưa hợp lệ.",
+    "not_found": "Không tìm thấy.",
+    "render": "Không tạo được âm thanh.",
+    "render.transient": "Dịch vụ giọng nói tạm thời không trả lời; hệ thống sẽ thử lại.",
+    "store": "Cơ sở dữ liệu tạm thời không đọc, ghi được; hãy thử lại sau.",
+    "delivery": "Không gửi được tới thiết bị.",
+    "delivery.transient": "Tạm thời không gửi được tới thiết bị; hệ thống sẽ thử lại.",
+    "partial": "Một phần công việc chưa xong; xem danh sách xã, thiết bị bị lỗi.",
+}
+
+
+def vietnamese(err: LoaError) -> str:
+    """The Vietnamese sentence for ``err``: its code's template, else its class's, filled from its fields."""
+    for cls in type(err).__mro__:
+        code = err.code if cls is type(err) else getattr(cls, "code", None)
+        template = VI.get(code) if isinstance(code, str) else None
+        if template is not None:
+            try:
+                return template.format(**err.fields)
+            except (KeyError, IndexError, ValueError):
+                continue
+    return VI["error"]

@@ -265,3 +265,33 @@ def test_local_disk_full_and_read_only(tmp_path: Path, payload: Path) -> None:
 
 def files_in(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_authentication_timeout_on_a_slow_link_is_transient(
+    sshd_running: SshServer,  # noqa: F811
+    proxy: TcpProxy,
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The link stalls after the handshake: paramiko's "Authentication timeout." is a retry, not a wrong key."""
+    import paramiko
+
+    fast = DeliverSettings(connect_timeout_s=1, op_timeout_s=1, keepalive_s=0)
+    ep = sshd_running.endpoint(root, port=proxy.port)
+    real_auth = paramiko.Transport.auth_publickey
+
+    def stall_then_auth(self: paramiko.Transport, *args: object, **kwargs: object) -> object:
+        proxy.blackhole = True  # the handshake went through; the authentication gets no answer
+        return real_auth(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(paramiko.Transport, "auth_publickey", stall_then_auth)
+    with pytest.raises(DeliveryError) as info:
+        open_transport(ep, settings=fast).__enter__()
+    assert isinstance(info.value, TransientDeliveryError), str(info.value)
+    assert "authorized_keys" not in str(info.value)
+    assert "will retry" in str(info.value)
+    monkeypatch.setattr(paramiko.Transport, "auth_publickey", real_auth)
+    proxy.blackhole = False
+    with open_transport(ep, settings=fast) as t:  # the retry, on a link that answers again
+        t.put_bytes(b"ok", "media/a.mp3")
+    assert (root / "media/a.mp3").read_bytes() == b"ok"

@@ -55,6 +55,20 @@ _KEY_ALGORITHMS: dict[str, tuple[str, ...]] = {
 _LINK_ERRORS = (TimeoutError, EOFError, paramiko.SSHException, ConnectionError)
 
 
+def _auth_link_failure(ssh: paramiko.Transport, exc: paramiko.AuthenticationException) -> bool:
+    """Whether an authentication failure is the link's fault (retry), not the device's answer.
+
+    paramiko raises ``AuthenticationException`` for a refused key, but also when no answer
+    came within ``auth_timeout`` ("Authentication timeout.") or the link closed during
+    authentication ("... transport shut down or saw EOF"). Only a server's explicit answer
+    (a refusal, or "publickey is not allowed") is permanent.
+    """
+    if isinstance(exc, paramiko.BadAuthenticationType):
+        return False
+    text = str(exc)
+    return text.startswith("Authentication timeout") or "saw EOF" in text or not ssh.is_active()
+
+
 def fingerprint(blob: bytes) -> str:
     """OpenSSH's SHA256 fingerprint of a public key blob: ``SHA256:base64-without-padding``."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
@@ -192,6 +206,12 @@ class SftpTransport:
         try:
             ssh.auth_publickey(ep.user, pkey)
         except paramiko.AuthenticationException as exc:
+            if _auth_link_failure(ssh, exc):
+                raise TransientDeliveryError(
+                    f"{self.name}: authentication as {ep.user} at {ep.host}:{ep.port} did not complete "
+                    f"within {st.connect_timeout_s:g} s ({exc}); the link is slow or was lost, "
+                    "the key was not refused; will retry"
+                ) from exc
             raise DeliveryError(
                 f"{self.name}: the device does not accept key {ep.key_file} for user {ep.user} "
                 f"({exc}); add its public key ({ep.key_file}.pub) to ~{ep.user}/.ssh/authorized_keys "

@@ -19,6 +19,7 @@ VI: dict[str, str] = {
     "cap": "Cảnh báo CAP chưa hợp lệ; chưa có gì thay đổi.",
     "script": "Kịch bản chương trình chưa hợp lệ.",
     "not_found": "Không tìm thấy.",
+    "token.not_found": "Không tìm thấy mã truy cập này.",
     "render": "Không tạo được âm thanh.",
     "render.transient": "Dịch vụ giọng nói tạm thời không trả lời; hệ thống sẽ thử lại.",
     "store": "Cơ sở dữ liệu tạm thời không đọc, ghi được; hãy thử lại sau.",

@@ -11,8 +11,8 @@ from pipeline.intake import parse_bulletin
 from pipeline.models import Deployment
 from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
-from pipeline.store.agencies import add_agency, add_agency_token
-from pipeline.web.auth import new_token
+from pipeline.store.agencies import add_agency
+from pipeline.store.tokens import create_agency_token
 from tests.conftest import Project
 from tests.web_support import small_project
 
@@ -35,8 +35,7 @@ def publish_project(root: Path, voices: Path, *, segments: Path | None = None) -
 def make_agency(db: Database, name: str, scope: tuple[str, ...], title: str = "") -> str:
     """An agency with one live token; returns the token."""
     add_agency(db, name, title=title or f"Sở {name}", scope=scope)
-    token = new_token()
-    add_agency_token(db, name, token)
+    _, token = create_agency_token(db, name)
     return token
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.store import agencies as agency_store
 from pipeline.store import bulletins as bulletin_store
-from pipeline.store.agencies import owner_of, revoke_agency_tokens
+from pipeline.store.agencies import owner_of
+from pipeline.store.tokens import list_tokens, revoke_tokens
 from tests.audio_fixtures import sine
 from tests.conftest import Project
 from tests.publish_support import build, bulletin_file, local_today, make_agency, publish_project
@@ -146,7 +146,7 @@ def test_scope_403_other_agency_404_revoked_and_unknown_401(api: tuple[Web, dict
     assert c.post("/api/v1/bulletins", content=same.encode(), headers=auth(tokens["so-yte"], **MD)).status_code == 409
     assert c.get(f"/api/v1/bulletins/{bid}", headers=auth("not-a-token-of-anyone")).status_code == 401
     assert c.get(f"/api/v1/bulletins/{bid}").status_code == 401
-    revoke_agency_tokens(web.db, "bat-xat-only")
+    revoke_tokens(web.db, "agency", "bat-xat-only")
     r = c.get(f"/api/v1/bulletins/{bid}", headers=auth(tokens["bat-xat"]))
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     r = c.post(
@@ -264,7 +264,7 @@ def test_admin_creates_and_revokes_agency_tokens_in_the_web(api: tuple[Web, dict
     headers = auth(token.group(1))
     assert c.get("/api/v1/bulletins/999", headers=headers).status_code == 404  # a live token: not 401
     assert token.group(1) not in admin.get("/admin/agencies").text  # shown once
-    [live] = [t for t in agency_store.agency_tokens(web.db, "ban-lau") if t.last_used_at is not None]
+    [live] = [t for t in list_tokens(web.db, "agency", "ban-lau") if t.last_used_at is not None]
     r = admin.post(f"/admin/agencies/ban-lau/tokens/{live.id}/revoke", data={"csrf_token": csrf_of(page.text)})
     assert r.status_code == 303
     assert c.get("/api/v1/bulletins/999", headers=headers).status_code == 401

@@ -16,7 +16,7 @@ import pytest
 from pipeline.intake import parse_bulletin
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import consultations as store
-from pipeline.store import users as user_store
+from pipeline.store import tokens as token_store
 from tests import audio_fixtures as fx
 from tests.web_support import Web, csrf_of, logged_in_csrf, serve_project, small_project, standard_users
 
@@ -315,7 +315,7 @@ def test_operator_records_a_village_meeting_with_a_voice_message(web: Web, tmp_p
 def test_device_answers_with_its_token(web: Web) -> None:
     cid = add_campaign(web)
     add_campaign(web, code="BL1", targets='["02695"]')
-    user_store.add_endpoint_token(web.db, "y-ty-loa", "tok-y-ty-" + "x" * 30)
+    token_store.add_token(web.db, "endpoint", "y-ty-loa", "tok-y-ty-" + "x" * 30)
     device = web.client()
     headers = {"Authorization": "Bearer tok-y-ty-" + "x" * 30}
     body = {"values": ["no", "Ngô", "Cần thêm giống ngô"], "language": "hmn", "people": 1}

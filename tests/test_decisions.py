@@ -14,7 +14,7 @@ from pipeline.models import Bulletin, Decision
 from pipeline.produce import Producer
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import decisions as decision_store
-from pipeline.store.users import add_endpoint_token
+from pipeline.store.tokens import add_token
 from tests.conftest import Project
 from tests.web_support import Web, add_bulletin, csrf_of, logged_in_csrf
 
@@ -135,7 +135,7 @@ def test_a_post_without_the_session_token_is_refused(web: Web) -> None:
 
 def test_the_pull_api_lists_and_records_decisions_with_the_endpoints_token(web: Web) -> None:
     normal_id, prio_id, other_id = _ids(web)
-    add_endpoint_token(web.db, "y-ty-loa", "tok-y-ty")
+    add_token(web.db, "endpoint", "y-ty-loa", "tok-y-ty")
     anon = web.client()
     assert anon.get("/api/v1/endpoints/y-ty-loa/bulletins").status_code == 401
     assert anon.post("/api/v1/endpoints/y-ty-loa/decisions", json={"bulletin": normal_id}).status_code == 401

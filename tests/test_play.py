@@ -20,7 +20,7 @@ from pipeline.play import play_pulled, player_command, select_program
 from pipeline.pull import pull
 from pipeline.signing import PublicKey, load_key, public_key
 from pipeline.store import receipts as receipt_store
-from pipeline.store.users import add_endpoint_token
+from pipeline.store.tokens import add_token
 from tests import audio_fixtures as fx
 from tests.web_support import Built, Web, build_small, serve_project, shared_segments
 
@@ -37,8 +37,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Pa
         tmp / "p", voices_with_placeholders, wav, segments=shared_segments(tmp_path_factory), commune="02641"
     )
     db = built.project.db()
-    add_endpoint_token(db, "y-ty-loa", TOKEN)
-    add_endpoint_token(db, "ban-lau-loa", OTHER)
+    add_token(db, "endpoint", "y-ty-loa", TOKEN)
+    add_token(db, "endpoint", "ban-lau-loa", OTHER)
     db.close()
     return built
 

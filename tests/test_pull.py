@@ -19,7 +19,7 @@ from pipeline.files import sha256_file
 from pipeline.package import manifest_path
 from pipeline.pull import pull
 from pipeline.signing import PublicKey, init_key, load_key, public_key, sign
-from pipeline.store.users import add_endpoint_token
+from pipeline.store.tokens import add_token
 from tests import audio_fixtures as fx
 from tests.web_support import Built, Web, build_small, serve_project, shared_segments
 
@@ -35,7 +35,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Pa
         tmp / "p", voices_with_placeholders, wav, segments=shared_segments(tmp_path_factory), commune="02641"
     )
     db = built.project.db()
-    add_endpoint_token(db, "y-ty-loa", TOKEN)
+    add_token(db, "endpoint", "y-ty-loa", TOKEN)
     db.close()
     return built
 

@@ -51,7 +51,7 @@ from pipeline.package import day_valid_until, package_commune
 from pipeline.signing import load_key
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import runs as run_store
-from pipeline.store.users import add_endpoint_token
+from pipeline.store.tokens import add_token
 from pipeline.transports import open_transport
 from pipeline.units import PackageUnit
 from tests.conftest import REPO, Project
@@ -232,7 +232,7 @@ def scripted(tmp_path: Path, sshd_server: SshServer) -> Iterator[tuple[Web, dict
         dt.datetime(2026, 11, 30, 23, 0, tzinfo=TZ),
         "Connection refused",
     )
-    add_endpoint_token(db, "y-ty-pull", PULL_TOKEN)
+    add_token(db, "endpoint", "y-ty-pull", PULL_TOKEN)
     make_user(db, "dai-banlau", "operator", commune="02695")
     make_user(db, "duyet", "approver")
     db.close()

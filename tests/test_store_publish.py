@@ -40,7 +40,7 @@ def test_migration_7_upgrades_an_older_database_bulletins_stay_public(tmp_path: 
     try:
         [old] = store.list_bulletins(db)
         assert old.public is True
-        for table in ("agencies", "agency_tokens", "agency_bulletins", "idempotency_keys", "webhook_events"):
+        for table in ("agencies", "api_tokens", "agency_bulletins", "idempotency_keys", "webhook_events"):
             assert db.table(table) is not None
     finally:
         db.close()

@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.errors import StoreError
 from pipeline.store import audit
+from pipeline.store import tokens as token_store
 from pipeline.store import users as user_store
 from tests.conftest import CliResult, Project
 from tests.web_support import PASSWORD, Web, csrf_of, login, standard_users
@@ -70,7 +71,7 @@ def test_tokens_are_shown_once_listed_and_revoked(web: Web) -> None:
     assert pull.get("/api/v1/me").json()["endpoint"] == "y-ty-loa"
     listing = admin.get("/admin/tokens").text
     assert token not in listing and "y-ty-loa" in listing and "Y Tý" in listing
-    [tok] = user_store.list_endpoint_tokens(web.db)
+    [tok] = token_store.list_tokens(web.db, "endpoint")
     assert _post(admin, "/admin/tokens", f"/admin/tokens/{tok.id}/revoke", {}).status_code == 303
     assert pull.get("/api/v1/me").status_code == 401
 
@@ -170,9 +171,9 @@ def test_cli_user_and_token_commands(small: Project, small_cli: Callable[..., Cl
     assert small_cli("user", "unlock", "bientap").code == 0 and user_store.account_locked(db, "bientap") is None
     tokens = small_cli("token", "list", "--json")
     assert tokens.code == 0 and '"y-ty-loa"' in tokens.out
-    [tok] = user_store.list_endpoint_tokens(db)
+    [tok] = token_store.list_tokens(db, "endpoint")
     assert small_cli("token", "revoke", str(tok.id)).code == 0
-    assert user_store.list_endpoint_tokens(db)[0].revoked_at is not None
+    assert token_store.list_tokens(db, "endpoint")[0].revoked_at is not None
     assert small_cli("token", "revoke", "999").code == 2
     actions = [e.action for e in reversed(audit.entries(db))]
     assert actions[0] == "token.issued" and actions[-2:] == ["user.unlocked", "token.revoked"]

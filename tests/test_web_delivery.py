@@ -24,7 +24,8 @@ from pipeline.cli.context import AppContext
 from pipeline.package import manifest_path as manifest_path_for
 from pipeline.store import audit
 from pipeline.store.runs import latest_deliveries
-from pipeline.store.users import add_endpoint_token, play_reports
+from pipeline.store.tokens import add_token
+from pipeline.store.users import play_reports
 from tests import audio_fixtures as fx
 from tests.web_support import Built, Web, build_small, csrf_of, logged_in_csrf, serve_project, shared_segments
 
@@ -178,7 +179,7 @@ def test_an_operator_of_another_commune_gets_404_for_every_file(built: Built, we
 @pytest.fixture
 def token(web: Web) -> str:
     value = "tok-" + hashlib.sha256(web.url.encode()).hexdigest()[:24]
-    add_endpoint_token(web.db, "y-ty-loa", value)
+    add_token(web.db, "endpoint", "y-ty-loa", value)
     return value
 
 
@@ -194,7 +195,7 @@ def test_the_manifest_needs_the_endpoints_own_token(built: Built, web: Web, toke
     url = f"/api/v1/endpoints/y-ty-loa/programs?date={day}"
     assert api(web, None).get(url).status_code == 401
     assert api(web, "wrong").get(url).status_code == 401
-    add_endpoint_token(web.db, "ban-lau-loa", "tok-ban-lau")
+    add_token(web.db, "endpoint", "ban-lau-loa", "tok-ban-lau")
     assert api(web, "tok-ban-lau").get(url).status_code == 404  # another endpoint's token sees nothing
     client = api(web, token)
     r = client.get(url)

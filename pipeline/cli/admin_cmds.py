@@ -12,8 +12,10 @@ from rich.table import Table
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, print_json
 from pipeline.cli.web_cmds import new_password, token_app, user_app
 from pipeline.errors import UsageError
-from pipeline.store import audit
+from pipeline.store import audit, tokens
 from pipeline.store import users as user_store
+
+_TOKEN_TIMES = ("created_at", "last_used_at", "revoked_at")
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -104,15 +106,13 @@ def token_list(ctx: typer.Context, json_out: Annotated[bool, JSON_OPTION] = Fals
 
     Example: loa token list
     """
-    tokens = user_store.list_endpoint_tokens(ctx_of(ctx).db)
+    items = tokens.list_tokens(ctx_of(ctx).db, "endpoint")
     if json_out:
-        print_json(
-            [{k: _when(v) if k.endswith("_at") else v for k, v in dataclasses.asdict(t).items()} for t in tokens]
-        )
+        print_json([{"id": t.id, "endpoint": t.owner} | {k: _when(getattr(t, k)) for k in _TOKEN_TIMES} for t in items])
         return
     table = Table("id", "endpoint", "issued", "last used", "revoked")
-    for t in tokens:
-        table.add_row(str(t.id), t.endpoint, _when(t.created_at), _when(t.last_used_at), _when(t.revoked_at))
+    for t in items:
+        table.add_row(str(t.id), t.owner, _when(t.created_at), _when(t.last_used_at), _when(t.revoked_at))
     console.print(table)
 
 
@@ -125,9 +125,9 @@ def token_revoke(
     Example: loa token revoke 3
     """
     db = ctx_of(ctx).db
-    tok = user_store.revoke_endpoint_token(db, token_id)
-    audit.record(db, "cli", "token.revoked", f"endpoint:{tok.endpoint}", f"#{tok.id}")
-    console.print(f"revoked token #{tok.id} of {tok.endpoint}", markup=False)
+    tok = tokens.revoke_token(db, "endpoint", token_id)
+    audit.record(db, "cli", "token.revoked", f"endpoint:{tok.owner}", f"#{tok.id}")
+    console.print(f"revoked token #{tok.id} of {tok.owner}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -69,11 +69,12 @@ def token_create(
 
     Example: loa agency token create so-yte
     """
-    from pipeline.store.agencies import add_agency_token
-    from pipeline.web.auth import new_token
+    from pipeline.store import tokens
+    from pipeline.store.agencies import get_agency
 
-    token = new_token()
-    token_id = add_agency_token(ctx_of(ctx).db, agency, token)
+    db = ctx_of(ctx).db
+    get_agency(db, agency)
+    token_id, token = tokens.create_agency_token(db, agency)
     if json_out:
         print_json({"agency": agency, "id": token_id, "token": token})
         return
@@ -91,13 +92,13 @@ def token_list(
 
     Example: loa agency token list so-yte
     """
-    from pipeline.store.agencies import agency_tokens
+    from pipeline.store import tokens
 
-    items = agency_tokens(ctx_of(ctx).db, agency)
+    items = tokens.list_tokens(ctx_of(ctx).db, "agency", agency)
     rows = [
         {
             "id": t.id,
-            "agency": t.agency,
+            "agency": t.owner,
             "created_at": t.created_at.isoformat(),
             "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
             "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
@@ -122,11 +123,12 @@ def token_revoke(
 
     Example: loa agency token revoke so-yte --id 3
     """
-    from pipeline.store.agencies import get_agency, revoke_agency_tokens
+    from pipeline.store import tokens
+    from pipeline.store.agencies import get_agency
 
     app = ctx_of(ctx)
     get_agency(app.db, agency)
-    n = revoke_agency_tokens(app.db, agency, token_id=token_id)
+    n = tokens.revoke_tokens(app.db, "agency", agency, token_id=token_id)
     if token_id is not None and n == 0:
         raise UsageError(f"agency {agency}: no live token {token_id}; see `loa agency token list {agency}`")
     console.print(f"revoked {n} token(s) of {agency}", markup=False)

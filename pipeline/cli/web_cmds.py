@@ -113,15 +113,13 @@ def token_create(
 
     Example: loa token create y-ty-1
     """
-    from pipeline.store.users import add_endpoint_token, revoke_endpoint_tokens
-    from pipeline.web.auth import new_token
+    from pipeline.store import tokens
 
     app = ctx_of(ctx)
     if app.deployment.endpoint(endpoint) is None:
         raise NotFoundError(f"endpoint {endpoint}: not in the deployment; see `loa communes`")
-    revoked = revoke_endpoint_tokens(app.db, endpoint) if revoke_old else 0
-    token = new_token()
-    add_endpoint_token(app.db, endpoint, token)
+    revoked = tokens.revoke_tokens(app.db, "endpoint", endpoint) if revoke_old else 0
+    token = tokens.create_endpoint_token(app.db, endpoint)
     audit.record(app.db, "cli", "token.issued", f"endpoint:{endpoint}", f"revoked {revoked}" if revoked else "")
     if json_out:
         print_json({"endpoint": endpoint, "token": token, "revoked": revoked})

@@ -1,22 +1,21 @@
 """Agencies (role ``agency``): departments that submit bulletins through the API, within a scope.
 
 An agency's scope is a list of targets it may address: ``"all"`` (the province), group ids
-or commune codes. Its API tokens are stored as SHA-256, like endpoint tokens. The store
+or commune codes. Its API tokens live in the one token store (``pipeline.store.tokens``). The store
 also remembers which agency submitted which bulletin and the ``Idempotency-Key`` of each
 submission.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.errors import NotFoundError, UsageError
-from pipeline.store.db import Database, as_utc, utcnow
-from pipeline.store.users import digest
+from pipeline.store import tokens
+from pipeline.store.db import Database, utcnow
 
 ROLE = "agency"
 
@@ -28,15 +27,6 @@ class Agency:
     scope: tuple[str, ...]  # "all", group ids, commune codes
     disabled: bool = False
     role: str = ROLE
-
-
-@dataclass(frozen=True, slots=True)
-class AgencyToken:
-    id: int
-    agency: str
-    created_at: dt.datetime
-    last_used_at: dt.datetime | None
-    revoked_at: dt.datetime | None
 
 
 def add_agency(db: Database, name: str, *, title: str, scope: tuple[str, ...]) -> Agency:
@@ -72,60 +62,16 @@ def list_agencies(db: Database) -> list[Agency]:
     ]
 
 
-def add_agency_token(db: Database, agency: str, token: str) -> int:
-    get_agency(db, agency)
-    t = db.table("agency_tokens")
-    with db.begin() as conn:
-        result = conn.execute(t.insert().values(agency=agency, token_hash=digest(token), created_at=utcnow()))
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-
 def agency_of_token(db: Database, token: str) -> Agency | None:
-    """The agency a live token belongs to (and note that it was used), or None."""
-    t, a = db.table("agency_tokens"), db.table("agencies")
-    with db.begin() as conn:
-        row = (
-            conn.execute(
-                sa.select(t.c.id, a.c.name, a.c.title, a.c.scope, a.c.disabled_at)
-                .join(a, a.c.name == t.c.agency)
-                .where(t.c.token_hash == digest(token), t.c.revoked_at.is_(None))
-            )
-            .mappings()
-            .first()
-        )
-        if row is None or row["disabled_at"] is not None:
-            return None
-        conn.execute(t.update().where(t.c.id == row["id"]).values(last_used_at=utcnow()))
-    return Agency(name=row["name"], title=row["title"], scope=tuple(row["scope"]))
-
-
-def agency_tokens(db: Database, agency: str | None = None) -> list[AgencyToken]:
-    t = db.table("agency_tokens")
-    query = sa.select(t).order_by(t.c.id)
-    if agency:
-        query = query.where(t.c.agency == agency)
-    with db.begin() as conn:
-        rows = conn.execute(query).mappings().all()
-    return [
-        AgencyToken(
-            id=r["id"],
-            agency=r["agency"],
-            created_at=as_utc(r["created_at"]) or utcnow(),
-            last_used_at=as_utc(r["last_used_at"]),
-            revoked_at=as_utc(r["revoked_at"]),
-        )
-        for r in rows
-    ]
-
-
-def revoke_agency_tokens(db: Database, agency: str, *, token_id: int | None = None) -> int:
-    """Revoke one token (by id) or all live tokens of ``agency``; how many were revoked."""
-    t = db.table("agency_tokens")
-    query = t.update().where(t.c.agency == agency, t.c.revoked_at.is_(None))
-    if token_id is not None:
-        query = query.where(t.c.id == token_id)
-    with db.begin() as conn:
-        return int(conn.execute(query.values(revoked_at=utcnow())).rowcount)
+    """The enabled agency a live token belongs to (its use is noted), or None."""
+    name = tokens.owner_of_token(db, "agency", token)
+    if name is None:
+        return None
+    try:
+        agency = get_agency(db, name)
+    except NotFoundError:
+        return None
+    return None if agency.disabled else agency
 
 
 # --- what an agency submitted -----------------------------------------------------

@@ -507,6 +507,39 @@ def _v6_consultations(conn: Connection) -> None:
     md.create_all(conn, tables=[md.tables["consultations"], md.tables["answers"]])
 
 
+def _v14_one_token_store(conn: Connection) -> None:
+    """Endpoint and agency tokens in one table (``kind`` says whose); the rows move, the old tables go."""
+    md = sa.MetaData()
+    tokens = sa.Table(
+        "api_tokens",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(16), nullable=False),  # endpoint | agency
+        sa.Column("owner", sa.Text, nullable=False),  # the endpoint's or the agency's name
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("last_used_at", TS),
+        sa.Column("revoked_at", TS),
+        sa.Index("ix_api_tokens_owner", "kind", "owner"),
+    )
+    md.create_all(conn)
+    old = sa.MetaData()
+    old.reflect(conn, only=["endpoint_tokens", "agency_tokens"])
+    columns = ["kind", "owner", "token_hash", "created_at", "last_used_at", "revoked_at"]
+    for kind, name, owner in (("endpoint", "endpoint_tokens", "endpoint"), ("agency", "agency_tokens", "agency")):
+        t = old.tables[name]
+        rows = sa.select(
+            sa.literal(kind, sa.String(16)),
+            t.c[owner],
+            t.c.token_hash,
+            t.c.created_at,
+            t.c.last_used_at,
+            t.c.revoked_at,
+        ).order_by(t.c.id)
+        conn.execute(tokens.insert().from_select(columns, rows))
+        t.drop(conn)
+
+
 #: (version, description, function), applied in version order; gaps are allowed.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
@@ -518,4 +551,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (7, "agencies, agency tokens, idempotency keys, public flag, webhook outbox", _v7_publish),
     (10, "as-run receipts", _v10_receipts),
     (11, "deliveries: the state an endpoint holds afterwards", _v11_delivery_state),
+    (14, "one token store: endpoint and agency tokens in api_tokens", _v14_one_token_store),
 ]

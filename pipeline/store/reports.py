@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from pipeline.models import Delivery
+from pipeline.store import tokens
 from pipeline.store.db import Database, as_utc
 from pipeline.store.runs import delivery_of
 
@@ -84,7 +85,4 @@ def last_push_at(db: Database) -> dict[str, dt.datetime]:
 
 def last_pull_at(db: Database) -> dict[str, dt.datetime]:
     """Endpoint → the last time one of its bearer tokens was used (the pull API)."""
-    t = db.table("endpoint_tokens")
-    query = sa.select(t.c.endpoint, sa.func.max(t.c.last_used_at)).group_by(t.c.endpoint)
-    with db.begin() as conn:
-        return {str(e): at for e, v in conn.execute(query) if (at := as_utc(v)) is not None}
+    return tokens.last_used(db, "endpoint")

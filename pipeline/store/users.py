@@ -1,7 +1,7 @@
-"""Web users, their sessions, endpoint bearer tokens and operators' play reports.
+"""Web users, their sessions and operators' play reports (bearer tokens: ``pipeline.store.tokens``).
 
 Secrets are never stored: passwords arrive here already hashed (argon2, in
-``pipeline.web.auth``); session ids and endpoint tokens are stored as their SHA-256.
+``pipeline.web.auth``); session ids are stored as their SHA-256 (``digest``), like tokens.
 """
 
 from __future__ import annotations
@@ -147,39 +147,6 @@ def delete_session(db: Database, session_id: str) -> None:
         conn.execute(t.delete().where(t.c.id_hash == digest(session_id)))
 
 
-# --- endpoint tokens ------------------------------------------------------------
-
-
-def add_endpoint_token(db: Database, endpoint: str, token: str) -> None:
-    t = db.table("endpoint_tokens")
-    with db.begin() as conn:
-        conn.execute(t.insert().values(endpoint=endpoint, token_hash=digest(token), created_at=utcnow()))
-
-
-def endpoint_of_token(db: Database, token: str) -> str | None:
-    """The endpoint a live bearer token belongs to (and note that it was used), or None."""
-    t = db.table("endpoint_tokens")
-    with db.begin() as conn:
-        row = (
-            conn.execute(sa.select(t).where(t.c.token_hash == digest(token), t.c.revoked_at.is_(None)))
-            .mappings()
-            .first()
-        )
-        if row is None:
-            return None
-        conn.execute(t.update().where(t.c.id == row["id"]).values(last_used_at=utcnow()))
-    return str(row["endpoint"])
-
-
-def revoke_endpoint_tokens(db: Database, endpoint: str) -> int:
-    t = db.table("endpoint_tokens")
-    with db.begin() as conn:
-        result = conn.execute(
-            t.update().where(t.c.endpoint == endpoint, t.c.revoked_at.is_(None)).values(revoked_at=utcnow())
-        )
-    return int(result.rowcount)
-
-
 # --- play reports ---------------------------------------------------------------
 
 
@@ -269,41 +236,6 @@ def end_sessions(db: Database, user_id: int, *, keep: str | None = None) -> None
         query = query.where(s.c.id_hash != digest(keep))
     with db.begin() as conn:
         conn.execute(query)
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointToken:
-    id: int
-    endpoint: str
-    created_at: dt.datetime
-    last_used_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-
-
-def list_endpoint_tokens(db: Database) -> list[EndpointToken]:
-    t = db.table("endpoint_tokens")
-    with db.begin() as conn:
-        rows = conn.execute(sa.select(t).order_by(t.c.endpoint, t.c.id)).mappings().all()
-    return [
-        EndpointToken(
-            id=r["id"],
-            endpoint=r["endpoint"],
-            created_at=as_utc(r["created_at"]) or utcnow(),
-            last_used_at=as_utc(r["last_used_at"]),
-            revoked_at=as_utc(r["revoked_at"]),
-        )
-        for r in rows
-    ]
-
-
-def revoke_endpoint_token(db: Database, token_id: int) -> EndpointToken:
-    t = db.table("endpoint_tokens")
-    with db.begin() as conn:
-        conn.execute(t.update().where(t.c.id == token_id, t.c.revoked_at.is_(None)).values(revoked_at=utcnow()))
-    for tok in list_endpoint_tokens(db):
-        if tok.id == token_id:
-            return tok
-    raise NotFoundError(f"token {token_id}: no such token; see `loa token list`")
 
 
 def all_play_reports(db: Database, communes: set[str], *, limit: int = 1000) -> list[PlayReport]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from pipeline import manifest as mf
 from pipeline.models import Endpoint
-from pipeline.store import users as user_store
+from pipeline.store import tokens as token_store
 from pipeline.web.outbox import active_emergencies, commune_root, confined, endpoint_manifest
 from pipeline.web.state import web_state
 
@@ -56,7 +56,7 @@ def endpoint_auth(
             401, "Cần mã truy cập (Authorization: Bearer …) của điểm nhận.", headers={"WWW-Authenticate": "Bearer"}
         )
     state = web_state(request)
-    owner = user_store.endpoint_of_token(state.db, credentials.credentials)
+    owner = token_store.owner_of_token(state.db, "endpoint", credentials.credentials)
     if owner is None:
         raise HTTPException(401, "Mã truy cập không đúng hoặc đã bị thu hồi.", headers={"WWW-Authenticate": "Bearer"})
     endpoint = state.deployment.endpoint(name)
@@ -77,7 +77,7 @@ def token_endpoint(
             401, "Cần mã truy cập (Authorization: Bearer …) của điểm nhận.", headers={"WWW-Authenticate": "Bearer"}
         )
     state = web_state(request)
-    owner = user_store.endpoint_of_token(state.db, credentials.credentials)
+    owner = token_store.owner_of_token(state.db, "endpoint", credentials.credentials)
     endpoint = state.deployment.endpoint(owner) if owner else None
     if endpoint is None:
         raise HTTPException(401, "Mã truy cập không đúng hoặc đã bị thu hồi.", headers={"WWW-Authenticate": "Bearer"})

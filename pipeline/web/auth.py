@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import secrets
 import threading
 import time
 from collections import deque
@@ -55,11 +54,6 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def new_token() -> str:
-    """A bearer token for an endpoint: 32 random bytes, URL-safe."""
-    return secrets.token_urlsafe(32)
 
 
 class SessionCodec:

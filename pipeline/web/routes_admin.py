@@ -12,9 +12,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from pipeline.errors import UsageError
 from pipeline.store import audit
+from pipeline.store import tokens as token_store
 from pipeline.store import users as user_store
 from pipeline.store.users import ROLES, User
-from pipeline.web.auth import Authed, LoggedIn, check_csrf, hash_password, new_token, require_role, verify_password
+from pipeline.web.auth import Authed, LoggedIn, check_csrf, hash_password, require_role, verify_password
 from pipeline.web.pages import render
 from pipeline.web.routes_bulletins import MAX_ID
 from pipeline.web.state import WebState, web_state
@@ -176,7 +177,7 @@ def _tokens_page(request: Request, state: WebState, **extra: Any) -> Response:
     return render(
         request,
         "admin_tokens.html",
-        tokens=user_store.list_endpoint_tokens(state.db),
+        tokens=token_store.list_tokens(state.db, "endpoint"),
         endpoints=state.deployment.endpoints(),
         communes={e.name: c.name for c in state.deployment.communes for e in c.endpoints},
         notice_text=USER_NOTICES.get(request.query_params.get("ok", "")),
@@ -195,8 +196,7 @@ async def issue_token(request: Request, who: Admin) -> Response:
     endpoint = (await _form(request)).get("endpoint", "")
     if state.deployment.endpoint(endpoint) is None:
         return _tokens_page(request, state, issued=None, error="Điểm nhận này không có trong danh sách.")
-    token = new_token()
-    user_store.add_endpoint_token(state.db, endpoint, token)
+    token = token_store.create_endpoint_token(state.db, endpoint)
     audit.record(state.db, who.user.name, "token.issued", f"endpoint:{endpoint}")
     # shown once, on this response only (no-store); never logged, stored hashed
     return _tokens_page(request, state, issued={"endpoint": endpoint, "token": token})
@@ -208,10 +208,10 @@ def revoke_token(request: Request, token_id: int, who: Admin) -> Response:
     if not 0 < token_id <= MAX_ID:
         raise HTTPException(404, "Không tìm thấy mã truy cập này.")
     try:
-        tok = user_store.revoke_endpoint_token(state.db, token_id)
+        tok = token_store.revoke_token(state.db, "endpoint", token_id)
     except UsageError as exc:
         raise HTTPException(404, "Không tìm thấy mã truy cập này.") from exc
-    audit.record(state.db, who.user.name, "token.revoked", f"endpoint:{tok.endpoint}", f"#{tok.id}")
+    audit.record(state.db, who.user.name, "token.revoked", f"endpoint:{tok.owner}", f"#{tok.id}")
     return RedirectResponse("/admin/tokens?ok=revoked", status_code=303)
 
 

@@ -9,7 +9,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from pipeline.errors import NotFoundError
 from pipeline.store import agencies as agency_store
-from pipeline.web.auth import Authed, check_csrf, new_token, require_role
+from pipeline.store import tokens as token_store
+from pipeline.web.auth import Authed, check_csrf, require_role
 from pipeline.web.pages import render
 from pipeline.web.state import web_state
 
@@ -21,12 +22,12 @@ Admin = Annotated[Authed, Depends(require_role("admin-only"))]
 def _page(request: Request, *, new_token_for: str | None = None, token: str | None = None) -> Response:
     state = web_state(request)
     agencies = agency_store.list_agencies(state.db)
-    tokens = agency_store.agency_tokens(state.db)
+    tokens = token_store.list_tokens(state.db, "agency")
     return render(
         request,
         "agencies.html",
         agencies=agencies,
-        tokens={a.name: [t for t in tokens if t.agency == a.name] for a in agencies},
+        tokens={a.name: [t for t in tokens if t.owner == a.name] for a in agencies},
         new_token_for=new_token_for,
         token=token,
         tz=state.settings.tz,
@@ -42,11 +43,11 @@ def agencies_page(request: Request, who: Admin) -> Response:
 @router.post("/admin/agencies/{name}/tokens", dependencies=[Depends(check_csrf)])
 def create_token(request: Request, name: str, who: Admin) -> Response:
     state = web_state(request)
-    token = new_token()
     try:
-        agency_store.add_agency_token(state.db, name, token)
+        agency_store.get_agency(state.db, name)
     except NotFoundError as exc:
         raise HTTPException(404, "Không có cơ quan này.") from exc
+    _, token = token_store.create_agency_token(state.db, name)
     response = _page(request, new_token_for=name, token=token)
     response.headers["cache-control"] = "no-store"
     return response
@@ -54,6 +55,6 @@ def create_token(request: Request, name: str, who: Admin) -> Response:
 
 @router.post("/admin/agencies/{name}/tokens/{token_id}/revoke", dependencies=[Depends(check_csrf)])
 def revoke_token(request: Request, name: str, token_id: int, who: Admin) -> Response:
-    if agency_store.revoke_agency_tokens(web_state(request).db, name, token_id=token_id) == 0:
+    if token_store.revoke_tokens(web_state(request).db, "agency", name, token_id=token_id) == 0:
         raise HTTPException(404, "Không có mã truy cập này, hoặc mã đã bị thu hồi.")
     return RedirectResponse("/admin/agencies?ok=revoked", status_code=303)

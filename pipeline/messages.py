@@ -26,6 +26,15 @@ VI: dict[str, str] = {
     "delivery": "Không gửi được tới thiết bị.",
     "delivery.transient": "Tạm thời không gửi được tới thiết bị; hệ thống sẽ thử lại.",
     "partial": "Một phần công việc chưa xong; xem danh sách xã, thiết bị bị lỗi.",
+    # a bulletin's life (pipeline/lifecycle)
+    "lifecycle.not_allowed": "Không thể {action_vi} khi bản tin {state_vi} (vai trò: {role_vi}); chưa có gì thay đổi.",
+    "lifecycle.alert_cancelled": "Cảnh báo này đã bị cơ quan phát hành hủy; không thể duyệt hay thay đổi lại.",
+    "lifecycle.not_found": "Không tìm thấy bản tin này.",
+    "lifecycle.out_of_scope": "Nơi nhận «{target}» nằm ngoài phạm vi được giao; chưa có gì được lưu.",
+    "lifecycle.title_taken": "Đã có bản tin #{bulletin} cùng tiêu đề và nguồn; hãy sửa bản tin đó hoặc đổi tiêu đề.",
+    "lifecycle.key_reused": "Idempotency-Key này đã dùng cho một bản tin khác; hãy dùng khóa mới.",
+    "lifecycle.renamed": "Bản sửa phải giữ nguyên tiêu đề và nguồn của bản tin.",
+    "lifecycle.no_recording": "Bản tin chưa có bản ghi tiếng {language} để gỡ.",
 }
 
 

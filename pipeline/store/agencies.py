@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.errors import NotFoundError, UsageError
@@ -115,3 +116,49 @@ def remember_key(db: Database, agency: str, key: str, *, bulletin_id: int, reque
             return found
         raise
     return bulletin_id, request_sha256
+
+
+def owner_in(conn: Connection, db: Database, bulletin_id: int) -> str | None:
+    t = db.table("agency_bulletins")
+    value = conn.execute(sa.select(t.c.agency).where(t.c.bulletin_id == bulletin_id)).scalar()
+    return None if value is None else str(value)
+
+
+def set_owner_in(conn: Connection, db: Database, bulletin_id: int, agency: str) -> None:
+    """``set_owner`` inside the caller's transaction."""
+    if owner_in(conn, db, bulletin_id) is None:
+        conn.execute(
+            db.table("agency_bulletins").insert().values(bulletin_id=bulletin_id, agency=agency, created_at=utcnow())
+        )
+
+
+def key_in(conn: Connection, db: Database, agency: str, key: str) -> tuple[int, str] | None:
+    """(bulletin id, request sha256) stored for ``key``, read inside the caller's transaction."""
+    t = db.table("idempotency_keys")
+    row = conn.execute(sa.select(t).where(t.c.agency == agency, t.c.key == key)).mappings().first()
+    return None if row is None else (int(row["bulletin_id"]), str(row["request_sha256"]))
+
+
+def remember_key_in(
+    conn: Connection, db: Database, agency: str, key: str, *, bulletin_id: int, request_sha256: str
+) -> None:
+    """Store ``key`` → bulletin inside the caller's transaction (the save it names commits with it)."""
+    conn.execute(
+        db.table("idempotency_keys")
+        .insert()
+        .values(agency=agency, key=key, bulletin_id=bulletin_id, request_sha256=request_sha256, created_at=utcnow())
+    )
+
+
+def add_agency_token_in(conn: Connection, db: Database, agency: str, token: str) -> int:
+    t = db.table("agency_tokens")
+    result = conn.execute(t.insert().values(agency=agency, token_hash=digest(token), created_at=utcnow()))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def revoke_agency_tokens_in(conn: Connection, db: Database, agency: str, *, token_id: int | None = None) -> int:
+    t = db.table("agency_tokens")
+    query = t.update().where(t.c.agency == agency, t.c.revoked_at.is_(None))
+    if token_id is not None:
+        query = query.where(t.c.id == token_id)
+    return int(conn.execute(query.values(revoked_at=utcnow())).rowcount)

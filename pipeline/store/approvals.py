@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from pipeline.models import Bulletin, Recording
 from pipeline.store.db import Database, as_utc, utcnow
-from pipeline.store.recordings import current_recordings, save_recording
+from pipeline.store.recordings import current_in, current_recordings, save_recording
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,26 @@ def record_approval(db: Database, b: Bulletin, *, by: str | None) -> None:
                 at=utcnow(),
             )
         )
+
+
+def record_in(conn: Connection, db: Database, b: Bulletin, *, by: str | None) -> dict[str, str]:
+    """Inside the caller's transaction: what ``b`` is approved as (revision, content, every
+    current recording's sha256). Returns the recordings (language → sha256)."""
+    assert b.id is not None
+    recs = {lang: r.sha256 for lang, r in current_in(conn, db, b.id).items()}
+    conn.execute(
+        db.table("approvals")
+        .insert()
+        .values(
+            bulletin_id=b.id,
+            revision=b.revision,
+            content_hash=b.content_hash,
+            recordings=recs,
+            approved_by=by,
+            at=utcnow(),
+        )
+    )
+    return recs
 
 
 def last_approval(db: Database, bulletin_id: int) -> Approval | None:

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from pipeline.store.db import Database, as_utc, utcnow
 
@@ -17,9 +18,19 @@ ACTIONS = (
     "bulletin.withdrawn",
     "bulletin.dispatched",
     "bulletin.back_to_draft",
+    "bulletin.cancelled",
+    "bulletin.superseded",
+    "bulletin.expired",
+    "bulletin.decided",
     "recording.added",
     "recording.replaced",
+    "recording.removed",
     "recording.refused",
+    "agency.token.issued",
+    "agency.token.revoked",
+    "report.played",
+    "report.problem",
+    "consultation.moderated",
     "user.added",
     "user.changed",
     "user.disabled",
@@ -52,6 +63,24 @@ def record(db: Database, actor: str, action: str, target: str, detail: str = "",
         conn.execute(
             t.insert().values(at=utcnow(), actor=actor, action=action, target=target, detail=detail, client=client)
         )
+
+
+def record_in(
+    conn: Connection,
+    db: Database,
+    actor: str,
+    action: str,
+    target: str,
+    detail: str = "",
+    *,
+    client: str | None = None,
+) -> None:
+    """``record`` inside the caller's transaction: the entry commits (or not) with the action."""
+    conn.execute(
+        db.table("audit_log")
+        .insert()
+        .values(at=utcnow(), actor=actor, action=action, target=target, detail=detail, client=client)
+    )
 
 
 def entries(

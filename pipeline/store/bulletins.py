@@ -132,6 +132,48 @@ def save_bulletins(db: Database, bulletins: Sequence[Bulletin]) -> list[tuple[Bu
     return out
 
 
+def save_in(conn: Connection, db: Database, b: Bulletin) -> tuple[Bulletin, str]:
+    """Store one bulletin inside the caller's transaction (see ``save_bulletins``)."""
+    return _save_one(conn, db, b)
+
+
+def get_in(conn: Connection, db: Database, bulletin_id: int) -> Bulletin | None:
+    """The bulletin, read inside the caller's transaction; None when there is none."""
+    if not 0 < bulletin_id <= MAX_ID:
+        return None
+    t = db.table("bulletins")
+    row = conn.execute(sa.select(t).where(t.c.id == bulletin_id)).mappings().first()
+    return None if row is None else _from_row(row)
+
+
+def find_in(conn: Connection, db: Database, title: str, source: str) -> Bulletin | None:
+    """The bulletin with this title and source (what names a bulletin), inside a transaction."""
+    t = db.table("bulletins")
+    row = conn.execute(sa.select(t).where(t.c.title == title, t.c.source == source)).mappings().first()
+    return None if row is None else _from_row(row)
+
+
+def set_in(conn: Connection, db: Database, bulletin_id: int, **values: Any) -> Bulletin:
+    """Change a bulletin's stored state inside the caller's transaction; the bulletin after."""
+    t = db.table("bulletins")
+    conn.execute(t.update().where(t.c.id == bulletin_id).values(**values, updated_at=utcnow()))
+    return _from_row(conn.execute(sa.select(t).where(t.c.id == bulletin_id)).mappings().one())
+
+
+def cap_bulletins_in(conn: Connection, db: Database) -> list[Bulletin]:
+    """Every bulletin a CAP message made, oldest first."""
+    t = db.table("bulletins")
+    query = sa.select(t).where(t.c.cap_identifier.is_not(None)).order_by(t.c.id)
+    return [_from_row(r) for r in conn.execute(query).mappings()]
+
+
+def lapsed_in(conn: Connection, db: Database, today: dt.date) -> list[Bulletin]:
+    """Drafts and approved bulletins whose validity ended before ``today``."""
+    t = db.table("bulletins")
+    query = sa.select(t).where(t.c.status.in_(("draft", "approved")), t.c.valid_until < today).order_by(t.c.id)
+    return [_from_row(r) for r in conn.execute(query).mappings()]
+
+
 def _save_one(conn: Connection, db: Database, b: Bulletin) -> tuple[Bulletin, str]:
     t, rev = db.table("bulletins"), db.table("bulletin_revisions")
     digest = content_hash(b)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Connection, RowMapping
 
 from pipeline.models import Bulletin
 from pipeline.store.bulletins import _from_row, _save_one
@@ -131,3 +131,34 @@ def record(
     saved = find_message(db, message.sender, message.identifier)
     assert saved is not None
     return stored, saved
+
+
+def note_in(conn: Connection, db: Database, message: CapMessage) -> None:
+    """Remember a CAP message inside the caller's transaction (its identifier makes imports idempotent)."""
+    conn.execute(
+        db.table("cap_messages")
+        .insert()
+        .values(
+            sender=message.sender,
+            identifier=message.identifier,
+            sent=message.sent.astimezone(dt.UTC),  # SQLite keeps no offset
+            msg_type=message.msg_type,
+            refs=list(message.refs),
+            bulletin_id=message.bulletin_id,
+            outcome=message.outcome,
+            sha256=message.sha256,
+            received_at=utcnow(),
+        )
+    )
+
+
+def find_in(conn: Connection, db: Database, sender: str, identifier: str) -> CapMessage | None:
+    t = db.table("cap_messages")
+    row = conn.execute(sa.select(t).where(t.c.sender == sender, t.c.identifier == identifier)).mappings().first()
+    return _message(row) if row else None
+
+
+def cancels_in(conn: Connection, db: Database) -> list[CapMessage]:
+    """Every Cancel message seen (kept ones too: they cancel an alert that has not come yet)."""
+    t = db.table("cap_messages")
+    return [_message(r) for r in conn.execute(sa.select(t).where(t.c.msg_type == "Cancel")).mappings()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Connection, RowMapping
 
 from pipeline.models import Decision
 from pipeline.store.db import Database, as_utc, utcnow
@@ -25,14 +25,18 @@ def _decision(row: RowMapping) -> Decision:
 
 def save_decision(db: Database, d: Decision) -> Decision:
     """Store ``d``, replacing the commune's earlier decision on the same bulletin."""
+    with db.begin() as conn:
+        return save_in(conn, db, d)
+
+
+def save_in(conn: Connection, db: Database, d: Decision) -> Decision:
+    """``save_decision`` inside the caller's transaction."""
     t = db.table("bulletin_decisions")
     values = {"decision": d.decision, "until": d.until, "reason": d.reason, "by": d.by, "decided_at": utcnow()}
     where = (t.c.bulletin_id == d.bulletin_id, t.c.commune == d.commune)
-    with db.begin() as conn:
-        if conn.execute(t.update().where(*where).values(**values)).rowcount == 0:
-            conn.execute(t.insert().values(bulletin_id=d.bulletin_id, commune=d.commune, **values))
-        row = conn.execute(sa.select(t).where(*where)).mappings().one()
-    return _decision(row)
+    if conn.execute(t.update().where(*where).values(**values)).rowcount == 0:
+        conn.execute(t.insert().values(bulletin_id=d.bulletin_id, commune=d.commune, **values))
+    return _decision(conn.execute(sa.select(t).where(*where)).mappings().one())
 
 
 def decisions(db: Database, bulletin_ids: Iterable[int] | None = None) -> dict[tuple[int, str], Decision]:

@@ -149,16 +149,3 @@ def remember_key_in(
         .values(agency=agency, key=key, bulletin_id=bulletin_id, request_sha256=request_sha256, created_at=utcnow())
     )
 
-
-def add_agency_token_in(conn: Connection, db: Database, agency: str, token: str) -> int:
-    t = db.table("agency_tokens")
-    result = conn.execute(t.insert().values(agency=agency, token_hash=digest(token), created_at=utcnow()))
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-
-def revoke_agency_tokens_in(conn: Connection, db: Database, agency: str, *, token_id: int | None = None) -> int:
-    t = db.table("agency_tokens")
-    query = t.update().where(t.c.agency == agency, t.c.revoked_at.is_(None))
-    if token_id is not None:
-        query = query.where(t.c.id == token_id)
-    return int(conn.execute(query.values(revoked_at=utcnow())).rowcount)

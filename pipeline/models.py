@@ -191,9 +191,13 @@ class PlannedBulletin:
 
 @dataclass(frozen=True, slots=True)
 class Deferral:
+    """A bulletin left out of a program: why (English ``reason``), and ``kind``, what the views key on."""
+
     bulletin: Bulletin
     reason: str
-    until_slot: str | None = None  # the next slot it is deferred to
+    until_slot: str | None = None  # the next slot it is deferred to ("HH slot" or "YYYY-MM-DD slot")
+    #: "time" (the slot is full), "language" (none of the commune's), "declined" or "deferred" (by the commune)
+    kind: str = "time"
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,12 +165,17 @@ def held_by_decision(b: Bulletin, commune: Commune, day: dt.date, decisions: Dec
     if d is None or d.decision == "accepted":
         return None
     if d.decision == "declined":
-        return Deferral(b, f"declined by the commune ({d.by}): {d.reason}", None)
+        return Deferral(b, f"declined by the commune ({d.by}): {d.reason}", None, kind="declined")
     if d.decision == "deferred" and d.until is not None and day < d.until:
         note = f"; {d.reason}" if d.reason else ""
         if not b.valid_on(d.until):
-            return Deferral(b, f"deferred by the commune to {d.until}, after it expires{note}", None)
-        return Deferral(b, f"deferred by the commune to {d.until}{note}", _first_slot_on_or_after(commune, d.until))
+            return Deferral(b, f"deferred by the commune to {d.until}, after it expires{note}", None, kind="deferred")
+        return Deferral(
+            b,
+            f"deferred by the commune to {d.until}{note}",
+            _first_slot_on_or_after(commune, d.until),
+            kind="deferred",
+        )
     return None
 
 
@@ -194,6 +199,7 @@ def plan_commune_day(
             b,
             f"lists {', '.join(b.languages)}, none of the commune's languages ({', '.join(commune.languages)})",
             None,
+            kind="language",
         )
         for b in targeted
         if not languages_for(b, commune) and b.id not in held

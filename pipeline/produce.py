@@ -145,13 +145,25 @@ class Composed:
 
 @dataclass(frozen=True, slots=True)
 class DayPlan:
-    """A day planned: the communes, the airable bulletins and their recordings, the plans."""
+    """A day planned: the communes, the airable bulletins and their recordings, the plans.
+
+    ``violations``: the broadcast policy's findings on the plans (``plan_day`` fills them); a
+    program with a refusing violation is not built. Views of what will air read all of this.
+    """
 
     date: dt.date
     communes: tuple[Commune, ...]
     bulletins: tuple[Bulletin, ...]
     recordings: dict[tuple[int, str], Recording]
     plans: tuple[ProgramPlan, ...]
+    violations: tuple[guard.Violation, ...] = ()
+
+    def refused(self) -> dict[str, guard.Violation]:
+        """Program id → the violation that keeps it from being built (the first one)."""
+        out: dict[str, guard.Violation] = {}
+        for v in guard.refused(self.violations):
+            out.setdefault(v.what, v)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,10 +422,13 @@ class Producer:
     # --- a day's programs -------------------------------------------------------------
 
     def plan_day(self, day: dt.date, *, commune: str | None = None) -> DayPlan:
-        """The programs ``day`` would air (every commune, or one), with operators' decisions honoured."""
+        """The programs ``day`` would air (every commune, or one), with operators' decisions honoured
+        and the broadcast policy's findings (``DayPlan.violations``): what the build will do."""
         communes = self._communes(commune)
         bulletins = bulletin_store.airable_bulletins(self.db, day)
-        return self._plan(day, communes, bulletins)
+        planned = self._plan(day, communes, bulletins)
+        violations = guard.check_plans(planned.plans, self.deployment, tz=self.settings.tz)
+        return dataclasses.replace(planned, violations=tuple(violations))
 
     def _plan(self, day: dt.date, communes: tuple[Commune, ...], bulletins: Sequence[Bulletin]) -> DayPlan:
         ids = [b.id for b in bulletins if b.id is not None]
@@ -436,7 +451,7 @@ class Producer:
         """
         planned = self.plan_day(day, commune=commune)
         communes, recordings = planned.communes, planned.recordings
-        violations = guard.check_plans(planned.plans, self.deployment, tz=self.settings.tz)
+        violations = planned.violations
         refused = {v.what: v for v in guard.refused(violations)}
         plans = [p for p in planned.plans if program_id(p) not in refused]
         composed: list[Composed] = []

@@ -1,7 +1,8 @@
-"""A week per commune: what airs in which slot, what is deferred, what lacks a recording.
+"""A week per commune: what airs in which slot, what is left out and why, what lacks a recording.
 
-Read-only: the same planning the nightly build uses (``plan.plan_commune_day`` over the
-approved bulletins of each day and their current recordings); nothing is built or stored.
+Read-only, and planned by the orchestrator (``Producer.plan_day``), the same planning the
+nightly build uses: operators' decisions and the broadcast policy included. Nothing is built
+or stored.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from dataclasses import dataclass
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pipeline import plan as plan_stage
 from pipeline.models import LANGUAGES, TTS_LANGUAGES, Commune, Deferral, ProgramPlan
-from pipeline.produce import spoken_form
-from pipeline.store import bulletins as bulletin_store
-from pipeline.store.recordings import current_recordings
+from pipeline.produce import Producer, program_id
 from pipeline.web.auth import Reader, scope_communes
 from pipeline.web.pages import SLOT_VI, render
 from pipeline.web.state import WebState, web_state
@@ -30,40 +28,54 @@ MIN_DAY, MAX_DAY = dt.date(2000, 1, 3), dt.date(2199, 12, 28)
 class Cell:
     plan: ProgramPlan
     missing: tuple[str, ...]  # "#3 Tiếng Mông"
-    deferred: tuple[str, ...]  # Vietnamese reasons
+    deferred: tuple[str, ...]  # Vietnamese: "Hoãn: …", "Không phát: …"
+    refused: str | None = None  # the broadcast policy refuses the whole program (Vietnamese)
 
 
-def deferral_vi(d: Deferral) -> str:
-    title = f"#{d.bulletin.id} {d.bulletin.title}"
-    if "none of the commune's languages" in d.reason:
-        return f"{title}: không có ngôn ngữ nào của xã, không phát"
-    if d.until_slot is None:
-        return f"{title}: không đủ thời lượng, hết hiệu lực nên không phát nữa"
-    day, _, slot = d.until_slot.rpartition(" ")
+def _when(until_slot: str) -> str:
+    day, _, slot = until_slot.rpartition(" ")
     when = SLOT_VI.get(slot, slot)
     if day:
         with contextlib.suppress(ValueError):
             when += f" ngày {dt.date.fromisoformat(day):%d/%m/%Y}"
-    return f"{title}: không đủ thời lượng, hoãn sang {when.lower()}"
+    return when.lower()
+
+
+def deferral_vi(d: Deferral) -> str:
+    """One line of the calendar for a bulletin left out of a program, by the deferral's kind."""
+    title = f"#{d.bulletin.id} {d.bulletin.title}"
+    if d.kind == "language":
+        return f"Không phát: {title}: không có ngôn ngữ nào của xã"
+    if d.kind == "declined":
+        return f"Không phát: {title}: xã đã quyết định không phát"
+    if d.kind == "deferred":
+        if d.until_slot is None:
+            return f"Không phát: {title}: xã hoãn đến sau khi bản tin hết hiệu lực"
+        return f"Hoãn: {title}: xã hoãn sang {_when(d.until_slot)}"
+    if d.until_slot is None:
+        return f"Hoãn: {title}: không đủ thời lượng, hết hiệu lực nên không phát nữa"
+    return f"Hoãn: {title}: không đủ thời lượng, hoãn sang {_when(d.until_slot)}"
 
 
 def week_of(state: WebState, commune: Commune, monday: dt.date) -> list[tuple[dt.date, dict[str, Cell]]]:
-    spoken = spoken_form(state.settings)
+    producer = Producer(settings=state.settings, deployment=state.deployment, db=state.db)
     out = []
     for i in range(7):
-        day = monday + dt.timedelta(days=i)
-        bulletins = bulletin_store.airable_bulletins(state.db, day)
-        recordings = current_recordings(state.db, [b.id for b in bulletins if b.id is not None])
+        planned = producer.plan_day(monday + dt.timedelta(days=i), commune=commune.code)
+        refused = planned.refused()
         cells = {}
-        for p in plan_stage.plan_commune_day(day, commune, bulletins=bulletins, recordings=recordings, spoken=spoken):
+        for p in planned.plans:
             missing = tuple(
                 f"#{item.bulletin.id} {LANGUAGES.get(lang, lang)}"
                 for item in p.items
                 for lang in item.languages
-                if lang not in TTS_LANGUAGES and (item.bulletin.id, lang) not in recordings
+                if lang not in TTS_LANGUAGES and (item.bulletin.id, lang) not in planned.recordings
             )
-            cells[p.slot.name] = Cell(p, missing, tuple(deferral_vi(d) for d in p.deferred))
-        out.append((day, cells))
+            why = refused.get(program_id(p))
+            cells[p.slot.name] = Cell(
+                p, missing, tuple(deferral_vi(d) for d in p.deferred), why.message_vi if why else None
+            )
+        out.append((planned.date, cells))
     return out
 
 

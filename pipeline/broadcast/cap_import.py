@@ -5,14 +5,19 @@ What an import does (every bad alert is a ``CapError`` naming the element: nothi
 - **Alert**: a new emergency bulletin (khẩn cấp) for the communes its areas map to.
 - **Update**: a new bulletin that supersedes the newest version of the alert it references;
   it reaches the new area's communes *and* every commune the old version reached, so every
-  loudspeaker that aired the old version switches to the new one. The old bulletin becomes
-  "superseded" when the new one is approved.
-- **Cancel**: the referenced alert (its newest version) becomes "cancelled" at once: a cancel
-  airs nothing, and stopping a withdrawn warning should not wait.
+  loudspeaker that aired the old version switches to the new one. Every unapproved version
+  of the alert becomes "superseded" at once; the approved one when the Update is approved.
+- **Cancel**: every version of the referenced alert becomes "cancelled" at once: a cancel
+  airs nothing, stopping a withdrawn warning should not wait, and nothing of a cancelled
+  alert can be approved again (an Update that comes after it is refused).
 - **Duplicates** (the same sender and identifier again) do nothing and say so. **Out of order**:
   an alert that a message already imported references (an Update or Cancel that came first),
   or an Update older than the version in force, is recorded as stale and does nothing; a
   Cancel or Update whose alert is not known yet is kept, so the alert is refused when it comes.
+
+What changes bulletins is ``pipeline.lifecycle`` (``import_version``, ``cancel_alert``): each
+message is one transaction with the bulletins it changes, so an import is idempotent by its
+CAP identifier even when retried after a crash.
 
 Approval follows the deployment's rule, ``[cap] approval`` in loa.toml: "manual" (default)
 stores a draft that an approver approves like any bulletin (then the scheduler dispatches
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from pipeline import lifecycle
 from pipeline.broadcast.cap import CapAlert, check_airable, communes_of, parse_alert, to_bulletin
 from pipeline.config import Settings
 from pipeline.errors import CapError, LoaError, UsageError
@@ -39,7 +45,7 @@ ACTIVE = ("draft", "approved")
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
-    outcome: str  # added | updated | cancelled | duplicate | stale | kept
+    outcome: str  # added | updated | cancelled | duplicate | stale | kept | refused
     message: str
     bulletin: Bulletin | None = None
     ended: tuple[int, ...] = ()
@@ -126,28 +132,29 @@ def import_alert(
     if later:
         first = later[0]
         note = f"already {'cancelled' if first.msg_type == 'Cancel' else 'replaced'} by {first.identifier}"
-        cap_store.record(db, _with(message, outcome=f"stale: {note}"))
+        lifecycle.note_message(db, _with(message, outcome=f"stale: {note}"))
         return ImportResult("stale", f"{alert.identifier}: {note} (arrived earlier); nothing to do")
     known = [b for r in alert.references if (b := cap_store.bulletin_by_cap(db, r.sender, r.identifier)) is not None]
     heads = list({h.id: h for h in (_head(db, b) for b in known)}.values())
     newer = [h for h in heads if h.cap_sent is not None and h.cap_sent > alert.sent]
     if newer and alert.msg_type in ("Update", "Cancel"):
         note = f"older than {newer[0].cap_identifier} (bulletin #{newer[0].id}) already in"
-        cap_store.record(db, _with(message, outcome=f"stale: {note}"))
+        lifecycle.note_message(db, _with(message, outcome=f"stale: {note}"))
         return ImportResult("stale", f"{alert.identifier}: {note}; nothing to do")
     active = [h for h in heads if h.status in ACTIVE and h.id is not None]
 
+    actor = lifecycle.system(f"cap:{alert.sender}")
     if alert.msg_type == "Cancel":
         if not known:
-            cap_store.record(db, _with(message, outcome="kept: cancels an alert not seen yet"))
+            lifecycle.note_message(db, _with(message, outcome="kept: cancels an alert not seen yet"))
             return ImportResult(
                 "kept", f"{alert.identifier}: cancels an alert Loa has not seen; kept for when it comes"
             )
-        ids = tuple(h.id for h in active if h.id is not None)
-        cap_store.record(db, _with(message, outcome="cancelled", bulletin_id=ids[0] if ids else None),
-                         end=[(i, "cancelled") for i in ids])  # fmt: skip
-        names = ", ".join(f"#{i}" for i in ids) or "nothing (already ended)"
-        return ImportResult("cancelled", f"{alert.identifier}: cancelled {names}", ended=ids)
+        cancelled = lifecycle.cancel_alert(db, actor, message)
+        if cancelled.outcome == "duplicate":
+            return ImportResult("duplicate", f"{alert.sender},{alert.identifier} was imported already; nothing to do")
+        names = ", ".join(f"#{i}" for i in cancelled.ended) or "nothing (already ended)"
+        return ImportResult("cancelled", f"{alert.identifier}: cancelled {names}", ended=cancelled.ended)
 
     assert info is not None
     communes = list(communes_of(info, deployment))
@@ -159,19 +166,20 @@ def import_alert(
     )
     b = _free_title(db, b, alert, settings)
     auto = settings.cap.approval == "auto"
-    others = [(h.id, "superseded") for h in active if old is not None and h.id != old.id and h.id is not None]
-    outcome = "updated" if old is not None else "added"
-    stored, _ = cap_store.record(
-        db, _with(message, outcome=outcome), bulletin=b, approve_by=f"cap:{alert.sender}" if auto else None, end=others
-    )
-    assert stored is not None
-    state = "approved" if auto else f"draft; approve it with `loa bulletin approve {stored.id}`"
+    change = lifecycle.import_version(db, actor, b, message, approve=auto)
+    if change.outcome == "duplicate":
+        return ImportResult("duplicate", f"{alert.sender},{alert.identifier} was imported already; nothing to do")
+    if change.outcome == "refused" or change.bulletin is None:
+        return ImportResult(
+            "refused", f"{alert.identifier}: its alert was cancelled; nothing of it airs again, nothing stored"
+        )
+    stored = change.bulletin
+    state = "approved" if stored.status == "approved" else f"draft; approve it with `loa bulletin approve {stored.id}`"
     text = f"{alert.identifier}: bulletin #{stored.id} ({state}) for {len(b.targets)} communes"
     if old is not None:
-        text += f"; it supersedes #{old.id}" + (" (now superseded)" if auto else " once approved")
-    return ImportResult(
-        outcome, text, stored, tuple(i for i, _ in others) + ((old.id,) if auto and old and old.id else ())
-    )
+        superseded = old.id in change.ended or old.status == "draft"
+        text += f"; it supersedes #{old.id}" + (" (now superseded)" if superseded else " once approved")
+    return ImportResult(change.outcome, text, stored, change.ended)
 
 
 def _with(m: cap_store.CapMessage, *, outcome: str, bulletin_id: int | None = None) -> cap_store.CapMessage:

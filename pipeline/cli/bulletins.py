@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Column, Table
 
+from pipeline import lifecycle
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, err_console, print_json
 from pipeline.intake import prepare_recording, read_bulletin_files
 from pipeline.models import LANGUAGES, Bulletin
-from pipeline.store import audit
 from pipeline.store import bulletins as store
-from pipeline.store.approvals import attach_recording, record_approval
 from pipeline.store.recordings import current_recordings
 
 bulletin_app = typer.Typer(help="Add, list, show, approve and withdraw bulletins.", no_args_is_help=True)
@@ -26,6 +26,7 @@ STATUS_VI = {
     "withdrawn": "đã thu hồi",
     "superseded": "đã thay thế",  # by a newer version (a CAP Update)
     "cancelled": "đã hủy",  # by its issuer (a CAP Cancel)
+    "expired": "đã hết hạn",  # its validity ended (`loa bulletin expire`)
 }
 
 
@@ -51,7 +52,8 @@ def add(
     for p in parsed:
         for warning in p.warnings:
             err_console.print(f"warning: {warning}", markup=False)
-    results = store.save_bulletins(app.db, [p.bulletin for p in parsed])
+    changes = lifecycle.submit_all(app.db, lifecycle.cli(), [p.bulletin for p in parsed])
+    results = [(c.bulletin, c.outcome) for c in changes]
     if json_out:
         print_json([{"id": b.id, "revision": b.revision, "outcome": o, "file": b.source_file} for b, o in results])
         return
@@ -141,11 +143,11 @@ def approve(ctx: typer.Context, bulletin_id: Annotated[int, typer.Argument(metav
 
     Example: loa bulletin approve 3
     """
-    db = ctx_of(ctx).db
-    b = store.approve(db, bulletin_id, by="cli")
-    record_approval(db, b, by="cli")
-    audit.record(db, "cli", "bulletin.approved", f"bulletin:{b.id}", f"r{b.revision}")
+    change = lifecycle.approve(ctx_of(ctx).db, lifecycle.cli(), bulletin_id)
+    b = change.bulletin
     console.print(f"approved #{b.id} r{b.revision} {b.title}", markup=False)
+    for ended in change.ended:
+        console.print(f"superseded #{ended} (an older version of the same alert)", markup=False)
 
 
 @bulletin_app.command("withdraw")
@@ -154,8 +156,7 @@ def withdraw(ctx: typer.Context, bulletin_id: Annotated[int, typer.Argument(meta
 
     Example: loa bulletin withdraw 3
     """
-    b = store.withdraw(ctx_of(ctx).db, bulletin_id)
-    audit.record(ctx_of(ctx).db, "cli", "bulletin.withdrawn", f"bulletin:{b.id}")
+    b = lifecycle.withdraw(ctx_of(ctx).db, lifecycle.cli(), bulletin_id).bulletin
     console.print(f"withdrawn #{b.id} {b.title}", markup=False)
 
 
@@ -180,11 +181,10 @@ def recording_add(
     Example: loa recording add 3 hmn ban-tin-3-hmong.m4a
     """
     app = ctx_of(ctx)
-    b = store.get_bulletin(app.db, bulletin_id)
+    b = lifecycle.check(app.db, lifecycle.cli(), "recording", bulletin_id)
     rec = prepare_recording(b, language, file, settings=app.settings)
-    stored, outcome, redrafted = attach_recording(app.db, rec)
-    if outcome != "unchanged":
-        audit.record(app.db, "cli", f"recording.{outcome}", f"bulletin:{b.id}", f"{language} {file.name}")
+    change = lifecycle.attach_recording(app.db, lifecycle.cli(), rec)
+    stored, outcome, redrafted = change.recording, change.outcome, change.back_to_draft
     from pipeline.readings import LEVEL_WARNINGS_VI, check_reading
 
     warnings = check_reading(stored.path, settings=app.settings.audio)
@@ -206,6 +206,41 @@ def recording_add(
             f"approve it again with `loa bulletin approve {b.id}`",
             markup=False,
         )
+
+
+@recording_app.command("remove")
+def recording_remove(
+    ctx: typer.Context,
+    bulletin_id: Annotated[int, typer.Argument(metavar="BULLETIN")],
+    language: Annotated[str, typer.Argument(metavar="LANG", help="The language whose recording goes.")],
+) -> None:
+    """Remove the current recording of one language (the file is kept, no longer used).
+
+    An approved bulletin becomes a draft again: what airs has changed.
+
+    Example: loa recording remove 3 hmn
+    """
+    change = lifecycle.remove_recording(ctx_of(ctx).db, lifecycle.cli(), bulletin_id, language)
+    console.print(f"removed recording {language} of #{bulletin_id}", markup=False)
+    if change.back_to_draft:
+        console.print(
+            f"bulletin #{bulletin_id} was approved: it is a draft again; "
+            f"approve it again with `loa bulletin approve {bulletin_id}`",
+            markup=False,
+        )
+
+
+@bulletin_app.command("expire")
+def expire_cmd(ctx: typer.Context) -> None:
+    """Mark every draft or approved bulletin whose validity has ended as expired.
+
+    Example: loa bulletin expire
+    """
+    app = ctx_of(ctx)
+    today = dt.datetime.now(app.settings.tz).date()
+    for change in lifecycle.expire(app.db, lifecycle.cli(), today=today):
+        b = change.bulletin
+        console.print(f"expired #{b.id} {b.title} (valid until {b.valid_until})", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -38,7 +38,7 @@ Rules that hold from every door:
   bulletin outside one's scope is "not found" (``lifecycle.not_found``), a target outside
   it is ``lifecycle.out_of_scope``.
 - **CAP** (``alerts.py``): an Update supersedes every unapproved version of its alert at
-  once, and the approved version when the Update is approved; a Cancel ends every version;
+  once, and the approved version when the Update is approved; a Cancel ends every live version;
   nothing of a cancelled alert can be approved again.
 - **Idempotency** (an agency's ``Idempotency-Key``, a CAP identifier) is written in the
   same transaction as the save it names.

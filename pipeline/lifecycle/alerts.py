@@ -120,7 +120,8 @@ def import_version(
 
 
 def cancel_alert(db: Database, actor: Actor, message: cap_store.CapMessage) -> CapChange:
-    """A Cancel: every version of the alert it references becomes cancelled, in one transaction."""
+    """A Cancel: every live version (draft or approved) of the alert it references becomes
+    cancelled, in one transaction; the ended ones keep their state, and none can be approved."""
     with db.begin() as conn:
         seen = cap_store.find_in(conn, db, message.sender, message.identifier)
         if seen is not None:
@@ -128,6 +129,8 @@ def cancel_alert(db: Database, actor: Actor, message: cap_store.CapMessage) -> C
         alert = alert_in(conn, db, _message_keys(message))
         changes: list[Change] = []
         for v in alert.versions:
+            if v.status not in ("draft", "approved"):
+                continue  # already ended (superseded, withdrawn): it keeps saying how
             move(v.status, "cancel", actor.role, bulletin_id=v.id)
             changes.append(end_in(conn, db, actor, v, "cancel", detail=f"CAP {message.identifier}"))
         ended = tuple(c.bulletin.id for c in changes if c.outcome == "cancelled" and c.bulletin.id is not None)

@@ -148,4 +148,3 @@ def remember_key_in(
         .insert()
         .values(agency=agency, key=key, bulletin_id=bulletin_id, request_sha256=request_sha256, created_at=utcnow())
     )
-

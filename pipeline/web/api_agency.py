@@ -25,14 +25,16 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from pipeline.errors import BulletinError
+from pipeline import lifecycle
+from pipeline.errors import BulletinError, UsageError
 from pipeline.intake import MAX_FILE_BYTES, OPTIONAL, REQUIRED, parse_bulletin, prepare_recording
+from pipeline.messages import vietnamese
 from pipeline.models import LANGUAGES, Bulletin, Deployment
 from pipeline.publish.aired import aired_items
+from pipeline.readings import LEVEL_WARNINGS_VI, check_reading
 from pipeline.store import agencies as agency_store
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store.agencies import Agency
-from pipeline.store.recordings import save_recording
 from pipeline.web.forms import HINTS_VI, field_of
 from pipeline.web.routes_bulletins import safe_upload_name
 from pipeline.web.state import WebState, web_state
@@ -127,6 +129,9 @@ class RecordingOut(BaseModel):
     sha256: str
     duration_ms: int
     outcome: str
+    status: str = "awaiting"  # the bulletin's, after: an approved bulletin is awaiting approval again
+    back_to_draft: bool = False
+    warnings: list[str] = []  # level checks: too quiet, clipped, mostly silence (Vietnamese)
 
 
 def agency_auth(
@@ -192,18 +197,6 @@ def text_of_json(data: Any, where: str) -> str:
         except BulletinError as exc:
             raise BulletinError(f"{where}: {exc}") from exc
     return "\n".join([*lines, "+++", body]) + "\n"
-
-
-def outside_scope(agency: Agency, targets: tuple[str, ...], deployment: Deployment) -> str | None:
-    """The first target the agency may not address, or None."""
-    if "all" in agency.scope:
-        return None
-    mine = {c.code for c in deployment.targeted(agency.scope)}
-    for t in targets:
-        reached = {c.code for c in deployment.targeted((t,))}
-        if t == "all" or not reached or not reached <= mine:
-            return t
-    return None
 
 
 def culture_centers(b: Bulletin, deployment: Deployment) -> list[str]:
@@ -311,29 +304,24 @@ async def submit(
         parsed = parse_bulletin(text, where=where, deployment=state.deployment)
     except BulletinError as exc:
         return JSONResponse(vi_error(str(exc), where), status_code=422)
-    b = parsed.bulletin
-    outside = outside_scope(agency, b.targets, state.deployment)
-    if outside is not None:
-        raise HTTPException(
-            403, f"Cơ quan {agency.title} không được gửi tin đến {outside!r} (ngoài phạm vi được giao)."
+    try:
+        change = lifecycle.submit(
+            state.db,
+            lifecycle.agency(agency, state.deployment),
+            parsed.bulletin,
+            deployment=state.deployment,
+            idempotency_key=key,
+            request_sha256=digest,
         )
-    existing = next(
-        (x for x in bulletin_store.list_bulletins(state.db) if x.title == b.title and x.source == b.source), None
-    )
-    if existing is not None and existing.id is not None and agency_store.owner_of(state.db, existing.id) != agency.name:
-        raise HTTPException(
-            409, f"Đã có bản tin #{existing.id} cùng tiêu đề và nguồn do đơn vị khác gửi; hãy đổi tiêu đề."
-        )
-    [(saved, outcome)] = bulletin_store.save_bulletins(state.db, [b])
-    assert saved.id is not None
-    agency_store.set_owner(state.db, saved.id, agency.name)
-    if key:
-        stored_id, _ = agency_store.remember_key(
-            state.db, agency.name, key, bulletin_id=saved.id, request_sha256=digest
-        )
-        saved = bulletin_store.get_bulletin(state.db, stored_id)
+    except UsageError as exc:
+        raise HTTPException(_STATUS_OF.get(exc.code, 409), vietnamese(exc)) from exc
+    saved, outcome = change.bulletin, change.outcome
     log.info("agency %s submitted bulletin %s (%s)", agency.name, saved.id, outcome)
     return _created(request, saved, outcome, list(parsed.warnings))
+
+
+#: HTTP status of the domain's refusals (``pipeline.lifecycle``); others are 409 (a conflict with the state).
+_STATUS_OF = {"lifecycle.out_of_scope": 403, "lifecycle.not_found": 404, "lifecycle.no_recording": 404}
 
 
 def _created(request: Request, b: Bulletin, outcome: str, warnings: list[str]) -> Response:
@@ -445,9 +433,11 @@ async def put_recording(
     x_filename: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     state = web_state(request)
-    b = own_bulletin(request, agency, bulletin_id)
-    if b.status == "withdrawn":
-        raise HTTPException(409, "Bản tin đã bị thu hồi; không nhận thêm bản ghi.")
+    actor = lifecycle.agency(agency, state.deployment)
+    try:
+        b = lifecycle.check(state.db, actor, "recording", bulletin_id, deployment=state.deployment)
+    except UsageError as exc:
+        raise HTTPException(_STATUS_OF.get(exc.code, 409), vietnamese(exc)) from exc
     if language not in LANGUAGES:
         return JSONResponse(
             {
@@ -474,7 +464,9 @@ async def put_recording(
                     raise HTTPException(413, "Tệp quá lớn.")
                 out.write(chunk)
         rec = prepare_recording(b, language, src, settings=state.settings)
-        saved, outcome = save_recording(state.db, rec)
+        change = lifecycle.attach_recording(state.db, actor, rec, deployment=state.deployment)
+        saved, outcome = change.recording, change.outcome
+        warnings = check_reading(saved.path, settings=state.settings.audio)  # too quiet, clipped, mostly silence
     except BulletinError as exc:
         message = str(exc).replace(str(workdir) + "/", "")
         return JSONResponse(
@@ -484,6 +476,13 @@ async def put_recording(
         shutil.rmtree(workdir, ignore_errors=True)
     log.info("agency %s: recording %s for bulletin %s: %s", agency.name, language, bulletin_id, outcome)
     out_body = RecordingOut(
-        bulletin=bulletin_id, language=language, sha256=saved.sha256, duration_ms=saved.duration_ms, outcome=outcome
+        bulletin=bulletin_id,
+        language=language,
+        sha256=saved.sha256,
+        duration_ms=saved.duration_ms,
+        outcome=outcome,
+        status=STATUS_API.get(change.bulletin.status, change.bulletin.status),
+        back_to_draft=change.back_to_draft,
+        warnings=[LEVEL_WARNINGS_VI[w] for w in warnings],
     )
     return JSONResponse(out_body.model_dump(), status_code=201 if outcome != "unchanged" else 200)

@@ -271,6 +271,18 @@ class WebhookSettings(_Section):
     backoff_max_s: float = Field(default=3600.0, ge=0)
 
 
+class OutboundSettings(_Section):
+    """``[outbound]``: where webhooks, CAP fetches and vendor TTS may connect (pipeline/outbound.py).
+
+    Loopback, link-local, private, shared, multicast and reserved addresses are refused unless
+    allowed here; public addresses are always allowed."""
+
+    allow_loopback: bool = False  # tests and a developer's machine: receivers on 127.0.0.1 / ::1
+    #: networks that may be reached although not public, e.g. ["10.20.0.0/16"] for a receiver on the LAN
+    allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+
+
 class Settings(_Section):
     config_file: Path | None = None
     data_dir: Path = Path("data")
@@ -294,6 +306,8 @@ class Settings(_Section):
     report: ReportSettings = ReportSettings()
 
     cap: CapSettings = CapSettings()
+
+    outbound: OutboundSettings = OutboundSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -9,7 +9,8 @@ place that turns one into an ``error: …`` line and an exit code::
     │   ├── BulletinError         a bulletin file or form, a recording
     │   │   └── CapError          a CAP 1.2 alert (names the element)
     │   ├── ScriptError           a template or a cue sheet
-    │   └── NotFoundError         an id, commune, slot or endpoint that does not exist
+    │   ├── NotFoundError         an id, commune, slot or endpoint that does not exist
+    │   └── OutboundRefused       a URL whose address Loa does not connect to (loopback, private…)
     ├── RenderError               speech, a clip or a recording could not become audio
     │   └── TransientRenderError  a TTS service was slow or refused; another engine may speak
     ├── StoreError                the database
@@ -84,6 +85,12 @@ class NotFoundError(UsageError):
     """Something named on the command line does not exist."""
 
     code = "not_found"
+
+
+class OutboundRefused(UsageError):
+    """An outbound request to an address the ``[outbound]`` policy refuses; nothing was sent."""
+
+    code = "outbound.refused"
 
 
 class RenderError(LoaError):

@@ -25,6 +25,7 @@ VI: dict[str, str] = {
     "store": "Cơ sở dữ liệu tạm thời không đọc, ghi được; hãy thử lại sau.",
     "delivery": "Không gửi được tới thiết bị.",
     "delivery.transient": "Tạm thời không gửi được tới thiết bị; hệ thống sẽ thử lại.",
+    "outbound.refused": "Địa chỉ {host} là địa chỉ nội bộ hoặc không công khai; hệ thống không gửi yêu cầu tới đó.",
     "partial": "Một phần công việc chưa xong; xem danh sách xã, thiết bị bị lỗi.",
     # a bulletin's life (pipeline/lifecycle)
     "lifecycle.not_allowed": "Không thể {action_vi} khi bản tin {state_vi} (vai trò: {role_vi}); chưa có gì thay đổi.",

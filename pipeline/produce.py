@@ -222,7 +222,7 @@ class Producer:
 
     @functools.cached_property
     def engines(self) -> EngineChain:
-        return build_engine_chain(self.settings.tts)
+        return build_engine_chain(self.settings.tts, outbound=self.settings.outbound)
 
     @functools.cached_property
     def templates(self) -> compose_stage.TemplateSet:

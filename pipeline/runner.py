@@ -58,7 +58,7 @@ class WorkContext:
     def engines(self) -> EngineChain:
         with self._lock:
             if self._engines is None:
-                self._engines = build_engine_chain(self.settings.tts)
+                self._engines = build_engine_chain(self.settings.tts, outbound=self.settings.outbound)
             return self._engines
 
     @property

@@ -324,7 +324,10 @@ def test_a_url_is_fetched_only_when_allow_listed(
     refused = small_cli("cap", "import", url)
     assert refused.code == 2 and "not on the CAP allow-list" in refused.err
     assert nothing_stored(small)
-    small.config.write_text(small.config.read_text() + f'\n[cap]\nallowed_urls = ["{base}/"]\n', encoding="utf-8")
+    small.config.write_text(
+        small.config.read_text() + f'\n[cap]\nallowed_urls = ["{base}/"]\n[outbound]\nallow_loopback = true\n',
+        encoding="utf-8",
+    )
     ok = small_cli("cap", "import", url, "--json")
     assert ok.code == 0, ok.err
     assert isinstance(ok.json(), dict) and ok.json()["outcome"] == "added"  # type: ignore[index]

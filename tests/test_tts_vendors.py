@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 from pipeline import audio
-from pipeline.config import AudioSettings, EspeakSettings, FptSettings, GoogleTtsSettings, TtsSettings, ViettelSettings
+from pipeline.config import (
+    AudioSettings,
+    EspeakSettings,
+    FptSettings,
+    GoogleTtsSettings,
+    OutboundSettings,
+    TtsSettings,
+    ViettelSettings,
+)
 from pipeline.errors import ConfigError, RenderError, TransientRenderError
 from pipeline.tts import EngineChain, EspeakEngine
 from pipeline.tts.chain import build_engine_chain
@@ -28,6 +36,7 @@ pytestmark = pytest.mark.audio
 KEY = "sk-test-9f8e7d6c5b4a-SECRET"
 ENV = {"LOA_FPT_API_KEY": KEY, "LOA_VIETTEL_TOKEN": KEY, "LOA_GOOGLE_TTS_KEY": KEY}
 TEXT = "Kính thưa bà con, chiều nay có họp thôn."
+LOOPBACK = OutboundSettings(allow_loopback=True)  # the fake vendors listen on 127.0.0.1
 FAST = {"timeout_s": 2.0, "retries": 2, "backoff_s": 0.5, "backoff_max_s": 30.0}
 
 
@@ -47,13 +56,19 @@ def engine(vendor: str, fake: FakeVendors, sleeps: list[float], env: dict[str, s
     env = ENV if env is None else env
     if vendor == "fpt":
         s = FptSettings(base_url=fake.url(FPT_PATH), poll_interval_s=0.25, poll_attempts=5, **{**FAST, **kw})
-        return FptEngine(s, sleep=sleeps.append, environ=env)
+        return FptEngine(s, sleep=sleeps.append, environ=env, outbound=LOOPBACK)
     if vendor == "viettel":
         return ViettelEngine(
-            ViettelSettings(base_url=fake.url(VIETTEL_PATH), **{**FAST, **kw}), sleep=sleeps.append, environ=env
+            ViettelSettings(base_url=fake.url(VIETTEL_PATH), **{**FAST, **kw}),
+            sleep=sleeps.append,
+            environ=env,
+            outbound=LOOPBACK,
         )
     return GoogleCloudEngine(
-        GoogleTtsSettings(base_url=fake.url(GOOGLE_PATH), **{**FAST, **kw}), sleep=sleeps.append, environ=env
+        GoogleTtsSettings(base_url=fake.url(GOOGLE_PATH), **{**FAST, **kw}),
+        sleep=sleeps.append,
+        environ=env,
+        outbound=LOOPBACK,
     )
 
 

@@ -57,6 +57,7 @@ def hooked_project(root: Path, voices: Path, url: str, *, max_attempts: int = 5)
         f.write(
             f'[[webhook]]\nurl = "{url}"\nsecret_env = "PORTAL_HOOK_SECRET"\n'
             f"backoff_s = 0\nmax_attempts = {max_attempts}\ntimeout_s = 5\n"
+            "[outbound]\nallow_loopback = true\n"  # the receiver listens on 127.0.0.1
         )
     return project
 

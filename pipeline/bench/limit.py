@@ -77,7 +77,7 @@ def encode_once_limit(jobs: list[RenderUnit], *, settings: Settings, work: Path,
     source files.
     """
     work.mkdir(parents=True, exist_ok=True)
-    engines = build_engine_chain(settings.tts)
+    engines = build_engine_chain(settings.tts, outbound=settings.outbound)
     cores = settings.render.workers or os.cpu_count() or 1
     speech = [j for j in jobs if j.kind == "speech"]
     wavs = [work / f"s{i}.wav" for i in range(len(speech))]

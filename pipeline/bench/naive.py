@@ -62,7 +62,7 @@ def _cue_audio(
 def naive_commune(commune: Commune, day: dt.date, *, settings: Settings, work: Path) -> dict[str, Any]:
     """Make and send every program of one commune the naive way; return its figures."""
     db = open_database(settings.db_url)
-    engines = build_engine_chain(settings.tts)
+    engines = build_engine_chain(settings.tts, outbound=settings.outbound)
     speak = spoken_form(settings)
     clips = load_catalog(settings.voices_dir).clip_paths()
     bulletins = bulletin_store.airable_bulletins(db, day)

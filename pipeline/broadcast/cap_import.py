@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from pipeline import lifecycle
+from pipeline import lifecycle, outbound
 from pipeline.broadcast.cap import CapAlert, check_airable, communes_of, parse_alert, to_bulletin
 from pipeline.config import Settings
 from pipeline.errors import CapError, LoaError, UsageError
@@ -52,27 +52,36 @@ class ImportResult:
 
 
 def fetch_alert(url: str, *, settings: Settings) -> bytes:
-    """The alert at ``url`` if the deployment allows that URL (``[cap] allowed_urls``)."""
-    allowed = settings.cap.allowed_urls
-    if not any(url == a or (a.endswith("/") and url.startswith(a)) for a in allowed):
+    """The alert at ``url`` if the deployment allows that URL (``[cap] allowed_urls``).
+
+    The URL is normalised first (``/cap/../secret`` is ``/secret``) and the normalised URL
+    is both checked and fetched; the connection goes through the outbound guard
+    (``[outbound]``), and a redirect is not followed.
+    """
+    try:
+        clean = outbound.normalize_url(url)
+    except ValueError as exc:
+        raise UsageError(f"{url}: not a URL Loa fetches ({exc})") from exc
+    if not outbound.url_allowed(clean, settings.cap.allowed_urls):
         raise UsageError(
-            f"{url}: not on the CAP allow-list; add it (or a prefix ending in /) to [cap] allowed_urls in loa.toml"
+            f"{url}: not on the CAP allow-list (as {clean}); add it (or a prefix ending in /) "
+            "to [cap] allowed_urls in loa.toml"
         )
     limit = settings.cap.max_bytes
     try:
         with (
-            httpx.Client(timeout=settings.cap.timeout_s, follow_redirects=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/cap+xml, application/xml"}) as response,
+            outbound.client(settings.outbound, timeout_s=settings.cap.timeout_s) as client,
+            client.stream("GET", clean, headers={"Accept": "application/cap+xml, application/xml"}) as response,
         ):
             if response.status_code != 200:
-                raise LoaError(f"{url}: the server answered {response.status_code}; try again later")
+                raise LoaError(f"{clean}: the server answered {response.status_code}; try again later")
             data = b""
             for chunk in response.iter_bytes():
                 data += chunk
                 if len(data) > limit:
-                    raise CapError(f"{url}: larger than {limit} bytes; not a CAP alert Loa takes")
+                    raise CapError(f"{clean}: larger than {limit} bytes; not a CAP alert Loa takes")
     except httpx.HTTPError as exc:
-        raise LoaError(f"{url}: cannot fetch the alert: {exc.__class__.__name__}: {exc}") from exc
+        raise LoaError(f"{clean}: cannot fetch the alert: {exc.__class__.__name__}: {exc}") from exc
     return data
 
 

@@ -30,8 +30,9 @@ from typing import Any
 
 import httpx
 
+from pipeline import outbound
 from pipeline.config import Settings, WebhookSettings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, OutboundRefused
 from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import webhooks as store
@@ -139,13 +140,17 @@ def deliver_webhooks(
     client: httpx.Client | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> WebhookReport:
-    """Send every due event to every configured URL once; record delivered / retrying / failed."""
+    """Send every due event to every configured URL once; record delivered / retrying / failed.
+
+    Requests go through the outbound guard (``[outbound]``): a URL whose host resolves to a
+    loopback, link-local or private address is not posted to, and that delivery fails at once.
+    """
     hooks = {h.url: h for h in settings.webhook}
     secrets = {url: secret_of(h, environ) for url, h in hooks.items()}  # a missing secret stops before sending
     store.fan_out(db, [(h.url, h.events) for h in hooks.values()], since=dt.datetime.now(dt.UTC) - HISTORY)
     report = WebhookReport()
     own = client is None
-    http = client or httpx.Client(follow_redirects=False)
+    http = client or outbound.client(settings.outbound, timeout_s=10.0, follow_redirects=False)
     try:
         for d in store.claim_due(db, lease=LEASE):
             hook = hooks.get(d.url)
@@ -189,6 +194,11 @@ def _send(
         error = f"HTTP {status} from the receiver"
     except httpx.HTTPError as exc:
         error = f"{exc.__class__.__name__}: {exc}"
+    except OutboundRefused as exc:  # the configuration must change: retrying would not help
+        store.mark_attempt_failed(db, d.id, error=str(exc), response_status=None, retry_at=None)
+        log.warning("webhook %s: event %s not sent: %s", d.url, d.event.id, exc)
+        message = f"{d.url}: event {d.event.id}: {exc}"
+        return dataclasses.replace(report, failed=report.failed + 1, errors=(*report.errors, message))
     retry_at = _retry_at(hook, d.attempts + 1)
     store.mark_attempt_failed(db, d.id, error=error, response_status=status, retry_at=retry_at)
     log.warning("webhook %s: event %s attempt %d failed: %s", d.url, d.event.id, d.attempts + 1, error)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.config import TtsSettings
+from pipeline.config import OutboundSettings, TtsSettings
 from pipeline.errors import ConfigError, RenderError, TransientRenderError
 from pipeline.tts.base import SpeechEngine
 from pipeline.tts.espeak import EspeakEngine
@@ -90,8 +90,8 @@ def with_voice(name: str, settings: TtsSettings, *, voice: str | None = None, sp
     return settings.model_copy(update={name: changed})
 
 
-def build_engine(name: str, settings: TtsSettings) -> SpeechEngine:
-    """One engine by its name in ``[tts] engines``."""
+def build_engine(name: str, settings: TtsSettings, *, outbound: OutboundSettings | None = None) -> SpeechEngine:
+    """One engine by its name in ``[tts] engines``; vendor engines connect as ``outbound`` allows."""
     from pipeline.tts.command import CommandEngine
     from pipeline.tts.fpt import FptEngine
     from pipeline.tts.google_cloud import GoogleCloudEngine
@@ -101,12 +101,13 @@ def build_engine(name: str, settings: TtsSettings) -> SpeechEngine:
         return EspeakEngine(settings.espeak, variant=settings.variant)
     if name == "gtts":
         return GttsEngine(settings.gtts)
+    policy = outbound or OutboundSettings()
     if name == "fpt":
-        return FptEngine(settings.fpt)
+        return FptEngine(settings.fpt, outbound=policy)
     if name == "viettel":
-        return ViettelEngine(settings.viettel)
+        return ViettelEngine(settings.viettel, outbound=policy)
     if name == "google":
-        return GoogleCloudEngine(settings.google)
+        return GoogleCloudEngine(settings.google, outbound=policy)
     if name == "command":
         return CommandEngine(settings.command)
     raise ConfigError(f"unknown speech engine {name!r}; use one of {', '.join(ENGINE_NAMES)}")
@@ -115,6 +116,6 @@ def build_engine(name: str, settings: TtsSettings) -> SpeechEngine:
 ENGINE_NAMES = ("espeak", "gtts", "fpt", "viettel", "google", "command")
 
 
-def build_engine_chain(settings: TtsSettings) -> EngineChain:
+def build_engine_chain(settings: TtsSettings, *, outbound: OutboundSettings | None = None) -> EngineChain:
     """The engines named in ``settings.engines``, in that order."""
-    return EngineChain([build_engine(name, settings) for name in settings.engines])
+    return EngineChain([build_engine(name, settings, outbound=outbound) for name in settings.engines])

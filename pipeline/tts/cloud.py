@@ -9,7 +9,9 @@ How failures are sorted (the engine chain lets the next engine speak on any ``Re
   or an HTTP date; the backoff when absent), at most ``backoff_max_s``; then
   ``TransientRenderError`` — tomorrow's run may have quota again;
 * HTTP 401/403 (bad or revoked key) and other 4xx: ``RenderError`` at once, never retried;
-* no key configured: ``RenderError`` naming the variable or file to set.
+* no key configured: ``RenderError`` naming the variable or file to set;
+* ``base_url`` (or a redirect) at a loopback, private or link-local address that ``[outbound]``
+  does not allow: ``RenderError`` before anything is sent (pipeline/outbound.py).
 
 The key is read from the environment variable ``key_env`` names, or the file ``key_file``
 names; it is sent only in a header and never logged nor put in an error message (answers
@@ -29,8 +31,9 @@ from typing import Any
 
 import httpx
 
-from pipeline.config import CloudTtsSettings
-from pipeline.errors import RenderError, TransientRenderError
+from pipeline import outbound as guarded
+from pipeline.config import CloudTtsSettings, OutboundSettings
+from pipeline.errors import OutboundRefused, RenderError, TransientRenderError
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +108,17 @@ class Answer:
 class VendorClient:
     """One vendor's HTTP calls with timeouts, retries, backoff and Retry-After."""
 
-    def __init__(self, settings: CloudTtsSettings, *, vendor: str, key: str, sleep: Sleep = time.sleep) -> None:
+    def __init__(
+        self,
+        settings: CloudTtsSettings,
+        *,
+        vendor: str,
+        key: str,
+        sleep: Sleep = time.sleep,
+        outbound: OutboundSettings | None = None,
+    ) -> None:
         self.settings = settings
+        self.outbound = outbound or OutboundSettings()
         self.vendor = vendor
         self._key = key
         self._sleep = sleep
@@ -153,8 +165,10 @@ class VendorClient:
         json_body: Any,
     ) -> Answer:
         try:
-            with httpx.Client(timeout=self.settings.timeout_s, follow_redirects=True) as client:
+            with guarded.client(self.outbound, timeout_s=self.settings.timeout_s, follow_redirects=True) as client:
                 response = client.request(method, url, headers=headers, content=content, json=json_body)
+        except OutboundRefused as exc:  # the address is not one Loa connects to: the next engine speaks
+            raise RenderError(f"{self.vendor}: {what}: {exc}") from None
         except httpx.TimeoutException:
             raise _Retry(f"no answer within {self.settings.timeout_s:g} s") from None
         except httpx.TransportError as exc:

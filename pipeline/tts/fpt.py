@@ -16,8 +16,9 @@ from pathlib import Path
 
 import httpx
 
-from pipeline.config import FptSettings
-from pipeline.errors import RenderError, TransientRenderError
+from pipeline import outbound as guarded
+from pipeline.config import FptSettings, OutboundSettings
+from pipeline.errors import OutboundRefused, RenderError, TransientRenderError
 from pipeline.tts.base import atomic_path
 from pipeline.tts.cloud import Sleep, VendorClient, read_key, write_audio
 
@@ -29,10 +30,18 @@ _NOT_READY = {403, 404, 409, 425}
 class FptEngine:
     name = "fpt"
 
-    def __init__(self, settings: FptSettings, *, sleep: Sleep = time.sleep, environ: dict[str, str] | None = None):
+    def __init__(
+        self,
+        settings: FptSettings,
+        *,
+        sleep: Sleep = time.sleep,
+        environ: dict[str, str] | None = None,
+        outbound: OutboundSettings | None = None,
+    ):
         self.settings = settings
         self._sleep = sleep
         self._environ = environ
+        self._outbound = outbound or OutboundSettings()
 
     def identity(self) -> str:
         s = self.settings
@@ -46,7 +55,7 @@ class FptEngine:
         if len(text) > MAX_CHARS:
             raise RenderError(f"FPT.AI: {dst.name}: {len(text)} characters, more than {MAX_CHARS} per request")
         key = read_key(s, vendor="FPT.AI", section="fpt", environ=self._environ)
-        client = VendorClient(s, vendor="FPT.AI", key=key, sleep=self._sleep)
+        client = VendorClient(s, vendor="FPT.AI", key=key, sleep=self._sleep, outbound=self._outbound)
         headers = {
             "api_key": key,
             "voice": s.voice,
@@ -78,10 +87,12 @@ class FptEngine:
         s = self.settings
         for attempt in range(1, s.poll_attempts + 1):
             try:
-                with httpx.Client(timeout=s.timeout_s, follow_redirects=True) as http:
+                with guarded.client(self._outbound, timeout_s=s.timeout_s, follow_redirects=True) as http:
                     response = http.get(url)
             except httpx.TransportError:  # a slow or dropped poll: ask again
                 response = None
+            except OutboundRefused as exc:
+                raise RenderError(f"FPT.AI: the audio link for {dst.name}: {exc}") from None
             if response is not None and response.status_code == 200 and response.content:
                 return response.content
             if response is not None and response.status_code not in _NOT_READY and response.status_code < 500:

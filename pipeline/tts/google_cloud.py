@@ -16,7 +16,7 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline.config import GoogleTtsSettings
+from pipeline.config import GoogleTtsSettings, OutboundSettings
 from pipeline.errors import RenderError, TransientRenderError
 from pipeline.tts.base import atomic_path
 from pipeline.tts.cloud import Sleep, VendorClient, read_key, write_audio
@@ -29,11 +29,17 @@ class GoogleCloudEngine:
     name = "google"
 
     def __init__(
-        self, settings: GoogleTtsSettings, *, sleep: Sleep = time.sleep, environ: dict[str, str] | None = None
+        self,
+        settings: GoogleTtsSettings,
+        *,
+        sleep: Sleep = time.sleep,
+        environ: dict[str, str] | None = None,
+        outbound: OutboundSettings | None = None,
     ):
         self.settings = settings
         self._sleep = sleep
         self._environ = environ
+        self._outbound = outbound or OutboundSettings()
 
     def identity(self) -> str:
         s = self.settings
@@ -46,7 +52,7 @@ class GoogleCloudEngine:
         if len(text.encode("utf-8")) > MAX_BYTES:
             raise RenderError(f"Google Cloud TTS: {dst.name}: more than {MAX_BYTES} bytes of text per request")
         key = read_key(s, vendor="Google Cloud TTS", section="google", environ=self._environ)
-        client = VendorClient(s, vendor="Google Cloud TTS", key=key, sleep=self._sleep)
+        client = VendorClient(s, vendor="Google Cloud TTS", key=key, sleep=self._sleep, outbound=self._outbound)
         body = {
             "input": {"text": text},
             "voice": {"languageCode": s.language_code, "name": s.voice},

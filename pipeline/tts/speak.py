@@ -34,10 +34,10 @@ def speak_to_wav(
     if out.is_dir():
         raise UsageError(f"{out}: is a directory; give a file name such as thu.wav")
     if engine is None:
-        chain = build_engine_chain(settings.tts)
+        chain = build_engine_chain(settings.tts, outbound=settings.outbound)
     else:
         tts = with_voice(engine, settings.tts, voice=voice, speed=speed)
-        chain = EngineChain([build_engine(engine, tts)])
+        chain = EngineChain([build_engine(engine, tts, outbound=settings.outbound)])
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".speak-") as tmp:
         raw = Path(tmp) / "tts.audio"

@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from pipeline.config import ViettelSettings
+from pipeline.config import OutboundSettings, ViettelSettings
 from pipeline.errors import RenderError
 from pipeline.tts.base import atomic_path
 from pipeline.tts.cloud import Sleep, VendorClient, looks_like_audio, read_key, write_audio
@@ -27,10 +27,18 @@ RETURN_WAV = 2
 class ViettelEngine:
     name = "viettel"
 
-    def __init__(self, settings: ViettelSettings, *, sleep: Sleep = time.sleep, environ: dict[str, str] | None = None):
+    def __init__(
+        self,
+        settings: ViettelSettings,
+        *,
+        sleep: Sleep = time.sleep,
+        environ: dict[str, str] | None = None,
+        outbound: OutboundSettings | None = None,
+    ):
         self.settings = settings
         self._sleep = sleep
         self._environ = environ
+        self._outbound = outbound or OutboundSettings()
 
     def identity(self) -> str:
         s = self.settings
@@ -41,7 +49,7 @@ class ViettelEngine:
         if not text.strip():
             raise RenderError(f"Viettel AI: nothing to say for {dst.name} (empty text)")
         key = read_key(s, vendor="Viettel AI", section="viettel", environ=self._environ)
-        client = VendorClient(s, vendor="Viettel AI", key=key, sleep=self._sleep)
+        client = VendorClient(s, vendor="Viettel AI", key=key, sleep=self._sleep, outbound=self._outbound)
         body = {
             "text": text,
             "voice": s.voice,

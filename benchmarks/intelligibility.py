@@ -36,7 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import audio
+from pipeline.audio import ffmpeg_write, ingest, mastering
+from pipeline.audio.types import Id3Tags
 from pipeline.config import AudioSettings, EspeakSettings
 from pipeline.textnorm import builtin_lexicon, normalize
 
@@ -167,7 +168,7 @@ def speak_and_score(
     def synth(i: int) -> Path:
         raw, wav = work / f"{i}.raw.wav", work / f"{i}.wav"
         engine.synthesize(spoken[i], raw)
-        audio.decode_pcm_wav(raw, wav, settings=a)
+        ffmpeg_write.decode_pcm_wav(raw, wav, settings=a)
         return wav
 
     scores: list[Score] = []
@@ -212,14 +213,14 @@ def human_floor(
     for i, (src, text) in enumerate(samples):
         ref = words(normalize(text, lexicon=lexicon))
         raw_wav = work / f"h{i}.wav"
-        audio.decode_pcm_wav(src, raw_wav, settings=a)
+        ffmpeg_write.decode_pcm_wav(src, raw_wav, settings=a)
         heard_raw = transcribe(raw_wav)
         ingested = work / f"h{i}.ingest.wav"
-        info = audio.ingest_audio(src, ingested, settings=a)
+        info = ingest.ingest_audio(src, ingested, settings=a)
         mp3 = work / f"h{i}.mp3"
-        audio.master_mp3(ingested, mp3, settings=a, tags=audio.Id3Tags(title="bench"), source_loudness=info.loudness)
+        mastering.master_mp3(ingested, mp3, settings=a, tags=Id3Tags(title="bench"), source_loudness=info.loudness)
         back = work / f"h{i}.mp3.wav"
-        audio.decode_pcm_wav(mp3, back, settings=a)
+        ffmpeg_write.decode_pcm_wav(mp3, back, settings=a)
         heard_mastered = transcribe(back)
         raw_scores.append(score(ref, words(heard_raw)))
         mastered_scores.append(score(ref, words(heard_mastered)))

@@ -34,12 +34,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pipeline import audio
+from pipeline.audio import ffmpeg, ingest, mastering
+from pipeline.audio.types import Id3Tags
 from pipeline.config import AudioSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 S = AudioSettings()
-TAGS = audio.Id3Tags(title="Bản tin", album="Loa", language="vi", comment="bulletin 1")
+TAGS = Id3Tags(title="Bản tin", album="Loa", language="vi", comment="bulletin 1")
 
 SENTENCES = [
     "Xin chào bà con.",
@@ -169,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 out.mkdir(parents=True, exist_ok=True)
 
                 def cur(src: Path = src, out: Path = out) -> object:
-                    info = audio.ingest_audio(src, out / "in.wav", settings=S)
-                    return audio.master_mp3(
+                    info = ingest.ingest_audio(src, out / "in.wav", settings=S)
+                    return mastering.master_mp3(
                         out / "in.wav", out / "cur.mp3", settings=S, tags=TAGS, source_loudness=info.loudness
                     )
 
@@ -192,12 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         tot: dict[str, float] = dict.fromkeys(kinds, 0.0)
         for name in inputs:
             row = samples[(name, "current")]
-            secs = audio.probe_audio(d / "out" / name / "in.wav", settings=S).duration_ms / 1000
+            secs = ffmpeg.probe_audio(d / "out" / name / "in.wav", settings=S).duration_ms / 1000
             cpu = {k: med(samples[(name, k)].cpu) for k in kinds}
             wall = {k: med(samples[(name, k)].wall) for k in kinds}
             for k in kinds:
                 tot[k] += cpu[k]
-            measured = audio.compute_loudness(d / "out" / name / "cur.mp3", settings=S)
+            measured = ffmpeg.compute_loudness(d / "out" / name / "cur.mp3", settings=S)
             line = f"{name:9s} {secs:5.1f} | {cpu['plain']:5.2f}/{wall['plain']:5.2f}"
             line += f" {cpu['plain44']:5.2f}/{wall['plain44']:5.2f}"
             line += f" | {cpu['current']:5.2f}/{wall['current']:5.2f} r{row.runs} d{row.decodes}"

@@ -29,12 +29,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from benchmarks.mastering import TAGS, counting, load_baseline, make_inputs
-from pipeline import audio
+from pipeline.audio import ffmpeg, files, ingest, mastering
+from pipeline.audio.loudness import parse_ebur128_named, predict_gain
 from pipeline.config import AudioSettings
-from pipeline.loudness import parse_ebur128_named, predict_gain
 
 S = AudioSettings()
 GREETINGS = [
@@ -80,7 +81,7 @@ def batched(inputs: dict[str, Path], out: Path) -> dict[str, float]:
         args += ["-map", f"[o{i}]", "-c:a", "pcm_s16le", "-f", "wav", str(out / f"{name}.wav")]
     proc = subprocess.run(args, capture_output=True, text=True, check=True)
     source = parse_ebur128_named(proc.stderr)
-    aim, ceiling = S.target_lufs + audio.ENCODER_LOSS_LU, S.true_peak_db - audio.PEAK_HEADROOM_DB
+    aim, ceiling = S.target_lufs + mastering.ENCODER_LOSS_LU, S.true_peak_db - mastering.PEAK_HEADROOM_DB
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-y"]
     graph = []
     for i, name in enumerate(names):
@@ -88,7 +89,7 @@ def batched(inputs: dict[str, Path], out: Path) -> dict[str, float]:
         gain = predict_gain(source[f"g{i}"], aim, ceiling)
         graph.append(
             f"[{i}:a]aresample={S.sample_rate},aformat=channel_layouts=mono,volume={gain:.2f}dB,"
-            f"alimiter={audio._limiter(ceiling)},asplit[e{i}][m{i}];[m{i}]ebur128@g{i}=peak=true,anullsink"
+            f"alimiter={mastering.limiter_options(ceiling)},asplit[e{i}][m{i}];[m{i}]ebur128@g{i}=peak=true,anullsink"
         )
     args += ["-filter_complex", ";".join(graph)]
     for i, name in enumerate(names):
@@ -101,9 +102,9 @@ def analysis(inputs: dict[str, Path]) -> tuple[float, float, float, float]:
     """CPU of ffmpeg's ebur128 (a process per input) and of the in-process measurement
     (pyloudnorm + 4x true peak, decoding included), and their largest differences (LU, dB)."""
     c0 = _cpu()
-    theirs = [audio.compute_loudness(src, settings=S) for src in inputs.values()]
+    theirs = [ffmpeg.compute_loudness(src, settings=S) for src in inputs.values()]
     c1 = _cpu()
-    ours = [audio.pcm_loudness(src, settings=S) for src in inputs.values()]
+    ours = [mastering.pcm_loudness(src, settings=S) for src in inputs.values()]
     c2 = _cpu()
     pairs = [(a, b) for a, b in zip(theirs, ours, strict=True) if not a.silent]
     lufs = max(abs(a.integrated_lufs - b.integrated_lufs) for a, b in pairs)
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             dst = d / f"greet{i}.wav"
             subprocess.run(["espeak-ng", "-v", "vi", "-w", str(dst), text], check=True)
             inputs[dst.stem] = dst
-        seconds = sum(audio._wav_info(p).duration_ms for p in inputs.values()) / 1000
+        seconds = sum(files.wav_info(p).duration_ms for p in inputs.values()) / 1000
 
         def per_segment(module: Any, tag: str) -> dict[str, float]:
             out = {}
@@ -139,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
                 out[name] = res.loudness.integrated_lufs
             return out
 
-        audio.pcm_loudness(inputs["greet0"], settings=S)  # import numpy, scipy, PyAV once, as a nightly does
+        current = SimpleNamespace(ingest_audio=ingest.ingest_audio, master_mp3=mastering.master_mp3)
+        mastering.pcm_loudness(inputs["greet0"], settings=S)  # import numpy, scipy, PyAV once, as a nightly does
         rows = [
             ("processes", *_measure(lambda: per_segment(base, "base"))),
             ("batched", *_measure(lambda: batched(inputs, d / "batch"))),
-            ("in-process", *_measure(lambda: per_segment(audio, "cur"))),
+            ("in-process", *_measure(lambda: per_segment(current, "cur"))),
         ]
         same = sum((d / "base" / f"{n}.mp3").read_bytes() == (d / "cur" / f"{n}.mp3").read_bytes() for n in inputs)
         print(f"{len(inputs)} inputs, {seconds:.1f} s of audio")

@@ -212,12 +212,12 @@ def read_bulletin_files(paths: Sequence[Path], *, deployment: Deployment) -> lis
 def prepare_recording(bulletin: Bulletin, language: str, src: Path, *, settings: Settings) -> Recording:
     """Check an uploaded audio file for ``bulletin`` and store it as the internal WAV.
 
-    ``audio.probe_upload`` accepts audio and nothing else (no playlists, concat lists,
+    ``audio.uploads.probe_upload`` accepts audio and nothing else (no playlists, concat lists,
     images, references to other files, wrong extensions; within the duration limit);
-    ``audio.convert_upload`` turns it into a mono 16-bit WAV under a generated name in
+    ``audio.uploads.convert_upload`` turns it into a mono 16-bit WAV under a generated name in
     data_dir. Only that WAV is ever rendered. Refusals are ``RecordingRefused``.
     """
-    from pipeline.audio import convert_upload, probe_upload  # the ffmpeg adapter
+    from pipeline.audio.uploads import convert_upload, probe_upload  # the ffmpeg adapter
 
     where = f"bulletin {bulletin.id} ({language}) {src}"
     if language not in LANGUAGES:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import audio
+from pipeline.audio import ffmpeg_write, loudness, mastering
+from pipeline.audio.types import Id3Tags
 from pipeline.config import Settings
 from pipeline.segcache import CacheEntry, SegmentStore
 
@@ -27,14 +28,14 @@ def master_segment(
     engine: str | None,
     cache: SegmentStore,
     settings: Settings,
-    source_loudness: audio.Loudness | None = None,
+    source_loudness: loudness.Loudness | None = None,
 ) -> CacheEntry:
     """Encode ``wav`` into the cache under ``key`` and record it."""
-    result = audio.master_mp3(
+    result = mastering.master_mp3(
         wav,
         cache.path(key),
         settings=settings.audio,
-        tags=audio.Id3Tags(
+        tags=Id3Tags(
             title=title,
             album="Loa",
             language=language,
@@ -58,7 +59,7 @@ def master_segment(
 
 def join_program(parts: Sequence[Path], dst: Path, *, title: str, album: str, settings: Settings) -> int:
     """One MP3 for single-file endpoints, joined without re-encoding; returns its duration."""
-    info = audio.concat_mp3(
-        list(parts), dst, settings=settings.audio, tags=audio.Id3Tags(title=title, album=album, language="vi")
+    info = ffmpeg_write.concat_mp3(
+        list(parts), dst, settings=settings.audio, tags=Id3Tags(title=title, album=album, language="vi")
     )
     return info.duration_ms

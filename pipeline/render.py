@@ -196,7 +196,7 @@ def _segment(unit: RenderUnit, store: SegmentStore, entry: CacheEntry, *, reused
 def _render_one(
     unit: RenderUnit, *, engines: EngineChain, store: SegmentStore, settings: Settings, tmp_root: Path
 ) -> CacheEntry:
-    from pipeline import audio
+    from pipeline.audio import files, ingest
 
     with tempfile.TemporaryDirectory(dir=tmp_root, prefix="render-") as tmp:
         wav = Path(tmp) / "in.wav"
@@ -204,13 +204,13 @@ def _render_one(
         if unit.kind == "speech":
             raw = Path(tmp) / "tts.audio"
             engine = engines.synthesize(unit.text, raw)
-            info = audio.ingest_audio(raw, wav, settings=settings.audio)
+            info = ingest.ingest_audio(raw, wav, settings=settings.audio)
         elif unit.kind == "pause":
-            info = audio.make_silence(wav, unit.ms, settings=settings.audio)
+            info = files.make_silence(wav, unit.ms, settings=settings.audio)
         else:
             assert unit.source is not None
             try:
-                info = audio.ingest_audio(unit.source, wav, settings=settings.audio)
+                info = ingest.ingest_audio(unit.source, wav, settings=settings.audio)
             except RenderError as exc:
                 raise RenderError(f"{unit.where}: {exc}") from exc
         return master_segment(

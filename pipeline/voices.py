@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline import audio
+from pipeline.audio import ffmpeg, ffmpeg_write, ingest
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RenderError
 from pipeline.models import LANGUAGES
@@ -133,7 +133,7 @@ def _check_clip(clip: Clip, settings: Settings) -> VoiceProblem | None:
     if not clip.file.is_file():
         return VoiceProblem(clip.key, "missing", f"{clip.file}: record it, or run `loa voices placeholders`")
     try:
-        info = audio.probe_audio(clip.file, settings=settings.audio)
+        info = ffmpeg.probe_audio(clip.file, settings=settings.audio)
     except RenderError as exc:
         return VoiceProblem(clip.key, "unreadable", str(exc))
     if info.duration_ms <= 0:
@@ -167,15 +167,15 @@ def _make_placeholder(clip: Clip, engine: EspeakEngine, settings: Settings) -> P
         if clip.key.startswith("chime/"):
             name = clip.key.split("/", 1)[1]
             chime = Path(tmp) / "chime.wav"
-            audio.make_tone(chime, settings=settings.audio, freqs=CHIME_TONES.get(name, (660,)), ms=900)
+            ffmpeg_write.make_tone(chime, settings=settings.audio, freqs=CHIME_TONES.get(name, (660,)), ms=900)
             chime.replace(clip.file)
             return clip.file
         tone = Path(tmp) / "tone.wav"
         speech = Path(tmp) / "speech.wav"
         both = Path(tmp) / "both.wav"
-        audio.make_tone(tone, settings=settings.audio, freqs=(440,), ms=300)
+        ffmpeg_write.make_tone(tone, settings=settings.audio, freqs=(440,), ms=300)
         engine.synthesize(f"Bản ghi mẫu. {clip.translation}.", speech)
-        audio.ingest_audio(speech, both, settings=settings.audio)
+        ingest.ingest_audio(speech, both, settings=settings.audio)
         _join_wavs([tone, both], clip.file)
     return clip.file
 

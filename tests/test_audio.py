@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 from mutagen.id3 import ID3
 
-from pipeline import audio
-from pipeline.audio import Id3Tags
-from pipeline.config import AudioSettings
-from pipeline.errors import RenderError
-from pipeline.loudness import (
+from pipeline.audio import ffmpeg, ffmpeg_write, ingest, mastering
+from pipeline.audio import files as audio_files
+from pipeline.audio.loudness import (
     Loudness,
     choose_gain,
     gain_slope,
@@ -27,6 +25,9 @@ from pipeline.loudness import (
     predict_gain,
     slope_at,
 )
+from pipeline.audio.types import Id3Tags
+from pipeline.config import AudioSettings
+from pipeline.errors import RenderError
 from tests import audio_fixtures as fx
 
 pytestmark = pytest.mark.audio
@@ -92,7 +93,7 @@ def test_probe_fixture_table(
     rate: int,
     codec: str,
 ) -> None:
-    info = audio.probe_audio(files[name], settings=S)
+    info = ffmpeg.probe_audio(files[name], settings=S)
     expected = seconds(files) if callable(seconds) else seconds
     assert info.duration_ms / 1000 == pytest.approx(expected, abs=0.06)
     assert (info.channels, info.sample_rate, info.codec) == (channels, rate, codec)
@@ -105,20 +106,20 @@ def test_probe_fixture_table(
 )
 def test_probe_refuses_what_is_not_audio(files: dict[str, Path], name: str, words: str) -> None:
     with pytest.raises(RenderError) as err:
-        audio.probe_audio(files[name], settings=S)
+        ffmpeg.probe_audio(files[name], settings=S)
     assert str(files[name]) in str(err.value)
     assert words in str(err.value)
 
 
 def test_probe_missing_file(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="no such audio file"):
-        audio.probe_audio(tmp_path / "nope.wav", settings=S)
+        ffmpeg.probe_audio(tmp_path / "nope.wav", settings=S)
 
 
 def test_missing_ffprobe_says_what_to_do(files: dict[str, Path]) -> None:
     broken = AudioSettings(ffprobe="/nonexistent/ffprobe")
     with pytest.raises(RenderError, match="make setup"):
-        audio.probe_audio(files["sine48"], settings=broken)
+        ffmpeg.probe_audio(files["sine48"], settings=broken)
 
 
 # --- ingest ---------------------------------------------------------------------
@@ -128,19 +129,19 @@ def test_missing_ffprobe_says_what_to_do(files: dict[str, Path]) -> None:
 def test_ingest_48k_mono_or_stereo_becomes_mono_44k(
     files: dict[str, Path], tmp_path: Path, name: str, seconds: float
 ) -> None:
-    info = audio.ingest_audio(files[name], tmp_path / "out.wav", settings=S)
-    probed = audio.probe_audio(tmp_path / "out.wav", settings=S)
+    info = ingest.ingest_audio(files[name], tmp_path / "out.wav", settings=S)
+    probed = ffmpeg.probe_audio(tmp_path / "out.wav", settings=S)
     assert (probed.channels, probed.sample_rate, probed.codec) == (1, 44100, "pcm_s16le")
     assert info.duration_ms == pytest.approx(probed.duration_ms, abs=2)
     assert info.duration_ms / 1000 == pytest.approx(seconds, abs=0.1)
 
 
 def test_ingest_trims_silence_at_both_ends_keeping_a_pad(files: dict[str, Path], tmp_path: Path) -> None:
-    info = audio.ingest_audio(files["padded"], tmp_path / "out.wav", settings=S)
-    expected = 1.0 + 2 * audio.TRIM_PAD_MS / 1000
+    info = ingest.ingest_audio(files["padded"], tmp_path / "out.wav", settings=S)
+    expected = 1.0 + 2 * ingest.TRIM_PAD_MS / 1000
     assert info.duration_ms / 1000 == pytest.approx(expected, abs=0.06)
     assert _wav_seconds(tmp_path / "out.wav") == pytest.approx(expected, abs=0.06)
-    untrimmed = audio.ingest_audio(files["padded"], tmp_path / "full.wav", settings=S, trim_silence=False)
+    untrimmed = ingest.ingest_audio(files["padded"], tmp_path / "full.wav", settings=S, trim_silence=False)
     assert untrimmed.duration_ms / 1000 == pytest.approx(4.0, abs=0.03)
 
 
@@ -156,7 +157,7 @@ def test_ingest_trims_silence_at_both_ends_keeping_a_pad(files: dict[str, Path],
 def test_ingest_refuses_bad_recordings(files: dict[str, Path], tmp_path: Path, name: str, words: str) -> None:
     dst = tmp_path / "out.wav"
     with pytest.raises(RenderError) as err:
-        audio.ingest_audio(files[name], dst, settings=S)
+        ingest.ingest_audio(files[name], dst, settings=S)
     assert words in str(err.value) and str(files[name]) in str(err.value)
     assert list(tmp_path.iterdir()) == []  # no half file, no temporary left behind
 
@@ -164,17 +165,17 @@ def test_ingest_refuses_bad_recordings(files: dict[str, Path], tmp_path: Path, n
 def test_vbr_mp3_without_header_is_not_taken_for_truncated(files: dict[str, Path], tmp_path: Path) -> None:
     vbr = tmp_path / "vbr.mp3"
     fx.ffmpeg("-i", str(files["speech"]), "-c:a", "libmp3lame", "-q:a", "5", "-write_xing", "0", str(vbr))
-    info = audio.ingest_audio(vbr, tmp_path / "out.wav", settings=S)
+    info = ingest.ingest_audio(vbr, tmp_path / "out.wav", settings=S)
     assert info.duration_ms / 1000 == pytest.approx(_wav_seconds(files["speech"]), abs=0.5)
 
 
 def test_three_hour_file_is_refused_from_its_header(tmp_path: Path) -> None:
     long = fx.long_silence(tmp_path / "long.wav", hours=3)
     started = time.monotonic()
-    info = audio.probe_audio(long, settings=S)
+    info = ffmpeg.probe_audio(long, settings=S)
     assert info.duration_ms == 3 * 3600 * 1000
     with pytest.raises(RenderError, match=r"180\.0 minutes long; recordings may be at most 30 minutes"):
-        audio.ingest_audio(long, tmp_path / "out.wav", settings=S)
+        ingest.ingest_audio(long, tmp_path / "out.wav", settings=S)
     assert time.monotonic() - started < 2.0
     assert not (tmp_path / "out.wav").exists()
 
@@ -201,21 +202,21 @@ class RunCounter:
 def test_master_reaches_target_loudness_and_format(
     files: dict[str, Path], tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = audio.compute_loudness(files[name], settings=S)
+    before = ffmpeg.compute_loudness(files[name], settings=S)
     wav = tmp_path / "in.wav"
     counter = RunCounter(monkeypatch)
-    ingested = audio.ingest_audio(files[name], wav, settings=S)
+    ingested = ingest.ingest_audio(files[name], wav, settings=S)
     assert ingested.loudness is not None
-    result = audio.master_mp3(wav, tmp_path / "out.mp3", settings=S, tags=TAGS, source_loudness=ingested.loudness)
+    result = mastering.master_mp3(wav, tmp_path / "out.mp3", settings=S, tags=TAGS, source_loudness=ingested.loudness)
     monkeypatch.undo()
     # decoding, measuring and encoding run in this process (FFmpeg's libraries): no process
     assert counter.tools == []
     assert result.encodes <= 2, "the predicted gain should rarely need a correction"
-    info = audio.probe_audio(result.path, settings=S)
+    info = ffmpeg.probe_audio(result.path, settings=S)
     assert (info.codec, info.channels, info.sample_rate, info.bit_rate) == ("mp3", 1, 44100, 64000)
     sizes = _packet_sizes(result.path)
     assert set(sizes) <= {208, 209}, "CBR 64 kbps at 44.1 kHz has 208/209-byte frames"
-    measured = audio.compute_loudness(result.path, settings=S)
+    measured = ffmpeg.compute_loudness(result.path, settings=S)
     # result.loudness is the signal fed to the encoder; the MP3 is within ±1 LU of the target
     assert measured.integrated_lufs == pytest.approx(result.loudness.integrated_lufs, abs=0.6)
     assert measured.integrated_lufs == pytest.approx(S.target_lufs, abs=1.0), (name, before, measured)
@@ -227,20 +228,20 @@ def test_master_reaches_target_loudness_and_format(
 
 @pytest.mark.slow
 def test_master_measures_the_source_itself_when_not_given(files: dict[str, Path], tmp_path: Path) -> None:
-    given = audio.ingest_audio(files["speech"], tmp_path / "in.wav", settings=S)
+    given = ingest.ingest_audio(files["speech"], tmp_path / "in.wav", settings=S)
     assert given.loudness is not None
-    alone = audio.compute_loudness(tmp_path / "in.wav", settings=S)
+    alone = ffmpeg.compute_loudness(tmp_path / "in.wav", settings=S)
     # measured before trimming; the trimmed silence is under ebur128's gates
     assert given.loudness.integrated_lufs == pytest.approx(alone.integrated_lufs, abs=0.3)
     assert given.loudness.sample_peak_db is not None and math.isnan(given.loudness.true_peak_db)
     # measured on the 16-bit samples written: the sample peak is at most the true peak
     assert alone.true_peak_db - 1.0 <= given.loudness.sample_peak_db <= alone.true_peak_db + 0.05
     assert given.loudness.peak_db == given.loudness.sample_peak_db
-    a = audio.master_mp3(tmp_path / "in.wav", tmp_path / "a.mp3", settings=S, tags=TAGS)
-    own = audio.pcm_loudness(tmp_path / "in.wav", settings=S)  # what master measures in-process
+    a = mastering.master_mp3(tmp_path / "in.wav", tmp_path / "a.mp3", settings=S, tags=TAGS)
+    own = mastering.pcm_loudness(tmp_path / "in.wav", settings=S)  # what master measures in-process
     assert own.integrated_lufs == pytest.approx(alone.integrated_lufs, abs=0.3)
     assert own.true_peak_db == pytest.approx(alone.true_peak_db, abs=0.2)
-    b = audio.master_mp3(tmp_path / "in.wav", tmp_path / "b.mp3", settings=S, tags=TAGS, source_loudness=own)
+    b = mastering.master_mp3(tmp_path / "in.wav", tmp_path / "b.mp3", settings=S, tags=TAGS, source_loudness=own)
     assert a.path.read_bytes() == b.path.read_bytes()
 
 
@@ -267,8 +268,8 @@ def _packet_sizes(path: Path) -> list[int]:
 
 @pytest.mark.slow
 def test_master_writes_id3v24_tags_and_is_deterministic(files: dict[str, Path], tmp_path: Path) -> None:
-    a = audio.master_mp3(files["speech"], tmp_path / "a" / "x.mp3", settings=S, tags=TAGS)
-    b = audio.master_mp3(files["speech"], tmp_path / "b" / "x.mp3", settings=S, tags=TAGS)
+    a = mastering.master_mp3(files["speech"], tmp_path / "a" / "x.mp3", settings=S, tags=TAGS)
+    b = mastering.master_mp3(files["speech"], tmp_path / "b" / "x.mp3", settings=S, tags=TAGS)
     assert a.sha256 == b.sha256
     assert a.path.read_bytes() == b.path.read_bytes()
     tags = ID3(str(a.path))
@@ -282,10 +283,10 @@ def test_master_writes_id3v24_tags_and_is_deterministic(files: dict[str, Path], 
 
 
 def test_master_silence_stays_silent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pause = audio.make_silence(tmp_path / "p.wav", 500, settings=S)
+    pause = audio_files.make_silence(tmp_path / "p.wav", 500, settings=S)
     assert pause.loudness is not None and pause.loudness.silent
     counter = RunCounter(monkeypatch)
-    result = audio.master_mp3(
+    result = mastering.master_mp3(
         tmp_path / "p.wav",
         tmp_path / "p.mp3",
         settings=S,
@@ -295,14 +296,14 @@ def test_master_silence_stays_silent(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.undo()
     assert counter.tools == [] and result.encodes == 1
     assert result.loudness.silent and result.gain_db == 0.0
-    assert audio.compute_loudness(result.path, settings=S).silent
+    assert ffmpeg.compute_loudness(result.path, settings=S).silent
     assert result.duration_ms == pytest.approx(500, abs=60)
-    assert result.duration_ms == pytest.approx(audio.probe_audio(result.path, settings=S).duration_ms, abs=1)
+    assert result.duration_ms == pytest.approx(ffmpeg.probe_audio(result.path, settings=S).duration_ms, abs=1)
 
 
 def test_master_missing_source_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match=r"missing\.wav"):
-        audio.master_mp3(tmp_path / "missing.wav", tmp_path / "out" / "x.mp3", settings=S, tags=TAGS)
+        mastering.master_mp3(tmp_path / "missing.wav", tmp_path / "out" / "x.mp3", settings=S, tags=TAGS)
     assert not any((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
 
 
@@ -310,42 +311,42 @@ def test_master_missing_source_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_make_silence_and_tone(tmp_path: Path) -> None:
-    pause = audio.make_silence(tmp_path / "pause.wav", 750, settings=S)
+    pause = audio_files.make_silence(tmp_path / "pause.wav", 750, settings=S)
     assert pause.duration_ms == 750 and pause.channels == 1 and pause.sample_rate == 44100
-    assert audio.compute_loudness(tmp_path / "pause.wav", settings=S).silent
-    chime = audio.make_tone(tmp_path / "chime.wav", settings=S, freqs=(660, 880), ms=800)
+    assert ffmpeg.compute_loudness(tmp_path / "pause.wav", settings=S).silent
+    chime = ffmpeg_write.make_tone(tmp_path / "chime.wav", settings=S, freqs=(660, 880), ms=800)
     assert chime.duration_ms == pytest.approx(800, abs=5)
-    assert audio.probe_audio(tmp_path / "chime.wav", settings=S).channels == 1
-    loud = audio.compute_loudness(tmp_path / "chime.wav", settings=S)
+    assert ffmpeg.probe_audio(tmp_path / "chime.wav", settings=S).channels == 1
+    loud = ffmpeg.compute_loudness(tmp_path / "chime.wav", settings=S)
     assert -30 < loud.integrated_lufs < -10
     with pytest.raises(RenderError, match="longer than 0 ms"):
-        audio.make_silence(tmp_path / "bad.wav", 0, settings=S)
+        audio_files.make_silence(tmp_path / "bad.wav", 0, settings=S)
     with pytest.raises(RenderError, match="20–20000 Hz"):
-        audio.make_tone(tmp_path / "bad.wav", settings=S, freqs=(), ms=100)
+        ffmpeg_write.make_tone(tmp_path / "bad.wav", settings=S, freqs=(), ms=100)
 
 
 @pytest.mark.slow
 def test_concat_duration_is_the_sum_of_parts(files: dict[str, Path], tmp_path: Path) -> None:
-    audio.make_tone(tmp_path / "chime.wav", settings=S, freqs=(660, 880), ms=600)
-    audio.make_silence(tmp_path / "pause.wav", 400, settings=S)
+    ffmpeg_write.make_tone(tmp_path / "chime.wav", settings=S, freqs=(660, 880), ms=600)
+    audio_files.make_silence(tmp_path / "pause.wav", 400, settings=S)
     parts = []
     for i, src in enumerate([tmp_path / "chime.wav", files["speech"], tmp_path / "pause.wav"]):
-        parts.append(audio.master_mp3(src, tmp_path / f"part{i}.mp3", settings=S, tags=Id3Tags(title=f"p{i}")))
-    joined = audio.concat_mp3([p.path for p in parts], tmp_path / "prog" / "morning.mp3", settings=S, tags=TAGS)
+        parts.append(mastering.master_mp3(src, tmp_path / f"part{i}.mp3", settings=S, tags=Id3Tags(title=f"p{i}")))
+    joined = ffmpeg_write.concat_mp3([p.path for p in parts], tmp_path / "prog" / "morning.mp3", settings=S, tags=TAGS)
     total = sum(p.duration_ms for p in parts)
     assert joined.duration_ms == pytest.approx(total, abs=50 * len(parts))
     assert (joined.codec, joined.channels, joined.sample_rate, joined.bit_rate) == ("mp3", 1, 44100, 64000)
     assert ID3(str(tmp_path / "prog" / "morning.mp3"))["TIT2"].text == [TAGS.title]
-    again = audio.concat_mp3([p.path for p in parts], tmp_path / "again.mp3", settings=S, tags=TAGS)
+    again = ffmpeg_write.concat_mp3([p.path for p in parts], tmp_path / "again.mp3", settings=S, tags=TAGS)
     assert again == joined
     assert (tmp_path / "again.mp3").read_bytes() == (tmp_path / "prog" / "morning.mp3").read_bytes()
 
 
 def test_concat_refuses_parts_of_other_formats(files: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="cannot be joined"):
-        audio.concat_mp3([files["sine48_mp3"], files["sine48"]], tmp_path / "x.mp3", settings=S)
+        ffmpeg_write.concat_mp3([files["sine48_mp3"], files["sine48"]], tmp_path / "x.mp3", settings=S)
     with pytest.raises(RenderError, match="nothing to join"):
-        audio.concat_mp3([], tmp_path / "x.mp3", settings=S)
+        ffmpeg_write.concat_mp3([], tmp_path / "x.mp3", settings=S)
 
 
 # --- parsing captured output ---------------------------------------------------------
@@ -401,8 +402,8 @@ def test_parse_sample_and_true_peaks_apart() -> None:
 
 
 def test_parse_captured_silences_and_errors() -> None:
-    assert audio.parse_silences(SILENCEDETECT) == [(0, 1494), (2500, 4000)]
-    assert audio._errors(SILENCEDETECT) == [
+    assert ffmpeg.parse_silences(SILENCEDETECT) == [(0, 1494), (2500, 4000)]
+    assert ffmpeg.error_lines(SILENCEDETECT) == [
         "Header missing",
         "Error while decoding stream #0:0: Invalid data found when processing input",
     ]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from mutagen.id3 import ID3
 
-from pipeline import audio
-from pipeline.audio import Id3Tags
+from pipeline.audio import ffmpeg, ingest, libav, mastering
+from pipeline.audio.loudness import SILENCE_LUFS, measure_pcm
+from pipeline.audio.types import Id3Tags
 from pipeline.config import AudioSettings
-from pipeline.loudness import SILENCE_LUFS, measure_pcm
 from tests import audio_fixtures as fx
 
 pytestmark = pytest.mark.audio
@@ -29,7 +29,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("inproc")
     speech = fx.speech(d / "speech.wav")
     work = d / "speech44.wav"
-    audio.ingest_audio(speech, work, settings=S, trim_silence=False)
+    ingest.ingest_audio(speech, work, settings=S, trim_silence=False)
     return {
         "speech": speech,  # 22.05 kHz, as espeak-ng writes it
         "speech44": work,  # the working format: mono 16-bit 44.1 kHz
@@ -48,7 +48,7 @@ def _read_float(path: Path) -> np.ndarray:
 def test_loudness_in_memory_agrees_with_ffmpeg_ebur128(
     inputs: dict[str, Path], name: str, lu: float, db: float
 ) -> None:
-    reference = audio.compute_loudness(inputs[name], settings=S)  # ffmpeg -af ebur128=peak=true
+    reference = ffmpeg.compute_loudness(inputs[name], settings=S)  # ffmpeg -af ebur128=peak=true
     ours = measure_pcm(_read_float(inputs[name]), RATE, true_peak=True)
     assert ours.integrated_lufs == pytest.approx(reference.integrated_lufs, abs=lu)
     assert ours.true_peak_db == pytest.approx(reference.true_peak_db, abs=db)
@@ -58,8 +58,8 @@ def test_loudness_in_memory_agrees_with_ffmpeg_ebur128(
 
 def test_pcm_loudness_of_a_file_agrees_with_ffmpeg(inputs: dict[str, Path]) -> None:
     # the 22.05 kHz file is resampled in-process first, as mastering sees it
-    reference = audio.compute_loudness(inputs["speech"], settings=S)
-    ours = audio.pcm_loudness(inputs["speech"], settings=S)
+    reference = ffmpeg.compute_loudness(inputs["speech"], settings=S)
+    ours = mastering.pcm_loudness(inputs["speech"], settings=S)
     assert ours.integrated_lufs == pytest.approx(reference.integrated_lufs, abs=0.3)
     assert ours.true_peak_db == pytest.approx(reference.true_peak_db, abs=0.3)
 
@@ -85,14 +85,14 @@ def test_silence_and_too_short_signals_measure_as_ebur128_reports_them() -> None
 
 
 def test_trim_points_cut_long_silence_and_keep_a_pad() -> None:
-    pad = audio.TRIM_PAD_MS * RATE // 1000
+    pad = ingest.TRIM_PAD_MS * RATE // 1000
     tone = np.where(np.arange(RATE) % 2, 8000, -8000).astype(np.int16)
     quiet = np.full(RATE, 50, dtype=np.int16)  # under −50 dBFS: silence
-    first, last = audio._trim_points(np.concatenate([quiet, tone, quiet]), RATE)
+    first, last = ingest.trim_points(np.concatenate([quiet, tone, quiet]), RATE)
     assert (first, last) == (RATE - pad, 2 * RATE + pad)
     short = np.zeros(RATE // 10, dtype=np.int16)  # 100 ms: shorter than SILENCE_MIN_S, kept
-    assert audio._trim_points(np.concatenate([short, tone, short]), RATE) == (0, RATE + 2 * short.size)
-    assert audio._trim_points(quiet, RATE) == (0, 0)
+    assert ingest.trim_points(np.concatenate([short, tone, short]), RATE) == (0, RATE + 2 * short.size)
+    assert ingest.trim_points(quiet, RATE) == (0, 0)
 
 
 def test_master_starts_no_process_and_decodes_back_to_its_length(
@@ -104,9 +104,9 @@ def test_master_starts_no_process_and_decodes_back_to_its_length(
     wav = tmp_path / "in.wav"
     monkeypatch.setattr(subprocess, "run", refuse)
     monkeypatch.setattr(subprocess, "Popen", refuse)
-    ingested = audio.ingest_audio(inputs["speech"], wav, settings=S)
+    ingested = ingest.ingest_audio(inputs["speech"], wav, settings=S)
     assert ingested.loudness is not None
-    result = audio.master_mp3(wav, tmp_path / "out.mp3", settings=S, tags=TAGS, source_loudness=ingested.loudness)
+    result = mastering.master_mp3(wav, tmp_path / "out.mp3", settings=S, tags=TAGS, source_loudness=ingested.loudness)
     monkeypatch.undo()
     # decoded back by ffmpeg, the MP3 is as long as the WAV it came from (gapless header)
     decoded = tmp_path / "back.wav"
@@ -115,7 +115,7 @@ def test_master_starts_no_process_and_decodes_back_to_its_length(
         back_ms = w.getnframes() * 1000 / w.getframerate()
     assert back_ms == pytest.approx(ingested.duration_ms, abs=30)
     assert result.duration_ms == pytest.approx(ingested.duration_ms, abs=60)
-    assert audio.probe_audio(result.path, settings=S).duration_ms == pytest.approx(result.duration_ms, abs=1)
+    assert ffmpeg.probe_audio(result.path, settings=S).duration_ms == pytest.approx(result.duration_ms, abs=1)
     # the tags, and one ID3v2.4 header in front of the audio
     tags = ID3(str(result.path))
     assert tags.version == (2, 4, 0)
@@ -123,22 +123,22 @@ def test_master_starts_no_process_and_decodes_back_to_its_length(
     assert tags.getall("COMM")[0].text == ["bulletin 7"]
     assert result.path.read_bytes().count(b"ID3") == 1
     # and it is at the target, as ffmpeg measures the MP3
-    measured = audio.compute_loudness(result.path, settings=S)
+    measured = ffmpeg.compute_loudness(result.path, settings=S)
     assert measured.integrated_lufs == pytest.approx(S.target_lufs, abs=1.0)
     assert measured.true_peak_db <= S.true_peak_db
 
 
 def test_quiet_input_is_brought_up_and_is_deterministic(inputs: dict[str, Path], tmp_path: Path) -> None:
-    a = audio.master_mp3(inputs["quiet44"], tmp_path / "a.mp3", settings=S, tags=TAGS)
-    b = audio.master_mp3(inputs["quiet44"], tmp_path / "b.mp3", settings=S, tags=TAGS)
+    a = mastering.master_mp3(inputs["quiet44"], tmp_path / "a.mp3", settings=S, tags=TAGS)
+    b = mastering.master_mp3(inputs["quiet44"], tmp_path / "b.mp3", settings=S, tags=TAGS)
     assert a.sha256 == b.sha256 and a.path.read_bytes() == b.path.read_bytes()
     assert a.gain_db > 10
-    assert a.loudness.integrated_lufs == pytest.approx(S.target_lufs + audio.ENCODER_LOSS_LU, abs=0.4)
+    assert a.loudness.integrated_lufs == pytest.approx(S.target_lufs + mastering.ENCODER_LOSS_LU, abs=0.4)
 
 
 def test_stereo_and_other_rates_are_resampled_in_process(tmp_path: Path) -> None:
     src = fx.sine(tmp_path / "st.wav", seconds=1.5, rate=48000, channels=2)
-    pcm = audio._decode_pcm(src, settings=S, what="test")
+    pcm = libav.decode_pcm(src, settings=S, what="test")
     assert pcm.dtype == np.int16 and pcm.ndim == 1
     assert pcm.size == pytest.approx(1.5 * RATE, abs=RATE // 100)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import audio
+from pipeline.audio import ffmpeg, ffmpeg_write
 from pipeline.config import AudioSettings
 from pipeline.errors import RenderError
 from tests import audio_fixtures as fx
@@ -28,23 +28,23 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_normal_speech_passes(speech: Path) -> None:
-    lv = audio.compute_levels(speech, settings=A)
+    lv = ffmpeg.compute_levels(speech, settings=A)
     assert not (lv.too_quiet or lv.clipped or lv.mostly_silent), lv
     assert lv.duration_ms > 1000
 
 
 def test_quiet_clipped_and_silent_readings_are_found(speech: Path, tmp_path: Path) -> None:
-    assert audio.compute_levels(_gain(speech, tmp_path / "q.wav", -35), settings=A).too_quiet
-    loud = audio.compute_levels(_gain(speech, tmp_path / "c.wav", 30), settings=A)
+    assert ffmpeg.compute_levels(_gain(speech, tmp_path / "q.wav", -35), settings=A).too_quiet
+    loud = ffmpeg.compute_levels(_gain(speech, tmp_path / "c.wav", 30), settings=A)
     assert loud.clipped and not loud.too_quiet
-    silent = audio.compute_levels(fx.silence(tmp_path / "s.wav", seconds=3), settings=A)
+    silent = ffmpeg.compute_levels(fx.silence(tmp_path / "s.wav", seconds=3), settings=A)
     assert silent.mostly_silent and silent.too_quiet
 
 
 def test_speech_with_long_silence_is_mostly_silent(speech: Path, tmp_path: Path) -> None:
     padded = tmp_path / "p.wav"
     fx.ffmpeg("-i", str(speech), "-af", "apad=pad_dur=12", str(padded))
-    lv = audio.compute_levels(padded, settings=A)
+    lv = ffmpeg.compute_levels(padded, settings=A)
     assert lv.mostly_silent and not lv.too_quiet
 
 
@@ -55,7 +55,7 @@ def test_parse_levels_on_captured_output() -> None:
         "[Parsed_volumedetect_2 @ 0x2] n_samples: 64000\n[Parsed_volumedetect_2 @ 0x2] mean_volume: -20.5 dB\n"
         "[Parsed_volumedetect_2 @ 0x2] max_volume: 0.0 dB\n[Parsed_volumedetect_2 @ 0x2] histogram_0db: 640\n"
     )
-    lv = audio.parse_levels(stderr, 4000)
+    lv = ffmpeg.parse_levels(stderr, 4000)
     assert (lv.mean_db, lv.peak_db) == (-20.5, 0.0)
     assert lv.clipped_share == pytest.approx(0.01) and lv.clipped
     assert lv.silent_share == pytest.approx(0.75) and lv.mostly_silent
@@ -65,14 +65,14 @@ def test_decode_pcm_wav_for_a_recogniser(speech: Path, tmp_path: Path) -> None:
     mp3 = tmp_path / "s.mp3"
     fx.ffmpeg("-i", str(speech), "-c:a", "libmp3lame", "-b:a", "64k", str(mp3))
     out = tmp_path / "s16k.wav"
-    info = audio.decode_pcm_wav(mp3, out, settings=A)
+    info = ffmpeg_write.decode_pcm_wav(mp3, out, settings=A)
     with wave.open(str(out)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
     assert info.duration_ms > 1000
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     with pytest.raises(RenderError, match=r"bad\.wav"):
-        audio.decode_pcm_wav(bad, tmp_path / "x.wav", settings=A)
+        ffmpeg_write.decode_pcm_wav(bad, tmp_path / "x.wav", settings=A)
     assert subprocess.run(["ffprobe", "-v", "error", str(out)], check=False).returncode == 0
 
 
@@ -93,7 +93,7 @@ def test_streamed_webm_without_a_duration_is_measured_from_its_packets(speech: P
         check=True,
     ).stdout.strip()
     assert raw in ("N/A", ""), raw  # the header really says nothing
-    info = audio.probe_audio(webm, settings=A)
-    expected = audio.probe_audio(speech, settings=A).duration_ms
+    info = ffmpeg.probe_audio(webm, settings=A)
+    expected = ffmpeg.probe_audio(speech, settings=A).duration_ms
     assert info.codec == "opus"
     assert info.duration_ms == pytest.approx(expected, abs=100)

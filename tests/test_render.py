@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import audio
 from pipeline import manifest as mf
+from pipeline.audio import ffmpeg
 from pipeline.config import Settings
 from pipeline.models import Cue, Program, Recording, Script, Segment
 from pipeline.package import day_valid_until, package_commune
@@ -96,7 +96,7 @@ def test_render_once_reuse_and_package_plays(project: Project, inputs: dict[str,
     segs, errs = segments_for(per_script[0][0], result)
     assert errs == [] and [s.kind for s in segs] == ["chime", "speech", "pause", "clip", "recording"]
     for seg in segs:
-        info = audio.probe_audio(seg.path, settings=settings.audio)
+        info = ffmpeg.probe_audio(seg.path, settings=settings.audio)
         assert (info.codec, info.channels, info.sample_rate) == ("mp3", 1, 44100)
         assert abs(ffprobe_ms(seg.path) - seg.duration_ms) <= 50
         if seg.kind != "pause":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import audio
+from pipeline.audio import ffmpeg, ingest
 from pipeline.config import AudioSettings, EspeakSettings, GttsSettings, TtsSettings
 from pipeline.errors import RenderError, TransientRenderError
 from pipeline.tts import EngineChain, EspeakEngine, GttsEngine, build_engine_chain
@@ -46,7 +46,7 @@ def test_espeak_speaks_vietnamese(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     engine.check()
     caplog.set_level(logging.INFO)
     engine.synthesize(TEXT, tmp_path / "a.wav")
-    info = audio.probe_audio(tmp_path / "a.wav", settings=A)
+    info = ffmpeg.probe_audio(tmp_path / "a.wav", settings=A)
     assert info.codec == "pcm_s16le" and info.duration_ms > 1000
     assert TEXT not in caplog.text
     assert [p.name for p in tmp_path.iterdir()] == ["a.wav"]
@@ -83,7 +83,7 @@ def test_espeak_errors_are_clear(tmp_path: Path) -> None:
 
 def test_gtts_success_goes_through_gtts_own_request_and_parsing(fake: FakeGtts, tmp_path: Path) -> None:
     gtts(fake).synthesize(TEXT, tmp_path / "g.mp3")
-    info = audio.probe_audio(tmp_path / "g.mp3", settings=A)
+    info = ffmpeg.probe_audio(tmp_path / "g.mp3", settings=A)
     assert info.codec == "mp3" and info.duration_ms > 300
     assert [(r["path"], r["text"]) for r in fake.requests] == [(PATH, TEXT)]
 
@@ -92,8 +92,8 @@ def test_gtts_long_text_is_sent_in_parts_and_joined(fake: FakeGtts, tmp_path: Pa
     long = " ".join([TEXT] * 8)
     gtts(fake).synthesize(long, tmp_path / "g.mp3")
     assert len(fake.requests) > 1
-    one = audio.probe_audio(tmp_path / "g.mp3", settings=A)
-    wav = audio.ingest_audio(tmp_path / "g.mp3", tmp_path / "g.wav", settings=A, trim_silence=False)
+    one = ffmpeg.probe_audio(tmp_path / "g.mp3", settings=A)
+    wav = ingest.ingest_audio(tmp_path / "g.mp3", tmp_path / "g.wav", settings=A, trim_silence=False)
     assert one.codec == "mp3" and wav.duration_ms > 300 * len(fake.requests)
 
 
@@ -114,7 +114,7 @@ def test_gtts_retries_throttling_and_server_errors_with_backoff(fake: FakeGtts, 
     gtts(fake, sleeps, backoff_s=0.5, retries=3).synthesize(TEXT, tmp_path / "g.mp3")
     assert sleeps == [0.5, 1.0]
     assert [r["mode"] for r in fake.requests] == [mode, mode, "success"]
-    assert audio.probe_audio(tmp_path / "g.mp3", settings=A).codec == "mp3"
+    assert ffmpeg.probe_audio(tmp_path / "g.mp3", settings=A).codec == "mp3"
 
 
 def test_gtts_gives_up_after_retries(fake: FakeGtts, tmp_path: Path) -> None:
@@ -165,14 +165,14 @@ def test_chain_falls_back_to_espeak_when_google_fails(fake: FakeGtts, tmp_path: 
     fake.modes = ["500"]
     chain = EngineChain([gtts(fake, retries=1), EspeakEngine(EspeakSettings())])
     assert chain.synthesize(TEXT, tmp_path / "seg.speech") == "espeak"
-    assert audio.probe_audio(tmp_path / "seg.speech", settings=A).codec == "pcm_s16le"
+    assert ffmpeg.probe_audio(tmp_path / "seg.speech", settings=A).codec == "pcm_s16le"
     assert len(fake.requests) == 2
 
 
 def test_chain_uses_gtts_when_it_answers(fake: FakeGtts, tmp_path: Path) -> None:
     chain = EngineChain([gtts(fake), EspeakEngine(EspeakSettings())])
     assert chain.synthesize(TEXT, tmp_path / "seg.speech") == "gtts"
-    assert audio.probe_audio(tmp_path / "seg.speech", settings=A).codec == "mp3"
+    assert ffmpeg.probe_audio(tmp_path / "seg.speech", settings=A).codec == "mp3"
     assert " > " in chain.identity() and chain.names == ("gtts", "espeak")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import audio
+from pipeline.audio import ffmpeg
 from pipeline.config import AudioSettings, CommandSettings, TtsSettings
 from pipeline.errors import ConfigError, RenderError, TransientRenderError
 from pipeline.tts.chain import EngineChain, build_engine_chain, with_voice
@@ -39,7 +39,7 @@ def test_program_writing_wav_to_stdout(to_stdout: Path, tmp_path: Path) -> None:
     dst = tmp_path / "out.wav"
     engine.synthesize(TEXT, dst)
     assert (tmp_path / "heard.txt").read_text(encoding="utf-8") == TEXT  # the text went by stdin, as UTF-8
-    info = audio.probe_audio(dst, settings=AudioSettings())
+    info = ffmpeg.probe_audio(dst, settings=AudioSettings())
     assert info.codec == "pcm_s16le" and info.duration_ms > 1000
 
 
@@ -110,7 +110,7 @@ def test_text_speak_writes_a_wav(cli: Callable[..., CliResult], tmp_path: Path) 
     r = cli("text", "speak", "Họp thôn lúc 19h00 ngày 15/12", "--out", str(out))
     assert r.code == 0, r.err
     assert "espeak spoke" in r.out and "mười chín giờ" in r.out  # the spoken form was read
-    info = audio.probe_audio(out, settings=AudioSettings())
+    info = ffmpeg.probe_audio(out, settings=AudioSettings())
     assert (info.codec, info.channels, info.sample_rate) == ("pcm_s16le", 1, 44100)
     assert info.duration_ms > 1500
 
@@ -124,7 +124,8 @@ def test_text_speak_with_a_named_engine_voice_and_speed(cli: Callable[..., CliRe
     assert r.code == 0, r.err
     settings = AudioSettings()
     assert (
-        audio.probe_audio(slow, settings=settings).duration_ms > audio.probe_audio(fast, settings=settings).duration_ms
+        ffmpeg.probe_audio(slow, settings=settings).duration_ms
+        > ffmpeg.probe_audio(fast, settings=settings).duration_ms
     )
     assert hashlib.sha256(slow.read_bytes()).digest() != hashlib.sha256(fast.read_bytes()).digest()
 

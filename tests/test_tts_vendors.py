@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import audio
+from pipeline.audio import ffmpeg
 from pipeline.config import (
     AudioSettings,
     EspeakSettings,
@@ -80,7 +80,7 @@ def test_success_writes_audio_ffmpeg_reads(vendor: str, fake: FakeVendors, tmp_p
     sleeps: list[float] = []
     dst = tmp_path / "out.audio"
     engine(vendor, fake, sleeps).synthesize(TEXT, dst)
-    info = audio.probe_audio(dst, settings=AudioSettings())
+    info = ffmpeg.probe_audio(dst, settings=AudioSettings())
     assert info.duration_ms > 300
     expected = fake.wav if vendor == "viettel" else fake.mp3
     assert dst.read_bytes() == expected

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.audio import UPLOAD_EXTENSIONS, convert_upload, probe_upload
+from pipeline.audio.uploads import UPLOAD_EXTENSIONS, convert_upload, probe_upload
 from pipeline.config import AudioSettings
 from pipeline.errors import RecordingRefused
 from pipeline.store import audit

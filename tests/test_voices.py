@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.audio import probe_audio
+from pipeline.audio.ffmpeg import probe_audio
 from pipeline.cli import main
 from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError

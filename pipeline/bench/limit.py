@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import manifest as mf
-from pipeline.audio import encode_concat
+from pipeline.audio.ffmpeg_write import encode_concat
 from pipeline.config import Settings
 from pipeline.models import Deployment, Endpoint
 from pipeline.package import manifest_path

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.audio import ffmpeg_version
+from pipeline.audio.ffmpeg import ffmpeg_version
 from pipeline.bench import limit as limit_mod
 from pipeline.bench.emergency import measure_dispatch
 from pipeline.bench.errors import BenchError

@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline import audio, nightly, render
+from pipeline import nightly, render
+from pipeline.audio import ingest
 from pipeline.config import load_settings
 from pipeline.deployment import load_deployment
 from pipeline.models import Delivery
@@ -66,7 +67,7 @@ def _timed(clock: _Clock) -> Iterator[None]:
         (Producer, "_package", "package"),
         (Producer, "push", "deliver"),
         (render, "master_segment", "master"),
-        (audio, "ingest_audio", "ingest"),
+        (ingest, "ingest_audio", "ingest"),
         (EngineChain, "synthesize", "tts"),
     ]
     saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in targets]

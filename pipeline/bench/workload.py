@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.audio import mix_over_tone
+from pipeline.audio.ffmpeg_write import mix_over_tone
 from pipeline.config import Settings, load_settings
 from pipeline.deployment import load_deployment
 from pipeline.intake import parse_bulletin, prepare_recording

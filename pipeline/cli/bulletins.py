@@ -185,7 +185,7 @@ def recording_add(
     rec = prepare_recording(b, language, file, settings=app.settings)
     change = lifecycle.attach_recording(app.db, lifecycle.cli(), rec)
     stored, outcome, redrafted = change.recording, change.outcome, change.back_to_draft
-    from pipeline.readings import LEVEL_WARNINGS_VI, check_reading
+    from pipeline.audio.levels import LEVEL_WARNINGS_VI, check_reading
 
     warnings = check_reading(stored.path, settings=app.settings.audio)
     if json_out:

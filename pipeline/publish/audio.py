@@ -12,7 +12,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from pipeline import audio
+from pipeline.audio import ffmpeg_write
+from pipeline.audio.types import Id3Tags
 from pipeline.config import Settings
 from pipeline.errors import RenderError
 from pipeline.models import LANGUAGES
@@ -50,11 +51,11 @@ def published_mp3(item: AiredItem, *, settings: Settings) -> Path:
             shutil.copyfile(item.parts[0].path, tmp)
         os.replace(tmp, dst)
         return dst
-    audio.concat_mp3(
+    ffmpeg_write.concat_mp3(
         [p.path for p in item.parts],
         dst,
         settings=settings.audio,
-        tags=audio.Id3Tags(
+        tags=Id3Tags(
             title=f"Bản tin {item.bulletin_id} — {LANGUAGES.get(item.language, item.language)}",
             album="Loa",
             language=item.language,

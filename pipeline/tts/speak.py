@@ -6,7 +6,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import audio
+from pipeline.audio import ingest
 from pipeline.config import Settings
 from pipeline.errors import RenderError, UsageError
 from pipeline.tts.chain import EngineChain, build_engine, build_engine_chain, with_voice
@@ -43,7 +43,7 @@ def speak_to_wav(
         raw = Path(tmp) / "tts.audio"
         name = chain.synthesize(spoken, raw)
         try:
-            info = audio.ingest_audio(raw, out, settings=settings.audio, trim_silence=False)
+            info = ingest.ingest_audio(raw, out, settings=settings.audio, trim_silence=False)
         except RenderError as exc:
             raise RenderError(f"{name}: its audio could not be read: {exc}") from exc
     return Spoken(out, name, info.duration_ms)

@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pipeline.audio.levels import LEVEL_WARNINGS_VI
 from pipeline.broadcast.replay import replay_every
 from pipeline.models import LANGUAGES, TIER_VI, Deployment
-from pipeline.readings import LEVEL_WARNINGS_VI
 from pipeline.web.auth import CSRF_FIELD, Authed
 from pipeline.web.messages_vi import delivery_error_vi, missing_vi
 from pipeline.web.state import web_state

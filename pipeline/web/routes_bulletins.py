@@ -16,10 +16,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
+from pipeline.audio.levels import check_reading
 from pipeline.errors import LoaError, RecordingRefused, UsageError
 from pipeline.intake import prepare_recording
 from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording, tier_of
-from pipeline.readings import check_reading
 from pipeline.store import audit
 from pipeline.store import bulletins as store
 from pipeline.store import decisions as decision_store

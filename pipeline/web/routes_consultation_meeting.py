@@ -3,7 +3,7 @@
 ``/communes/{code}/consultations`` lists the commune's open campaigns; the meeting form
 records the number of people, the language, the gist per question and, optionally, a
 voice message recorded on a phone (any format ffmpeg reads; checked and converted by
-``audio.ingest_audio`` as recordings are). ``POST /api/v1/endpoints/{name}/consultations/
+``audio.ingest.ingest_audio`` as recordings are). ``POST /api/v1/endpoints/{name}/consultations/
 {code}/answers`` takes an answer from a smart radio or kiosk with its endpoint token.
 """
 
@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from pipeline.audio import ingest_audio
+from pipeline.audio.ingest import ingest_audio
 from pipeline.errors import NotFoundError, RenderError, UsageError
 from pipeline.feedback.consultation import MAX_ANSWER_CHARS, check_values, clean, communes_of
 from pipeline.models import LANGUAGES, Answer, Consultation

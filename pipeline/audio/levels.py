@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pipeline.audio import Levels, compute_levels
+from pipeline.audio.ffmpeg import compute_levels
+from pipeline.audio.types import Levels
 from pipeline.config import AudioSettings
 from pipeline.errors import RenderError
 

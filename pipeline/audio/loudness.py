@@ -1,7 +1,7 @@
 """Loudness arithmetic for mastering: parse ffmpeg's ebur128 summaries, choose a gain.
 
-No subprocesses here; ``pipeline.audio`` runs ffmpeg and hands the captured text, or the
-PCM it decoded in-process (``measure_pcm``), in.
+No subprocesses here; ``pipeline.audio.ffmpeg`` runs ffmpeg and hands the captured text, or
+``pipeline.audio.libav`` the PCM it decoded in-process (``measure_pcm``), in.
 The regexes sit at module level so that parsing is tested on captured output.
 """
 
@@ -48,6 +48,10 @@ class Loudness:
     @property
     def silent(self) -> bool:
         return self.integrated_lufs <= SILENCE_LUFS + 0.05
+
+
+#: Digital silence, as ``make_silence`` writes it (nothing to measure).
+SILENCE = Loudness(SILENCE_LUFS, true_peak_db=float("-inf"), lra=0.0, sample_peak_db=float("-inf"))
 
 
 def _summaries(stderr: str) -> dict[str, str]:
@@ -121,7 +125,7 @@ def slope_at(points: list[tuple[float, float]], gain: float) -> float:
 
 
 #: Loudness the lookahead limiter takes away, fitted on espeak-ng speech (peaks at full
-#: scale) through ``pipeline.audio``'s alimiter: about ``SLOPE × excess − KNEE`` LU, where
+#: scale) through ``pipeline.audio.mastering``'s alimiter: about ``SLOPE × excess − KNEE`` LU, where
 #: excess is how far (dB) the true peak after the gain would pass the ceiling.
 LIMITER_LOSS_SLOPE = 0.6
 LIMITER_LOSS_KNEE = 1.85

@@ -10,7 +10,7 @@ result:
   one per encoding; loudness parsed from ebur128's log);
 * ``batched``: the same two filter graphs, but one ffmpeg run ingests every input and one
   more encodes every output (named ebur128 instances), gains predicted as Loa does;
-* ``in-process``: the working tree's ``pipeline/audio.py`` (PyAV: decode, resample,
+* ``in-process``: the working tree's ``pipeline/audio/`` (``ingest``, ``mastering``) (PyAV: decode, resample,
   volume, limiter and libmp3lame in FFmpeg's libraries inside this process; loudness by
   pyloudnorm and a 4× oversampled true peak on the PCM in memory);
 * analysis only: ffmpeg's ``ebur128`` (a process per input) against the in-process

@@ -26,12 +26,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from pipeline import lifecycle
+from pipeline.audio.levels import LEVEL_WARNINGS_VI, check_reading
 from pipeline.errors import BulletinError, UsageError
 from pipeline.intake import MAX_FILE_BYTES, OPTIONAL, REQUIRED, parse_bulletin, prepare_recording
 from pipeline.messages import vietnamese
 from pipeline.models import LANGUAGES, Bulletin, Deployment
 from pipeline.publish.aired import aired_items
-from pipeline.readings import LEVEL_WARNINGS_VI, check_reading
 from pipeline.store import agencies as agency_store
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store.agencies import Agency

@@ -20,6 +20,15 @@ VI: dict[str, str] = {
     "script": "Kịch bản chương trình chưa hợp lệ.",
     "not_found": "Không tìm thấy.",
     "token.not_found": "Không tìm thấy mã truy cập này.",
+    "report.refused": "Không nhận được báo cáo này; hãy bấm nút trên trang chương trình.",
+    "report.kind": "Loại báo cáo không hợp lệ; hãy bấm nút «Đã phát» hoặc «Báo sự cố» trên trang chương trình.",
+    "report.other_commune": "Chương trình {program} không phải của xã này; chỉ báo cáo chương trình của xã mình.",
+    "report.no_slot": "Xã không có buổi phát «{slot}» vào ngày {date}; không có chương trình này để báo cáo.",
+    "report.no_program": "Chưa có chương trình này; chỉ báo cáo được chương trình đã có trên trang của xã.",
+    "report.not_started": (
+        "Chương trình {program} chưa đến giờ phát ({start}); chỉ báo «Đã phát» hoặc báo sự cố "
+        "sau khi buổi phát đã bắt đầu."
+    ),
     "render": "Không tạo được âm thanh.",
     "render.transient": "Dịch vụ giọng nói tạm thời không trả lời; hệ thống sẽ thử lại.",
     "store": "Cơ sở dữ liệu tạm thời không đọc, ghi được; hãy thử lại sau.",

@@ -1,4 +1,6 @@
-"""Reading a commune's outbox for the operator page and the pull API, confined to its folder."""
+"""Reading a commune's outbox for the operator page and the pull API, confined to its folder.
+
+The readers the domain shares (a folder's manifests, the commune's view) are ``pipeline.outbox``."""
 
 from __future__ import annotations
 
@@ -6,17 +8,13 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from pipeline import manifest as mf
 from pipeline.config import Settings
 from pipeline.manifest import Manifest
 from pipeline.models import Endpoint
-from pipeline.package import MANIFESTS, manifest_path
+from pipeline.outbox import commune_root, commune_view, confined_dir, folder_manifests
+from pipeline.package import manifest_path
 
 _PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def commune_root(settings: Settings, code: str) -> Path:
-    return settings.outbox_dir / code
 
 
 def confined(root: Path, rel: str) -> Path | None:
@@ -37,20 +35,6 @@ def confined(root: Path, rel: str) -> Path | None:
     return path
 
 
-def folder_manifests(settings: Settings, code: str, folder: str) -> dict[str, Manifest]:
-    """The endpoints' manifests of one folder of the commune's outbox, by endpoint name."""
-    base = confined_dir(commune_root(settings, code), f"{folder}/{MANIFESTS}")
-    out: dict[str, Manifest] = {}
-    if base is None:
-        return out
-    for path in sorted(base.glob("*.json")):
-        try:
-            out[path.stem] = mf.read(path)
-        except mf.ManifestError:
-            continue
-    return out
-
-
 _FOLDER_RE = re.compile(r"^(programs/\d{4}-\d{2}-\d{2}|emergency/\d{1,12})$")
 
 
@@ -60,12 +44,6 @@ def endpoint_manifest(settings: Settings, endpoint: Endpoint, folder: str) -> Pa
         return None
     path = manifest_path(settings.outbox_dir, endpoint.commune, folder, endpoint.name)
     return path if path.is_file() else None
-
-
-def commune_view(manifests: dict[str, Manifest]) -> Manifest | None:
-    """The manifest to show a commune's operator: a playlist endpoint's (it names every item's file)."""
-    ordered = sorted(manifests.values(), key=lambda m: (m.format != "playlist", m.endpoint))
-    return ordered[0] if ordered else None
 
 
 def day_manifest(settings: Settings, code: str, day: dt.date) -> Manifest | None:
@@ -96,16 +74,14 @@ def active_emergencies(settings: Settings, code: str, now: dt.datetime) -> list[
     return out
 
 
-def confined_dir(root: Path, rel: str) -> Path | None:
-    """``root/rel`` if it is a directory inside ``root`` (same rules as ``confined``)."""
-    parts = rel.split("/")
-    if any(not _PART_RE.match(p) or p in (".", "..") for p in parts):
-        return None
-    path = root.joinpath(*parts)
-    try:
-        resolved = path.resolve(strict=True)
-        if not resolved.is_relative_to(root.resolve(strict=True)) or not resolved.is_dir():
-            return None
-    except OSError:
-        return None
-    return path
+__all__ = [
+    "active_emergencies",
+    "commune_root",
+    "commune_view",
+    "confined",
+    "confined_dir",
+    "day_manifest",
+    "endpoint_manifest",
+    "folder_manifests",
+    "single_file",
+]

@@ -11,8 +11,11 @@ import zipfile
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from pipeline.broadcast import operator_reports
+from pipeline.errors import LoaError, NotFoundError
 from pipeline.manifest import Manifest, ProgramEntry
 from pipeline.master import join_program
+from pipeline.messages import vietnamese
 from pipeline.package import manifest_path
 from pipeline.store import users as user_store
 from pipeline.web.auth import CommuneUser, check_csrf
@@ -26,7 +29,6 @@ from pipeline.web.outbox import (
     single_file,
 )
 from pipeline.web.pages import render
-from pipeline.web.receipts_web import record_operator_receipt
 from pipeline.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
@@ -45,12 +47,13 @@ def commune_page(request: Request, code: str, who: CommuneUser) -> Response:
     commune = state.deployment.commune(code)
     assert commune is not None
     now = dt.datetime.now(state.settings.tz)
-    days = [now.date(), now.date() + dt.timedelta(days=1)]
+    days = [(d, day_manifest(state.settings, code, d)) for d in (now.date(), now.date() + dt.timedelta(days=1))]
     return render(
         request,
         "commune.html",
         commune=commune,
-        days=[(d, day_manifest(state.settings, code, d)) for d in days],
+        days=days,
+        can_report={p.id for _, m in days if m for p in m.programs if operator_reports.reportable(p, now)},
         emergencies=active_emergencies(state.settings, code, now),
         reports=user_store.play_reports(state.db, code, limit=20),
         notice=request.query_params.get("ok"),
@@ -131,12 +134,21 @@ async def report(request: Request, code: str, who: CommuneUser) -> Response:
     state = web_state(request)
     form = await request.form()
     kind = str(form.get("kind", ""))
-    program = str(form.get("program", ""))[:200]
-    note = str(form.get("note", ""))[:2000]
-    if kind not in ("played", "problem") or not program.startswith(f"{code}/"):
-        raise HTTPException(400, "Báo cáo không hợp lệ; hãy bấm nút trên trang chương trình.")
-    if kind == "problem" and not note.strip():
-        note = "(không ghi chú)"
-    user_store.add_play_report(state.db, user=who.user, commune=code, program=program, kind=kind, note=note.strip())
-    record_operator_receipt(state, code=code, program_id=program, user=who.user.name, kind=kind, note=note.strip())
+    program = str(form.get("program", ""))
+    note = str(form.get("note", ""))
+    commune = state.deployment.commune(code)
+    assert commune is not None  # CommuneUser: a commune of the deployment in the user's scope
+    try:
+        operator_reports.record_report(
+            state.db,
+            state.settings,
+            commune,
+            user=who.user,
+            program_id=program,
+            kind=kind,
+            note=note,
+            now=dt.datetime.now(state.settings.tz),
+        )
+    except LoaError as exc:
+        raise HTTPException(404 if isinstance(exc, NotFoundError) else 400, vietnamese(exc)) from exc
     return RedirectResponse(f"/communes/{code}?ok={kind}", status_code=303)

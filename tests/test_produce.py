@@ -241,3 +241,19 @@ def test_a_message_repeated_in_many_programs_is_reported_once_with_its_count() -
         "2601/2026-12-01/morning, 2602/2026-12-01/morning and 2 more",
         "bulletin 4 (Tiêm chủng): no ium recording — 1 program: 02641/2026-12-01/evening",
     )
+
+
+def test_a_program_in_quiet_hours_is_not_composed_nor_built(small: Project) -> None:
+    """The quiet-hours rule is tested in test_guard.py; this holds its use by the orchestrator."""
+    schedules = small.root / "schedules" / "small.toml"
+    schedules.write_text(schedules.read_text(encoding="utf-8") + '\n[policy]\nquiet_hours = ["05:00", "06:00"]\n')
+    add_bulletin(small, "Họp thôn bàn việc làm đường liên thôn vào sáng chủ nhật.", targets='["02695"]')
+    day = dt.date(2026, 12, 2)  # a Wednesday: morning 05:30 (in quiet hours) and evening 17:00
+    db = small.db()
+    producer = Producer(settings=small.settings, deployment=small.deployment, db=db)
+    work = producer.compose_day(day, commune="02695")
+    slots = sorted(c.name.rsplit("/", 1)[-1] for c in work.composed)
+    assert slots == ["evening"]
+    [failure] = [f for f in work.failures if f.what == "02695/2026-12-02/morning"]
+    assert "quiet_hours" in failure.error
+    db.close()

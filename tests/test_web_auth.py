@@ -244,3 +244,66 @@ def test_templates_are_nfc_vietnamese() -> None:
         text = path.read_text(encoding="utf-8")
         assert unicodedata.normalize("NFC", text) == text, path.name
     assert 'lang="vi"' in (TEMPLATES_DIR / "base.html").read_text(encoding="utf-8")
+
+
+# --- guards each held by a test (issue 30) -------------------------------------------
+
+
+def _set(web: Web, table: str, name: str, **values: object) -> None:
+    """Change rows behind the application's back, as time or another process would."""
+    import sqlalchemy as sa
+
+    from pipeline.store import users as user_store
+
+    user = user_store.user_by_name(web.db, name)
+    t = web.db.table(table)
+    key = t.c.id if table == "users" else t.c.user_id
+    with web.db.begin() as conn:
+        conn.execute(sa.update(t).where(key == user.id).values(**values))
+
+
+def test_the_session_cookie_lives_no_longer_than_the_session(web: Web) -> None:
+    from pipeline.web.auth import SESSION_LIFETIME
+
+    r = login(web.client(), "bientap")
+    cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith(SESSION_COOKIE))
+    max_age = re.search(r"max-age=(\d+)", cookie, re.IGNORECASE)
+    assert max_age is not None, f"a session cookie without Max-Age outlives the browser's session: {cookie}"
+    assert 0 < int(max_age.group(1)) <= SESSION_LIFETIME.total_seconds()
+
+
+def test_an_expired_session_no_longer_works(web: Web) -> None:
+    import datetime as dt
+
+    client = web.client("bientap")
+    assert client.get("/bulletins").status_code == 200
+    _set(web, "sessions", "bientap", expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    r = client.get("/bulletins")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_disabling_a_user_deletes_their_sessions(web: Web) -> None:
+    """Layer one: the rows go. Enabling the user again does not revive an old cookie."""
+    import sqlalchemy as sa
+
+    from pipeline.store import users as user_store
+
+    client = web.client("bientap")
+    assert client.get("/bulletins").status_code == 200
+    user = user_store.user_by_name(web.db, "bientap")
+    user_store.set_disabled(web.db, user.id, True)
+    s = web.db.table("sessions")
+    with web.db.begin() as conn:
+        left = conn.execute(sa.select(sa.func.count()).select_from(s).where(s.c.user_id == user.id)).scalar()
+    assert left == 0
+    user_store.set_disabled(web.db, user.id, False)
+    assert client.get("/bulletins").status_code == 303
+
+
+def test_a_session_of_a_disabled_user_is_refused_on_read(web: Web) -> None:
+    """Layer two: a session row that survived (another path disabled the user) does not open pages."""
+    client = web.client("bientap")
+    assert client.get("/bulletins").status_code == 200
+    _set(web, "users", "bientap", disabled=True)  # the row of the session is still there
+    r = client.get("/bulletins")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")

@@ -34,9 +34,10 @@ debs:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml device/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ./device  # loa-device (the protocol and the player) before Loa, which depends on it
 	$(BIN)/pip install -q --no-binary av -e '.[dev]'
 	touch $@
 
@@ -44,13 +45,14 @@ test: setup lint
 	$(BIN)/pytest
 
 lint: venv
-	$(BIN)/ruff format --check pipeline tests
-	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests device
+	$(BIN)/ruff check pipeline tests device
 	$(BIN)/mypy
+	cd device && ../$(BIN)/mypy  # the protocol and the player, as Python 3.9 (device/pyproject.toml)
 
 format: venv
-	$(BIN)/ruff format pipeline tests
-	$(BIN)/ruff check --fix pipeline tests
+	$(BIN)/ruff format pipeline tests device
+	$(BIN)/ruff check --fix pipeline tests device
 
 # The main job in one command: sample deployment, example bulletins (approved, with
 # placeholder recordings), `loa nightly` for tomorrow to the local endpoints under data/.

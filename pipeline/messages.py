@@ -8,6 +8,8 @@ English text. Nothing here matches message text: a code is the contract.
 
 from __future__ import annotations
 
+from loa_protocol.errors import ProtocolError
+
 from pipeline.errors import LoaError
 
 #: code → Vietnamese message template (``str.format`` with the error's fields).
@@ -45,10 +47,29 @@ VI: dict[str, str] = {
     "lifecycle.key_reused": "Idempotency-Key này đã dùng cho một bản tin khác; hãy dùng khóa mới.",
     "lifecycle.renamed": "Bản sửa phải giữ nguyên tiêu đề và nguồn của bản tin.",
     "lifecycle.no_recording": "Bản tin chưa có bản ghi tiếng {language} để gỡ.",
+    # the protocol (loa_protocol): manifests, receipts, the pull API
+    "protocol": "Dữ liệu gửi lên hoặc nhận về không đúng giao thức của Loa.",
+    "manifest": "Tệp kê khai chương trình (manifest) không đọc được hoặc không khớp với các tệp.",
+    "manifest.unsigned": "Chương trình {folder} không có chữ ký; không nhận.",
+    "manifest.bad_signature": "Chữ ký của chương trình {folder} không đúng (có thể đã bị sửa); không nhận.",
+    "manifest.other_endpoint": "Chương trình {folder} là của thiết bị khác; không nhận.",
+    "manifest.expired": "Chương trình {folder} đã hết hạn; không nhận.",
+    "receipt": "Biên nhận sai định dạng.",
+    "receipt.forged": "Biên nhận không hợp lệ (sai chữ ký hoặc không phải của điểm nhận này).",
+    "receipt.replayed": "Biên nhận này đã được nhận trước đó; không nhận lại.",
+    "server": "Máy chủ trả lời không như mong đợi.",
+    "server.link": "Không kết nối được tới máy chủ; sẽ thử lại sau.",
+    "server.token_refused": "Mã truy cập bị từ chối; hãy xin mã mới.",
+    "enroll": "Mã đăng ký thiết bị không dùng được.",
+    "enroll.wrong": "Mã đăng ký không đúng; hãy kiểm tra lại từng chữ, hoặc xin mã mới trên trang Thiết bị.",
+    "enroll.used": "Mã đăng ký này đã được dùng; mỗi mã chỉ dùng một lần. Hãy xin mã mới trên trang Thiết bị.",
+    "enroll.expired": "Mã đăng ký đã hết hạn; hãy xin mã mới trên trang Thiết bị.",
+    "enroll.no_endpoint": "Điểm nhận của mã này không còn trong danh sách; hãy báo quản trị viên.",
+    "signature.key": "Khóa công khai không đọc được hoặc không phải khóa Ed25519.",
 }
 
 
-def vietnamese(err: LoaError) -> str:
+def vietnamese(err: LoaError | ProtocolError) -> str:
     """The Vietnamese sentence for ``err``: its code's template, else its class's, filled from its fields."""
     for cls in type(err).__mro__:
         code = err.code if cls is type(err) else getattr(cls, "code", None)
@@ -59,3 +80,8 @@ def vietnamese(err: LoaError) -> str:
             except (KeyError, IndexError, ValueError):
                 continue
     return VI["error"]
+
+
+def vietnamese_protocol(err: ProtocolError) -> str:
+    """The Vietnamese sentence for an error of the protocol package (same table, by code)."""
+    return vietnamese(err)

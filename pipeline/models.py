@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loa_protocol.manifest import Source as _Source
+
 #: BCP 47 tags Loa knows, in the order of the display names (Vietnamese).
 LANGUAGES: dict[str, str] = {
     "vi": "Tiếng Việt",
@@ -239,21 +241,8 @@ class Script:
 # --- audio ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a segment's sound came from: a person's voice, a machine's, or silence."""
-
-    type: str  # tts | recording | clip | chime | silence
-    engine: str | None = None  # tts: the engine that spoke
-    voice: str | None = None  # tts: the engine's settings (voice, rate…)
-    recording: int | None = None  # recording id
-    language: str | None = None
-    clip: str | None = None  # catalog key, e.g. "hmn/greeting", "chime/open"
-    placeholder: bool = False  # a machine-made stand-in for a clip nobody has recorded yet
-
-    @property
-    def human(self) -> bool:
-        return self.type == "recording" or (self.type == "clip" and not self.placeholder)
+# Source is part of the manifest, so the protocol package owns it (``loa_protocol.manifest``).
+Source = _Source
 
 
 @dataclass(frozen=True, slots=True)

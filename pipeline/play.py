@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 import httpx
+from loa_protocol.errors import LinkError, ServerError, TokenRefused
 
 from pipeline import manifest as mf
 from pipeline.broadcast import receipts as rc
@@ -269,6 +270,12 @@ def play_pulled(
                 mark.parent.mkdir(parents=True, exist_ok=True)
                 mark.touch()
         upload_receipts(client.http, endpoint, root, report)
+    except TokenRefused as exc:
+        raise UsageError(str(exc), code="pull.token_refused") from exc
+    except LinkError as exc:
+        raise TransientDeliveryError(str(exc)) from exc
+    except ServerError as exc:
+        raise DeliveryError(str(exc)) from exc
     finally:
         client.close()
     return report

@@ -1,4 +1,7 @@
-"""The deployment's Ed25519 key: make it, load it, sign a manifest, check a signature.
+"""The deployment's Ed25519 key: make it, load it, sign a manifest.
+
+Checking a signature is the protocol's (``loa_protocol.signature``: ``PublicKey``,
+``public_key``, ``verify``), re-exported here.
 
 The signature is the raw 64-byte Ed25519 signature of the manifest's exact bytes,
 in ``manifest.json.sig`` beside it. A device checks it with stock OpenSSL 3::
@@ -12,32 +15,18 @@ outbox (``signing.key_file``, default ``<data_dir>/keys/manifest-ed25519.pem``).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from loa_protocol.signature import SIGNATURE_SUFFIX, PublicKey, PublicKeyError, load_pem, public_key, verify
 
 from pipeline.errors import ConfigError
 from pipeline.files import write_atomic
 
 log = logging.getLogger(__name__)
-SIGNATURE_SUFFIX = ".sig"
-
-
-@dataclass(frozen=True, slots=True)
-class PublicKey:
-    pem: str  # SubjectPublicKeyInfo PEM, what `openssl pkeyutl -pubin` reads
-    openssh: str  # "ssh-ed25519 AAAA… loa-manifest"
-    fingerprint: str  # "SHA256:…" as ssh-keygen -l prints it
-
-    @property
-    def raw(self) -> bytes:
-        return _load_public(self.pem).public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+__all__ = ["SIGNATURE_SUFFIX", "PublicKey", "init_key", "load_key", "load_public", "public_key", "sign", "verify"]
 
 
 def init_key(path: Path, *, force: bool = False) -> PublicKey:
@@ -70,22 +59,11 @@ def load_key(path: Path, *, create: bool = False) -> Ed25519PrivateKey:
     return key
 
 
-def public_key(key: Ed25519PublicKey) -> PublicKey:
-    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    openssh = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    blob = base64.b64decode(openssh.split()[1])
-    fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-    return PublicKey(pem=pem, openssh=f"{openssh} loa-manifest", fingerprint=fingerprint)
-
-
-def _load_public(pem: str) -> Ed25519PublicKey:
+def _load_public(pem: str) -> PublicKey:
     try:
-        key = serialization.load_pem_public_key(pem.encode())
-    except ValueError as exc:
-        raise ConfigError(f"not a PEM public key ({exc})") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise ConfigError("the public key is not Ed25519")
-    return key
+        return public_key(load_pem(pem))
+    except PublicKeyError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def load_public(path: Path) -> PublicKey:
@@ -96,16 +74,8 @@ def load_public(path: Path) -> PublicKey:
         raise ConfigError(f"{path}: cannot read the public key ({exc})") from exc
     if "PRIVATE KEY" in text:
         return public_key(load_key(path).public_key())
-    return public_key(_load_public(text))
+    return _load_public(text)
 
 
 def sign(key: Ed25519PrivateKey, data: bytes) -> bytes:
     return key.sign(data)
-
-
-def verify(pub: PublicKey, data: bytes, signature: bytes) -> bool:
-    try:
-        _load_public(pub.pem).verify(signature, data)
-    except InvalidSignature:
-        return False
-    return True

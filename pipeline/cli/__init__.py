@@ -12,6 +12,7 @@ from typing import Annotated
 
 import click
 import typer
+from loa_protocol.errors import LinkError, ProtocolError
 
 from pipeline.cli import (
     admin_cmds,
@@ -103,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print_exception()
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
+    except ProtocolError as exc:  # a manifest or receipt (loa_protocol) that cannot be used: bad input
+        if verbose:
+            err_console.print_exception()
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_FAILURE if isinstance(exc, LinkError) else EXIT_BAD_INPUT
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:

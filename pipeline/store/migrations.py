@@ -540,6 +540,44 @@ def _v14_one_token_store(conn: Connection) -> None:
         t.drop(conn)
 
 
+def _v21_devices(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "devices",
+        md,
+        sa.Column("endpoint", sa.Text, primary_key=True),  # one row per endpoint that has a player
+        sa.Column("heartbeat_at", TS),  # the latest heartbeat
+        sa.Column("version", sa.Text),
+        sa.Column("free_bytes", sa.BigInteger),
+        sa.Column("clock_offset_s", sa.Float),
+        sa.Column("last_program", sa.Text),
+        sa.Column("last_played_at", TS),
+        sa.Column("pending_receipts", sa.Integer),
+        sa.Column("detail", sa.JSON),
+        sa.Column("enrolled_at", TS),
+        sa.Column("rotate_requested_at", TS),  # the web asked for a new token; the device fetches it
+        sa.Column("rotate_revoke", sa.JSON),  # ids of the tokens to revoke once the device uses its new one
+    )
+    md.create_all(conn)
+
+
+def _v22_enrollment_codes(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "enrollment_codes",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("endpoint", sa.Text, nullable=False),
+        sa.Column("created_by", sa.Text, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("expires_at", TS, nullable=False),
+        sa.Column("used_at", TS),
+        sa.Index("ix_enrollment_codes_endpoint", "endpoint"),
+    )
+    md.create_all(conn)
+
+
 #: (version, description, function), applied in version order; gaps are allowed.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
@@ -552,4 +590,6 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (10, "as-run receipts", _v10_receipts),
     (11, "deliveries: the state an endpoint holds afterwards", _v11_delivery_state),
     (14, "one token store: endpoint and agency tokens in api_tokens", _v14_one_token_store),
+    (21, "devices: the commune player's heartbeat, enrollment, token rotation", _v21_devices),
+    (22, "one-time enrollment codes for devices", _v22_enrollment_codes),
 ]

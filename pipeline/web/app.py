@@ -10,17 +10,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from loa_protocol.errors import ProtocolError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import __version__
 from pipeline.config import Settings
 from pipeline.deployment import load_deployment
 from pipeline.errors import LoaError, NotFoundError, UsageError
+from pipeline.messages import vietnamese_protocol
 from pipeline.models import Deployment
 from pipeline.store import Database, open_database
 from pipeline.web import (
     api,
     api_agency,
+    api_device,
     api_public,
     api_receipts,
     routes_actions,
@@ -35,6 +38,7 @@ from pipeline.web import (
     routes_consultation_staff,
     routes_decisions,
     routes_deliveries,
+    routes_devices,
     routes_feeds,
     routes_operator_reports,
     routes_preview,
@@ -70,6 +74,8 @@ ROUTERS = (
     routes_consultation_meeting.router,
     routes_consultation_meeting.api_router,
     api_receipts.router,
+    api_device.router,
+    routes_devices.router,
     routes_decisions.router,
     routes_decisions.api_router,
     api_agency.router,
@@ -183,6 +189,11 @@ def _handlers(app: FastAPI) -> None:
             log.error("%s %s: %s", request.method, request.url.path, exc)
             return _answer(request, 500, STATUS_VI[500])
         return _answer(request, status, error_vi(exc))
+
+    @app.exception_handler(ProtocolError)
+    async def protocol_error(request: Request, exc: ProtocolError) -> Response:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return _answer(request, 400, vietnamese_protocol(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

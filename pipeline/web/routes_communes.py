@@ -29,6 +29,7 @@ from pipeline.web.outbox import (
     single_file,
 )
 from pipeline.web.pages import render
+from pipeline.web.routes_devices import device_rows
 from pipeline.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
@@ -56,6 +57,7 @@ def commune_page(request: Request, code: str, who: CommuneUser) -> Response:
         can_report={p.id for _, m in days if m for p in m.programs if operator_reports.reportable(p, now)},
         emergencies=active_emergencies(state.settings, code, now),
         reports=user_store.play_reports(state.db, code, limit=20),
+        devices=device_rows(state, {code}),
         notice=request.query_params.get("ok"),
     )
 

@@ -1,0 +1,5 @@
+"""loa-device: the commune's player (docs/device.md)."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

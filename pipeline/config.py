@@ -252,6 +252,15 @@ class PublishSettings(_Section):
     #: Web origins allowed to call the public API from a browser and to frame the player snippet.
     cors_origins: tuple[str, ...] = ()
     feed_items: int = Field(default=100, ge=1, le=1000)
+    #: How long a browser, a podcast app or a CDN may reuse a public page, feed, API answer or
+    #: audio file before asking again (a conditional request, answered 304 when unchanged): a
+    #: withdrawal reaches every cache within this many seconds.
+    max_age_s: int = Field(default=60, ge=0, le=3600)
+    #: Compute feeds, archive pages and public API answers once per change of what is public
+    #: (a build, an approval, a withdrawal), not once per request. ``false`` only to measure.
+    cache: bool = True
+    #: How many distinct answers (pages, searches, feeds) the cache keeps.
+    cache_entries: int = Field(default=512, ge=1, le=100_000)
 
 
 class WebhookSettings(_Section):

@@ -232,6 +232,23 @@ def test_files_have_etag_and_ranges(built: Built, web: Web, token: str) -> None:
         assert client.get(f"/api/v1/endpoints/y-ty-loa/files/{bad}").status_code == 404, bad
 
 
+def test_a_token_cannot_read_a_sibling_endpoints_manifest(built: Built, web: Web, token: str) -> None:
+    """y-ty-loa and y-ty-radio share commune 02641: each token reads only its own signed manifest."""
+    client = api(web, token)
+    day = built.day.isoformat()
+    folder = built.project.settings.outbox_dir / "02641" / "programs" / day / "manifests"
+    assert (folder / "y-ty-radio.json").is_file()  # the sibling's manifest exists in the outbox
+    for path in (
+        f"programs/{day}/manifests/y-ty-radio.json",
+        f"programs/{day}/manifests/y-ty-radio.json.sig",
+        f"programs/{day}/manifests/y-ty-loa.json",  # its own too: only as manifest.json, never by outbox path
+    ):
+        r = client.get(f"/api/v1/endpoints/y-ty-loa/files/{path}")
+        assert r.status_code == 404 and not r.json()["detail"].isascii(), path
+    own = client.get(f"/api/v1/endpoints/y-ty-loa/files/programs/{day}/manifest.json")
+    assert own.status_code == 200 and mf.parse(own.content).endpoint == "y-ty-loa"
+
+
 def test_the_openapi_document_describes_the_pull_api(web: Web) -> None:
     doc = web.client().get("/api/openapi.json").json()
     paths = doc["paths"]

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from pipeline import xmlsafe
 from pipeline.errors import CapError
 from pipeline.intake import MAX_BODY_CHARS, clean_text
 from pipeline.models import Bulletin, Commune, Deployment, tier_of
@@ -372,5 +373,4 @@ def alert_xml(
         sub(geocode, "valueName", GEOCODE_NAME)
         sub(geocode, "value", c.code)
     ET.indent(root)
-    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
+    return xmlsafe.tostring(root)  # what XML 1.0 does not allow is dropped, whatever the store holds

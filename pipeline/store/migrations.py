@@ -186,6 +186,13 @@ def _v3_run_owner(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN pid INTEGER"))
 
 
+def _v18_public_version(conn: Connection) -> None:
+    # What is public changes at a build (programs.built_at), an approval or a withdrawal
+    # (bulletins.updated_at): the web reads their newest values on every public request.
+    conn.execute(sa.text("CREATE INDEX ix_programs_built_at ON programs (built_at)"))
+    conn.execute(sa.text("CREATE INDEX ix_bulletins_updated_at ON bulletins (updated_at)"))
+
+
 def _v11_delivery_state(conn: Connection) -> None:
     # What an endpoint holds after a delivery (a digest of its signed manifests and the
     # retention day): a re-run need not reconnect to an endpoint already holding it.
@@ -590,6 +597,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (10, "as-run receipts", _v10_receipts),
     (11, "deliveries: the state an endpoint holds afterwards", _v11_delivery_state),
     (14, "one token store: endpoint and agency tokens in api_tokens", _v14_one_token_store),
+    (18, "indexes for the public version: programs.built_at, bulletins.updated_at", _v18_public_version),
     (21, "devices: the commune player's heartbeat, enrollment, token rotation", _v21_devices),
     (22, "one-time enrollment codes for devices", _v22_enrollment_codes),
 ]

@@ -15,15 +15,17 @@ import datetime as dt
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from pipeline import manifest as mf
 from pipeline.models import Endpoint
+from pipeline.package import MANIFESTS
 from pipeline.store import tokens as token_store
 from pipeline.web.outbox import active_emergencies, commune_root, confined, endpoint_manifest
+from pipeline.web.params import ApiDay
 from pipeline.web.state import web_state
 
 router = APIRouter(prefix="/api/v1", tags=["pull"])
@@ -118,7 +120,7 @@ def _json(request: Request, data: Any) -> Response:
 def programs(
     request: Request,
     endpoint: EndpointDep,
-    date: Annotated[dt.date, Query(description="YYYY-MM-DD")],
+    date: ApiDay,
 ) -> Response:
     path = endpoint_manifest(web_state(request).settings, endpoint, f"programs/{date.isoformat()}")
     if path is None:
@@ -168,6 +170,8 @@ def files(request: Request, endpoint: EndpointDep, path: str) -> Response:
         found = None if own is None else own if name == mf.FILE else own.with_name(own.name + ".sig")
         if found is not None and not found.is_file():
             found = None
+    elif MANIFESTS in path.split("/"):
+        found = None  # the outbox's per-endpoint manifests: a sibling endpoint's are not this token's to read
     else:
         found = confined(commune_root(settings, endpoint.commune), path)
     if found is None:

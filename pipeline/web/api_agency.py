@@ -288,7 +288,7 @@ async def submit(
     where = f"api:{agency.name}"
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
-        if ctype in ("text/markdown", "text/plain", "text/x-markdown"):
+        if ctype in ("text/markdown", "text/x-markdown"):  # as documented: anything else is 415
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:

@@ -2,20 +2,25 @@
 
 The same content as the archive (approved public bulletins that aired; withdrawn ones
 gone, expired ones marked). Browsers may call it only from ``[publish] cors_origins``.
+Each answer is built once per change of what is public and kept (``public_cache.py``), with
+ETag and Last-Modified; a conditional request is answered 304 without building anything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel
+from fastapi.responses import Response
+from pydantic import BaseModel, TypeAdapter
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipeline.models import LANGUAGES
 from pipeline.publish import catalog
+from pipeline.web.params import ApiDay
+from pipeline.web.public_cache import public_cache
 from pipeline.web.routes_feeds import base_url
 from pipeline.web.routes_public import audio_url, published_bulletin, text_url
 from pipeline.web.state import web_state
@@ -111,7 +116,11 @@ def _aired(e: catalog.Entry, base: str) -> Aired:
 
 
 @router.get("/communes", summary="Communes with their feeds and archive pages", response_model=list[Commune])
-def communes(request: Request) -> list[Commune]:
+def communes(request: Request) -> Response:
+    return public_cache(request).answer(request, lambda: _json(_COMMUNES, _communes(request)))
+
+
+def _communes(request: Request) -> list[Commune]:
     state = web_state(request)
     base = base_url(request, state)
     return [
@@ -135,10 +144,18 @@ def communes(request: Request) -> list[Commune]:
 def aired(
     request: Request,
     commune: Annotated[str | None, Query(description="commune code")] = None,
-    date: Annotated[dt.date | None, Query(description="YYYY-MM-DD")] = None,
+    date: ApiDay | None = None,
     q: Annotated[str, Query(max_length=200, description="topic words (diacritics optional)")] = "",
     language: Annotated[str | None, Query(description="vi, hmn, ium, pcc")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    return public_cache(request).answer(
+        request, lambda: _json(_AIRED, _aired_list(request, commune, date, q, language, limit))
+    )
+
+
+def _aired_list(
+    request: Request, commune: str | None, date: dt.date | None, q: str, language: str | None, limit: int
 ) -> list[Aired]:
     state = web_state(request)
     if commune is not None and state.deployment.commune(commune) is None:
@@ -158,7 +175,11 @@ def aired(
 
 
 @router.get("/emergencies", summary="Emergency bulletins in force (show them first)", response_model=list[Aired])
-def emergencies(request: Request) -> list[Aired]:
+def emergencies(request: Request) -> Response:
+    return public_cache(request).answer(request, lambda: _json(_AIRED, _emergencies(request)))
+
+
+def _emergencies(request: Request) -> list[Aired]:
     state = web_state(request)
     now = dt.datetime.now(state.settings.tz)
     found = catalog.entries(state.settings, state.deployment, state.db, now=now)
@@ -172,7 +193,11 @@ def emergencies(request: Request) -> list[Aired]:
     response_model=list[Aired],
     responses={404: {"description": "not published (internal, withdrawn, never aired)"}},
 )
-def bulletin(request: Request, bulletin_id: int) -> list[Aired]:
+def bulletin(request: Request, bulletin_id: int) -> Response:
+    return public_cache(request).answer(request, lambda: _json(_AIRED, _bulletin_airings(request, bulletin_id)))
+
+
+def _bulletin_airings(request: Request, bulletin_id: int) -> list[Aired]:
     state = web_state(request)
     published_bulletin(state, bulletin_id)
     found = catalog.entries(
@@ -182,6 +207,14 @@ def bulletin(request: Request, bulletin_id: int) -> list[Aired]:
         raise HTTPException(404, "Bản tin này chưa được phát.")
     base = base_url(request, state)
     return [_aired(e, base) for e in found]
+
+
+_AIRED = TypeAdapter(list[Aired])
+_COMMUNES = TypeAdapter(list[Commune])
+
+
+def _json(adapter: TypeAdapter[Any], value: object) -> Response:
+    return Response(adapter.dump_json(value), media_type="application/json")
 
 
 class PublicCors:

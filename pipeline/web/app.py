@@ -6,12 +6,13 @@ import logging
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from loa_protocol.errors import ProtocolError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline import __version__
 from pipeline.config import Settings
@@ -26,6 +27,7 @@ from pipeline.web import (
     api_device,
     api_public,
     api_receipts,
+    params,
     routes_actions,
     routes_admin,
     routes_agencies,
@@ -51,6 +53,7 @@ from pipeline.web.auth import LoginGuard, LoginRequired, SessionCodec, load_secr
 from pipeline.web.clientaddr import ForwardedMiddleware
 from pipeline.web.messages_vi import error_vi
 from pipeline.web.pages import BodyLimitMiddleware, HeadMiddleware, SecurityHeadersMiddleware, make_environment, render
+from pipeline.web.public_cache import PublicCache
 from pipeline.web.state import WebState
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,7 @@ def create_app(settings: Settings, *, deployment: Deployment | None = None, db: 
         docs_url=None,  # Swagger UI loads scripts from a CDN: not offline, not under our CSP
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        dependencies=[Depends(params.check_url_numbers)],  # every {…_id} of every route, checked once
     )
     app.state.loa = WebState(
         settings=settings,
@@ -109,11 +113,13 @@ def create_app(settings: Settings, *, deployment: Deployment | None = None, db: 
         ),
         codec=SessionCodec(load_secret_key(settings.data_dir)),
     )
+    app.state.public_cache = PublicCache(settings, app.state.loa.deployment, app.state.loa.db)
     app.add_middleware(api_public.PublicCors, origins=settings.publish.cors_origins)
     app.add_middleware(HeadMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.web.max_upload_mb * 1024 * 1024)
     app.add_middleware(ForwardedMiddleware, trusted=settings.web.trusted_proxies)
+    app.add_middleware(UnexpectedErrorMiddleware)  # outermost: a failure is a 500 page, the connection lives on
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:
         app.include_router(router)
@@ -137,7 +143,20 @@ STATUS_VI = {
     429: "Quá nhiều yêu cầu; hãy chờ một lát rồi thử lại.",
     500: "Máy chủ gặp lỗi; việc này chưa làm được. Hãy thử lại sau hoặc báo cho quản trị viên.",
 }
-FIELD_NAMES_VI = {"date": "ngày", "bulletin_id": "số bản tin", "user_id": "số người dùng", "token_id": "số mã"}
+FIELD_NAMES_VI = {
+    "date": "ngày",
+    "day": "ngày",
+    "week": "tuần",
+    "from": "từ ngày",
+    "to": "đến ngày",
+    "date_from": "từ ngày",
+    "date_to": "đến ngày",
+    "bulletin_id": "số bản tin",
+    "user_id": "số người dùng",
+    "token_id": "số mã",
+    "consultation_id": "số cuộc lấy ý kiến",
+    "answer_id": "số ý kiến",
+}
 
 
 def _vi_detail(status: int, detail: object) -> str:
@@ -195,7 +214,35 @@ def _handlers(app: FastAPI) -> None:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
         return _answer(request, 400, vietnamese_protocol(exc))
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("%s %s failed", request.method, request.url.path)
-        return _answer(request, 500, STATUS_VI[500])
+
+class UnexpectedErrorMiddleware:
+    """Any other failure: logged, answered with the Vietnamese 500 page, and not raised further.
+
+    Starlette's own last-resort handler answers and then re-raises, and uvicorn then closes
+    the connection: the client's next request on it (a browser's, a CDN's, a load
+    balancer's) was reset. Here the answer is complete and the connection is kept.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            request = Request(scope)
+            log.exception("%s %s failed", request.method, request.url.path)
+            if started:
+                raise  # half an answer is out: only closing the connection tells the client
+            await _answer(request, 500, STATUS_VI[500])(scope, receive, send)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import unicodedata
 from pathlib import Path
@@ -195,7 +196,8 @@ class BodyLimitMiddleware:
     """Refuse request bodies larger than ``limit`` bytes with 413, without reading them whole.
 
     A declared Content-Length over the limit is refused before any byte is read; a
-    chunked body is counted as it streams and cut off at the limit.
+    chunked body is counted as it streams and cut off at the limit. The API (``/api/``)
+    is answered in JSON like its other errors, pages in HTML.
     """
 
     def __init__(self, app: ASGIApp, *, limit: int) -> None:
@@ -208,7 +210,7 @@ class BodyLimitMiddleware:
             return
         for key, value in scope["headers"]:
             if key == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await _too_large(send, self.limit)
+                await _too_large(send, self.limit, api=scope["path"].startswith("/api/"))
                 return
         received = 0
         started = False
@@ -232,19 +234,20 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _too_large(send, self.limit)
+                await _too_large(send, self.limit, api=scope["path"].startswith("/api/"))
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = (
-        f"<!doctype html><meta charset=utf-8><p>Tệp quá lớn: giới hạn là {limit // (1024 * 1024)} MB. "
-        "Hãy cắt ngắn hoặc nén bản ghi rồi tải lên lại.</p>"
-    ).encode()
+async def _too_large(send: Send, limit: int, *, api: bool) -> None:
+    message = f"Tệp quá lớn: giới hạn là {limit // (1024 * 1024)} MB. Hãy cắt ngắn hoặc nén bản ghi rồi tải lên lại."
+    if api:
+        body, ctype = json.dumps({"detail": message}, ensure_ascii=False).encode(), b"application/json"
+    else:
+        body, ctype = f"<!doctype html><meta charset=utf-8><p>{message}</p>".encode(), b"text/html; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"connection", b"close")],
+            "headers": [(b"content-type", ctype), (b"connection", b"close")],
         }
     )
     await send({"type": "http.response.body", "body": body})

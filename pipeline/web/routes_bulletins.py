@@ -10,7 +10,7 @@ import shutil
 import unicodedata
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -29,6 +29,7 @@ from pipeline.web.auth import Authed, Editor, Reader, check_csrf, may_see_bullet
 from pipeline.web.forms import BulletinForm, validate
 from pipeline.web.messages_vi import error_vi, recording_refused_vi
 from pipeline.web.pages import render
+from pipeline.web.params import query_day
 from pipeline.web.state import WebState, web_state
 
 log = logging.getLogger(__name__)
@@ -62,22 +63,15 @@ def lacking(b: Bulletin, deployment: Deployment, recs: dict[tuple[int, str], Rec
     return out
 
 
-def _parse_day(value: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 @router.get("/bulletins")
 def list_page(
     request: Request,
     who: Reader,
+    start: Annotated[dt.date | None, Depends(query_day("date_from"))],
+    end: Annotated[dt.date | None, Depends(query_day("date_to"))],
     status: str = "",
     priority: str = "",
     target: str = "",
-    date_from: str = "",
-    date_to: str = "",
 ) -> Response:
     state = web_state(request)
     items = store.list_bulletins(state.db, status=status if status in STATUSES else None)
@@ -89,7 +83,6 @@ def list_page(
         items = [
             b for b in items if target in b.targets or reached & {c.code for c in state.deployment.targeted(b.targets)}
         ]
-    start, end = _parse_day(date_from), _parse_day(date_to)
     if start:
         items = [b for b in items if b.valid_until >= start]
     if end:
@@ -100,7 +93,13 @@ def list_page(
         request,
         "bulletins.html",
         rows=rows,
-        filters={"status": status, "priority": priority, "target": target, "date_from": date_from, "date_to": date_to},
+        filters={
+            "status": status,
+            "priority": priority,
+            "target": target,
+            "date_from": start or "",
+            "date_to": end or "",
+        },
         statuses=STATUSES,
         priorities=PRIORITIES,
         deployment=state.deployment,

@@ -10,18 +10,21 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pipeline.models import LANGUAGES, TTS_LANGUAGES, Commune, Deferral, ProgramPlan
 from pipeline.produce import Producer, program_id
 from pipeline.web.auth import Reader, scope_communes
 from pipeline.web.pages import SLOT_VI, render
+from pipeline.web.params import query_day
 from pipeline.web.state import WebState, web_state
 
 router = APIRouter(include_in_schema=False)
 MIN_DAY, MAX_DAY = dt.date(2000, 1, 3), dt.date(2199, 12, 28)
+WeekDay = Annotated[dt.date | None, Depends(query_day("week"))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +92,14 @@ def calendar_home(request: Request, who: Reader) -> Response:
 
 
 @router.get("/calendar/{code}")
-def calendar(request: Request, code: str, who: Reader, week: str = "") -> Response:
+def calendar(request: Request, code: str, who: Reader, week: WeekDay) -> Response:
     state = web_state(request)
     commune = state.deployment.commune(code)
     mine = scope_communes(who.user, state.deployment)
     if commune is None or code not in mine:
         raise HTTPException(404, "Không tìm thấy xã này.")
     today = dt.datetime.now(state.settings.tz).date()
-    try:
-        start = dt.date.fromisoformat(week) if week else today
-    except ValueError:
-        start = today
-    start = min(max(start, MIN_DAY), MAX_DAY)
+    start = min(max(week or today, MIN_DAY), MAX_DAY)
     monday = start - dt.timedelta(days=start.weekday())
     days = week_of(state, commune, monday)
     slots = [s.name for s in commune.slots]

@@ -7,6 +7,7 @@ import hashlib
 import os
 import uuid
 import zipfile
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -29,17 +30,14 @@ from pipeline.web.outbox import (
     single_file,
 )
 from pipeline.web.pages import render
+from pipeline.web.params import path_day
 from pipeline.web.routes_devices import device_rows
 from pipeline.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
 
 
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise HTTPException(404, "Ngày không hợp lệ.") from exc
+PathDate = Annotated[dt.date, Depends(path_day("date"))]
 
 
 @router.get("/communes/{code}")
@@ -81,10 +79,9 @@ def _program(manifest: Manifest | None, slot: str) -> ProgramEntry:
 
 
 @router.get("/communes/{code}/programs/{date}/{slot}.mp3")
-def program_mp3(request: Request, code: str, date: str, slot: str, who: CommuneUser) -> Response:
+def program_mp3(request: Request, code: str, day: PathDate, slot: str, who: CommuneUser) -> Response:
     """The whole program as one MP3: the single file when built, else joined now from its items."""
     state = web_state(request)
-    day = _date(date)
     root = commune_root(state.settings, code)
     manifests = folder_manifests(state.settings, code, f"programs/{day.isoformat()}")
     program = _program(commune_view(manifests), slot)
@@ -105,10 +102,9 @@ def program_mp3(request: Request, code: str, date: str, slot: str, who: CommuneU
 
 
 @router.get("/communes/{code}/programs/{date}.zip")
-def day_zip(request: Request, code: str, date: str, who: CommuneUser) -> Response:
+def day_zip(request: Request, code: str, day: PathDate, who: CommuneUser) -> Response:
     """The day's folder and its media as one zip (stored, MP3 does not compress)."""
     state = web_state(request)
-    day = _date(date)
     root = commune_root(state.settings, code)
     manifest = day_manifest(state.settings, code, day)
     if manifest is None:

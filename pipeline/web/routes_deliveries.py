@@ -13,6 +13,7 @@ from pipeline.store import runs as run_store
 from pipeline.web.auth import Approver, Reader, check_csrf, scope_communes
 from pipeline.web.outbox import endpoint_manifest
 from pipeline.web.pages import render
+from pipeline.web.params import QueryDate, parse_day
 from pipeline.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
@@ -35,18 +36,11 @@ class Row:
         return "pending"
 
 
-def _day(value: str, today: dt.date) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value) if value else today
-    except ValueError:
-        return today
-
-
 @router.get("/deliveries")
-def dashboard(request: Request, who: Reader, date: str = "") -> Response:
+def dashboard(request: Request, who: Reader, date: QueryDate) -> Response:
     state = web_state(request)
     today = dt.datetime.now(state.settings.tz).date()
-    day = _day(date, today + dt.timedelta(days=1))
+    day = date or today + dt.timedelta(days=1)
     mine = scope_communes(who.user, state.deployment)
     programs = {(p.commune, p.slot): p for p in run_store.programs_on(state.db, day)}
     last = {d.endpoint: d for d in run_store.latest_deliveries(state.db, day.isoformat())}
@@ -87,7 +81,7 @@ async def retry(request: Request, who: Approver) -> Response:
 
     state = web_state(request)
     form = await request.form()
-    day = _day(str(form.get("date", "")), dt.datetime.now(state.settings.tz).date())
+    day = parse_day(str(form.get("date", "")), "date", "body") or dt.datetime.now(state.settings.tz).date()
     name = str(form.get("endpoint", ""))
     endpoint = state.deployment.endpoint(name)
     if endpoint is None or endpoint.commune not in scope_communes(who.user, state.deployment):

@@ -1,8 +1,9 @@
 """Podcast feeds: ``/feeds/province.xml``, ``/feeds/{commune}.xml``, ``/feeds/{commune}/{lang}.xml``.
 
-ETag and Last-Modified on every feed; If-None-Match (first) and If-Modified-Since give 304.
-The enclosure of each item is the archive's MP3 (Range supported there); it is made before
-the feed is answered so that ``length`` is the size served.
+A feed is built once per change of what is public and kept (``pipeline/web/public_cache.py``):
+ETag and Last-Modified on every feed; If-None-Match (first) and If-Modified-Since give 304
+without building anything. The enclosure of each item is the archive's MP3 (Range
+supported there); it is made before the feed is answered so that ``length`` is the size served.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipeline.publish.audio import published_mp3
 from pipeline.publish.catalog import Entry
 from pipeline.publish.feeds import FeedItem, channel_png, commune_items, province_items, render_feed
 from pipeline.store import bulletins as bulletin_store
+from pipeline.web.public_cache import public_cache
 from pipeline.web.routes_public import audio_url, text_url
 from pipeline.web.state import WebState, web_state
 
@@ -66,6 +68,7 @@ def _answer(
     self_path: str,
     page_path: str,
 ) -> Response:
+    """The feed as built now (its ETag: of its bytes); the cache decides whether to build it at all."""
     base = base_url(request, state)
     items = _items(state, picked)
     feed = render_feed(
@@ -81,27 +84,16 @@ def _answer(
         text_url=lambda fi: base + text_url(fi.entry.bulletin.id, fi.audio.language),
         last_modified=_last_modified(state, items),
     )
-    headers = {
-        "etag": feed.etag,
-        "last-modified": email.utils.format_datetime(feed.last_modified, usegmt=True),
-        "cache-control": "public, max-age=300",
-    }
-    inm = request.headers.get("if-none-match")
-    if inm is not None:
-        if feed.etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*":
-            return Response(status_code=304, headers=headers)
-    elif (ims := request.headers.get("if-modified-since")) is not None:
-        try:
-            since = email.utils.parsedate_to_datetime(ims)
-        except (TypeError, ValueError):
-            since = None
-        if since is not None and since.tzinfo is not None and feed.last_modified <= since:
-            return Response(status_code=304, headers=headers)
+    headers = {"etag": feed.etag, "last-modified": email.utils.format_datetime(feed.last_modified, usegmt=True)}
     return Response(feed.body, media_type=RSS, headers=headers)
 
 
 @router.get("/feeds/province.xml", summary="Podcast feed of the whole province", response_class=Response)
 def province(request: Request) -> Response:
+    return public_cache(request).answer(request, lambda: _province(request))
+
+
+def _province(request: Request) -> Response:
     state = web_state(request)
     entries = catalog.entries(state.settings, state.deployment, state.db, now=dt.datetime.now(state.settings.tz))
     title = state.settings.publish.title
@@ -129,14 +121,14 @@ def _png() -> bytes:
 
 @router.get("/feeds/{code}.xml", summary="Podcast feed of one commune (all its languages)", response_class=Response)
 def commune_feed(request: Request, code: str) -> Response:
-    return _commune(request, code, None)
+    return public_cache(request).answer(request, lambda: _commune(request, code, None))
 
 
 @router.get(
     "/feeds/{code}/{language}.xml", summary="Podcast feed of one commune in one language", response_class=Response
 )
 def commune_language_feed(request: Request, code: str, language: str) -> Response:
-    return _commune(request, code, language)
+    return public_cache(request).answer(request, lambda: _commune(request, code, language))
 
 
 def _commune(request: Request, code: str, language: str | None) -> Response:

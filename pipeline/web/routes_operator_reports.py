@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -11,6 +9,7 @@ from pipeline.store import users as user_store
 from pipeline.store.users import PlayReport
 from pipeline.web.auth import Reader, scope_communes
 from pipeline.web.pages import render
+from pipeline.web.params import QueryDate
 from pipeline.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
@@ -28,17 +27,14 @@ def open_problems(reports: list[PlayReport]) -> set[int]:
 
 
 @router.get("/operator-reports")
-def reports_page(request: Request, who: Reader, commune: str = "", date: str = "", open: str = "") -> Response:
+def reports_page(request: Request, who: Reader, date: QueryDate, commune: str = "", open: str = "") -> Response:
     state = web_state(request)
     mine = scope_communes(who.user, state.deployment)
     chosen = {commune} & mine if commune else mine
     reports = user_store.all_play_reports(state.db, chosen)
     still_open = open_problems(reports)
     tz = state.settings.tz
-    try:
-        day = dt.date.fromisoformat(date) if date else None
-    except ValueError:
-        day = None
+    day = date
     rows = [
         (r, i in still_open)
         for i, r in enumerate(reports)

@@ -13,6 +13,7 @@ from pipeline.models import Bulletin, Commune
 from pipeline.produce import Producer
 from pipeline.web.auth import Authed, Reader, scope_communes
 from pipeline.web.pages import render
+from pipeline.web.params import QueryDate
 from pipeline.web.routes_bulletins import visible_bulletin
 from pipeline.web.state import WebState, web_state
 
@@ -20,7 +21,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _choice(
-    state: WebState, who: Authed, commune: str, date: str, bulletin: int | None
+    state: WebState, who: Authed, commune: str, date: dt.date | None, bulletin: int | None
 ) -> tuple[list[Commune], Commune | None, dt.date, Bulletin | None]:
     mine = scope_communes(who.user, state.deployment)
     draft = visible_bulletin(state, who, bulletin) if bulletin else None
@@ -33,10 +34,7 @@ def _choice(
         chosen = state.deployment.commune(commune)
         if chosen is None or commune not in mine:
             raise HTTPException(404, "Không tìm thấy xã này.")
-    try:
-        day = dt.date.fromisoformat(date) if date else None
-    except ValueError:
-        day = None
+    day = date
     if day is None:
         tomorrow = dt.datetime.now(state.settings.tz).date() + dt.timedelta(days=1)
         day = max(tomorrow, draft.valid_from) if draft else tomorrow
@@ -47,8 +45,8 @@ def _choice(
 def preview_page(
     request: Request,
     who: Reader,
+    date: QueryDate,
     commune: str = "",
-    date: str = "",
     slot: str = "",
     bulletin: int | None = None,
 ) -> Response:
@@ -90,7 +88,7 @@ def preview_mp3(
     request: Request,
     who: Reader,
     commune: str,
-    date: str,
+    date: QueryDate,
     slot: str,
     bulletin: int | None = None,
 ) -> Response:

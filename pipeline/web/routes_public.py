@@ -4,15 +4,18 @@ Pages are small server-rendered HTML (one 1 kB stylesheet, ``preload="none"`` au
 cheap phone on 2G can use them. Only approved public bulletins appear; a withdrawn one is
 gone at once (its pages, audio and text answer 404); an expired one stays, marked expired;
 emergency bulletins in force stand at the top.
+
+Every page is built once per change of what is public and kept (``public_cache.py``); caches
+may keep pages and audio for ``[publish] max_age_s`` (60 s) and then revalidate (ETag,
+Last-Modified), so a withdrawal reaches a CDN within that time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from pipeline.errors import LoaError, RenderError
@@ -22,10 +25,13 @@ from pipeline.publish.aired import AiredItem, aired_items
 from pipeline.publish.audio import published_mp3
 from pipeline.store import bulletins as bulletin_store
 from pipeline.web.pages import SLOT_VI, render
+from pipeline.web.params import QueryDate, path_day
+from pipeline.web.public_cache import http_date, not_modified, public_cache
 from pipeline.web.state import WebState, web_state
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 40
+PathDay = Annotated[dt.date, Depends(path_day("day"))]
 
 
 def not_found(message: str = "Không tìm thấy trang này.") -> HTTPException:
@@ -59,24 +65,20 @@ def _context(state: WebState) -> dict[str, Any]:
 def _public(request: Request, name: str, *, status: int = 200, **context: Any) -> Response:
     state = web_state(request)
     response = render(request, f"public/{name}", status=status, **(_context(state) | context))
-    response.headers["cache-control"] = "public, max-age=60"
+    response.headers["cache-control"] = public_cache(request).cache_control
     return response
 
 
-def _day(value: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 @router.get("/archive")
-def home(request: Request, commune: str = "", date: str = "", q: str = "") -> Response:
+def home(request: Request, day: QueryDate, commune: str = "", q: str = "") -> Response:
+    return public_cache(request).answer(request, lambda: _home(request, day, commune, q))
+
+
+def _home(request: Request, day: dt.date | None, commune: str, q: str) -> Response:
     state = web_state(request)
     now = now_local(state)
     if commune and state.deployment.commune(commune) is None:
         commune = ""
-    day = _day(date)
     searched = bool(commune or day or q.strip())
     found = catalog.entries(
         state.settings,
@@ -98,13 +100,17 @@ def home(request: Request, commune: str = "", date: str = "", q: str = "") -> Re
         more=max(0, len(found) - PAGE_SIZE),
         emergencies=emergencies,
         searched=searched,
-        query={"commune": commune, "date": date if day else "", "q": q[:200]},
+        query={"commune": commune, "date": day.isoformat() if day else "", "q": q[:200]},
         today=now.date(),
     )
 
 
 @router.get("/archive/communes/{code}")
 def commune_page(request: Request, code: str) -> Response:
+    return public_cache(request).answer(request, lambda: _commune_page(request, code))
+
+
+def _commune_page(request: Request, code: str) -> Response:
     state = web_state(request)
     commune = state.deployment.commune(code)
     if commune is None:
@@ -118,11 +124,14 @@ def commune_page(request: Request, code: str) -> Response:
 
 
 @router.get("/archive/communes/{code}/{day}")
-def day_page(request: Request, code: str, day: str) -> Response:
+def day_page(request: Request, code: str, date: PathDay) -> Response:
+    return public_cache(request).answer(request, lambda: _day_page(request, code, date))
+
+
+def _day_page(request: Request, code: str, date: dt.date) -> Response:
     state = web_state(request)
     commune = state.deployment.commune(code)
-    date = _day(day)
-    if commune is None or date is None:
+    if commune is None:
         raise not_found("Không tìm thấy xã hoặc ngày này.")
     now = now_local(state)
     found = catalog.entries(state.settings, state.deployment, state.db, now=now, communes=[code], day=date)
@@ -144,6 +153,10 @@ def published_bulletin(state: WebState, bulletin_id: int) -> Bulletin:
 
 @router.get("/archive/bulletins/{bulletin_id}")
 def bulletin_page(request: Request, bulletin_id: int) -> Response:
+    return public_cache(request).answer(request, lambda: _bulletin_page(request, bulletin_id))
+
+
+def _bulletin_page(request: Request, bulletin_id: int) -> Response:
     state = web_state(request)
     b = published_bulletin(state, bulletin_id)
     now = now_local(state)
@@ -156,6 +169,10 @@ def bulletin_page(request: Request, bulletin_id: int) -> Response:
 @router.get("/archive/embed/{bulletin_id}")
 def embed(request: Request, bulletin_id: int) -> Response:
     """The player snippet for the portal: audio and text, to put in an ``<iframe>``."""
+    return public_cache(request).answer(request, lambda: _embed(request, bulletin_id))
+
+
+def _embed(request: Request, bulletin_id: int) -> Response:
     state = web_state(request)
     b = published_bulletin(state, bulletin_id)
     found = catalog.entries(state.settings, state.deployment, state.db, now=now_local(state), bulletin_id=bulletin_id)
@@ -167,47 +184,53 @@ def embed(request: Request, bulletin_id: int) -> Response:
     return response
 
 
-def _aired_item(state: WebState, bulletin_id: int, key: str) -> AiredItem:
+def _aired_item(state: WebState, bulletin_id: int, key: str) -> AiredItem | None:
     """The aired item of a published bulletin whose joined audio has content key ``key``."""
-    b = published_bulletin(state, bulletin_id)
+    try:
+        b = published_bulletin(state, bulletin_id)
+    except HTTPException:
+        return None
     codes = [c.code for c in state.deployment.targeted(b.targets)]
     now = now_local(state)
     for item in aired_items(state.settings, communes=codes, bulletin_id=bulletin_id):
         if item.key == key and item.start <= now:
             return item
-    raise not_found("Không tìm thấy tệp âm thanh này.")
+    return None
 
 
 @router.get("/archive/audio/{bulletin_id}/{key}.mp3")
 def audio(request: Request, bulletin_id: int, key: str) -> Response:
-    """The mastered MP3 that aired (joined per bulletin and language), with ETag and Range."""
+    """The mastered MP3 that aired (joined per bulletin and language), with ETag and Range.
+
+    Its bytes never change (the key is their content), but it stops being public at a
+    withdrawal: caches keep it ``max_age_s`` and then revalidate, and a revalidation is
+    answered (304 or 404) from whether it is still public, without touching the file.
+    """
     state = web_state(request)
-    item = _aired_item(state, bulletin_id, key)
+    cache = public_cache(request)
+    item = cache.value(f"audio:{bulletin_id}:{key}", lambda: _aired_item(state, bulletin_id, key))
+    if item is None:
+        raise not_found("Không tìm thấy tệp âm thanh này. Có thể bản tin đã bị thu hồi.")
+    etag = f'"{key[:32]}"'
+    headers = {"etag": etag, "cache-control": cache.cache_control, "last-modified": http_date(item.start)}
+    if not_modified(request, etag, item.start):
+        return Response(status_code=304, headers=headers)
     try:
         path = published_mp3(item, settings=state.settings)
     except RenderError as exc:
         raise not_found("Tệp âm thanh này không còn trên máy chủ.") from exc
-    st = path.stat()
-    etag = f'"{key[:32]}"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"etag": etag})
-    return FileResponse(
-        path,
-        media_type="audio/mpeg",
-        stat_result=st,
-        headers={"etag": etag, "cache-control": "public, max-age=86400"},
-    )
+    return FileResponse(path, media_type="audio/mpeg", stat_result=path.stat(), headers=headers)
 
 
 @router.get("/archive/text/{bulletin_id}/{language}.txt")
 def transcript(request: Request, bulletin_id: int, language: str) -> Response:
     """The text that goes with the audio in ``language`` (the feeds' ``podcast:transcript``)."""
+    return public_cache(request).answer(request, lambda: _transcript(request, bulletin_id, language))
+
+
+def _transcript(request: Request, bulletin_id: int, language: str) -> Response:
     state = web_state(request)
     b = published_bulletin(state, bulletin_id)
     if language not in b.languages:
         raise not_found("Bản tin không có ngôn ngữ này.")
-    text = catalog.text_for(b, language)
-    etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"etag": etag})
-    return PlainTextResponse(text, headers={"etag": etag, "cache-control": "public, max-age=60"})
+    return PlainTextResponse(catalog.text_for(b, language))

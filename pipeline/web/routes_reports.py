@@ -14,6 +14,7 @@ from pipeline.models import LANGUAGES
 from pipeline.web.auth import Reader, scope_communes
 from pipeline.web.charts import Bar, bar_chart
 from pipeline.web.pages import render
+from pipeline.web.params import DayRange, QueryRange
 from pipeline.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
@@ -60,22 +61,10 @@ def reason_vi(reason: str | None) -> str:
     return reason
 
 
-def _range(request: Request, today: dt.date) -> tuple[dt.date, dt.date]:
-    try:
-        start = dt.date.fromisoformat(request.query_params.get("from", ""))
-    except ValueError:
-        start = today.replace(day=1)
-    try:
-        end = dt.date.fromisoformat(request.query_params.get("to", ""))
-    except ValueError:
-        end = today
-    return (start, end) if start <= end else (end, start)
-
-
-def _compute(request: Request, who: Any) -> tuple[Reconciliation, Statistics]:
+def _compute(request: Request, who: Any, span: DayRange) -> tuple[Reconciliation, Statistics]:
     state = web_state(request)
     today = dt.datetime.now(state.settings.tz).date()
-    start, end = _range(request, today)
+    start, end = span.or_default(today.replace(day=1), today)
     mine = scope_communes(who.user, state.deployment)
     rec = reconcile(state.db, state.deployment, start, end, communes=mine, tz=state.settings.tz)
     return rec, compute_statistics(rec, state.db, state.deployment, tz=state.settings.tz)
@@ -128,9 +117,9 @@ def _charts(rows: list[Row], names: dict[str, str]) -> dict[str, Any]:
 
 
 @router.get("/reports")
-def reports_page(request: Request, who: Reader) -> Response:
+def reports_page(request: Request, who: Reader, span: QueryRange) -> Response:
     state = web_state(request)
-    rec, stats = _compute(request, who)
+    rec, stats = _compute(request, who, span)
     names = {c.code: c.name for c in state.deployment.communes}
     periods = sorted({r.period for r in stats.rows}, key=lambda p: (p[:4], "-Q" not in p, p))
     period = request.query_params.get("period") or next((p for p in periods if "-Q" in p), "")
@@ -154,8 +143,8 @@ def reports_page(request: Request, who: Reader) -> Response:
 
 
 @router.get("/reports/export.json")
-def export_json(request: Request, who: Reader) -> Response:
-    _, stats = _compute(request, who)
+def export_json(request: Request, who: Reader, span: QueryRange) -> Response:
+    _, stats = _compute(request, who, span)
     name = f"loa-{stats.start.isoformat()}_{stats.end.isoformat()}.json"
     return Response(
         to_json(stats), media_type="application/json", headers={"content-disposition": f'attachment; filename="{name}"'}
@@ -163,8 +152,8 @@ def export_json(request: Request, who: Reader) -> Response:
 
 
 @router.get("/reports/export.csv")
-def export_csv(request: Request, who: Reader) -> Response:
-    _, stats = _compute(request, who)
+def export_csv(request: Request, who: Reader, span: QueryRange) -> Response:
+    _, stats = _compute(request, who, span)
     name = f"loa-{stats.start.isoformat()}_{stats.end.isoformat()}-statistics.csv"
     return Response(
         statistics_csv(stats),

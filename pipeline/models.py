@@ -32,7 +32,6 @@ REPLAYED_CATEGORIES = frozenset({"emergency", "storm", "flood"})
 TIERS = ("emergency", "priority", "normal")
 PRIORITIES = TIERS
 #: Vietnamese display names of the tiers (web, docs, reports).
-TIER_VI: dict[str, str] = {"emergency": "Khẩn cấp", "priority": "Ưu tiên", "normal": "Thông thường"}
 #: Names of round one, still read in bulletin files and old rows: the one mapping table.
 TIER_ALIASES: dict[str, str] = {"routine": "normal", "urgent": "priority", "emergency": "emergency"}
 STATUSES = ("draft", "approved", "withdrawn", "superseded", "cancelled")

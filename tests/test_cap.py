@@ -153,7 +153,7 @@ def test_update_supersedes_and_cancel_withdraws_and_the_list_shows_it(
     assert bulletin_store.get_bulletin(db, new.id or 0).status == "cancelled"
     assert pending_emergencies(db, settings=small.settings) == []
     listing = small_cli("bulletin", "list")
-    assert "đã thay thế" in listing.out and "đã hủy" in listing.out
+    assert "đã được thay thế" in listing.out and "đã hủy" in listing.out
     statuses = {b["id"]: b["status"] for b in small_cli("bulletin", "list", "--json").json()}  # type: ignore[union-attr]
     assert statuses == {first["bulletin"]: "superseded", new.id: "cancelled"}
     assert small_cli("bulletin", "approve", str(new.id)).code == 2  # an ended bulletin stays ended

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from pipeline.errors import BulletinError
 from pipeline.intake import parse_bulletin
-from pipeline.models import TIER_ALIASES, TIER_VI, TIERS, tier_of
+from pipeline.labels import TIER as TIER_VI
+from pipeline.models import TIER_ALIASES, TIERS, tier_of
 from pipeline.store import bulletins as store
 from pipeline.store import open_database
 from pipeline.store.migrations import MIGRATIONS, _version_table

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from pipeline import lifecycle
+from pipeline import labels, lifecycle
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, err_console, print_json
 from pipeline.intake import prepare_recording, read_bulletin_files
 from pipeline.models import LANGUAGES, Bulletin
@@ -19,15 +19,6 @@ from pipeline.store.recordings import current_recordings
 
 bulletin_app = typer.Typer(help="Add, list, show, approve and withdraw bulletins.", no_args_is_help=True)
 recording_app = typer.Typer(help="Attach readings in Vietnamese, Mong, Dao or Giay to bulletins.", no_args_is_help=True)
-
-STATUS_VI = {
-    "draft": "nháp",
-    "approved": "đã duyệt",
-    "withdrawn": "đã thu hồi",
-    "superseded": "đã thay thế",  # by a newer version (a CAP Update)
-    "cancelled": "đã hủy",  # by its issuer (a CAP Cancel)
-    "expired": "đã hết hạn",  # its validity ended (`loa bulletin expire`)
-}
 
 
 def bulletin_json(b: Bulletin) -> dict[str, Any]:
@@ -84,7 +75,7 @@ def list_(
         table.add_row(
             str(b.id),
             str(b.revision),
-            STATUS_VI.get(b.status, b.status),
+            labels.lower(labels.BULLETIN, b.status),
             b.priority,
             f"{b.valid_from:%d/%m}–{b.valid_until:%d/%m/%Y}",
             ", ".join(b.targets),
@@ -119,7 +110,7 @@ def show(
             }
         )
         return
-    console.print(f"#{b.id} r{b.revision} [{STATUS_VI.get(b.status, b.status)}] {b.title}", markup=False)
+    console.print(f"#{b.id} r{b.revision} [{labels.lower(labels.BULLETIN, b.status)}] {b.title}", markup=False)
     console.print(f"{b.source} — {b.reference}", markup=False)
     console.print(
         f"{b.category}, {b.priority}; {b.valid_from} → {b.valid_until}; "

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline import labels
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, err_console, print_json
 from pipeline.errors import PartialFailure
 from pipeline.models import Delivery
@@ -26,7 +27,6 @@ RECHECK_OPTION = typer.Option(
     "(deliver.recheck_hours) nor the device's manifest.",
 )
 DATE_OPTION = typer.Option("--date", "-d", help="Broadcast date, YYYY-MM-DD.", formats=["%Y-%m-%d"])
-STATUS_VI = {"delivered": "đã nhận", "failed": "lỗi", "pending": "chờ"}
 
 
 @contextmanager
@@ -74,7 +74,7 @@ def deliveries_table(deliveries: list[Delivery]) -> Table:
         table.add_row(
             d.endpoint,
             d.commune,
-            STATUS_VI.get(d.status, d.status),
+            labels.lower(labels.DELIVERY, d.status),
             str(d.files_sent),
             str(d.files_skipped),
             str(d.bytes_sent),

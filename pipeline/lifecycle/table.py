@@ -9,6 +9,7 @@ docstring of ``pipeline.lifecycle`` draws the same table for people.
 from __future__ import annotations
 
 from pipeline.errors import UsageError
+from pipeline.labels import BULLETIN, lower
 
 NEW = "new"  # not stored yet
 STATES = ("draft", "approved", "withdrawn", "superseded", "cancelled", "expired")
@@ -30,15 +31,7 @@ WHO: dict[str, frozenset[str]] = {
 }
 
 #: What the Vietnamese messages (``pipeline/messages.py``) call the states, actions and roles.
-STATE_VI = {
-    NEW: "mới",
-    "draft": "nháp",
-    "approved": "đã duyệt",
-    "withdrawn": "đã thu hồi",
-    "superseded": "đã được thay thế",
-    "cancelled": "đã hủy",
-    "expired": "đã hết hạn",
-}
+STATE_VI = {NEW: "mới"} | {state: lower(BULLETIN, state) for state in STATES}  # pipeline/labels.py
 ACTION_VI = {
     "submit": "gửi bản tin",
     "revise": "sửa bản tin",

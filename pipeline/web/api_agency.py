@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from pipeline import lifecycle
+from pipeline import labels, lifecycle
 from pipeline.audio.levels import LEVEL_WARNINGS_VI, check_reading
 from pipeline.errors import BulletinError, UsageError
 from pipeline.intake import MAX_FILE_BYTES, OPTIONAL, REQUIRED, parse_bulletin, prepare_recording
@@ -44,13 +44,6 @@ router = APIRouter(prefix="/api/v1", tags=["agency"])
 bearer = HTTPBearer(auto_error=False, description="The agency's token from `loa agency token create AGENCY`.")
 
 STATUS_API = {"draft": "awaiting", "approved": "approved", "withdrawn": "withdrawn"}
-STATUS_VI = {
-    "awaiting": "Đang chờ trung tâm duyệt",
-    "approved": "Đã duyệt, chờ phát",
-    "on_air": "Đang phát",
-    "withdrawn": "Đã thu hồi",
-    "expired": "Đã hết hạn",
-}
 _LINE_RE = re.compile(r"\bline (\d+)\b")
 _FIELD_RE = re.compile(r"^(?:line \d+: )?([a-z_]+): (.*)$", re.DOTALL)
 _AUDIO_EXT = {
@@ -330,7 +323,7 @@ def _created(request: Request, b: Bulletin, outcome: str, warnings: list[str]) -
     body = Submitted(
         id=b.id,
         status=status,
-        status_vi=STATUS_VI.get(status, status),
+        status_vi=labels.label(labels.AGENCY_VIEW, status),
         status_url=f"/api/v1/bulletins/{b.id}",
         outcome=outcome,
         culture_centers=culture_centers(b, web_state(request).deployment),
@@ -393,7 +386,7 @@ def status(request: Request, bulletin_id: int, agency: AgencyDep) -> BulletinSta
         title=b.title,
         revision=b.revision,
         status=code,
-        status_vi=STATUS_VI.get(code, code),
+        status_vi=labels.label(labels.AGENCY_VIEW, code),
         public=b.public,
         valid_from=b.valid_from,
         valid_until=b.valid_until,

@@ -15,34 +15,18 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pipeline import labels
 from pipeline.audio.levels import LEVEL_WARNINGS_VI
 from pipeline.broadcast.replay import replay_every
-from pipeline.models import LANGUAGES, TIER_VI, Deployment
+from pipeline.models import LANGUAGES, Deployment
 from pipeline.web.auth import CSRF_FIELD, Authed
 from pipeline.web.messages_vi import delivery_error_vi, missing_vi
 from pipeline.web.state import web_state
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-STATUS_VI = {
-    "draft": "Nháp",
-    "approved": "Đã duyệt",
-    "withdrawn": "Đã thu hồi",
-    "superseded": "Đã có bản mới thay thế",
-    "cancelled": "Đã hủy bỏ",
-}
-PRIORITY_VI = TIER_VI  # thông thường / ưu tiên / khẩn cấp (Circular 39/2020)
-CATEGORY_VI = {
-    "policy": "Chính sách",
-    "notice": "Thông báo",
-    "emergency": "Khẩn cấp",
-    "storm": "Bão",
-    "flood": "Lũ, lụt",
-}
 ROLE_VI = {"admin": "Quản trị", "editor": "Biên tập", "approver": "Duyệt tin", "operator": "Đài xã"}
 SLOT_VI = {"morning": "Buổi sáng", "noon": "Buổi trưa", "evening": "Buổi chiều", "night": "Buổi tối"}
-DELIVERY_VI = {"delivered": "Đã nhận", "failed": "Lỗi", "pending": "Đang chờ"}
-DECISION_VI = {"accepted": "Nhận phát", "deferred": "Hoãn", "declined": "Từ chối"}
 NOTICES = {
     "added": "Đã lưu bản tin mới (nháp, cần duyệt).",
     "revised": "Đã lưu phiên bản mới; bản tin trở về nháp và cần duyệt lại.",
@@ -145,13 +129,13 @@ def make_environment(tz: dt.tzinfo | None = None) -> Environment:
     )
     env.globals.update(
         LANGUAGES=LANGUAGES,
-        STATUS_VI=STATUS_VI,
-        PRIORITY_VI=PRIORITY_VI,
-        CATEGORY_VI=CATEGORY_VI,
+        STATUS_VI=labels.BULLETIN,  # state labels: pipeline/labels.py, the one table
+        PRIORITY_VI=labels.TIER,
+        CATEGORY_VI=labels.CATEGORY,
         ROLE_VI=ROLE_VI,
         SLOT_VI=SLOT_VI,
-        DELIVERY_VI=DELIVERY_VI,
-        DECISION_VI=DECISION_VI,
+        DELIVERY_VI=labels.DELIVERY,
+        DECISION_VI=labels.DECISION,
         CSRF_FIELD=CSRF_FIELD,
         NOTICES=NOTICES,
         LEVEL_WARNINGS=LEVEL_WARNINGS_VI,

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from pipeline import labels
 from pipeline.broadcast.reconcile import Reconciliation, reconcile
 from pipeline.broadcast.statistics import DIMENSIONS, Row, Statistics, compute_statistics, statistics_csv, to_json
 from pipeline.models import LANGUAGES
@@ -19,7 +20,6 @@ from pipeline.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
 
-TIER_VI = {"normal": "Thông thường", "priority": "Ưu tiên", "emergency": "Khẩn cấp"}
 DIMENSION_VI = {
     "all": "Tổng",
     "tier": "Theo mức",
@@ -27,7 +27,6 @@ DIMENSION_VI = {
     "commune": "Theo xã",
     "topic": "Theo chủ đề",
 }
-TOPIC_VI = {"policy": "Chính sách", "notice": "Thông báo", "emergency": "Khẩn cấp"}
 DELIVERED_VI = {
     "delivered": "Đã gửi",
     "pulled": "Thiết bị đã tải",
@@ -72,13 +71,13 @@ def _compute(request: Request, who: Any, span: DayRange) -> tuple[Reconciliation
 
 def _value_vi(dimension: str, value: str, names: dict[str, str]) -> str:
     if dimension == "tier":
-        return TIER_VI.get(value, value)
+        return labels.label(labels.TIER, value)
     if dimension == "language":
         return LANGUAGES.get(value, value)
     if dimension == "commune":
         return names.get(value, value)
     if dimension == "topic":
-        return TOPIC_VI.get(value, value)
+        return labels.label(labels.CATEGORY, value)
     return "Tất cả"
 
 

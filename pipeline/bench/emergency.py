@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline import lifecycle
 from pipeline import manifest as mf
 from pipeline.bench.errors import BenchError
 from pipeline.bench.sshd import REPO, bench_dir
@@ -36,7 +37,6 @@ from pipeline.intake import parse_bulletin
 from pipeline.models import Deployment
 from pipeline.produce import today
 from pipeline.signing import PublicKey, init_key, load_key, public_key
-from pipeline.store import bulletins as bulletin_store
 from pipeline.store import open_database
 
 TARGET_S = 15.0
@@ -194,9 +194,10 @@ def _store_emergency(db_url: str, deployment: Deployment, day: dt.date) -> int:
     parsed = parse_bulletin(emergency_text(day), where="bench emergency bulletin", deployment=deployment)
     db = open_database(db_url)
     try:
-        [(stored, _)] = bulletin_store.save_bulletins(db, [parsed.bulletin])
+        bench = lifecycle.system("bench")
+        stored = lifecycle.submit(db, bench, parsed.bulletin).bulletin
         assert stored.id is not None
-        bulletin_store.approve(db, stored.id)
+        lifecycle.approve(db, bench, stored.id)
         return stored.id
     finally:
         db.close()

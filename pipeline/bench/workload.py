@@ -15,14 +15,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline import lifecycle
 from pipeline.audio.ffmpeg_write import mix_over_tone
 from pipeline.config import Settings, load_settings
 from pipeline.deployment import load_deployment
 from pipeline.intake import parse_bulletin, prepare_recording
 from pipeline.models import Bulletin
-from pipeline.store import bulletins as bulletin_store
 from pipeline.store import open_database
-from pipeline.store.recordings import save_recording
 from pipeline.textnorm import normalize
 from pipeline.tts.espeak import EspeakEngine
 
@@ -218,11 +217,10 @@ def add_bulletins(
             until = day if i == expiring else day + dt.timedelta(days=13)
             text = bulletin_text(i, size, valid_from=day - dt.timedelta(days=i % 3), valid_until=until, rng=rng)
             parsed.append(parse_bulletin(text, where=f"bench bulletin {i + 1}", deployment=deployment).bulletin)
-        for b, _ in bulletin_store.save_bulletins(db, parsed):
-            assert b.id is not None
-            stored.append(bulletin_store.approve(db, b.id))
+        bench = lifecycle.system("bench")
+        drafts = [c.bulletin for c in lifecycle.submit_all(db, bench, parsed)]
         work.mkdir(parents=True, exist_ok=True)
-        for b in stored:
+        for b in drafts:
             rng = random.Random(SEED + (b.id or 0))
             for lang in b.languages:
                 if lang == "vi":
@@ -233,9 +231,11 @@ def add_bulletins(
                 voice = settings.tts.espeak.model_copy(update={"voice": _ETHNIC_VOICES[lang], "rate": 140})
                 EspeakEngine(voice).synthesize(f"{words}. {b.source}.", speech)
                 mix_over_tone(speech, src, rng.uniform(*size.recording_s), settings=settings.audio)
-                save_recording(db, prepare_recording(b, lang, src, settings=settings))
+                lifecycle.attach_recording(db, bench, prepare_recording(b, lang, src, settings=settings))
                 src.unlink()
                 speech.unlink()
+        # approved last: the approval covers the recordings (what airs)
+        stored = [lifecycle.approve(db, bench, b.id or 0).bulletin for b in drafts]
     finally:
         db.close()
     return stored

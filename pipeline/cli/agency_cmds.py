@@ -74,7 +74,7 @@ def token_create(
 
     db = ctx_of(ctx).db
     get_agency(db, agency)
-    token_id, token = tokens.create_agency_token(db, agency)
+    token_id, token = tokens.create_agency_token(db, agency, by="cli")
     if json_out:
         print_json({"agency": agency, "id": token_id, "token": token})
         return
@@ -128,7 +128,7 @@ def token_revoke(
 
     app = ctx_of(ctx)
     get_agency(app.db, agency)
-    n = tokens.revoke_tokens(app.db, "agency", agency, token_id=token_id)
+    n = tokens.revoke_tokens(app.db, "agency", agency, token_id=token_id, by="cli")
     if token_id is not None and n == 0:
         raise UsageError(f"agency {agency}: no live token {token_id}; see `loa agency token list {agency}`")
     console.print(f"revoked {n} token(s) of {agency}", markup=False)

@@ -223,7 +223,9 @@ def followup(
         raise UsageError(f"{text_file}: cannot read the answer as UTF-8 text ({exc})") from exc
     c = store.get_campaign(app.db, ref)
     today = dt.datetime.now(ZoneInfo(app.settings.timezone)).date()
-    bid = make_followup(app.db, app.deployment, c, text, today=today)
+    from pipeline import lifecycle
+
+    bid = make_followup(app.db, app.deployment, c, text, today=today, actor=lifecycle.cli())
     if json_out:
         print_json({"consultation": c.spec.code, "bulletin_id": bid, "status": "draft"})
         return

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pipeline.config import Settings
 from pipeline.errors import UsageError
+from pipeline.lifecycle.actors import Actor
 from pipeline.models import LANGUAGES, Answer, Consultation, Deployment, Question
 from pipeline.store import Database
 from pipeline.store import consultations as store
@@ -259,11 +260,15 @@ def purge_job(config_path: str | None) -> None:
         db.close()
 
 
-def make_followup(db: Database, deployment: Deployment, c: Consultation, answer: str, *, today: dt.date) -> int:
+def make_followup(
+    db: Database, deployment: Deployment, c: Consultation, answer: str, *, today: dt.date, actor: Actor
+) -> int:
     """The agency's answer → a draft follow-up bulletin (through intake) to the campaign's targets; its id.
 
-    The answer is kept on the campaign. Raises ``UsageError``/``BulletinError`` for an empty or bad answer.
+    The answer is kept on the campaign, in the same transaction (``lifecycle.submit_followup``).
+    Raises ``UsageError``/``BulletinError`` for an empty or bad answer.
     """
+    from pipeline import lifecycle
     from pipeline.intake import parse_bulletin
     from pipeline.store import bulletins as bulletin_store
 
@@ -271,7 +276,8 @@ def make_followup(db: Database, deployment: Deployment, c: Consultation, answer:
     original = bulletin_store.get_bulletin(db, c.bulletin_id)
     source = followup_text(c, answer, summary, valid_from=today, languages=original.languages)
     parsed = parse_bulletin(source, where=f"phản hồi {c.spec.code}", deployment=deployment)
-    [(saved, _)] = bulletin_store.save_bulletins(db, [parsed.bulletin])
-    assert saved.id is not None
-    store.set_agency_answer(db, c.id, clean(answer, 5000), followup_bulletin_id=saved.id)
-    return saved.id
+    change = lifecycle.submit_followup(
+        db, actor, parsed.bulletin, campaign_id=c.id, answer=clean(answer, 5000), deployment=deployment
+    )
+    assert change.bulletin.id is not None
+    return change.bulletin.id

@@ -19,6 +19,7 @@ frozen dataclass. The table is ``table.TABLE`` and ``table.WHO``; the code asks 
     who may         system  system  system     system    system     system     system      system   admin
                     admin   admin   admin      admin     admin                                      operator
                     editor  editor  editor     approver  approver                                   device
+                    approver approver approver
                     agency  agency  agency
 
     ·  refused: ``lifecycle.not_allowed`` (fields action, state, role)
@@ -59,6 +60,7 @@ from pipeline.lifecycle.actions import (
     revise,
     submit,
     submit_all,
+    submit_followup,
     withdraw,
 )
 from pipeline.lifecycle.actors import Actor, agency, cli, device, system, web_user
@@ -95,6 +97,7 @@ __all__ = [
     "revise",
     "submit",
     "submit_all",
+    "submit_followup",
     "system",
     "web_user",
     "withdraw",

@@ -218,6 +218,25 @@ def submit_all(
         return [submit_in(conn, db, actor, b, deployment=deployment) for b in bulletins]
 
 
+def submit_followup(
+    db: Database,
+    actor: Actor,
+    b: Bulletin,
+    *,
+    campaign_id: int,
+    answer: str,
+    deployment: Deployment | None = None,
+) -> Change:
+    """A consultation's follow-up: the bulletin made from the agency's answer, and the answer
+    kept on the campaign, in one transaction."""
+    from pipeline.store.consultations import set_agency_answer_in
+
+    with db.begin() as conn:
+        change = submit_in(conn, db, actor, b, deployment=deployment)
+        set_agency_answer_in(conn, db, campaign_id, answer, followup_bulletin_id=change.bulletin.id)
+    return change
+
+
 def revise(
     db: Database, actor: Actor, bulletin_id: int, b: Bulletin, *, deployment: Deployment | None = None
 ) -> Change:

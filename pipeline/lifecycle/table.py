@@ -19,9 +19,10 @@ ROLES = ("system", "admin", "editor", "approver", "agency", "operator", "device"
 
 #: Who may do each action (``system`` is the CLI, the scheduler and CAP import).
 WHO: dict[str, frozenset[str]] = {
-    "submit": frozenset({"system", "admin", "editor", "agency"}),
-    "revise": frozenset({"system", "admin", "editor", "agency"}),
-    "recording": frozenset({"system", "admin", "editor", "agency"}),
+    # culture-center staff write bulletins (editors and approvers alike), agencies submit theirs
+    "submit": frozenset({"system", "admin", "editor", "approver", "agency"}),
+    "revise": frozenset({"system", "admin", "editor", "approver", "agency"}),
+    "recording": frozenset({"system", "admin", "editor", "approver", "agency"}),
     "approve": frozenset({"system", "admin", "approver"}),
     "withdraw": frozenset({"system", "admin", "approver"}),
     "cancel": frozenset({"system"}),

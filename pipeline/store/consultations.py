@@ -78,12 +78,19 @@ def get_campaign(db: Database, ref: int | str) -> Consultation:
 
 
 def set_agency_answer(db: Database, campaign_id: int, text: str, *, followup_bulletin_id: int | None = None) -> None:
+    with db.begin() as conn:
+        set_agency_answer_in(conn, db, campaign_id, text, followup_bulletin_id=followup_bulletin_id)
+
+
+def set_agency_answer_in(
+    conn: Connection, db: Database, campaign_id: int, text: str, *, followup_bulletin_id: int | None = None
+) -> None:
+    """``set_agency_answer`` inside the caller's transaction (with the follow-up bulletin it made)."""
     t = db.table("consultations")
     values: dict[str, Any] = {"agency_answer": text, "updated_at": utcnow()}
     if followup_bulletin_id is not None:
         values["followup_bulletin_id"] = followup_bulletin_id
-    with db.begin() as conn:
-        conn.execute(t.update().where(t.c.id == campaign_id).values(**values))
+    conn.execute(t.update().where(t.c.id == campaign_id).values(**values))
 
 
 # --- answers --------------------------------------------------------------------
@@ -174,8 +181,12 @@ def moderate(
     hidden: bool | None = None,
     topic: str | None = None,
     merged_into: int | None = None,
+    by: str | None = None,
 ) -> Answer:
-    """Hide or show an answer, tag its topic, or merge it into another answer (a duplicate)."""
+    """Hide or show an answer, tag its topic, or merge it into another answer (a duplicate).
+
+    ``by`` (who moderates) gets an audit entry written in the same transaction.
+    """
     get_answer(db, campaign_id, answer_id)
     values: dict[str, Any] = {}
     if hidden is not None:
@@ -195,6 +206,11 @@ def moderate(
             conn.execute(t.update().where(t.c.id == answer_id).values(**values))
             if merged_into is not None:  # what was merged into this one follows it
                 conn.execute(t.update().where(t.c.merged_into == answer_id).values(merged_into=merged_into))
+            if by is not None:
+                from pipeline.store.audit import record_in
+
+                what = ", ".join(f"{k}={v}" for k, v in values.items())
+                record_in(conn, db, by, "consultation.moderated", f"answer:{answer_id}", f"#{campaign_id} {what}")
     return get_answer(db, campaign_id, answer_id)
 
 

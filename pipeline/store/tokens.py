@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from pipeline.errors import NotFoundError
 from pipeline.store.db import Database, as_utc, utcnow
@@ -42,12 +43,25 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def add_token(db: Database, kind: Kind, owner: str, secret: str) -> int:
-    """Store ``secret`` (hashed) for ``owner``; its id. Callers that need a new secret use create_*."""
+def add_token(db: Database, kind: Kind, owner: str, secret: str, *, by: str | None = None) -> int:
+    """Store ``secret`` (hashed) for ``owner``; its id. Callers that need a new secret use create_*.
+
+    ``by`` (who issues it) gets an audit entry in the same transaction.
+    """
     t = db.table(TABLE)
     with db.begin() as conn:
         result = conn.execute(t.insert().values(kind=kind, owner=owner, token_hash=digest(secret), created_at=utcnow()))
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        token_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        if by is not None:
+            _audit(conn, db, by, kind, "issued", owner, f"#{token_id}")
+        return token_id
+
+
+def _audit(conn: Connection, db: Database, by: str, kind: Kind, what: str, owner: str, detail: str) -> None:
+    from pipeline.store.audit import record_in
+
+    action = f"agency.token.{what}" if kind == "agency" else f"token.{what}"
+    record_in(conn, db, by, action, f"{kind}:{owner}", detail)
 
 
 def create_endpoint_token(db: Database, endpoint: str) -> str:
@@ -57,10 +71,11 @@ def create_endpoint_token(db: Database, endpoint: str) -> str:
     return secret
 
 
-def create_agency_token(db: Database, agency: str) -> tuple[int, str]:
-    """(id, a new token) for ``agency``'s API calls; the caller checks the agency exists."""
+def create_agency_token(db: Database, agency: str, *, by: str | None = None) -> tuple[int, str]:
+    """(id, a new token) for ``agency``'s API calls; the caller checks the agency exists.
+    ``by`` (who issues it) gets an audit entry in the same transaction."""
     secret = new_secret()
-    return add_token(db, "agency", agency, secret), secret
+    return add_token(db, "agency", agency, secret, by=by), secret
 
 
 def owner_of_token(db: Database, kind: Kind, secret: str) -> str | None:
@@ -103,14 +118,18 @@ def list_tokens(db: Database, kind: Kind, owner: str | None = None) -> list[Toke
     ]
 
 
-def revoke_tokens(db: Database, kind: Kind, owner: str, *, token_id: int | None = None) -> int:
-    """Revoke one live token of ``owner`` (by id) or all of them; how many were revoked."""
+def revoke_tokens(db: Database, kind: Kind, owner: str, *, token_id: int | None = None, by: str | None = None) -> int:
+    """Revoke one live token of ``owner`` (by id) or all of them; how many were revoked.
+    ``by`` (who revokes) gets an audit entry in the same transaction when any was revoked."""
     t = db.table(TABLE)
     query = t.update().where(t.c.kind == kind, t.c.owner == owner, t.c.revoked_at.is_(None))
     if token_id is not None:
         query = query.where(t.c.id == token_id)
     with db.begin() as conn:
-        return int(conn.execute(query.values(revoked_at=utcnow())).rowcount)
+        n = int(conn.execute(query.values(revoked_at=utcnow())).rowcount)
+        if by is not None and n:
+            _audit(conn, db, by, kind, "revoked", owner, f"#{token_id}" if token_id is not None else f"{n} mã")
+        return n
 
 
 def revoke_token(db: Database, kind: Kind, token_id: int) -> Token:

@@ -158,6 +158,9 @@ def add_play_report(db: Database, *, user: User, commune: str, program: str, kin
         conn.execute(
             t.insert().values(user_id=user.id, commune=commune, program=program, kind=kind, note=note, at=utcnow())
         )
+        from pipeline.store.audit import record_in  # the report and its audit entry commit together
+
+        record_in(conn, db, user.name, f"report.{kind}", f"program:{program}", note[:200])
 
 
 def play_reports(db: Database, commune: str, *, limit: int = 50) -> list[PlayReport]:

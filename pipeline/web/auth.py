@@ -287,15 +287,3 @@ def may_see_bulletin(user: User, b: Bulletin, deployment: Deployment) -> bool:
         return True
     reached = {c.code for c in deployment.targeted(b.targets)}
     return bool(reached & scope_communes(user, deployment))
-
-
-def target_outside_scope(user: User, targets: tuple[str, ...], deployment: Deployment) -> str | None:
-    """The first target a user may not address, or None when all are within scope."""
-    if scope_is_all(user):
-        return None
-    mine = scope_communes(user, deployment)
-    for t in targets:
-        reached = {c.code for c in deployment.targeted((t,))}
-        if t == "all" or not reached or not reached <= mine:
-            return t
-    return None

@@ -18,12 +18,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pipeline.errors import LoaError
+from pipeline import lifecycle
+from pipeline.errors import LoaError, UsageError
+from pipeline.messages import vietnamese
 from pipeline.models import Bulletin
 from pipeline.store import audit
-from pipeline.store import bulletins as store
 from pipeline.store.actions import claim_action, finish_action, get_action
-from pipeline.store.approvals import record_approval
 from pipeline.web.auth import Approver, Authed, Reader, check_csrf
 from pipeline.web.messages_vi import error_vi
 from pipeline.web.pages import render
@@ -45,12 +45,15 @@ def _check_action(action: str) -> None:
         raise HTTPException(404, "Không tìm thấy trang này.")
 
 
-def refusal(action: str, b: Bulletin) -> str | None:
-    """Why ``action`` cannot be done to ``b`` (Vietnamese), or None."""
+def refusal(action: str, b: Bulletin, role: str) -> str | None:
+    """Why ``action`` cannot be done to ``b`` (Vietnamese), or None; the state table decides."""
     if action == "dispatch" and b.priority != "emergency":
         return "Chỉ bản tin hỏa tốc (khẩn cấp) mới được phát khẩn ngay; bản tin này phát theo lịch."
-    if action in ("approve", "dispatch") and b.status == "withdrawn":
-        return "Bản tin đã bị thu hồi; hãy sửa để có phiên bản mới rồi duyệt lại."
+    step = "withdraw" if action == "withdraw" else "approve"  # dispatch approves a draft first
+    try:
+        lifecycle.move(b.status, step, role, bulletin_id=b.id)
+    except UsageError as exc:
+        return vietnamese(exc)
     return None
 
 
@@ -63,7 +66,7 @@ def confirm_page(request: Request, bulletin_id: int, action: str, who: Approver)
     _check_action(action)
     state = web_state(request)
     b = visible_bulletin(state, who, bulletin_id)
-    if (why := refusal(action, b)) is not None:
+    if (why := refusal(action, b, who.user.role)) is not None:
         raise HTTPException(400, why)
     communes = state.deployment.targeted(b.targets)
     return render(
@@ -83,7 +86,7 @@ async def do_action(request: Request, bulletin_id: int, action: str, who: Approv
     state = web_state(request)
     b = visible_bulletin(state, who, bulletin_id)
     form = await request.form()
-    if (why := refusal(action, b)) is not None:
+    if (why := refusal(action, b, who.user.role)) is not None:
         raise HTTPException(400, why)
     token = form.get(ACTION_FIELD)
     if not isinstance(token, str) or not _TOKEN_RE.match(token):
@@ -94,7 +97,8 @@ async def do_action(request: Request, bulletin_id: int, action: str, who: Approv
         try:
             result = _perform(state, who, b, action)
         except LoaError as exc:
-            finish_action(state.db, token, status="failed", result={"error": error_vi(exc)})
+            text = vietnamese(exc) if exc.code.startswith("lifecycle.") else error_vi(exc)
+            finish_action(state.db, token, status="failed", result={"error": text})
         else:
             finish_action(state.db, token, status="done", result=result)
     else:
@@ -112,21 +116,17 @@ async def do_action(request: Request, bulletin_id: int, action: str, who: Approv
 def _perform(state: WebState, who: Authed, b: Bulletin, action: str) -> dict[str, Any]:
     assert b.id is not None
     name = who.user.name
+    actor = lifecycle.web_user(who.user, state.deployment)
     if action == "approve":
-        approved = store.approve(state.db, b.id, by=name)
-        record_approval(state.db, approved, by=name)
-        audit.record(state.db, name, "bulletin.approved", f"bulletin:{b.id}", f"r{approved.revision}")
-        return {"status": approved.status}
+        approved = lifecycle.approve(state.db, actor, b.id, deployment=state.deployment)
+        return {"status": approved.bulletin.status}
     if action == "withdraw":
-        withdrawn = store.withdraw(state.db, b.id)
-        audit.record(state.db, name, "bulletin.withdrawn", f"bulletin:{b.id}", "")
-        return {"status": withdrawn.status}
+        withdrawn = lifecycle.withdraw(state.db, actor, b.id, deployment=state.deployment)
+        return {"status": withdrawn.bulletin.status}
     from pipeline.dispatch import dispatch_bulletin
 
     if b.status == "draft" and b.priority == "emergency":
-        approved = store.approve(state.db, b.id, by=name)
-        record_approval(state.db, approved, by=name)
-        audit.record(state.db, name, "bulletin.approved", f"bulletin:{b.id}", f"r{approved.revision} (khẩn)")
+        lifecycle.approve(state.db, actor, b.id, deployment=state.deployment, note=" (khẩn)")
     report = dispatch_bulletin(b.id, settings=state.settings, deployment=state.deployment, db=state.db)
     failed = [{"what": f.what, "error": f.error} for f in report.failures] + [
         {"what": d.endpoint, "error": d.error or ""} for d in report.deliveries if d.status != "delivered"

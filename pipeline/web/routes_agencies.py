@@ -47,7 +47,7 @@ def create_token(request: Request, name: str, who: Admin) -> Response:
         agency_store.get_agency(state.db, name)
     except NotFoundError as exc:
         raise HTTPException(404, "Không có cơ quan này.") from exc
-    _, token = token_store.create_agency_token(state.db, name)
+    _, token = token_store.create_agency_token(state.db, name, by=who.user.name)
     response = _page(request, new_token_for=name, token=token)
     response.headers["cache-control"] = "no-store"
     return response
@@ -55,6 +55,6 @@ def create_token(request: Request, name: str, who: Admin) -> Response:
 
 @router.post("/admin/agencies/{name}/tokens/{token_id}/revoke", dependencies=[Depends(check_csrf)])
 def revoke_token(request: Request, name: str, token_id: int, who: Admin) -> Response:
-    if token_store.revoke_tokens(web_state(request).db, "agency", name, token_id=token_id) == 0:
+    if token_store.revoke_tokens(web_state(request).db, "agency", name, token_id=token_id, by=who.user.name) == 0:
         raise HTTPException(404, "Không có mã truy cập này, hoặc mã đã bị thu hồi.")
     return RedirectResponse("/admin/agencies?ok=revoked", status_code=303)

@@ -16,16 +16,18 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
+from pipeline import lifecycle
 from pipeline.audio.levels import check_reading
 from pipeline.errors import LoaError, RecordingRefused, UsageError
 from pipeline.intake import prepare_recording
+from pipeline.messages import vietnamese
 from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording, tier_of
 from pipeline.store import audit
 from pipeline.store import bulletins as store
 from pipeline.store import decisions as decision_store
-from pipeline.store.approvals import attach_recording, changes_since_approval
+from pipeline.store.approvals import changes_since_approval
 from pipeline.store.recordings import current_recordings
-from pipeline.web.auth import Authed, Editor, Reader, check_csrf, may_see_bulletin, target_outside_scope
+from pipeline.web.auth import Authed, Editor, Reader, check_csrf, may_see_bulletin
 from pipeline.web.forms import BulletinForm, validate
 from pipeline.web.messages_vi import error_vi, recording_refused_vi
 from pipeline.web.pages import render
@@ -159,15 +161,8 @@ def _form_data(form: FormData) -> BulletinForm:
 
 
 def _check(state: WebState, who: Authed, form: BulletinForm, where: str) -> Bulletin | None:
-    b = validate(form, where=where, deployment=state.deployment)
-    if b is not None:
-        outside = target_outside_scope(who.user, b.targets, state.deployment)
-        if outside is not None:
-            form.errors["targets"] = (
-                f"Bạn chỉ được gửi tin cho các xã của đơn vị mình; {outside!r} nằm ngoài phạm vi đó."
-            )
-            return None
-    return b
+    """The form as a bulletin, or None with the form's errors set (the scope is the domain's to check)."""
+    return validate(form, where=where, deployment=state.deployment)
 
 
 @router.post("/bulletins/new", dependencies=[Depends(check_csrf)])
@@ -175,18 +170,18 @@ async def create(request: Request, who: Editor) -> Response:
     state = web_state(request)
     form = _form_data(await request.form())
     b = _check(state, who, form, f"web:{who.user.name}")
-    if b is not None:
-        existing = [x for x in store.list_bulletins(state.db) if x.title == b.title and x.source == b.source]
-        if existing:
-            form.errors["title"] = (
-                f"Đã có bản tin #{existing[0].id} cùng tiêu đề và nguồn; hãy sửa bản tin đó thay vì viết mới."
-            )
-            b = None
     if b is None:
         return _form_page(request, state, form, bulletin=None, status=400)
-    [(saved, _)] = store.save_bulletins(state.db, [b])
-    audit.record(state.db, who.user.name, "bulletin.added", f"bulletin:{saved.id}", saved.title)
-    return RedirectResponse(f"/bulletins/{saved.id}", status_code=303)
+    try:
+        change = lifecycle.submit(state.db, _actor(state, who), b, deployment=state.deployment, new_only=True)
+    except UsageError as exc:
+        form.errors["targets" if exc.code == "lifecycle.out_of_scope" else "title"] = vietnamese(exc)
+        return _form_page(request, state, form, bulletin=None, status=400)
+    return RedirectResponse(f"/bulletins/{change.bulletin.id}", status_code=303)
+
+
+def _actor(state: WebState, who: Authed) -> lifecycle.Actor:
+    return lifecycle.web_user(who.user, state.deployment)
 
 
 def detail_context(state: WebState, b: Bulletin) -> dict[str, Any]:
@@ -232,10 +227,12 @@ async def update(request: Request, bulletin_id: int, who: Editor) -> Response:
         return _form_page(request, state, form, bulletin=current, status=400)
     # the form has no policy or consultation fields: a revision keeps them (docs/consultation.md)
     b = dataclasses.replace(b, policy=current.policy, stage=current.stage, consultation=current.consultation)
-    [(saved, outcome)] = store.save_bulletins(state.db, [b])
-    if outcome == "revised":
-        audit.record(state.db, who.user.name, "bulletin.revised", f"bulletin:{saved.id}", f"r{saved.revision}")
-    return RedirectResponse(f"/bulletins/{saved.id}?ok={outcome}", status_code=303)
+    try:
+        change = lifecycle.revise(state.db, _actor(state, who), bulletin_id, b, deployment=state.deployment)
+    except UsageError as exc:
+        form.errors["targets" if exc.code == "lifecycle.out_of_scope" else "title"] = vietnamese(exc)
+        return _form_page(request, state, form, bulletin=current, status=400)
+    return RedirectResponse(f"/bulletins/{change.bulletin.id}?ok={change.outcome}", status_code=303)
 
 
 # --- recordings -----------------------------------------------------------------
@@ -265,15 +262,21 @@ async def _spool(upload: UploadFile, dest: Path, limit: int) -> int:
 @router.post("/bulletins/{bulletin_id}/recordings", dependencies=[Depends(check_csrf)])
 async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> Response:
     state = web_state(request)
-    b = visible_bulletin(state, who, bulletin_id)
     form = await request.form()
+    try:
+        b = visible_bulletin(state, who, bulletin_id)
+    except HTTPException:
+        await form.close()  # the spooled upload, read already by the CSRF check
+        raise
     language = str(form.get("language", ""))
     upload = form.get("file")
     error: str | None = None
     warnings: tuple[str, ...] = ()
     redrafted = False
     workdir = state.settings.data_dir / "tmp" / "uploads" / uuid.uuid4().hex
+    actor = _actor(state, who)
     try:
+        lifecycle.check(state.db, actor, "recording", bulletin_id, deployment=state.deployment)
         if not isinstance(upload, UploadFile):
             raise RecordingRefused("no file chosen", reason="no_file")
         name = safe_upload_name(upload.filename)
@@ -283,20 +286,15 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
         src = workdir / (name if _EXT_RE.match(suffix) else f"{name}.audio")
         await _spool(upload, src, state.settings.web.max_upload_mb * 1024 * 1024)
         rec = prepare_recording(b, language, src, settings=state.settings)
-        _, outcome, redrafted = attach_recording(state.db, rec)
-        log.info("recording %s for bulletin %s by %s: %s", language, bulletin_id, who.user.name, outcome)
+        change = lifecycle.attach_recording(state.db, actor, rec, deployment=state.deployment)
+        redrafted = change.back_to_draft
+        log.info("recording %s for bulletin %s by %s: %s", language, bulletin_id, who.user.name, change.outcome)
         warnings = check_reading(rec.path, settings=state.settings.audio)  # too quiet, clipped, mostly silence
-        if outcome != "unchanged":
-            audit.record(
-                state.db, who.user.name, f"recording.{outcome}", f"bulletin:{bulletin_id}", f"{language} {name}"
-            )
-        if redrafted:
-            audit.record(state.db, who.user.name, "bulletin.back_to_draft", f"bulletin:{bulletin_id}", "recording")
     except RecordingRefused as exc:
         error = recording_refused_vi(exc)
         audit.record(state.db, who.user.name, "recording.refused", f"bulletin:{bulletin_id}", exc.reason)
     except UsageError as exc:
-        error = error_vi(exc)
+        error = vietnamese(exc) if exc.code.startswith("lifecycle.") else error_vi(exc)
     finally:
         await form.close()  # the spooled upload
         shutil.rmtree(workdir, ignore_errors=True)

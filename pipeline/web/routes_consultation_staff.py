@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from pipeline import lifecycle
 from pipeline.errors import LoaError, NotFoundError, UsageError
 from pipeline.feedback import export as export_fmt
 from pipeline.feedback.consultation import CHANNEL_VI, YESNO_VI, make_followup, shown_phone, summarize
@@ -108,16 +109,16 @@ async def moderate(request: Request, consultation_id: int, answer_id: int, who: 
     action = str(form.get("action", ""))
     try:
         if action == "hide":
-            store.moderate(state.db, c.id, answer_id, hidden=True)
+            store.moderate(state.db, c.id, answer_id, hidden=True, by=who.user.name)
         elif action == "show":
-            store.moderate(state.db, c.id, answer_id, hidden=False)
+            store.moderate(state.db, c.id, answer_id, hidden=False, by=who.user.name)
         elif action == "topic":
-            store.moderate(state.db, c.id, answer_id, topic=str(form.get("topic", "")))
+            store.moderate(state.db, c.id, answer_id, topic=str(form.get("topic", "")), by=who.user.name)
         elif action == "merge":
             into = str(form.get("into", "")).strip().lstrip("#")
             if not into.isdigit():
                 raise UsageError("Hãy ghi số của ý kiến cần gộp vào, ví dụ 12.")
-            store.moderate(state.db, c.id, answer_id, merged_into=int(into))
+            store.moderate(state.db, c.id, answer_id, merged_into=int(into), by=who.user.name)
         else:
             raise HTTPException(400, "Không rõ việc cần làm.")
     except NotFoundError as exc:
@@ -189,12 +190,13 @@ async def agency_answer(request: Request, consultation_id: int, who: Reader) -> 
     """The agency's answer → a follow-up draft bulletin to the same communes, through intake."""
     state = web_state(request)
     c = visible_campaign(state, who, consultation_id)
-    if who.user.role not in ("admin", "editor", "approver"):
+    if who.user.role not in lifecycle.WHO["submit"]:
         raise HTTPException(403, "Tài khoản của bạn không có quyền làm việc này.")
     form = await request.form()
     today = dt.datetime.now(state.settings.tz).date()
+    actor = lifecycle.web_user(who.user, state.deployment)
     try:
-        bid = make_followup(state.db, state.deployment, c, str(form.get("answer", "")), today=today)
+        bid = make_followup(state.db, state.deployment, c, str(form.get("answer", "")), today=today, actor=actor)
     except LoaError as exc:
         message = "Hãy viết nội dung phản hồi của cơ quan soạn thảo." if "empty" in str(exc) else str(exc)
         raise HTTPException(400, message) from exc

@@ -17,8 +17,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from pipeline.broadcast.decisions import awaiting, check_decision, targets
-from pipeline.errors import BulletinError, LoaError
+from pipeline import lifecycle
+from pipeline.broadcast.decisions import awaiting, targets
+from pipeline.errors import BulletinError, LoaError, UsageError
+from pipeline.messages import vietnamese
 from pipeline.models import Bulletin, Commune, Decision
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import decisions as decision_store
@@ -80,7 +82,7 @@ def decisions_page(request: Request, code: str, who: CommuneUser) -> Response:
 @router.post("/communes/{code}/decisions", dependencies=[Depends(check_csrf)])
 async def decide(request: Request, code: str, who: CommuneUser) -> Response:
     state = web_state(request)
-    if who.user.role not in ("operator", "admin"):
+    if who.user.role not in lifecycle.WHO["decide"]:
         raise HTTPException(403, "Chỉ đài truyền thanh xã mới quyết định phát bản tin thông thường.")
     commune = _commune(state, code)
     form = await request.form()
@@ -97,18 +99,22 @@ async def decide(request: Request, code: str, who: CommuneUser) -> Response:
                 until = dt.date.fromisoformat(raw_until)
             except ValueError as exc:
                 raise BulletinError(f"bản tin #{b.id}: {raw_until!r} không phải là ngày; chọn ngày trên lịch") from exc
-        d = check_decision(
-            b,
-            commune,
+        assert b.id is not None
+        d = lifecycle.decide(
+            state.db,
+            lifecycle.web_user(who.user, state.deployment),
+            b.id,
+            commune.code,
             decision,
             until=until,
             reason=str(form.get("reason", ""))[:2000],
-            by=f"user:{who.user.name}",
             today=_today(state),
+            deployment=state.deployment,
         )
     except BulletinError as exc:
         return _page(request, state, commune, status=400, error=str(exc), failed_bulletin=b.id)
-    decision_store.save_decision(state.db, d)
+    except UsageError as exc:
+        return _page(request, state, commune, status=400, error=vietnamese(exc), failed_bulletin=b.id)
     return RedirectResponse(f"/communes/{code}/decisions?ok={d.decision}", status_code=303)
 
 
@@ -178,16 +184,20 @@ async def api_decide(request: Request, endpoint: EndpointDep) -> Response:
     commune = _commune(state, endpoint.commune)
     b = _bulletin(state, data.bulletin, commune)
     try:
-        d = check_decision(
-            b,
-            commune,
+        assert b.id is not None
+        stored = lifecycle.decide(
+            state.db,
+            lifecycle.device(endpoint.name, commune.code),
+            b.id,
+            commune.code,
             data.decision,
             until=data.until,
             reason=data.reason,
-            by=f"endpoint:{endpoint.name}",
             today=_today(state),
+            deployment=state.deployment,
         )
     except BulletinError as exc:
         raise HTTPException(400, str(exc)) from exc
-    stored = decision_store.save_decision(state.db, d)
+    except UsageError as exc:
+        raise HTTPException(400, vietnamese(exc)) from exc
     return JSONResponse(_bulletin_json(b, stored))

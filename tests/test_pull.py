@@ -136,7 +136,9 @@ def test_a_wrong_token_is_a_clear_error(built: Built, web: Web, tmp_path: Path) 
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("tamper", ["media", "manifest", "unsigned", "other-key", "expired"])
+@pytest.mark.parametrize(
+    "tamper", ["media", "manifest", "unsigned", "other-key", "expired", "other-endpoint", "other-folder"]
+)
 def test_pull_refuses_a_bad_program_and_keeps_the_last_good_one(
     built: Built, web: Web, tmp_path: Path, tamper: str
 ) -> None:
@@ -169,10 +171,15 @@ def test_pull_refuses_a_bad_program_and_keeps_the_last_good_one(
             other = init_key(tmp_path / "other.pem")
             assert other.fingerprint != key.fingerprint
             sig.write_bytes(sign(load_key(tmp_path / "other.pem"), saved[path]))
-        else:  # expired: validly signed, but its day is over
+        else:  # validly signed by the deployment key, but expired or for another endpoint or folder
             import dataclasses
 
-            old = dataclasses.replace(manifest, valid_until=manifest.valid_until.replace(year=2020))
+            if tamper == "expired":  # its day is over
+                old = dataclasses.replace(manifest, valid_until=manifest.valid_until.replace(year=2020))
+            elif tamper == "other-endpoint":  # a sibling endpoint's program, served under this one's name
+                old = dataclasses.replace(manifest, endpoint="y-ty-radio")
+            else:  # another day's program, served as this day's
+                old = dataclasses.replace(manifest, folder="programs/2026-01-01")
             path.write_bytes(old.to_bytes())
             sig.write_bytes(sign(load_key(built.project.settings.signing_key_file), old.to_bytes()))
         again = pull(web.url, TOKEN, to, key=key, dates=[built.day])

@@ -49,6 +49,7 @@ lint: venv
 	$(BIN)/ruff check pipeline tests device
 	$(BIN)/mypy
 	cd device && ../$(BIN)/mypy  # the protocol and the player, as Python 3.9 (device/pyproject.toml)
+	$(BIN)/lint-imports  # the layers and the doors' distance from the store ([tool.importlinter] in pyproject.toml)
 
 format: venv
 	$(BIN)/ruff format pipeline tests device

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import uvicorn
 from loa_protocol import manifest as mf
 
 from pipeline.package import manifest_path
@@ -33,6 +43,15 @@ def device_project(root: Path) -> Project:
     return project
 
 
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    start: dt.datetime
+    audio: bytes
+    ms: int
+    items: int = 1
+
+
 @dataclass
 class Outbox:
     """Signed manifests and media in a project's outbox, as ``loa build`` leaves them (for one endpoint)."""
@@ -55,17 +74,22 @@ class Outbox:
             path.write_bytes(data)
         return mf.FileEntry(rel, len(data), sha)
 
-    def _program(self, pid: str, kind: str, slot: str, start: dt.datetime, audio: bytes, ms: int) -> mf.ProgramEntry:
+    def _program(
+        self, pid: str, kind: str, slot: str, start: dt.datetime, audio: bytes, ms: int, items: int = 1
+    ) -> mf.ProgramEntry:
         f = self.media(audio)
-        item = mf.Item(
-            title=f"{slot} {start:%H:%M}",
-            kind="speech",
-            language="vi",
-            duration_ms=ms,
-            sha256=f.sha256,
-            bytes=f.bytes,
-            source=mf.Source(type="tts", engine="espeak-ng"),
-            file=f.path,
+        entries = tuple(
+            mf.Item(
+                title=f"{slot} {start:%H:%M} #{n + 1}",
+                kind="speech",
+                language="vi",
+                duration_ms=ms,
+                sha256=f.sha256,
+                bytes=f.bytes,
+                source=mf.Source(type="tts", engine="espeak-ng"),
+                file=f.path,
+            )
+            for n in range(items)
         )
         return mf.ProgramEntry(
             id=pid,
@@ -74,8 +98,8 @@ class Outbox:
             start=start,
             priority="emergency" if kind == "emergency" else "routine",
             valid_until=start.date(),
-            duration_ms=ms,
-            items=(item,),
+            duration_ms=ms * items,
+            items=entries,
         )
 
     def write(self, manifest: mf.Manifest) -> Path:
@@ -88,19 +112,14 @@ class Outbox:
         path.write_bytes(data)
         return path
 
-    def day(
-        self,
-        day: dt.date,
-        slots: list[tuple[str, dt.datetime]],
-        audio: bytes,
-        *,
-        ms: int,
-        valid_until: dt.datetime | None = None,
-    ) -> mf.Manifest:
+    def day(self, day: dt.date, slots: list[Slot], *, valid_until: dt.datetime | None = None) -> mf.Manifest:
         programs = tuple(
-            self._program(f"{self.commune}/{day.isoformat()}/{name}", "program", name, start, audio, ms)
-            for name, start in slots
+            self._program(
+                f"{self.commune}/{day.isoformat()}/{x.name}", "program", x.name, x.start, x.audio, x.ms, x.items
+            )
+            for x in slots
         )
+        files = {f.path: f for f in (self.media(x.audio) for x in slots)}
         m = mf.Manifest(
             endpoint=self.endpoint,
             format="playlist",
@@ -110,7 +129,7 @@ class Outbox:
             timezone=self.timezone,
             valid_until=valid_until or max(p.start for p in programs) + dt.timedelta(days=1),
             programs=programs,
-            files=tuple({f.path: f for f in (self.media(audio),)}.values()),
+            files=tuple(files.values()),
             date=day,
         )
         self.write(m)
@@ -149,3 +168,121 @@ class Outbox:
         )
         self.write(m)
         return m
+
+
+# --- a server the test stops and starts, an agent the test kills ------------------------
+
+DEVICE_SRC = REPO / "device"
+TIMED_PLAYER = "mpv --ao=null --no-video --really-quiet --no-config"  # plays in real time, without a sound card
+
+
+def agent_env() -> dict[str, str]:
+    """The environment of an agent process: the repository's device/ first (a fresh clone installs it too)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(DEVICE_SRC), *filter(None, [env.get("PYTHONPATH")])])
+    env.pop("NOTIFY_SOCKET", None)
+    return env
+
+
+class Throttle:
+    """ASGI middleware: media files are sent slowly (``delay_s`` per 64 KiB), so a test can kill mid-download."""
+
+    def __init__(self, app: Any, delay_s: float) -> None:
+        self.app = app
+        self.delay_s = delay_s
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http" or "/files/media/" not in scope.get("path", ""):
+            await self.app(scope, receive, send)
+            return
+
+        async def slow_send(message: Any) -> None:
+            if message.get("type") == "http.response.body" and message.get("body"):
+                await asyncio.sleep(self.delay_s)
+            await send(message)
+
+        await self.app(scope, receive, slow_send)
+
+
+class ServerCtl:
+    """A real uvicorn on a fixed loopback port that a test stops (the link is down) and starts again."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app, self.port = app, port
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn-device", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=30)
+            assert not self.thread.is_alive(), "uvicorn did not stop"
+        self.server = self.thread = None
+
+
+class AgentProc:
+    """``loa-device run`` as its own process (so it can be SIGKILLed), its log in ``log``."""
+
+    def __init__(self, config: Path, clock: Path, log: Path) -> None:
+        self.config, self.clock, self.log = config, clock, log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        before = self.log.read_text().count("loa-device 0.1.0: endpoint") if self.log.exists() else 0
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "loa_device", "--config", str(self.config), "run", "--clock-file", str(self.clock)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=agent_env(),
+        )
+        out.close()
+        self.starts += 1
+        deadline = time.monotonic() + 60
+        while self.log.read_text().count("loa-device 0.1.0: endpoint") <= before:
+            assert self.proc.poll() is None, f"the agent exited: {self.log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "the agent did not start"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, "the agent is not running"
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_for(what: str, check: Callable[[], Any], *, timeout_s: float = 60.0, every_s: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every_s)

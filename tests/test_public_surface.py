@@ -217,3 +217,22 @@ def test_a_withdrawal_reaches_a_revalidating_cache(built: Built) -> None:
     # the cache's revalidation after max-age: the origin says it is gone, not "unchanged"
     assert c.get(audio, headers={"if-none-match": r.headers["etag"]}).status_code == 404
     assert c.get(f"/archive/bulletins/{built.public}").status_code == 404
+
+
+def test_the_archive_fits_a_phone_with_long_unbroken_words(built: Built) -> None:
+    from tests.browser_support import chromium, page_widths
+
+    word = "Thôngbáokhẩncấp" * 20  # 300 letters, no space to break at
+    _write_directly(built.web, built.other, title=f"Tin {word}", body=f"Nội dung {word} hết.", status="approved")
+    day = built.yesterday.isoformat()
+    paths = [
+        "/archive",
+        f"/archive/bulletins/{built.other}",
+        f"/archive/embed/{built.other}",
+        "/archive/communes/02641",
+        f"/archive/communes/02641/{day}",
+        f"/archive?q={word}",
+    ]
+    with chromium() as browser:
+        widths = page_widths(browser, built.web, paths)
+    assert all(w <= 375 for w in widths.values()), widths

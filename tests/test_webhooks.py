@@ -90,7 +90,7 @@ def test_signed_events_down_then_up_nothing_lost_nothing_twice(
         token = csrf_of(approver.get(f"/bulletins/{public}").text)
         assert approver.post(f"/bulletins/{public}/approve", data={"csrf_token": token}).status_code == 303
         assert approver.post(f"/bulletins/{internal}/approve", data={"csrf_token": token}).status_code == 303
-        slot_start = dt.datetime.combine(today, dt.time(17, 0), tzinfo=project.settings.tz)
+        slot_start = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(17, 0), tzinfo=project.settings.tz)
         first = program_aired(
             web.db, program_id=f"02641/{today}/evening", commune="02641", start=slot_start, bulletin_ids=[public]
         )
@@ -169,6 +169,36 @@ def test_a_receiver_that_keeps_failing_is_marked_failed_with_the_reason(
         )
         assert len(receiver.requests) == 2
     finally:
+        db.close()
+
+
+def test_program_aired_is_sent_when_the_program_has_aired_not_when_delivered(
+    tmp_path: Path, voices_with_placeholders: Path, port: int
+) -> None:
+    """Delivered hours before its slot, the event waits for the slot's start, as the archive does."""
+    url = f"http://127.0.0.1:{port}/loa"
+    project = hooked_project(tmp_path / "p", voices_with_placeholders, url)
+    db = project.db()
+    receiver = Receiver(port)
+    try:
+        today = local_today(project.settings)
+        public = store_bulletin(db, project.deployment, bulletin_file(start=today, end=today))
+        deliver_webhooks(db, project.settings, environ=ENV)  # the approval goes out
+        receiver.requests.clear()
+        now = dt.datetime.now(project.settings.tz).replace(microsecond=0)
+        later, earlier = now + dt.timedelta(hours=2), now - dt.timedelta(minutes=1)
+        program_aired(db, program_id="02641/later", commune="02641", start=later, bulletin_ids=[public])
+        program_aired(db, program_id="02641/earlier", commune="02641", start=earlier, bulletin_ids=[public])
+        report = deliver_webhooks(db, project.settings, environ=ENV)
+        assert report.delivered == 1 and len(receiver.requests) == 1
+        sent = json.loads(receiver.requests[0][1])
+        assert sent["type"] == "program.aired" and sent["data"]["program"]["id"] == "02641/earlier"
+        [waiting] = [d for d in list_deliveries(db) if d.status == "pending"]
+        assert waiting.event.payload["program"]["id"] == "02641/later"
+        assert waiting.next_attempt_at == later.astimezone(dt.UTC) and waiting.attempts == 0
+        assert deliver_webhooks(db, project.settings, environ=ENV).delivered == 0  # still not aired
+    finally:
+        receiver.close()
         db.close()
 
 

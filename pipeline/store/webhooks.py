@@ -91,13 +91,16 @@ def add_event(db: Database, kind: str, payload: dict[str, Any], *, event_id: str
 def fan_out(db: Database, targets: list[tuple[str, tuple[str, ...]]], *, since: dt.datetime) -> int:
     """One pending delivery per (event of a wanted kind since ``since``, URL) that has none yet.
 
-    ``targets`` are (URL, event kinds it wants). Returns how many deliveries were added.
+    ``targets`` are (URL, event kinds it wants). Returns how many deliveries were added. A
+    ``program.aired`` event is recorded when its program is delivered, usually hours before
+    its slot: its deliveries are due at the program's start, the moment the public archive
+    starts showing it as aired (``pipeline/publish/catalog.py``: ``start <= now``).
     """
     ev, d = db.table("webhook_events"), db.table("webhook_deliveries")
     now = utcnow()
     added = 0
     with db.begin() as conn:
-        events = conn.execute(sa.select(ev.c.id, ev.c.kind).where(ev.c.created_at >= since)).all()
+        events = conn.execute(sa.select(ev.c.id, ev.c.kind, ev.c.payload).where(ev.c.created_at >= since)).all()
         if not events or not targets:
             return 0
         have = {
@@ -113,12 +116,23 @@ def fan_out(db: Database, targets: list[tuple[str, tuple[str, ...]]], *, since: 
                             url=url,
                             status="pending",
                             attempts=0,
-                            next_attempt_at=now,
+                            next_attempt_at=max(now, due_at(event.kind, event.payload) or now),
                             updated_at=now,
                         )
                     )
                     added += 1
     return added
+
+
+def due_at(kind: str, payload: dict[str, Any]) -> dt.datetime | None:
+    """When an event may be sent at the earliest: a ``program.aired`` at its program's start."""
+    if kind != "program.aired":
+        return None
+    try:
+        start = dt.datetime.fromisoformat(str(payload["program"]["start"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return start.astimezone(dt.UTC) if start.tzinfo is not None else None
 
 
 def _event(row: Any) -> Event:

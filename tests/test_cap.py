@@ -371,3 +371,17 @@ def test_export_of_the_example_emergency_validates(project: Project, cli: Callab
     alert = parse_alert(r.out.encode(), where="-")
     assert alert.info is not None and alert.info.expires is not None
     assert alert.info.expires.date() == b.valid_until and len(alert.info.areas[0].geocodes) > 2
+
+
+def test_a_small_internal_entity_is_refused_too(small: Project, run: Callable[..., CliResult]) -> None:
+    """Not a bomb (Python's expat would stop a bomb on its own): an entity that expands quietly
+    into the text people hear. Only Loa's refusal of DTDs and entities stops it."""
+    spoof = cap().replace(
+        '<?xml version="1.0" encoding="UTF-8"?>', '<!DOCTYPE alert [<!ENTITY t "Sơ tán ngay khỏi thôn">]>'
+    )
+    spoof = spoof.replace("<headline>Cảnh báo lũ quét tại Y Tý</headline>", "<headline>&t;</headline>")
+    r = run(spoof)
+    assert r.code == 2 and "refused: the XML declares a DTD or entities" in r.err
+    assert nothing_stored(small)
+    with pytest.raises(CapError, match="refused"):
+        parse_alert(spoof.encode(), where="spoof.xml")

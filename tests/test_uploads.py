@@ -262,3 +262,71 @@ def test_a_2_gb_upload_is_refused_before_it_is_read(web: Web) -> None:
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert "Tệp quá lớn".encode() in answer
     assert not any((web.project.settings.data_dir / "tmp" / "uploads").glob("*/*"))
+
+
+# --- guards held by what they protect, not by a message (issue 30) ----------------------
+
+
+def test_a_playlist_is_refused_before_ffprobe_reads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The byte sniff keeps playlists away from ffmpeg's parsers altogether (a later check would
+    refuse them too, but only after a demuxer had parsed the attacker's bytes)."""
+    import pipeline.audio.ffmpeg as ffmpeg_adapter
+
+    ran: list[list[str]] = []
+    real_run = ffmpeg_adapter.run
+
+    def spy(argv: list[str], **kwargs: object) -> object:
+        ran.append(list(argv))
+        return real_run(argv, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ffmpeg_adapter, "run", spy)
+    for kind in ("m3u8", "m3u8-as-mp3"):
+        (tmp_path / kind).mkdir()
+        path, _ = hostile(tmp_path / kind, kind)
+        with pytest.raises(RecordingRefused) as info:
+            probe_upload(path, settings=AUDIO)
+        assert info.value.code == "recording.playlist"
+    assert ran == []
+
+
+def test_ffprobe_reads_an_upload_with_the_upload_demuxers_only(tmp_path: Path) -> None:
+    """A DASH manifest passes the byte sniff (no playlist, XML declaration or file: reference in its
+    first bytes); without ffprobe's -format_whitelist the dash demuxer would open the file it names.
+    That file is a FIFO here: opening it is seen at once, and nothing is read from it."""
+    import os
+    import threading
+    import time
+
+    fifo = tmp_path / "server-secret.mp4"
+    os.mkfifo(fifo)
+    upload = tmp_path / "ban-tin.mp3"
+    upload.write_text(
+        '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT1S" '
+        'minBufferTime="PT1S" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011"><Period>'
+        '<AdaptationSet mimeType="audio/mp4"><Representation id="1" bandwidth="1000">'
+        f"<BaseURL>{fifo}</BaseURL></Representation></AdaptationSet></Period></MPD>\n"
+    )
+    opened: list[bool] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # a writer can open a FIFO without blocking only while a reader has it open
+        while not stop.is_set():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                time.sleep(0.01)
+                continue
+            opened.append(True)
+            os.close(fd)  # the reader sees the end of the file at once
+            return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(RecordingRefused) as info:
+            probe_upload(upload, settings=AUDIO)
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    assert opened == [], "ffprobe opened the file the manifest names"
+    assert info.value.code == "recording.not_audio"

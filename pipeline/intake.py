@@ -32,19 +32,21 @@ from pipeline.models import (
     Recording,
     tier_of,
 )
+from pipeline.textrules import LIMITS, check_chars, check_text, shown
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_CHARS = 20_000
+MAX_BODY_CHARS = LIMITS["body"]
 MAX_FILE_BYTES = 1_000_000
 REQUIRED = ("title", "category", "priority", "source", "valid_from", "valid_until", "targets")
 OPTIONAL = ("reference", "languages", "policy", "stage", "consultation", "replay_every_minutes", "public")
 #: Replays at most every 15 minutes, at least once a day.
 REPLAY_MINUTES_RANGE = (15, 1440)
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
 _TOML_LINE_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
+_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
+_TABLE_RE = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.-]+)\s*\]\]?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,23 +56,34 @@ class Parsed:
 
 
 def clean_text(text: str) -> tuple[str, bool]:
-    """NFC, control characters removed, HTML tags stripped; says whether tags were found."""
+    """NFC, one kind of line break, tabs as spaces, HTML tags stripped; says whether tags were found.
+
+    Refused characters (``pipeline.textrules``) are not removed here: intake names them.
+    """
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     stripped = _TAG_RE.sub("", text)
-    had_html = stripped != text
-    stripped = _CONTROL_RE.sub("", stripped.replace("\t", " "))
-    return stripped, had_html
+    return stripped.replace("\t", " "), stripped != text
 
 
 def _split_front_matter(text: str, where: str) -> tuple[str, str, int]:
     """Return (front matter, body, line number of the body's first line)."""
     lines = text.split("\n")
     if not lines or lines[0].strip() != "+++":
-        raise BulletinError(f"{where}: line 1: a bulletin starts with a +++ line, then TOML fields, then +++")
+        raise BulletinError(
+            f"{where}: line 1: a bulletin starts with a +++ line, then TOML fields, then +++",
+            code="bulletin.front_matter.missing",
+            file=where,
+            line=1,
+        )
     for i, line in enumerate(lines[1:], start=1):
         if line.strip() == "+++":
             return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]), i + 2
-    raise BulletinError(f"{where}: the front matter opened on line 1 is never closed with a +++ line")
+    raise BulletinError(
+        f"{where}: the front matter opened on line 1 is never closed with a +++ line",
+        code="bulletin.front_matter.unclosed",
+        file=where,
+        line=1,
+    )
 
 
 def _line_of(front: str, key: str) -> int | None:
@@ -80,38 +93,87 @@ def _line_of(front: str, key: str) -> int | None:
     return None
 
 
+def _check_front_chars(front: str, where: str) -> None:
+    """Refused characters written as such in the front matter, named by the field of their line."""
+    field, table = "front_matter", ""
+    for i, line in enumerate(front.split("\n"), start=2):
+        if m := _TABLE_RE.match(line):
+            table, field = m.group(1), m.group(1)
+        elif m := _KEY_RE.match(line):
+            field = f"{table}.{m.group(1)}" if table else m.group(1)
+        check_chars(line, field=field, where=where, line=i, unit="column")
+
+
 def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
     """Check one bulletin's text; ``where`` names it in errors (usually its path)."""
-    text, had_html = clean_text(text)
+    text, had_html = clean_text(text.removeprefix("\ufeff"))  # a byte-order mark is no text
     warnings = [f"{where}: HTML tags were removed from the text"] if had_html else []
-    front, body, _ = _split_front_matter(text, where)
+    front, body, body_line = _split_front_matter(text, where)
+    _check_front_chars(front, where)
     try:
         meta: dict[str, Any] = tomllib.loads(front)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = _TOML_LINE_RE.search(msg)
-        if m:  # the TOML starts on line 2 of the file
-            msg = f"line {int(m.group(1)) + 1}: " + _TOML_LINE_RE.sub("", msg).strip()
-        raise BulletinError(f"{where}: {msg}; fix the TOML between the +++ lines") from exc
+        line = int(m.group(1)) + 1 if m else None  # the TOML starts on line 2 of the file
+        if m:
+            msg = f"line {line}: " + _TOML_LINE_RE.sub("", msg).strip()
+        raise BulletinError(
+            f"{where}: {msg}; fix the TOML between the +++ lines", code="bulletin.toml", file=where, line=line
+        ) from exc
 
-    def fail(key: str, message: str) -> BulletinError:
+    def fail(key: str, message: str, code: str, **fields: object) -> BulletinError:
         line = _line_of(front, key)
-        return BulletinError(f"{where}: {'line ' + str(line) + ': ' if line else ''}{key}: {message}")
+        return BulletinError(
+            f"{where}: {'line ' + str(line) + ': ' if line else ''}{key}: {message}",
+            code=code,
+            file=where,
+            field=key,
+            line=line,
+            **fields,
+        )
+
+    def text_field(key: str, value: str) -> str:
+        return check_text(value.strip(), field=key, where=where, line=_line_of(front, key))
 
     unknown = sorted(set(meta) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
-        raise fail(unknown[0], f"unknown field; the fields are {', '.join(REQUIRED + OPTIONAL)}")
+        name = shown(unknown[0])
+        line = _line_of(front, unknown[0])
+        raise BulletinError(
+            f"{where}: {'line ' + str(line) + ': ' if line else ''}{name}: unknown field; "
+            f"the fields are {', '.join(REQUIRED + OPTIONAL)}",
+            code="bulletin.field.unknown",
+            file=where,
+            field=name,
+            line=line,
+        )
     for key in REQUIRED:
         if key not in meta:
-            raise BulletinError(f"{where}: {key}: missing; add `{key} = …` to the front matter")
+            raise BulletinError(
+                f"{where}: {key}: missing; add `{key} = …` to the front matter",
+                code="bulletin.field.missing",
+                file=where,
+                field=key,
+                line=None,
+            )
     for key in ("title", "source", "category", "priority"):
         if not isinstance(meta[key], str) or not meta[key].strip():
-            raise fail(key, "must be a non-empty text in quotes")
+            raise fail(key, "must be a non-empty text in quotes", "bulletin.field.empty")
     reference = meta.get("reference", "")
     if not isinstance(reference, str):
-        raise fail("reference", "must be a text in quotes")
+        raise fail("reference", "must be a text in quotes", "bulletin.field.not_text")
+    title = text_field("title", meta["title"])
+    source = text_field("source", meta["source"])
+    reference = text_field("reference", reference)
     if meta["category"] not in CATEGORIES:
-        raise fail("category", f"unknown category {meta['category']!r}; use one of {', '.join(CATEGORIES)}")
+        raise fail(
+            "category",
+            f"unknown category {meta['category']!r}; use one of {', '.join(CATEGORIES)}",
+            "bulletin.category.unknown",
+            value=shown(meta["category"]),
+            allowed=", ".join(CATEGORIES),
+        )
     tier = tier_of(meta["priority"])
     if tier is None:
         old_names = ", ".join(k for k in TIER_ALIASES if k not in TIERS)
@@ -119,53 +181,94 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
             "priority",
             f"unknown priority {meta['priority']!r}; use one of {', '.join(TIERS)} "
             f"(old names {old_names} are read too)",
+            "bulletin.priority.unknown",
+            value=shown(meta["priority"]),
+            allowed=", ".join(TIERS),
         )
     replay = meta.get("replay_every_minutes")
     if replay is not None:
         low, high = REPLAY_MINUTES_RANGE
         if not isinstance(replay, int) or isinstance(replay, bool) or not low <= replay <= high:
-            raise fail("replay_every_minutes", f"must be a whole number of minutes from {low} to {high}, e.g. 120")
+            raise fail(
+                "replay_every_minutes",
+                f"must be a whole number of minutes from {low} to {high}, e.g. 120",
+                "bulletin.replay.range",
+                low=low,
+                high=high,
+            )
         if tier != "emergency":
-            raise fail("replay_every_minutes", f"only emergency bulletins replay; this one is {tier}")
+            raise fail(
+                "replay_every_minutes",
+                f"only emergency bulletins replay; this one is {tier}",
+                "bulletin.replay.not_emergency",
+                tier=tier,
+            )
     for key in ("valid_from", "valid_until"):
         value = meta[key]
         if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise fail(key, "must be a date without quotes, e.g. 2026-12-01")
+            raise fail(key, "must be a date without quotes, e.g. 2026-12-01", "bulletin.field.not_date")
     if meta["valid_until"] < meta["valid_from"]:
-        raise fail("valid_until", f"{meta['valid_until']} is before valid_from {meta['valid_from']}")
+        raise fail(
+            "valid_until",
+            f"{meta['valid_until']} is before valid_from {meta['valid_from']}",
+            "bulletin.dates.order",
+            value=str(meta["valid_until"]),
+            valid_from=str(meta["valid_from"]),
+        )
     targets = meta["targets"]
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
-        raise fail("targets", 'must be a list such as ["all"], ["bat-xat"] or ["02641"]')
+        raise fail("targets", 'must be a list such as ["all"], ["bat-xat"] or ["02641"]', "bulletin.targets.not_list")
     known = {"all"} | {g.id for g in deployment.groups} | {c.code for c in deployment.communes}
     bad = [t for t in targets if t not in known]
     if bad:
-        raise fail("targets", f'{bad[0]!r} is not "all", a group id or a commune code; see `loa communes`')
+        raise fail(
+            "targets",
+            f'{shown(bad[0])!r} is not "all", a group id or a commune code; see `loa communes`',
+            "bulletin.targets.unknown",
+            value=shown(bad[0]),
+        )
     languages = meta.get("languages", ["vi"])
     if not isinstance(languages, list) or not languages or not all(isinstance(x, str) for x in languages):
-        raise fail("languages", 'must be a list such as ["vi", "hmn"]')
+        raise fail("languages", 'must be a list such as ["vi", "hmn"]', "bulletin.languages.not_list")
     bad = [x for x in languages if x not in LANGUAGES]
     if bad:
-        raise fail("languages", f"unknown language {bad[0]!r}; use {', '.join(LANGUAGES)}")
+        raise fail(
+            "languages",
+            f"unknown language {shown(bad[0])!r}; use {', '.join(LANGUAGES)}",
+            "bulletin.languages.unknown",
+            value=shown(bad[0]),
+            allowed=", ".join(LANGUAGES),
+        )
     public = meta.get("public", True)
     if not isinstance(public, bool):
-        raise fail("public", "must be true or false without quotes (false: internal, not published)")
-    body = body.strip()
-    if not body:
-        raise BulletinError(f"{where}: the body is empty; write the bulletin's text after the closing +++")
-    if len(body) > MAX_BODY_CHARS:
-        raise BulletinError(
-            f"{where}: the body has {len(body)} characters, more than {MAX_BODY_CHARS}; split the bulletin"
+        raise fail(
+            "public",
+            "must be true or false without quotes (false: internal, not published)",
+            "bulletin.field.not_bool",
         )
+    stripped = body.lstrip()
+    body_line += body[: len(body) - len(stripped)].count("\n")
+    body = stripped.rstrip()
+    if not body:
+        raise BulletinError(
+            f"{where}: the body is empty; write the bulletin's text after the closing +++",
+            code="bulletin.body.empty",
+            file=where,
+            field="body",
+            line=None,
+        )
+    check_chars(body, field="body", where=where, line=body_line, unit="column")
+    body = check_text(body, field="body", where=where, line=body_line)
     policy, stage, consultation = parse_policy(meta, front, where=where)
     bulletin = Bulletin(
         policy=policy,
         stage=stage,
         consultation=consultation,
-        title=meta["title"].strip(),
+        title=title,
         category=meta["category"],
         priority=tier,
-        source=meta["source"].strip(),
-        reference=reference.strip(),
+        source=source,
+        reference=reference,
         valid_from=meta["valid_from"],
         valid_until=meta["valid_until"],
         targets=tuple(dict.fromkeys(targets)),
@@ -182,12 +285,25 @@ def read_bulletin_file(path: Path, *, deployment: Deployment) -> Parsed:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise BulletinError(f"{path}: {size} bytes is too large for a bulletin file (limit {MAX_FILE_BYTES})")
+            raise BulletinError(
+                f"{path}: {size} bytes is too large for a bulletin file (limit {MAX_FILE_BYTES})",
+                code="bulletin.file.too_large",
+                file=str(path),
+                size=size,
+                limit=MAX_FILE_BYTES,
+            )
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BulletinError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc
+        raise BulletinError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8",
+            code="bulletin.file.not_utf8",
+            file=str(path),
+            byte=exc.start,
+        ) from exc
     except OSError as exc:
-        raise BulletinError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise BulletinError(
+            f"{path}: cannot read: {exc.strerror}", code="bulletin.file.unreadable", file=str(path)
+        ) from exc
     return parse_bulletin(text, where=str(path), deployment=deployment)
 
 
@@ -200,7 +316,11 @@ def read_bulletin_files(paths: Sequence[Path], *, deployment: Deployment) -> lis
         if key in seen:
             raise BulletinError(
                 f"{p.bulletin.source_file}: title and source are the same as in {seen[key]}; "
-                "one bulletin per title and source"
+                "one bulletin per title and source",
+                code="bulletin.duplicate",
+                file=p.bulletin.source_file,
+                field="title",
+                other=seen[key],
             )
         seen[key] = p.bulletin.source_file or ""
     return parsed
@@ -246,7 +366,7 @@ def prepare_recording(bulletin: Bulletin, language: str, src: Path, *, settings:
     except RecordingRefused as exc:
         raise RecordingRefused(f"bulletin {bulletin.id} ({language}) {exc}", reason=exc.reason, **exc.params) from exc
     except RenderError as exc:
-        raise BulletinError(f"{where}: not audio that ffmpeg can read ({exc})") from exc
+        raise RecordingRefused(f"{where}: not audio that ffmpeg can read ({exc})", reason="not_audio") from exc
     assert bulletin.id is not None
     return Recording(
         bulletin_id=bulletin.id,

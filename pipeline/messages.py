@@ -8,9 +8,49 @@ English text. Nothing here matches message text: a code is the contract.
 
 from __future__ import annotations
 
+import re
+
 from loa_protocol.errors import ProtocolError
 
 from pipeline.errors import LoaError
+from pipeline.models import LANGUAGES
+
+ACCEPTED_AUDIO = "WAV, MP3, M4A/AAC, OGG/Opus, FLAC, WebM, AMR hoặc 3GP"
+
+#: A field an error names (``fields["field"]``) → its name on the form, for ``{field_vi}``.
+FIELD_VI: dict[str, str] = {
+    "title": "Tiêu đề",
+    "category": "Loại tin",
+    "priority": "Mức ưu tiên",
+    "source": "Nguồn (cơ quan ban hành)",
+    "reference": "Số, ký hiệu văn bản",
+    "valid_from": "Ngày bắt đầu",
+    "valid_until": "Ngày kết thúc",
+    "targets": "Nơi nhận",
+    "languages": "Ngôn ngữ",
+    "body": "Nội dung",
+    "replay_every_minutes": "Chu kỳ phát lại",
+    "public": "Công khai",
+    "policy": "Chính sách",
+    "stage": "Giai đoạn chính sách",
+    "consultation": "Lấy ý kiến",
+    "consultation.code": "Mã lấy ý kiến",
+    "consultation.opens": "Ngày mở lấy ý kiến",
+    "consultation.closes": "Ngày đóng lấy ý kiến",
+    "consultation.agency": "Cơ quan soạn thảo",
+    "consultation.question": "Câu hỏi lấy ý kiến",
+    "consultation.answer": "Phản hồi của cơ quan soạn thảo",
+    "front_matter": "Phần đầu (giữa hai dòng +++)",
+    "recording": "Bản ghi",
+    "language": "Ngôn ngữ",
+    "info/headline": "Tiêu đề cảnh báo (headline)",
+    "info/description": "Mô tả cảnh báo (description)",
+    "info/instruction": "Hướng dẫn (instruction)",
+    "info/senderName": "Cơ quan phát cảnh báo (senderName)",
+    "identifier": "Mã cảnh báo (identifier)",
+}
+_QUESTION_RE = re.compile(r"^consultation\.question\[(\d+)\](?:\.(text|kind|choices))?$")
+_QUESTION_PART_VI = {"text": "nội dung", "kind": "loại câu hỏi", "choices": "các lựa chọn"}
 
 #: code → Vietnamese message template (``str.format`` with the error's fields).
 VI: dict[str, str] = {
@@ -66,17 +106,115 @@ VI: dict[str, str] = {
     "enroll.expired": "Mã đăng ký đã hết hạn; hãy xin mã mới trên trang Thiết bị.",
     "enroll.no_endpoint": "Điểm nhận của mã này không còn trong danh sách; hãy báo quản trị viên.",
     "signature.key": "Khóa công khai không đọc được hoặc không phải khóa Ed25519.",
+    # --- a bulletin: the file, the form, the agency API, CAP, the follow-up (pipeline/intake.py)
+    "bulletin.front_matter.missing": (
+        "Bản tin phải bắt đầu bằng dòng +++, rồi các trường (TOML), rồi dòng +++, rồi nội dung."
+    ),
+    "bulletin.front_matter.unclosed": "Phần đầu mở bằng +++ ở dòng 1 nhưng chưa có dòng +++ đóng lại.",
+    "bulletin.toml": "Phần đầu có dòng không đọc được (ví dụ thiếu dấu ngoặc kép); hãy kiểm tra lại.",
+    "bulletin.field.unknown": "Mục «{field_vi}» không có trong mẫu bản tin.",
+    "bulletin.field.missing": "Còn thiếu mục «{field_vi}»; hãy điền vào.",
+    "bulletin.field.empty": "Mục «{field_vi}» chưa điền; hãy nhập nội dung.",
+    "bulletin.field.not_text": "Mục «{field_vi}» phải là chữ.",
+    "bulletin.field.not_date": "Mục «{field_vi}» phải là một ngày, dạng 2026-12-01.",
+    "bulletin.field.not_bool": "Mục «{field_vi}» phải là true hoặc false (không có ngoặc kép).",
+    "bulletin.field.control_char": (
+        "Mục «{field_vi}» có ký tự điều khiển ẩn ({char}) ở vị trí {position}; hãy xóa ký tự đó hoặc gõ lại."
+    ),
+    "bulletin.field.bidi": (
+        "Mục «{field_vi}» có ký tự đảo chiều văn bản ({char}) ở vị trí {position}, làm chữ hiện khác với "
+        "nội dung thật; hãy xóa ký tự đó hoặc gõ lại."
+    ),
+    "bulletin.field.invisible": (
+        "Mục «{field_vi}» có ký tự vô hình ({char}) ở vị trí {position}; hãy xóa ký tự đó hoặc gõ lại."
+    ),
+    "bulletin.field.newline": "Mục «{field_vi}» chỉ được viết trên một dòng; hãy bỏ dấu xuống dòng.",
+    "bulletin.field.too_long": ("Mục «{field_vi}» dài {length} ký tự, quá giới hạn {limit} ký tự; hãy viết ngắn lại."),
+    "bulletin.category.unknown": "Loại tin «{value}» không hợp lệ; hãy chọn trong danh sách ({allowed}).",
+    "bulletin.priority.unknown": "Mức ưu tiên «{value}» không hợp lệ; hãy chọn trong danh sách ({allowed}).",
+    "bulletin.replay.range": "Chu kỳ phát lại phải là số phút nguyên, từ {low} đến {high}.",
+    "bulletin.replay.not_emergency": "Chỉ bản tin khẩn cấp mới được phát lại theo chu kỳ.",
+    "bulletin.dates.order": "Ngày kết thúc ({value}) đứng trước ngày bắt đầu ({valid_from}).",
+    "bulletin.targets.not_list": "Hãy chọn ít nhất một nơi nhận (toàn tỉnh, một trung tâm hoặc một xã).",
+    "bulletin.targets.unknown": "Nơi nhận «{value}» không có trong danh sách trung tâm, xã.",
+    "bulletin.languages.not_list": "Hãy chọn ít nhất một ngôn ngữ.",
+    "bulletin.languages.unknown": "Ngôn ngữ «{value}» không hợp lệ; dùng {allowed}.",
+    "bulletin.body.empty": "Nội dung trống; hãy viết nội dung bản tin.",
+    "bulletin.file.too_large": "Tệp bản tin quá lớn ({size} byte, giới hạn {limit} byte).",
+    "bulletin.file.not_utf8": "Tệp bản tin không phải chữ UTF-8; hãy lưu lại tệp dạng UTF-8.",
+    "bulletin.file.unreadable": "Không đọc được tệp bản tin.",
+    "bulletin.file.not_json": "Nội dung gửi lên không phải JSON hợp lệ.",
+    "bulletin.json.not_object": "Hãy gửi một đối tượng JSON gồm các trường của bản tin và nội dung (body).",
+    "bulletin.json.value": "Mục «{field_vi}» phải là chữ, ngày, danh sách hoặc true/false.",
+    "bulletin.duplicate": "Đã có bản tin cùng tiêu đề và nguồn.",
+    "policy.stage.unknown": "Giai đoạn chính sách «{value}» không hợp lệ; dùng {allowed}.",
+    "policy.stage.no_policy": "Giai đoạn chỉ dùng khi bản tin thuộc một chính sách; hãy điền tên chính sách.",
+    "consultation.not_table": "Phần lấy ý kiến phải là một bảng [consultation] với các mục của nó.",
+    "consultation.not_draft": "Chỉ lấy ý kiến trên dự thảo; giai đoạn phải là draft.",
+    "consultation.code.format": "Mã lấy ý kiến phải gồm 1–4 chữ in hoa rồi 1–4 chữ số, ví dụ GY27.",
+    "consultation.dates.order": "Ngày đóng lấy ý kiến ({value}) đứng trước ngày mở ({opens}).",
+    "consultation.question.none": "Cần ít nhất một câu hỏi lấy ý kiến.",
+    "consultation.question.too_many": "Có {count} câu hỏi; nhiều nhất {limit} câu.",
+    "consultation.question.not_table": "Mỗi câu hỏi phải là một bảng [[consultation.question]].",
+    "consultation.question.kind": "Loại câu hỏi «{value}» không hợp lệ; dùng {allowed}.",
+    "consultation.choices.count": "Câu hỏi lựa chọn cần từ 2 đến {limit} lựa chọn.",
+    "consultation.choices.twice": "Có một lựa chọn bị lặp lại.",
+    "consultation.choices.not_choice": "Chỉ câu hỏi loại lựa chọn (choice) mới có các lựa chọn.",
+    "consultation.answer.empty": "Hãy viết nội dung phản hồi của cơ quan soạn thảo.",
+    # --- a recording (pipeline/audio.py, pipeline/intake.py, the upload routes): "recording.<reason>"
+    "recording.no_file": "Chưa chọn tệp âm thanh.",
+    "recording.name": "Tên tệp không hợp lệ: hãy chọn một tệp âm thanh có tên bình thường.",
+    "recording.name_chars": "Tên tệp có ký tự lạ; hãy đổi tên tệp (chữ, số, dấu gạch) rồi tải lên lại.",
+    "recording.missing": "Không thấy tệp đã tải lên; hãy chọn tệp rồi tải lại.",
+    "recording.empty": "Tệp rỗng (0 byte); hãy tải lại bản ghi.",
+    "recording.playlist": "Đây là danh sách phát (playlist), không phải bản ghi; hãy tải lên chính tệp âm thanh.",
+    "recording.concat": "Đây là danh sách ghép tệp, không phải bản ghi; hãy tải lên chính tệp âm thanh.",
+    "recording.image": "Đây là tệp ảnh, không phải bản ghi âm thanh.",
+    "recording.reference": (
+        "Tệp có chứa đường dẫn tới tệp khác hoặc địa chỉ mạng; hãy xuất lại bản ghi từ máy ghi âm."
+    ),
+    "recording.extension": (f"Loại tệp không đúng hoặc đuôi tệp không khớp với nội dung; chỉ nhận {ACCEPTED_AUDIO}."),
+    "recording.not_audio": f"Không phải tệp âm thanh đọc được; chỉ nhận {ACCEPTED_AUDIO}.",
+    "recording.video": "Tệp có hình ảnh động (video); hãy tải lên phần âm thanh thôi.",
+    "recording.no_audio": "Tệp không có âm thanh.",
+    "recording.codec": f"Kiểu mã hóa âm thanh không được nhận; hãy xuất lại dạng {ACCEPTED_AUDIO}.",
+    "recording.too_long": "Bản ghi dài {minutes} phút, quá giới hạn {limit} phút; hãy cắt ngắn hoặc chia bản tin.",
+    "recording.no_duration": "Tệp không có âm thanh nào (dài 0 giây).",
+    "recording.damaged": "Âm thanh bị hỏng, không đọc hết được; hãy xuất hoặc ghi lại.",
+    "recording.truncated": "Tệp bị cắt cụt (tải lên chưa hết); hãy tải lại.",
+    "recording.language": "{language_vi}: ngôn ngữ này không cần hoặc không nhận bản ghi cho bản tin này.",
 }
 
 
+def field_vi(field: object) -> str:
+    """A field's Vietnamese name: ``title`` → Tiêu đề, ``consultation.question[2].text`` → Câu hỏi 2 (nội dung)."""
+    name = str(field)
+    if name in FIELD_VI:
+        return FIELD_VI[name]
+    if m := _QUESTION_RE.match(name):
+        part = f" ({_QUESTION_PART_VI[m.group(2)]})" if m.group(2) else ""
+        return f"Câu hỏi {m.group(1)}{part}"
+    return name
+
+
 def vietnamese(err: LoaError | ProtocolError) -> str:
-    """The Vietnamese sentence for ``err``: its code's template, else its class's, filled from its fields."""
-    for cls in type(err).__mro__:
-        code = err.code if cls is type(err) else getattr(cls, "code", None)
+    """The Vietnamese sentence for ``err``: its code's template, else its class's, filled from its fields.
+
+    Besides the error's own fields a template may use ``{field_vi}`` (the field's Vietnamese
+    name) and ``{language_vi}`` (the language's).
+    """
+    fields = dict(err.fields)
+    if "field" in fields:
+        fields.setdefault("field_vi", field_vi(fields["field"]))
+    if "language" in fields:
+        lang = str(fields["language"])
+        fields.setdefault("language_vi", LANGUAGES.get(lang, lang))
+    codes = [err.code, *(getattr(cls, "code", None) for cls in type(err).__mro__)]  # its own, then its classes'
+    for code in codes:
         template = VI.get(code) if isinstance(code, str) else None
         if template is not None:
             try:
-                return template.format(**err.fields)
+                return template.format(**fields)
             except (KeyError, IndexError, ValueError):
                 continue
     return VI["error"]

@@ -108,13 +108,19 @@ def test_bad_file_is_422_naming_field_and_line_nothing_stored(api: tuple[Web, di
     assert r.status_code == 422
     err = r.json()
     assert err["field"] == "category" and err["line"] == 3
-    assert "dòng 3" in err["detail"] and "«category»" in err["detail"] and "loại tin không hợp lệ" in err["detail"]
+    assert (
+        "dòng 3" in err["detail"]
+        and "«category»" in err["detail"]
+        and "Loại tin «tin-vui» không hợp lệ" in err["detail"]
+    )
+    assert err["code"] == "bulletin.category.unknown"
     text = bulletin_file(start=start, end=end).replace(f"valid_until = {end.isoformat()}", 'valid_until = "mai"')
     r = web.client().post("/api/v1/bulletins", content=text.encode(), headers=auth(tokens["so-yte"], **MD))
     assert r.status_code == 422 and r.json()["field"] == "valid_until" and r.json()["line"] == 8
     text = bulletin_file(start=start, end=end).replace("+++\nTrạm", 'public = "không"\n+++\nTrạm')
     r = web.client().post("/api/v1/bulletins", content=text.encode(), headers=auth(tokens["so-yte"], **MD))
     assert r.status_code == 422 and r.json()["field"] == "public" and "true hoặc false" in r.json()["detail"]
+    assert r.json()["code"] == "bulletin.field.not_bool"
     assert bulletin_store.list_bulletins(web.db) == []
 
 
@@ -179,6 +185,7 @@ def test_recording_put_under_upload_rules(api: tuple[Web, dict[str, str]], tmp_p
         headers=auth(tokens["so-yte"], **{"content-type": "audio/mpeg"}),
     )
     assert not_audio.status_code == 422 and "Không nhận được bản ghi" in not_audio.json()["detail"]
+    assert not_audio.json()["code"].startswith("recording.")
     assert (
         c.put(
             f"/api/v1/bulletins/{bid}/recordings/hmn",

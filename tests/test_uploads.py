@@ -192,7 +192,7 @@ VI_REASON = {
     "concat": "danh sách ghép tệp",
     "reference": "đường dẫn tới tệp khác",
     "image": "tệp ảnh",
-    "empty": "tệp rỗng",
+    "empty": "Tệp rỗng",
     "extension": "đuôi tệp không khớp",
 }
 

@@ -38,6 +38,7 @@ from pipeline import xmlsafe
 from pipeline.errors import CapError
 from pipeline.intake import MAX_BODY_CHARS, clean_text
 from pipeline.models import Bulletin, Commune, Deployment, tier_of
+from pipeline.textrules import check_chars, check_text
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP_VERSION = "1.2"
@@ -272,12 +273,39 @@ def to_bulletin(
 ) -> Bulletin:
     """The emergency bulletin an Alert or Update stands for (not stored)."""
     where = alert.where
-    title, _ = clean_text(info.headline or info.event)
-    title = " ".join(title.split())
-    parts = [clean_text(p)[0].strip() for p in (info.description, info.instruction)]
+
+    def text(value: str, element: str, limit_key: str, *, one_line: bool) -> str:
+        """The element's text under the text rules of every door (``pipeline.textrules``)."""
+        cleaned = clean_text(value)[0].strip()
+        check_chars(cleaned, field=element, where=where, error=CapError)  # before whitespace is collapsed
+        if one_line:
+            cleaned = " ".join(cleaned.split())
+        return check_text(cleaned, field=element, where=where, limit_key=limit_key, error=CapError)
+
+    title = text(
+        info.headline or info.event, "info/headline" if info.headline else "info/event", "title", one_line=True
+    )
+    parts = [
+        text(info.description, "info/description", "body", one_line=False),
+        text(info.instruction, "info/instruction", "body", one_line=False),
+    ]
     body = "\n\n".join(p for p in parts if p) or title
     if len(body) > MAX_BODY_CHARS:
-        raise CapError(f"{where}: <info/description> and <info/instruction> are longer than {MAX_BODY_CHARS} chars")
+        raise CapError(
+            f"{where}: <info/description> and <info/instruction> are longer than {MAX_BODY_CHARS} chars",
+            code="bulletin.field.too_long",
+            file=where,
+            field="info/description",
+            line=None,
+            limit=MAX_BODY_CHARS,
+            length=len(body),
+        )
+    source = text(
+        info.sender_name or alert.sender, "info/senderName" if info.sender_name else "sender", "source", one_line=True
+    )
+    reference = check_text(
+        f"CAP {alert.identifier}", field="identifier", where=where, limit_key="reference", error=CapError
+    )
     if not communes:
         descs = "; ".join(a.desc for a in info.areas) or "(no <area>)"
         raise CapError(
@@ -291,8 +319,8 @@ def to_bulletin(
         title=title,
         category=category_of(info),
         priority="emergency",
-        source=" ".join(clean_text(info.sender_name or alert.sender)[0].split()),
-        reference=f"CAP {alert.identifier}",
+        source=source,
+        reference=reference,
         valid_from=min(sent_local.date(), expires_local.date()),
         valid_until=expires_local.date(),
         targets=tuple(communes),

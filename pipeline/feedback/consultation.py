@@ -23,6 +23,7 @@ from pipeline.lifecycle.actors import Actor
 from pipeline.models import LANGUAGES, Answer, Consultation, Deployment, Question
 from pipeline.store import Database
 from pipeline.store import consultations as store
+from pipeline.textrules import check_text
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +181,15 @@ def followup_text(
     days: int = 14,
 ) -> str:
     """A bulletin file (front matter and body) answering the people, for intake as a draft."""
-    answer = clean(answer, 5000)
+    where = f"phản hồi {c.spec.code}"
+    answer = unicodedata.normalize("NFC", answer.replace("\r\n", "\n").replace("\r", "\n")).strip()
     if not answer:
-        raise UsageError("the agency's answer is empty; write what the agency took on board")
+        raise UsageError(
+            f"{where}: the agency's answer is empty; write what the agency took on board",
+            code="consultation.answer.empty",
+            field="consultation.answer",
+        )
+    answer = check_text(answer, field="consultation.answer", where=where)  # refused characters, the limit
 
     def q(text: str) -> str:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -5,7 +5,8 @@ or its JSON form, validated by ``intake.parse_bulletin`` exactly as the CLI; the
 waits for the culture center's approval. ``PUT …/recordings/{lang}`` attaches a recording
 under the web's upload rules; ``GET /api/v1/bulletins/{id}`` says where it stands. An
 agency sees only its own bulletins (404 for any other); a target outside its scope is 403;
-an unknown or revoked token is 401; bad input is 422 in Vietnamese naming field and line.
+an unknown or revoked token is 401; bad input is 422 with the error's code and its Vietnamese
+(``messages.vietnamese``) naming the field and line.
 """
 
 from __future__ import annotations
@@ -27,15 +28,15 @@ from pydantic import BaseModel
 
 from pipeline import labels, lifecycle
 from pipeline.audio.levels import LEVEL_WARNINGS_VI, check_reading
-from pipeline.errors import BulletinError, UsageError
-from pipeline.intake import MAX_FILE_BYTES, OPTIONAL, REQUIRED, parse_bulletin, prepare_recording
+from pipeline.errors import BulletinError, LoaError, RecordingRefused, UsageError
+from pipeline.intake import MAX_FILE_BYTES, parse_bulletin, prepare_recording
 from pipeline.messages import vietnamese
 from pipeline.models import LANGUAGES, Bulletin, Deployment
 from pipeline.publish.aired import aired_items
 from pipeline.store import agencies as agency_store
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store.agencies import Agency
-from pipeline.web.forms import HINTS_VI, field_of
+from pipeline.textrules import shown
 from pipeline.web.routes_bulletins import safe_upload_name
 from pipeline.web.state import WebState, web_state
 
@@ -44,8 +45,6 @@ router = APIRouter(prefix="/api/v1", tags=["agency"])
 bearer = HTTPBearer(auto_error=False, description="The agency's token from `loa agency token create AGENCY`.")
 
 STATUS_API = {"draft": "awaiting", "approved": "approved", "withdrawn": "withdrawn"}
-_LINE_RE = re.compile(r"\bline (\d+)\b")
-_FIELD_RE = re.compile(r"^(?:line \d+: )?([a-z_]+): (.*)$", re.DOTALL)
 _AUDIO_EXT = {
     "audio/mpeg": ".mp3",
     "audio/mp3": ".mp3",
@@ -59,26 +58,6 @@ _AUDIO_EXT = {
     "audio/flac": ".flac",
     "audio/x-flac": ".flac",
 }
-#: English intake messages → what a Vietnamese reader is told (the English detail follows).
-_DETAIL_VI = (
-    ("missing; add", "thiếu trường này; hãy thêm nó vào phần đầu giữa hai dòng +++"),
-    ("unknown field", "trường này không có trong mẫu bản tin"),
-    ("must be a date", "phải là ngày không có ngoặc kép, ví dụ 2026-12-01"),
-    ("is before valid_from", "ngày kết thúc đứng trước ngày bắt đầu"),
-    ("unknown category", "loại tin không hợp lệ; dùng policy, notice hoặc emergency"),
-    ("unknown priority", "mức ưu tiên không hợp lệ; dùng routine, urgent hoặc emergency"),
-    ('is not "all"', 'nơi nhận không phải "all", mã trung tâm hay mã xã có trong hệ thống'),
-    ("unknown language", "ngôn ngữ không hợp lệ; dùng vi, hmn, ium hoặc pcc"),
-    ("must be a list", "phải là một danh sách trong ngoặc vuông"),
-    ("must be a non-empty text", "phải là chữ trong ngoặc kép, không để trống"),
-    ("must be a text", "phải là chữ trong ngoặc kép"),
-    ("must be true or false", "phải là true hoặc false, không có ngoặc kép"),
-    ("the body is empty", "phần nội dung (sau dòng +++ thứ hai) đang trống"),
-    ("characters, more than", "nội dung quá dài; hãy tách thành nhiều bản tin"),
-    ("starts with a +++ line", "bản tin phải bắt đầu bằng dòng +++, rồi các trường TOML, rồi dòng +++"),
-    ("is never closed", "phần đầu mở bằng +++ ở dòng 1 nhưng chưa có dòng +++ đóng lại"),
-    ("fix the TOML", "lỗi cú pháp TOML ở phần đầu"),
-)
 
 
 class Submitted(BaseModel):
@@ -142,53 +121,72 @@ def agency_auth(
 AgencyDep = Annotated[Agency, Depends(agency_auth)]
 
 
-def vi_error(message: str, where: str) -> dict[str, Any]:
-    """A 422 body: Vietnamese message naming the field and line, plus the intake's own words."""
-    field, detail = field_of(message, where)
-    m = _FIELD_RE.match(message.removeprefix(f"{where}: "))
-    if m and m.group(1) in (*REQUIRED, *OPTIONAL):
-        field, detail = m.group(1), m.group(2)
-    m = _LINE_RE.search(message)
-    line = int(m.group(1)) if m else None
-    gist = next((vi for en, vi in _DETAIL_VI if en in message), "giá trị chưa đúng")
-    if field not in HINTS_VI and field == "body" and "body" not in message:
-        field = "front_matter" if any(k in message for k in ("+++", "TOML")) else field
-    where_vi = f"dòng {line}, " if line else ""
+def error_body(err: LoaError, where: str, *, lines: bool = True) -> dict[str, Any]:
+    """A 422 body: the Vietnamese of ``err``'s code, its code, the field and line it names, intake's own words.
+
+    ``lines`` is False for the JSON form, whose lines are not the sender's.
+    """
+    field = err.fields.get("field")
+    if field is None and err.code.startswith(("bulletin.front_matter", "bulletin.toml")):
+        field = "front_matter"
+    line = err.fields.get("line") if lines else None
+    at = ", ".join(
+        ([f"dòng {line}"] if isinstance(line, int) else []) + ([f"trường «{field}»"] if field is not None else [])
+    )
     return {
-        "detail": f"Bản tin không hợp lệ ({where_vi}trường «{field}»): {gist}. Không có gì được lưu.",
+        "detail": f"Bản tin không hợp lệ{f' ({at})' if at else ''}: {vietnamese(err)} Không có gì được lưu.",
+        "code": err.code,
         "field": field,
         "line": line,
-        "error": detail,
+        "error": str(err).removeprefix(f"{where}: "),
     }
 
 
-def _toml_value(key: str, value: Any) -> str:
+def _toml_value(key: str, value: Any, where: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str) and key in ("valid_from", "valid_until") and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         return value
     if isinstance(value, str | int | float | list):
         return json.dumps(value, ensure_ascii=False)
-    raise BulletinError(f"{key}: must be a text, a date, a list or true/false")
+    raise BulletinError(
+        f"{where}: {key}: must be a text, a date, a list or true/false",
+        code="bulletin.json.value",
+        file=where,
+        field=key,
+        line=None,
+    )
 
 
 def text_of_json(data: Any, where: str) -> str:
     """The bulletin file a JSON body stands for (fields as in the front matter, plus ``body``)."""
     if not isinstance(data, dict):
-        raise BulletinError(f"{where}: body: send a JSON object with the front-matter fields and a body")
+        raise BulletinError(
+            f"{where}: body: send a JSON object with the front-matter fields and a body",
+            code="bulletin.json.not_object",
+            file=where,
+            field="body",
+            line=None,
+        )
     body = data.get("body")
     if not isinstance(body, str):
-        raise BulletinError(f"{where}: body: missing; add the bulletin's text as a string")
+        raise BulletinError(
+            f"{where}: body: missing; add the bulletin's text as a string",
+            code="bulletin.field.missing",
+            file=where,
+            field="body",
+            line=None,
+        )
     lines = ["+++"]
     for key, value in data.items():
         if key == "body":
             continue
         if not re.fullmatch(r"[a-z_]{1,40}", str(key)):
-            raise BulletinError(f"{where}: {key}: unknown field")
-        try:
-            lines.append(f"{key} = {_toml_value(key, value)}")
-        except BulletinError as exc:
-            raise BulletinError(f"{where}: {exc}") from exc
+            name = shown(key)
+            raise BulletinError(
+                f"{where}: {name}: unknown field", code="bulletin.field.unknown", file=where, field=name, line=None
+            )
+        lines.append(f"{key} = {_toml_value(key, value, where)}")
     return "\n".join([*lines, "+++", body]) + "\n"
 
 
@@ -285,18 +283,31 @@ async def submit(
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise BulletinError(f"{where}: body: not UTF-8 text (byte {exc.start})") from exc
+                raise BulletinError(
+                    f"{where}: body: not UTF-8 text (byte {exc.start})",
+                    code="bulletin.file.not_utf8",
+                    file=where,
+                    field="body",
+                    line=None,
+                    byte=exc.start,
+                ) from exc
         elif ctype == "application/json":
             try:
                 data = json.loads(raw)
             except ValueError as exc:
-                raise BulletinError(f"{where}: body: not valid JSON ({exc})") from exc
+                raise BulletinError(
+                    f"{where}: body: not valid JSON ({exc})",
+                    code="bulletin.file.not_json",
+                    file=where,
+                    field="body",
+                    line=None,
+                ) from exc
             text = text_of_json(data, where)
         else:
             raise HTTPException(415, "Hãy gửi Content-Type: text/markdown hoặc application/json.")
         parsed = parse_bulletin(text, where=where, deployment=state.deployment)
     except BulletinError as exc:
-        return JSONResponse(vi_error(str(exc), where), status_code=422)
+        return JSONResponse(error_body(exc, where, lines=ctype != "application/json"), status_code=422)
     try:
         change = lifecycle.submit(
             state.db,
@@ -307,7 +318,7 @@ async def submit(
             request_sha256=digest,
         )
     except UsageError as exc:
-        raise HTTPException(_STATUS_OF.get(exc.code, 409), vietnamese(exc)) from exc
+        return _refusal(exc)
     saved, outcome = change.bulletin, change.outcome
     log.info("agency %s submitted bulletin %s (%s)", agency.name, saved.id, outcome)
     return _created(request, saved, outcome, list(parsed.warnings))
@@ -315,6 +326,11 @@ async def submit(
 
 #: HTTP status of the domain's refusals (``pipeline.lifecycle``); others are 409 (a conflict with the state).
 _STATUS_OF = {"lifecycle.out_of_scope": 403, "lifecycle.not_found": 404, "lifecycle.no_recording": 404}
+
+
+def _refusal(err: UsageError) -> JSONResponse:
+    """The domain's refusal as the API answers it: its Vietnamese and its code."""
+    return JSONResponse({"detail": vietnamese(err), "code": err.code}, status_code=_STATUS_OF.get(err.code, 409))
 
 
 def _created(request: Request, b: Bulletin, outcome: str, warnings: list[str]) -> Response:
@@ -430,16 +446,12 @@ async def put_recording(
     try:
         b = lifecycle.check(state.db, actor, "recording", bulletin_id, deployment=state.deployment)
     except UsageError as exc:
-        raise HTTPException(_STATUS_OF.get(exc.code, 409), vietnamese(exc)) from exc
+        return _refusal(exc)
     if language not in LANGUAGES:
-        return JSONResponse(
-            {
-                "detail": f"Ngôn ngữ {language!r} không hợp lệ; dùng hmn, ium hoặc pcc.",
-                "field": "language",
-                "line": None,
-            },
-            status_code=422,
+        refused = RecordingRefused(
+            f"unknown language {shown(language)!r}", reason="language", language=shown(language), field="language"
         )
+        return JSONResponse(_recording_error(refused), status_code=422)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not (ctype.startswith("audio/") or ctype == "application/octet-stream"):
         raise HTTPException(415, "Chỉ nhận tệp âm thanh (Content-Type: audio/…).")
@@ -461,10 +473,7 @@ async def put_recording(
         saved, outcome = change.recording, change.outcome
         warnings = check_reading(saved.path, settings=state.settings.audio)  # too quiet, clipped, mostly silence
     except BulletinError as exc:
-        message = str(exc).replace(str(workdir) + "/", "")
-        return JSONResponse(
-            {"detail": f"Không nhận được bản ghi: {message}", "field": "recording", "line": None}, status_code=422
-        )
+        return JSONResponse(_recording_error(exc), status_code=422)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     log.info("agency %s: recording %s for bulletin %s: %s", agency.name, language, bulletin_id, outcome)
@@ -479,3 +488,13 @@ async def put_recording(
         warnings=[LEVEL_WARNINGS_VI[w] for w in warnings],
     )
     return JSONResponse(out_body.model_dump(), status_code=201 if outcome != "unchanged" else 200)
+
+
+def _recording_error(err: BulletinError) -> dict[str, Any]:
+    """A 422 body for a refused recording: Vietnamese from its code, and the code."""
+    return {
+        "detail": f"Không nhận được bản ghi. {vietnamese(err)}",
+        "code": err.code,
+        "field": str(err.fields.get("field", "recording")),
+        "line": None,
+    }

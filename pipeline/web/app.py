@@ -18,7 +18,7 @@ from pipeline import __version__
 from pipeline.config import Settings
 from pipeline.deployment import load_deployment
 from pipeline.errors import LoaError, NotFoundError, UsageError
-from pipeline.messages import vietnamese_protocol
+from pipeline.messages import vietnamese, vietnamese_protocol
 from pipeline.models import Deployment
 from pipeline.store import Database, open_database
 from pipeline.web import (
@@ -51,7 +51,6 @@ from pipeline.web import (
 )
 from pipeline.web.auth import LoginGuard, LoginRequired, SessionCodec, load_secret_key
 from pipeline.web.clientaddr import ForwardedMiddleware
-from pipeline.web.messages_vi import error_vi
 from pipeline.web.pages import BodyLimitMiddleware, HeadMiddleware, SecurityHeadersMiddleware, make_environment, render
 from pipeline.web.public_cache import PublicCache
 from pipeline.web.state import WebState
@@ -176,9 +175,12 @@ def _validation_vi(exc: RequestValidationError) -> str:
     return f"Thông tin gửi lên không hợp lệ{where}; hãy kiểm tra lại địa chỉ hoặc biểu mẫu."
 
 
-def _answer(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def _answer(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None, *, code: str | None = None
+) -> Response:
     if _is_api(request):
-        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+        body = {"detail": message} if code is None else {"detail": message, "code": code}
+        return JSONResponse(body, status_code=status, headers=headers)
     public = status == 404 and request.url.path.startswith(("/archive", "/feeds"))  # the citizens' own 404 page
     response = render(request, "public/404.html" if public else "error.html", status=status, message=message)
     if headers:
@@ -207,7 +209,7 @@ def _handlers(app: FastAPI) -> None:
         if status == 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
             return _answer(request, 500, STATUS_VI[500])
-        return _answer(request, status, error_vi(exc))
+        return _answer(request, status, vietnamese(exc), code=exc.code)
 
     @app.exception_handler(ProtocolError)
     async def protocol_error(request: Request, exc: ProtocolError) -> Response:

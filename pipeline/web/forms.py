@@ -1,7 +1,8 @@
 """The bulletin form: fields → the same Markdown+TOML text ``loa bulletin add`` reads.
 
 The form's text goes through ``intake.parse_bulletin``, so the web and the command line
-accept and refuse exactly the same bulletins; its errors are put beside their field.
+accept and refuse exactly the same bulletins; an error is put beside the field it names
+(``err.fields["field"]``), in the Vietnamese of ``messages.VI`` for its code.
 """
 
 from __future__ import annotations
@@ -15,26 +16,12 @@ from dataclasses import dataclass, field
 
 from pipeline.errors import BulletinError
 from pipeline.intake import parse_bulletin
+from pipeline.messages import vietnamese
 from pipeline.models import Bulletin, Deployment
 from pipeline.store.bulletins import CONTENT_FIELDS
-from pipeline.web.messages_vi import intake_vi
 
 FIELDS = (*CONTENT_FIELDS, "replay_every_minutes")
-HINTS_VI = {
-    "title": "Tiêu đề chưa đúng",
-    "category": "Loại tin chưa đúng",
-    "priority": "Mức ưu tiên chưa đúng",
-    "source": "Nguồn (cơ quan ban hành) chưa đúng",
-    "reference": "Số, ký hiệu văn bản chưa đúng",
-    "valid_from": "Ngày bắt đầu chưa đúng",
-    "valid_until": "Ngày kết thúc chưa đúng",
-    "targets": "Nơi nhận chưa đúng",
-    "languages": "Ngôn ngữ chưa đúng",
-    "body": "Nội dung chưa đúng",
-    "replay_every_minutes": "Chu kỳ phát lại chưa đúng",
-}
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_FIELD_RE = re.compile(r"^(?:line \d+: )?([a-z_]+): (.*)$", re.DOTALL)
 
 
 @dataclass
@@ -125,15 +112,11 @@ def validate(form: BulletinForm, *, where: str, deployment: Deployment) -> Bulle
     try:
         return parse_bulletin(form.text(), where=where, deployment=deployment).bulletin
     except BulletinError as exc:
-        key, detail = field_of(str(exc), where)
-        form.errors[key] = f"{HINTS_VI.get(key, 'Chưa đúng')}: {intake_vi(detail)}."
+        form.errors[field_of(exc)] = vietnamese(exc)
         return None
 
 
-def field_of(message: str, where: str) -> tuple[str, str]:
-    """Which form field an intake error is about, and its detail."""
-    rest = message.removeprefix(f"{where}: ")
-    m = _FIELD_RE.match(rest)
-    if m and m.group(1) in FIELDS:
-        return m.group(1), m.group(2)
-    return "body", rest
+def field_of(err: BulletinError) -> str:
+    """The form field an intake error is about (from its ``field``; the body when it names none on the form)."""
+    field = str(err.fields.get("field") or "")
+    return field if field in FIELDS else "body"

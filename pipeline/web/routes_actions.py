@@ -25,7 +25,6 @@ from pipeline.models import Bulletin
 from pipeline.store import audit
 from pipeline.store.actions import claim_action, finish_action, get_action
 from pipeline.web.auth import Approver, Authed, Reader, check_csrf
-from pipeline.web.messages_vi import error_vi
 from pipeline.web.pages import render
 from pipeline.web.routes_bulletins import visible_bulletin
 from pipeline.web.state import WebState, web_state
@@ -97,8 +96,7 @@ async def do_action(request: Request, bulletin_id: int, action: str, who: Approv
         try:
             result = _perform(state, who, b, action)
         except LoaError as exc:
-            text = vietnamese(exc) if exc.code.startswith("lifecycle.") else error_vi(exc)
-            finish_action(state.db, token, status="failed", result={"error": text})
+            finish_action(state.db, token, status="failed", result={"error": vietnamese(exc)})
         else:
             finish_action(state.db, token, status="done", result=result)
     else:

@@ -29,7 +29,6 @@ from pipeline.store.approvals import changes_since_approval
 from pipeline.store.recordings import current_recordings
 from pipeline.web.auth import Authed, Editor, Reader, check_csrf, may_see_bulletin
 from pipeline.web.forms import BulletinForm, validate
-from pipeline.web.messages_vi import error_vi, recording_refused_vi
 from pipeline.web.pages import render
 from pipeline.web.params import query_day
 from pipeline.web.state import WebState, web_state
@@ -291,10 +290,10 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
         log.info("recording %s for bulletin %s by %s: %s", language, bulletin_id, who.user.name, change.outcome)
         warnings = check_reading(rec.path, settings=state.settings.audio)  # too quiet, clipped, mostly silence
     except RecordingRefused as exc:
-        error = recording_refused_vi(exc)
+        error = vietnamese(exc)
         audit.record(state.db, who.user.name, "recording.refused", f"bulletin:{bulletin_id}", exc.reason)
     except UsageError as exc:
-        error = vietnamese(exc) if exc.code.startswith("lifecycle.") else error_vi(exc)
+        error = vietnamese(exc)
     finally:
         await form.close()  # the spooled upload
         shutil.rmtree(workdir, ignore_errors=True)
@@ -303,7 +302,7 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
             request,
             "bulletin.html",
             status=400,
-            upload_error=f"Không nhận được bản ghi: {error}",
+            upload_error=f"Không nhận được bản ghi. {error}",
             upload_language=language,
             **detail_context(state, visible_bulletin(state, who, bulletin_id)),
         )

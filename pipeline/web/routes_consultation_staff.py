@@ -17,6 +17,7 @@ from pipeline import lifecycle
 from pipeline.errors import LoaError, NotFoundError, UsageError
 from pipeline.feedback import export as export_fmt
 from pipeline.feedback.consultation import CHANNEL_VI, YESNO_VI, make_followup, shown_phone, summarize
+from pipeline.messages import vietnamese
 from pipeline.models import LANGUAGES, Consultation
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import consultations as store
@@ -198,8 +199,7 @@ async def agency_answer(request: Request, consultation_id: int, who: Reader) -> 
     try:
         bid = make_followup(state.db, state.deployment, c, str(form.get("answer", "")), today=today, actor=actor)
     except LoaError as exc:
-        message = "Hãy viết nội dung phản hồi của cơ quan soạn thảo." if "empty" in str(exc) else str(exc)
-        raise HTTPException(400, message) from exc
+        raise HTTPException(400, vietnamese(exc)) from exc
     return RedirectResponse(f"/bulletins/{bid}?ok=added", status_code=303)
 
 

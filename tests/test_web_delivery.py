@@ -83,6 +83,27 @@ def test_dashboard_shows_each_commune_and_slot_the_error_and_retries(built: Buil
     assert denied.status_code == 403
 
 
+def test_a_group_approver_cannot_retry_another_groups_delivery(built: Built, web: Web) -> None:
+    from tests.web_support import make_user
+
+    make_user(web.db, "duyet-bat-xat", "approver", group="bat-xat")  # Bản Lầu is not Bát Xát's
+    approver = web.client("duyet-bat-xat")
+    page = approver.get("/deliveries", params={"date": built.day.isoformat()}).text
+    assert "Y Tý" in page and "Bản Lầu" not in page
+    before = [d for d in latest_deliveries(web.db, built.day.isoformat()) if d.endpoint == "ban-lau-loa"]
+    token = logged_in_csrf(approver, "/deliveries")
+    denied = approver.post(
+        "/deliveries/retry", data={"csrf_token": token, "date": built.day.isoformat(), "endpoint": "ban-lau-loa"}
+    )
+    assert denied.status_code == 404
+    after = [d for d in latest_deliveries(web.db, built.day.isoformat()) if d.endpoint == "ban-lau-loa"]
+    assert after == before  # nothing was pushed
+    mine = approver.post(
+        "/deliveries/retry", data={"csrf_token": token, "date": built.day.isoformat(), "endpoint": "y-ty-loa"}
+    )
+    assert mine.status_code == 303  # the group's own endpoint: allowed
+
+
 # --- operator page -----------------------------------------------------------------
 
 

@@ -48,3 +48,16 @@ def test_the_week_calendar_shows_slots_missing_recordings_and_deferrals(web: Web
     assert staff.get("/calendar/99999").status_code == 404
     token = csrf_of(page)
     assert token
+
+
+def test_an_editor_sees_only_the_recordings_of_the_group(web: Web) -> None:
+    mine = add_bulletin(web.db, web.project.deployment, web.project.settings, targets='["bat-xat"]', approve=False)
+    theirs = add_bulletin(
+        web.db, web.project.deployment, web.project.settings, targets='["02695"]', title="Tin của Bản Lầu"
+    )
+    page = web.client("bientap").get("/recordings")
+    assert page.status_code == 200
+    assert f"#{mine} Họp thôn về gia hạn thẻ BHYT" in page.text
+    assert "Tin của Bản Lầu" not in page.text and f'href="/bulletins/{theirs}"' not in page.text
+    everything = web.client("quantri").get("/recordings").text  # an admin sees both
+    assert "Tin của Bản Lầu" in everything

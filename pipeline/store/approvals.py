@@ -1,8 +1,8 @@
 """What an approver approved (revision and recordings), so that a later change can be shown.
 
-A bulletin goes back to draft when what airs changes: a new revision (``bulletins``)
-or a new or replaced recording (``attach_recording`` here). ``changes_since_approval``
-names what changed since the last approval.
+A bulletin goes back to draft when what airs changes: a new revision, or a recording
+added, replaced or removed (``pipeline.lifecycle`` decides; ``record_in`` is written in the
+approval's transaction). ``changes_since_approval`` names what changed since the last approval.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pipeline.models import Bulletin, Recording
+from pipeline.models import Bulletin
 from pipeline.store.db import Database, as_utc, utcnow
-from pipeline.store.recordings import current_in, current_recordings, save_recording
+from pipeline.store.recordings import current_in, current_recordings
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,24 +41,6 @@ class Changes:
     @property
     def any(self) -> bool:
         return bool(self.fields or self.recordings_added or self.recordings_replaced)
-
-
-def record_approval(db: Database, b: Bulletin, *, by: str | None) -> None:
-    """Remember what ``b`` (just approved) looked like, its recordings included."""
-    assert b.id is not None
-    recs = {lang: r.sha256 for (_, lang), r in current_recordings(db, [b.id]).items()}
-    t = db.table("approvals")
-    with db.begin() as conn:
-        conn.execute(
-            t.insert().values(
-                bulletin_id=b.id,
-                revision=b.revision,
-                content_hash=b.content_hash,
-                recordings=recs,
-                approved_by=by,
-                at=utcnow(),
-            )
-        )
 
 
 def record_in(conn: Connection, db: Database, b: Bulletin, *, by: str | None) -> dict[str, str]:
@@ -123,22 +105,3 @@ def changes_since_approval(db: Database, b: Bulletin) -> Changes | None:
     added = tuple(sorted(lang for lang in now if lang not in last.recordings))
     replaced = tuple(sorted(lang for lang in now if lang in last.recordings and last.recordings[lang] != now[lang]))
     return Changes(since=last, fields=tuple(fields), recordings_added=added, recordings_replaced=replaced)
-
-
-def attach_recording(db: Database, rec: Recording) -> tuple[Recording, str, bool]:
-    """Save ``rec``; a new or replaced recording returns an approved bulletin to draft.
-
-    Returns the stored recording, ``added``/``replaced``/``unchanged`` and whether the
-    bulletin went back to draft (it must be approved again: what airs has changed).
-    """
-    stored, outcome = save_recording(db, rec)
-    if outcome == "unchanged":
-        return stored, outcome, False
-    t = db.table("bulletins")
-    with db.begin() as conn:
-        result = conn.execute(
-            t.update()
-            .where(t.c.id == rec.bulletin_id, t.c.status == "approved")
-            .values(status="draft", approved_at=None, approved_by=None, updated_at=utcnow())
-        )
-    return stored, outcome, bool(result.rowcount)

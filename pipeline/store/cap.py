@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from pipeline.models import Bulletin
-from pipeline.store.bulletins import _from_row, _save_one
+from pipeline.store.bulletins import _from_row
 from pipeline.store.db import Database, as_utc, utcnow
 
 
@@ -79,58 +78,6 @@ def title_taken(db: Database, title: str, source: str) -> bool:
     t = db.table("bulletins")
     with db.begin() as conn:
         return conn.execute(sa.select(t.c.id).where(t.c.title == title, t.c.source == source)).first() is not None
-
-
-def record(
-    db: Database,
-    message: CapMessage,
-    *,
-    bulletin: Bulletin | None = None,
-    approve_by: str | None = None,
-    end: Sequence[tuple[int, str]] = (),
-) -> tuple[Bulletin | None, CapMessage]:
-    """In one transaction: store the bulletin (approved when ``approve_by``; it then ends the one
-    it supersedes), end the bulletins in ``end`` (id, "superseded" | "cancelled"), note the message."""
-    t, m = db.table("bulletins"), db.table("cap_messages")
-    now = utcnow()
-    stored: Bulletin | None = None
-    with db.begin() as conn:
-        ends = list(end)
-        if bulletin is not None:
-            stored, _ = _save_one(conn, db, bulletin)
-            assert stored.id is not None
-            if approve_by is not None:
-                conn.execute(
-                    t.update()
-                    .where(t.c.id == stored.id)
-                    .values(status="approved", approved_at=now, approved_by=approve_by, updated_at=now)
-                )
-                if bulletin.supersedes is not None:
-                    ends.append((bulletin.supersedes, "superseded"))
-        for bulletin_id, status in ends:
-            conn.execute(
-                t.update()
-                .where(t.c.id == bulletin_id, t.c.status.in_(("draft", "approved")))
-                .values(status=status, withdrawn_at=now, updated_at=now)
-            )
-        conn.execute(
-            m.insert().values(
-                sender=message.sender,
-                identifier=message.identifier,
-                sent=message.sent.astimezone(dt.UTC),  # SQLite keeps no offset
-                msg_type=message.msg_type,
-                refs=list(message.refs),
-                bulletin_id=stored.id if stored else message.bulletin_id,
-                outcome=message.outcome,
-                sha256=message.sha256,
-                received_at=now,
-            )
-        )
-        if stored is not None:
-            stored = _from_row(conn.execute(sa.select(t).where(t.c.id == stored.id)).mappings().one())
-    saved = find_message(db, message.sender, message.identifier)
-    assert saved is not None
-    return stored, saved
 
 
 def note_in(conn: Connection, db: Database, message: CapMessage) -> None:

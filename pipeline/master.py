@@ -1,18 +1,17 @@
-"""Master: loudness to one target and MP3 encoding, once per segment; single-file programs.
+"""Master: loudness to one target and MP3 encoding, once per segment.
 
 Each segment is brought to ``audio.target_lufs`` (true peak ≤ ``audio.true_peak_db``) and
 encoded CBR mono MP3 with ID3v2.4 tags once, into the segment cache. Because one
 segment serves many communes, its tags say what it is (title, language, bulletin), not
-where it airs; the single-file program of a commune carries the album tag
-"<commune> — <date> — <slot>".
+where it airs; the single-file program of a commune (joined by ``pipeline.audio.joined``)
+carries the album tag "<commune> — <date> — <slot>".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.audio import ffmpeg_write, loudness, mastering
+from pipeline.audio import loudness, mastering
 from pipeline.audio.types import Id3Tags
 from pipeline.config import Settings
 from pipeline.segcache import CacheEntry, SegmentStore
@@ -55,11 +54,3 @@ def master_segment(
     )
     cache.put(entry)
     return entry
-
-
-def join_program(parts: Sequence[Path], dst: Path, *, title: str, album: str, settings: Settings) -> int:
-    """One MP3 for single-file endpoints, joined without re-encoding; returns its duration."""
-    info = ffmpeg_write.concat_mp3(
-        list(parts), dst, settings=settings.audio, tags=Id3Tags(title=title, album=album, language="vi")
-    )
-    return info.duration_ms

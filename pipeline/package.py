@@ -12,7 +12,6 @@ rewritten, so a re-run leaves the outbox as it was.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -21,9 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pipeline import manifest as mf
 from pipeline import signing
+from pipeline.audio.joined import joined_cache, joined_key, place
+from pipeline.audio.types import Id3Tags
 from pipeline.config import Settings
 from pipeline.files import sha256_file, temp_beside, write_atomic
-from pipeline.master import join_program
 from pipeline.models import Commune, Endpoint, Program, Segment, Source
 from pipeline.units import Packaged, PackageUnit
 
@@ -47,9 +47,23 @@ def link_media(seg: Segment, media_dir: Path) -> Path:
 
 
 def program_title(commune: Commune, program: Program) -> str:
-    if program.kind == "emergency":
+    return _title(commune, kind=program.kind, slot=program.slot, date=program.date)
+
+
+def _title(commune: Commune, *, kind: str, slot: str, date: dt.date) -> str:
+    if kind == "emergency":
         return f"Thông báo khẩn — xã {commune.name}"
-    return f"Xã {commune.name} — {SLOT_TITLES.get(program.slot, program.slot)} {program.date:%d/%m/%Y}"
+    return f"Xã {commune.name} — {SLOT_TITLES.get(slot, slot)} {date:%d/%m/%Y}"
+
+
+def program_tags(commune: Commune, *, kind: str, slot: str, date: dt.date) -> Id3Tags:
+    """The tags of a program joined into one MP3: the single file and the operator's download
+    carry the same, so one joined file (``pipeline.audio.joined``) serves both."""
+    return Id3Tags(
+        title=_title(commune, kind=kind, slot=slot, date=date),
+        album=f"{commune.name} — {date:%d/%m/%Y} — {slot}",
+        language="vi",
+    )
 
 
 def m3u_text(commune: Commune, program: Program, rel_media: str) -> str:
@@ -182,18 +196,14 @@ def _item(seg: Segment, *, file: str | None, offset: int | None) -> mf.Item:
 
 
 def _single_file(commune: Commune, program: Program, dst: Path, root: Path, settings: Settings) -> mf.FileEntry:
-    """Join the program into one MP3 unless the same parts were already joined."""
-    parts_key = hashlib.sha256(" ".join(s.key for s in program.items).encode()).hexdigest()
+    """The program as one MP3 (from the joined cache), unless the same join is in place already."""
+    tags = program_tags(commune, kind=program.kind, slot=program.slot, date=program.date)
+    sha = [s.sha256 for s in program.items]
+    key = joined_key(sha, tags)
     state = root / ".state" / f"{dst.relative_to(root).as_posix().replace('/', '__')}.parts"
-    if not (dst.exists() and state.exists() and state.read_text() == parts_key):
-        join_program(
-            [s.path for s in program.items],
-            dst,
-            title=program_title(commune, program),
-            album=f"{commune.name} — {program.date:%d/%m/%Y} — {program.slot}",
-            settings=settings,
-        )
-        write_atomic(state, parts_key.encode())
+    if not (dst.exists() and state.exists() and state.read_text() == key):
+        place(joined_cache(settings).join([s.path for s in program.items], part_sha256=sha, tags=tags), dst)
+        write_atomic(state, key.encode())
     return _entry(root, dst)
 
 

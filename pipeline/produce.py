@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,12 +31,13 @@ from typing import Any
 from pipeline import compose as compose_stage
 from pipeline import manifest as mf
 from pipeline import plan as plan_stage
+from pipeline.audio.joined import joined_cache
+from pipeline.audio.types import Id3Tags
 from pipeline.broadcast import guard
 from pipeline.broadcast.replay import bulletin_replays
 from pipeline.config import Settings
 from pipeline.deliver import day_targets, outbox_state
 from pipeline.errors import LoaError, NotFoundError, RenderError, UsageError
-from pipeline.master import join_program
 from pipeline.models import (
     PRIORITIES,
     Bulletin,
@@ -778,18 +778,11 @@ class Producer:
             raise RenderError(errors[0])
         if not segments:
             raise RenderError(f"{script.name}: nothing to play")
-        key = hashlib.sha256(" ".join(s.key for s in segments).encode()).hexdigest()[:32]
-        dst = self.settings.data_dir / "tmp" / "preview" / f"{key}.mp3"
-        if not dst.is_file():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            join_program(
-                [s.path for s in segments],
-                dst,
-                title=f"Nghe thử {script.name}",
-                album="Loa — nghe thử",
-                settings=self.settings,
-            )
-        return dst
+        return joined_cache(self.settings).join(
+            [s.path for s in segments],
+            part_sha256=[s.sha256 for s in segments],
+            tags=Id3Tags(title=f"Nghe thử {script.name}", album="Loa — nghe thử", language="vi"),
+        )
 
     # --- helpers --------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -355,3 +356,27 @@ def test_an_approver_dispatches_an_emergency_now(built: Built, web: Web) -> None
     assert not landed.exists()
     dispatched = [e for e in audit.entries(web.db, action="bulletin.dispatched")]
     assert len(dispatched) == 1 and dispatched[0].actor == "duyet"
+
+
+def test_the_operator_download_reuses_the_joined_single_file(
+    built: Built, web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Y Tý's single-file MP3 was joined into the one joined-MP3 cache by packaging; the
+    operator's download of the same program, when it has to join, gets that file without ffmpeg."""
+    from pipeline.audio import ffmpeg_write
+
+    day = built.day.isoformat()
+    settings = built.project.settings
+    single = settings.outbox_dir / "02641" / "programs" / day / "morning.mp3"
+    [cached] = [p for p in (settings.cache_dir / "joined").glob("*.mp3") if p.samefile(single)]
+
+    def no_join(*args: object, **kw: object) -> None:
+        raise AssertionError("joined again")
+
+    monkeypatch.setattr(ffmpeg_write, "concat_mp3", no_join)
+    single.unlink()  # the route now has to join the program's items itself
+    try:
+        mp3 = web.client("dai-yty").get(f"/communes/02641/programs/{day}/morning.mp3")
+    finally:
+        os.link(cached, single)
+    assert mp3.status_code == 200 and mp3.content == cached.read_bytes()

@@ -11,6 +11,7 @@
 - ``mastering``: the working WAV → a loudness-normalised, tagged MP3.
 - ``uploads``: the upload gate (which uploaded files are accepted) and their conversion.
 - ``levels``: checks of a person's reading (too quiet, clipped, mostly silence).
+- ``joined``: the one cache of MP3s joined from segments (single files, downloads, archive).
 - ``types``: the dataclasses they hand each other.
 
 Import from the module that does the work (``from pipeline.audio.ingest import ingest_audio``);

@@ -1,18 +1,16 @@
 """One MP3 per aired bulletin and language, joined (not re-encoded) from the segments that aired.
 
 Files live under ``data/publish/audio/<key>.mp3``, ``key`` being the content key of the
-parts, so a bulletin that aired the same way in many communes is one file, built once.
+parts, so a bulletin that aired the same way in many communes is one file, built once: joined
+in the one joined-MP3 cache (``pipeline.audio.joined``) and linked here.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import uuid
 from pathlib import Path
 
-from pipeline.audio import ffmpeg_write
+from pipeline.audio.joined import joined_cache, place
 from pipeline.audio.types import Id3Tags
 from pipeline.config import Settings
 from pipeline.errors import RenderError
@@ -42,23 +40,17 @@ def published_mp3(item: AiredItem, *, settings: Settings) -> Path:
     missing = [p.path for p in item.parts if not p.path.is_file()]
     if missing:
         raise RenderError(f"program {item.program_id}: segment {missing[0]} is no longer in the outbox")
-    dst.parent.mkdir(parents=True, exist_ok=True)
     if len(item.parts) == 1:
-        tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            os.link(item.parts[0].path, tmp)
-        except OSError:
-            shutil.copyfile(item.parts[0].path, tmp)
-        os.replace(tmp, dst)
+        place(item.parts[0].path, dst)
         return dst
-    ffmpeg_write.concat_mp3(
+    joined = joined_cache(settings).join(
         [p.path for p in item.parts],
-        dst,
-        settings=settings.audio,
+        part_sha256=[p.sha256 for p in item.parts],
         tags=Id3Tags(
             title=f"Bản tin {item.bulletin_id} — {LANGUAGES.get(item.language, item.language)}",
             album="Loa",
             language=item.language,
         ),
     )
+    place(joined, dst)
     return dst

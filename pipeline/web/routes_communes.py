@@ -12,12 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from pipeline.audio.joined import joined_cache
 from pipeline.broadcast import operator_reports
 from pipeline.errors import LoaError, NotFoundError
 from pipeline.manifest import Manifest, ProgramEntry
-from pipeline.master import join_program
 from pipeline.messages import vietnamese
-from pipeline.package import manifest_path
+from pipeline.package import manifest_path, program_tags
 from pipeline.store import users as user_store
 from pipeline.web.auth import CommuneUser, check_csrf
 from pipeline.web.outbox import (
@@ -92,12 +92,14 @@ def program_mp3(request: Request, code: str, day: PathDate, slot: str, who: Comm
     parts = [confined(root, i.file) if i.file else None for i in program.items]
     if not parts or any(p is None for p in parts):
         raise HTTPException(404, "Thiếu tệp âm thanh của chương trình; hãy báo cho trung tâm.")
-    files = [p for p in parts if p is not None]
-    key = hashlib.sha256(" ".join(i.sha256 for i in program.items).encode()).hexdigest()[:32]
-    dst = state.settings.data_dir / "tmp" / "joined" / f"{key}.mp3"
-    if not dst.is_file():
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        join_program(files, dst, title=name, album=f"{code} — {day:%d/%m/%Y} — {slot}", settings=state.settings)
+    commune = state.deployment.commune(code)
+    if commune is None:
+        raise HTTPException(404, "Không có xã này.")
+    dst = joined_cache(state.settings).join(
+        [p for p in parts if p is not None],
+        part_sha256=[i.sha256 for i in program.items],
+        tags=program_tags(commune, kind=program.kind, slot=program.slot, date=day),
+    )
     return FileResponse(dst, media_type="audio/mpeg", filename=name)
 
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.sshd import SshServer  # noqa: E402
+from pipeline.bench.sshd import SshServer  # noqa: E402
 
 BODY = (
     "Do ảnh hưởng của hoàn lưu bão số 3, từ 19h00 ngày 30/11 đến 7h00 ngày 01/12/2026 lượng mưa tại Y Tý "

@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline.bench.sshd import SshServer  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
 from pipeline.deliver import push_folders  # noqa: E402
 from pipeline.models import Commune, Program, Segment, Slot  # noqa: E402
 from pipeline.package import package_programs  # noqa: E402
-from tests.sshd import SshServer  # noqa: E402
 
 DAY = dt.date(2026, 12, 1)
 

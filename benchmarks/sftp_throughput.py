@@ -21,9 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from pipeline.bench.sshd import SshServer  # noqa: E402
 from pipeline.config import DeliverSettings  # noqa: E402
 from pipeline.transports import open_transport  # noqa: E402
-from tests.sshd import SshServer  # noqa: E402
 
 
 def loa_upload(server: SshServer, remote: Path, local: Path) -> float:

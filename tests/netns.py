@@ -5,7 +5,7 @@ veth pair on its own /30 in 10.231.0.0/16 (host side ``.1``, endpoint side ``.2`
 traffic goes only to those addresses. On it:
 
 - ``site.start_sshd()``: OpenSSH's sshd inside the namespace (the keys and config of
-  ``tests.sshd.SshServer``, listening on the namespace's address, port 22);
+  ``pipeline.bench.sshd.SshServer``, listening on the namespace's address, port 22);
 - ``site.set_loss(5)``: nftables drops 5 % of packets each way, at random
   (``numgen random mod 100 < 5 drop``) — netem is not in every kernel, nftables is;
 - ``site.shape(256)``: ``tc tbf`` limits both directions to 256 kbit/s;
@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from tests.sshd import SSHD, SshServer, have_sshd, keygen
+from pipeline.bench.sshd import SSHD, SshServer, have_sshd, keygen
 
 PREFIX = "loa-t-"
 NETWORK = ipaddress.IPv4Network("10.231.0.0/16")

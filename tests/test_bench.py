@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from pipeline.bench import BenchOptions, Size, run_bench
 from pipeline.bench.report import END, START, docs_section, ratios_table, runs_table, update_docs
+from pipeline.bench.sshd import have_sshd
 from pipeline.cli import bench_cmd
-from tests.sshd import have_sshd
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = Size(
@@ -129,3 +129,17 @@ def test_bench_help_has_an_example() -> None:
     assert result.exit_code == 0
     assert "Example: loa bench --quick --json" in result.output
     assert "--endpoints-per-commune" in result.output
+
+
+def test_no_module_of_the_package_imports_the_tests() -> None:
+    """The benchmark (and everything else under pipeline/) runs from an installed package: no ``tests``."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "pipeline").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            found += [f"{path.relative_to(REPO)}: {n}" for n in names if n == "tests" or n.startswith("tests.")]
+    assert found == []

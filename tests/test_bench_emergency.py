@@ -10,9 +10,8 @@ import pytest
 from pipeline import manifest as mf
 from pipeline.bench.emergency import measure_dispatch
 from pipeline.bench.errors import BenchError
-from pipeline.bench.sshd import BenchSshd
+from pipeline.bench.sshd import BenchSshd, have_sshd
 from pipeline.bench.workload import copy_voices
-from tests.sshd import have_sshd
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,10 +12,11 @@ import pytest
 
 from pipeline.bench.limit import bytes_floor
 from pipeline.bench.send_limit import SendLimitError, send_once_limit
+from pipeline.bench.sshd import SshServer
 from pipeline.config import Settings
 from pipeline.models import Commune, Deployment, Endpoint, Program, Segment, Slot
 from tests.conftest import Project, package_day
-from tests.sshd import SshServer, sshd_running, sshd_server  # noqa: F401
+from tests.sshd import sshd_running, sshd_server  # noqa: F401
 
 DAY = dt.date(2026, 12, 3)
 NEXT = DAY + dt.timedelta(days=1)

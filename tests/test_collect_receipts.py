@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pipeline.bench.sshd import SshServer
 from pipeline.broadcast import receipts as rc
 from pipeline.broadcast.collect_receipts import collect_from_endpoints, collect_receipts
 from pipeline.config import DeliverSettings
@@ -17,7 +18,7 @@ from pipeline.models import Endpoint
 from pipeline.store import Database, open_database
 from pipeline.store import receipts as receipt_store
 from pipeline.transports import open_transport
-from tests.sshd import SshServer, sshd_running, sshd_server  # noqa: F401
+from tests.sshd import sshd_running, sshd_server  # noqa: F401
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 SECRET = b"collect-test-secret-0123456789abcdef"

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bench.sshd import SshServer
 from pipeline.config import Settings
 from pipeline.models import Commune, Endpoint, Program, Segment, Slot
 from pipeline.produce import push_folders
 from tests.conftest import Project, package_day
-from tests.sshd import SshServer, sshd_running, sshd_server  # noqa: F401
+from tests.sshd import sshd_running, sshd_server  # noqa: F401
 from tests.tcp_proxy import TcpProxy
 
 DAY = dt.date(2026, 12, 1)

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from pipeline import manifest as mf
+from pipeline.bench.sshd import SshServer
 from pipeline.dispatch import pending_emergencies
 from tests.conftest import CliResult, Project, add_bulletin
-from tests.sshd import SshServer, sshd_running, sshd_server  # noqa: F401
+from tests.sshd import sshd_running, sshd_server  # noqa: F401
 
 pytestmark = [pytest.mark.sshd, pytest.mark.audio, pytest.mark.slow]
 

@@ -39,6 +39,7 @@ import httpx
 import jsonschema
 import pytest
 
+from pipeline.bench.sshd import SshServer
 from pipeline.broadcast import receipts as rc
 from pipeline.broadcast.collect_receipts import collect_receipts
 from pipeline.broadcast.reconcile import NOT_PLAYED, PLAYED, reconcile, tier_of
@@ -55,7 +56,7 @@ from pipeline.store.tokens import add_token
 from pipeline.transports import open_transport
 from pipeline.units import PackageUnit
 from tests.conftest import REPO, Project
-from tests.sshd import SshServer, sshd_server  # noqa: F401
+from tests.sshd import sshd_server  # noqa: F401
 from tests.web_support import PASSWORD, Web, csrf_of, make_user, serve_project
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bench.sshd import SshServer, have_sshd, keygen
 from pipeline.config import Settings
 from pipeline.models import Delivery, Endpoint
 from pipeline.produce import push_folders
 from pipeline.transports import fingerprint
 from tests.conftest import Project
-from tests.sshd import SshServer, have_sshd, keygen, sshd_running, sshd_server  # noqa: F401
+from tests.sshd import sshd_running, sshd_server  # noqa: F401
 from tests.tcp_proxy import TcpProxy
 from tests.test_deliver import build_outbox, commune_with, make_segment
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bench.sshd import SshServer, keygen
 from pipeline.config import DeliverSettings
 from pipeline.errors import DeliveryError, TransientDeliveryError
 from pipeline.models import Endpoint
 from pipeline.transports import is_temp_name, open_transport
-from tests.sshd import SshServer, keygen, sshd_read_only, sshd_running, sshd_server  # noqa: F401
+from tests.sshd import sshd_read_only, sshd_running, sshd_server  # noqa: F401
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.sshd

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bench.sshd import SshServer
 from pipeline.config import DeliverSettings
 from pipeline.errors import DeliveryError, TransientDeliveryError
 from pipeline.models import Endpoint
@@ -22,7 +23,7 @@ from pipeline.transports import (
     temp_name,
 )
 from pipeline.transports.sftp import parse_host_key
-from tests.sshd import SshServer, sshd_running, sshd_server  # noqa: F401
+from tests.sshd import sshd_running, sshd_server  # noqa: F401
 
 pytestmark = pytest.mark.sshd
 

@@ -30,7 +30,7 @@ from typing import Any
 from pipeline import lifecycle
 from pipeline import manifest as mf
 from pipeline.bench.errors import BenchError
-from pipeline.bench.sshd import REPO, bench_dir
+from pipeline.bench.sshd import bench_dir
 from pipeline.bench.workload import FULL, copy_voices, make_project
 from pipeline.deployment import load_deployment
 from pipeline.intake import parse_bulletin
@@ -38,6 +38,8 @@ from pipeline.models import Deployment
 from pipeline.produce import today
 from pipeline.signing import PublicKey, init_key, load_key, public_key
 from pipeline.store import open_database
+
+REPO = Path(__file__).resolve().parents[2]  # templates, voices and the CLI of this checkout
 
 TARGET_S = 15.0
 

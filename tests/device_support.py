@@ -240,8 +240,9 @@ class ServerCtl:
 class AgentProc:
     """``loa-device run`` as its own process (so it can be SIGKILLed), its log in ``log``."""
 
-    def __init__(self, config: Path, clock: Path, log: Path) -> None:
+    def __init__(self, config: Path, clock: Path, log: Path, *, env: dict[str, str] | None = None) -> None:
         self.config, self.clock, self.log = config, clock, log
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -252,7 +253,7 @@ class AgentProc:
             [sys.executable, "-m", "loa_device", "--config", str(self.config), "run", "--clock-file", str(self.clock)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=agent_env(),
+            env={**agent_env(), **self.env},
         )
         out.close()
         self.starts += 1

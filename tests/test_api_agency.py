@@ -328,3 +328,54 @@ def test_a_consultation_submitted_by_an_agency_gives_its_public_page(api: tuple[
     assert r.status_code == 201, r.text
     status = c.get(r.json()["status_url"], headers=auth(tokens["so-yte"])).json()
     assert status["consultation_url"] == "/y-kien/GY27"
+
+
+def test_a_disabled_agency_is_refused_until_enabled_cli(small_cli, small: Project) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.store.agencies import agency_of_token
+
+    assert small_cli("agency", "add", "so-yte", "--title", "Sở Y tế", "--scope", "all").code == 0
+    token = small_cli("agency", "token", "create", "so-yte", "--json").json()["token"]
+    db = small.db()
+    try:
+        assert agency_of_token(db, token) is not None
+        r = small_cli("agency", "disable", "so-yte")
+        assert r.code == 0 and "disabled agency so-yte" in r.out
+        assert agency_of_token(db, token) is None  # the token itself is not revoked: the agency is off
+        assert small_cli("agency", "list", "--json").json()[0]["disabled"] is True  # type: ignore[index]
+        assert small_cli("agency", "enable", "so-yte").code == 0
+        assert agency_of_token(db, token) is not None
+        assert small_cli("agency", "disable", "nobody").code == 2
+    finally:
+        db.close()
+
+
+def test_an_admin_disables_an_agency_and_its_token_gets_401(api: tuple[Web, dict[str, str]]) -> None:
+    web, tokens = api
+    c = web.client()
+    headers = auth(tokens["so-yte"], **MD)
+    assert c.get("/api/v1/bulletins/999", headers=headers).status_code == 404  # live: not 401
+    admin = web.client("quantri")
+    page = admin.get("/admin/agencies")
+    assert "Tạm dừng cơ quan" in page.text
+    r = admin.post("/admin/agencies/so-yte/disable", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303
+    after = admin.get(r.headers["location"]).text
+    assert "Đã tạm dừng cơ quan" in after and "Cho phép gửi tin lại" in after
+    denied = c.get("/api/v1/bulletins/999", headers=headers)
+    assert denied.status_code == 401 and "tạm dừng" in denied.json()["detail"]
+    start, end = days(web.project)
+    text = bulletin_file(start=start, end=end, targets=["bat-xat"])
+    assert c.post("/api/v1/bulletins", content=text.encode(), headers=headers).status_code == 401
+    other = c.get("/api/v1/bulletins/999", headers=auth(tokens["ban-lau"]))
+    assert other.status_code == 404  # another agency is not affected
+    editor = web.client("bientap")
+    forged = editor.post("/admin/agencies/so-yte/enable", data={"csrf_token": csrf_of(editor.get("/bulletins").text)})
+    assert forged.status_code == 403
+    assert admin.post("/admin/agencies/so-yte/enable", data={"csrf_token": csrf_of(after)}).status_code == 303
+    assert c.get("/api/v1/bulletins/999", headers=headers).status_code == 404
+    from pipeline.store import audit
+
+    assert [(e.action, e.actor) for e in audit.entries(web.db, action="agency.")][:2] == [
+        ("agency.enabled", "quantri"),
+        ("agency.disabled", "quantri"),
+    ]

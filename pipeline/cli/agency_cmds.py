@@ -1,4 +1,6 @@
-"""``loa agency add|list`` and ``loa agency token create|list|revoke``: agencies that submit through the API."""
+"""``loa agency add|list|disable|enable`` and ``loa agency token create|list|revoke``.
+
+Agencies submit bulletins through the API."""
 
 from __future__ import annotations
 
@@ -56,7 +58,40 @@ def agency_list(ctx: typer.Context, json_out: Annotated[bool, JSON_OPTION] = Fal
         print_json([{"name": a.name, "title": a.title, "scope": list(a.scope), "disabled": a.disabled} for a in items])
         return
     for a in items:
-        console.print(f"{a.name}\t{a.title}\t{', '.join(a.scope)}", markup=False)
+        state = "\tdisabled" if a.disabled else ""
+        console.print(f"{a.name}\t{a.title}\t{', '.join(a.scope)}{state}", markup=False)
+
+
+@agency_app.command("disable")
+def agency_disable(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help="The agency's name.")]
+) -> None:
+    """Disable an agency: every request with its tokens gets 401 at once, until it is enabled.
+
+    Its tokens are kept (not revoked), so `loa agency enable` restores them.
+
+    Example: loa agency disable so-yte
+    """
+    from pipeline.store.agencies import set_disabled
+
+    agency = set_disabled(ctx_of(ctx).db, name, True, by="cli")
+    console.print(
+        f"disabled agency {agency.name}: its tokens are refused until `loa agency enable {name}`", markup=False
+    )
+
+
+@agency_app.command("enable")
+def agency_enable(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help="The agency's name.")]
+) -> None:
+    """Enable a disabled agency again: its live (not revoked) tokens work again.
+
+    Example: loa agency enable so-yte
+    """
+    from pipeline.store.agencies import set_disabled
+
+    agency = set_disabled(ctx_of(ctx).db, name, False, by="cli")
+    console.print(f"enabled agency {agency.name}", markup=False)
 
 
 @agency_token_app.command("create")

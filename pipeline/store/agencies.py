@@ -63,6 +63,22 @@ def list_agencies(db: Database) -> list[Agency]:
     ]
 
 
+def set_disabled(db: Database, name: str, disabled: bool, *, by: str) -> Agency:
+    """Disable an agency (its tokens stop working at once, and stay so until it is enabled) or
+    enable it again; ``by`` gets an audit entry in the same transaction when anything changed."""
+    from pipeline.store.audit import record_in
+
+    t = db.table("agencies")
+    with db.begin() as conn:
+        row = conn.execute(sa.select(t.c.disabled_at).where(t.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"agency {name}: no such agency; see `loa agency list`", code="agency.not_found")
+        if (row[0] is not None) != disabled:
+            conn.execute(t.update().where(t.c.name == name).values(disabled_at=utcnow() if disabled else None))
+            record_in(conn, db, by, "agency.disabled" if disabled else "agency.enabled", f"agency:{name}", "")
+    return get_agency(db, name)
+
+
 def agency_of_token(db: Database, token: str) -> Agency | None:
     """The enabled agency a live token belongs to (its use is noted), or None."""
     name = tokens.owner_of_token(db, "agency", token)

@@ -114,7 +114,11 @@ def agency_auth(
         raise HTTPException(401, "Cần mã truy cập (Authorization: Bearer …).", headers={"WWW-Authenticate": "Bearer"})
     agency = agency_store.agency_of_token(web_state(request).db, credentials.credentials)
     if agency is None:
-        raise HTTPException(401, "Mã truy cập không đúng hoặc đã bị thu hồi.", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "Mã truy cập không đúng, đã bị thu hồi, hoặc cơ quan đã bị tạm dừng.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return agency
 
 

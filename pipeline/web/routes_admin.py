@@ -262,6 +262,8 @@ ACTION_VI = {
     "bulletin.decided": "Xã quyết định phát",
     "agency.token.issued": "Cấp mã cho cơ quan",
     "agency.token.revoked": "Thu hồi mã của cơ quan",
+    "agency.disabled": "Tạm dừng cơ quan gửi tin",
+    "agency.enabled": "Cho phép cơ quan gửi tin lại",
     "report.played": "Báo đã phát",
     "report.problem": "Báo sự cố",
     "consultation.moderated": "Kiểm duyệt ý kiến",

@@ -1,4 +1,4 @@
-"""Admins manage agencies' API tokens: list, create (shown once), revoke."""
+"""Admins manage agencies and their API tokens: list, create (shown once), revoke; disable, enable."""
 
 from __future__ import annotations
 
@@ -58,3 +58,21 @@ def revoke_token(request: Request, name: str, token_id: int, who: Admin) -> Resp
     if token_store.revoke_tokens(web_state(request).db, "agency", name, token_id=token_id, by=who.user.name) == 0:
         raise HTTPException(404, "Không có mã truy cập này, hoặc mã đã bị thu hồi.")
     return RedirectResponse("/admin/agencies?ok=revoked", status_code=303)
+
+
+@router.post("/admin/agencies/{name}/disable", dependencies=[Depends(check_csrf)])
+def disable_agency(request: Request, name: str, who: Admin) -> Response:
+    return _set_disabled(request, name, True, who)
+
+
+@router.post("/admin/agencies/{name}/enable", dependencies=[Depends(check_csrf)])
+def enable_agency(request: Request, name: str, who: Admin) -> Response:
+    return _set_disabled(request, name, False, who)
+
+
+def _set_disabled(request: Request, name: str, disabled: bool, who: Authed) -> Response:
+    try:
+        agency_store.set_disabled(web_state(request).db, name, disabled, by=who.user.name)
+    except NotFoundError as exc:
+        raise HTTPException(404, "Không có cơ quan này.") from exc
+    return RedirectResponse(f"/admin/agencies?ok={'disabled' if disabled else 'enabled'}", status_code=303)

@@ -18,7 +18,9 @@ from pipeline.models import Commune, Deployment, Program
 from pipeline.store import Database, open_database
 
 REPO = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.web_support", "tests.services"]  # `web`; redis, PostgreSQL, workers
+# Fixtures many test files share: `web`; redis, PostgreSQL and workers; sshd (`sshd_server`,
+# `sshd_running`, `sshd_read_only`).
+pytest_plugins = ["tests.web_support", "tests.services", "tests.sshd"]
 EXAMPLES = REPO / "examples" / "bulletins"
 
 

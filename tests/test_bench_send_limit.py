@@ -16,7 +16,6 @@ from pipeline.bench.sshd import SshServer
 from pipeline.config import Settings
 from pipeline.models import Commune, Deployment, Endpoint, Program, Segment, Slot
 from tests.conftest import Project, package_day
-from tests.sshd import sshd_running, sshd_server  # noqa: F401
 
 DAY = dt.date(2026, 12, 3)
 NEXT = DAY + dt.timedelta(days=1)
@@ -65,7 +64,7 @@ def scratch(endpoint: Endpoint) -> Path:
 def test_sends_the_byte_floor_once_and_leaves_nothing_behind(
     project: Project,
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
 ) -> None:
     # an outbox path sftp must be told about carefully (spaces, quotes, glob characters)
     settings = project.settings.model_copy(update={"data_dir": tmp_path / "da ta [1] 'q'*"})
@@ -101,7 +100,7 @@ def test_sends_the_byte_floor_once_and_leaves_nothing_behind(
 def test_a_wrong_host_key_names_the_endpoint(
     project: Project,
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
 ) -> None:
     settings = project.settings
     remote = tmp_path / "remote"

@@ -18,7 +18,6 @@ from pipeline.models import Endpoint
 from pipeline.store import Database, open_database
 from pipeline.store import receipts as receipt_store
 from pipeline.transports import open_transport
-from tests.sshd import sshd_running, sshd_server  # noqa: F401
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 SECRET = b"collect-test-secret-0123456789abcdef"
@@ -53,7 +52,7 @@ def sha(path: Path) -> str:
 
 
 def test_collect_over_sftp_stores_good_refuses_forged_and_clears(
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
     tmp_path: Path,
     db: Database,
 ) -> None:
@@ -93,7 +92,7 @@ def test_collect_over_sftp_stores_good_refuses_forged_and_clears(
 
 
 def test_receipt_of_another_endpoint_or_source_is_refused(
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
     tmp_path: Path,
     db: Database,
 ) -> None:

@@ -15,7 +15,6 @@ from pipeline.config import Settings
 from pipeline.models import Commune, Endpoint, Program, Segment, Slot
 from pipeline.produce import push_folders
 from tests.conftest import Project, package_day
-from tests.sshd import sshd_running, sshd_server  # noqa: F401
 from tests.tcp_proxy import TcpProxy
 
 DAY = dt.date(2026, 12, 1)
@@ -140,7 +139,7 @@ def test_single_file_endpoint_gets_one_mp3_per_slot(project: Project, tmp_path: 
 def test_sftp_cut_mid_file_is_retried_and_a_rerun_sends_nothing_again(
     project: Project,
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
 ) -> None:
     settings = project.settings
     remote = tmp_path / "remote"
@@ -169,7 +168,7 @@ def test_sftp_cut_mid_file_is_retried_and_a_rerun_sends_nothing_again(
 def test_permanent_failure_of_one_endpoint_does_not_stop_the_others(
     project: Project,
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
 ) -> None:
     settings = project.settings
     remote = tmp_path / "remote"

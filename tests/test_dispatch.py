@@ -12,7 +12,6 @@ from pipeline import manifest as mf
 from pipeline.bench.sshd import SshServer
 from pipeline.dispatch import pending_emergencies
 from tests.conftest import CliResult, Project, add_bulletin
-from tests.sshd import sshd_running, sshd_server  # noqa: F401
 
 pytestmark = [pytest.mark.sshd, pytest.mark.audio, pytest.mark.slow]
 
@@ -45,7 +44,7 @@ def test_dispatch_over_sftp(
     small: Project,
     run: Callable[..., CliResult],
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
 ) -> None:
     remote = tmp_path / "device"
     remote.mkdir()

@@ -24,7 +24,6 @@ from pipeline.models import Delivery, Endpoint
 from pipeline.produce import push_folders
 from pipeline.transports import fingerprint
 from tests.conftest import Project
-from tests.sshd import sshd_running, sshd_server  # noqa: F401
 from tests.tcp_proxy import TcpProxy
 from tests.test_deliver import build_outbox, commune_with, make_segment
 
@@ -76,7 +75,7 @@ def impostor(tmp_path: Path) -> Iterator[SshServer]:
 def test_a_server_with_another_host_key_at_the_same_address_is_refused(
     project: Project,
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
     impostor: SshServer,
 ) -> None:
     settings = project.settings
@@ -110,7 +109,7 @@ def test_a_server_with_another_host_key_at_the_same_address_is_refused(
 def test_a_server_with_only_a_host_key_of_another_type_is_refused(
     project: Project,
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
 ) -> None:
     settings = project.settings
     other = SshServer(tmp_path / "rsa-only", client_key=sshd_running.client_key)
@@ -191,7 +190,7 @@ def dangling_media(remote: Path, outside: Path) -> str:
 def test_a_symlink_out_of_remote_dir_fails_the_endpoint_and_nothing_is_written_outside(
     project: Project,
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
     layout: Layout,
 ) -> None:
     settings = project.settings
@@ -215,7 +214,7 @@ def test_a_symlink_out_of_remote_dir_fails_the_endpoint_and_nothing_is_written_o
 def test_symlinks_that_stay_inside_remote_dir_are_followed_and_a_linked_final_name_is_replaced(
     project: Project,
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
 ) -> None:
     settings = project.settings
     remote, outside = tmp_path / "remote", tmp_path / "outside"
@@ -250,7 +249,7 @@ def push_with_dangling_media_link(settings: Settings, tmp_path: Path, server: Ss
 def test_a_dangling_symlink_out_of_remote_dir_fails_and_nothing_is_made_outside(
     project: Project,
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
 ) -> None:
     d, outside = push_with_dangling_media_link(project.settings, tmp_path, sshd_running)
     assert d.status == "failed" and d.attempts == 1, d
@@ -261,7 +260,7 @@ def test_a_dangling_symlink_out_of_remote_dir_fails_and_nothing_is_made_outside(
 def test_a_dangling_symlink_out_of_remote_dir_is_named_as_such(
     project: Project,
     tmp_path: Path,
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
 ) -> None:
     d, _ = push_with_dangling_media_link(project.settings, tmp_path, sshd_running)
     assert d.error is not None and "outside remote_dir" in d.error and "remove it" in d.error, d.error

@@ -19,7 +19,6 @@ from pipeline.config import DeliverSettings
 from pipeline.errors import DeliveryError, TransientDeliveryError
 from pipeline.models import Endpoint
 from pipeline.transports import is_temp_name, open_transport
-from tests.sshd import sshd_read_only, sshd_running, sshd_server  # noqa: F401
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.sshd
@@ -36,7 +35,7 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def proxy(sshd_running: SshServer) -> Iterator[TcpProxy]:  # noqa: F811
+def proxy(sshd_running: SshServer) -> Iterator[TcpProxy]:
     with TcpProxy(sshd_running.host, sshd_running.port) as p:
         yield p
 
@@ -76,7 +75,7 @@ def permanent(exc: BaseException) -> bool:
 
 
 def test_connection_cut_in_the_middle_of_a_file(
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
     proxy: TcpProxy,
     root: Path,
     payload: Path,
@@ -100,7 +99,7 @@ def test_connection_cut_in_the_middle_of_a_file(
     assert assert_no_partial_final(root, {"media/first.txt": b"small", "media/big.mp3": payload.read_bytes()}) == []
 
 
-def test_sshd_stopped_between_files_then_back(sshd_running: SshServer, root: Path) -> None:  # noqa: F811
+def test_sshd_stopped_between_files_then_back(sshd_running: SshServer, root: Path) -> None:
     ep = sshd_running.endpoint(root)
     try:
         with open_transport(ep, settings=SETTINGS) as t:
@@ -118,7 +117,7 @@ def test_sshd_stopped_between_files_then_back(sshd_running: SshServer, root: Pat
         assert t.list_files("media") == {"1.mp3": 3, "2.mp3": 3}
 
 
-def test_silent_link_times_out(sshd_running: SshServer, proxy: TcpProxy, root: Path) -> None:  # noqa: F811
+def test_silent_link_times_out(sshd_running: SshServer, proxy: TcpProxy, root: Path) -> None:
     fast = DeliverSettings(connect_timeout_s=1, op_timeout_s=1, keepalive_s=0)
     ep = sshd_running.endpoint(root, port=proxy.port)
     with open_transport(ep, settings=fast) as t:
@@ -138,7 +137,7 @@ def test_silent_link_times_out(sshd_running: SshServer, proxy: TcpProxy, root: P
 
 
 def test_wrong_host_key_is_refused_with_both_fingerprints(
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
     root: Path,
     tmp_path: Path,
 ) -> None:
@@ -156,7 +155,7 @@ def test_wrong_host_key_is_refused_with_both_fingerprints(
 
 
 def test_pinned_key_of_a_type_the_device_lacks(
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
     root: Path,
     tmp_path: Path,
 ) -> None:
@@ -167,7 +166,7 @@ def test_pinned_key_of_a_type_the_device_lacks(
     assert permanent(info.value)
 
 
-def test_unknown_host_key_is_refused(sshd_running: SshServer, root: Path) -> None:  # noqa: F811
+def test_unknown_host_key_is_refused(sshd_running: SshServer, root: Path) -> None:
     ep = sshd_running.endpoint(root, host_key=None)
     with pytest.raises(DeliveryError, match=rf"no host key is pinned.*ssh-keyscan -p {ep.port} 127.0.0.1") as info:
         open_transport(ep, settings=SETTINGS).__enter__()
@@ -175,7 +174,7 @@ def test_unknown_host_key_is_refused(sshd_running: SshServer, root: Path) -> Non
     assert files_in(root) == []
 
 
-def test_rejected_client_key_is_permanent(sshd_running: SshServer, root: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_rejected_client_key_is_permanent(sshd_running: SshServer, root: Path, tmp_path: Path) -> None:
     stranger = tmp_path / "id_stranger"
     keygen(stranger)
     ep = sshd_running.endpoint(root, key_file=stranger)
@@ -185,7 +184,7 @@ def test_rejected_client_key_is_permanent(sshd_running: SshServer, root: Path, t
     assert f"~{sshd_running.user}/.ssh/authorized_keys" in str(info.value)
 
 
-def test_unreadable_or_encrypted_key_file(sshd_running: SshServer, root: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_unreadable_or_encrypted_key_file(sshd_running: SshServer, root: Path, tmp_path: Path) -> None:
     with pytest.raises(DeliveryError, match="cannot read key_file") as info:
         open_transport(sshd_running.endpoint(root, key_file=tmp_path / "nope"), settings=SETTINGS).__enter__()
     assert permanent(info.value)
@@ -202,7 +201,7 @@ def test_unreadable_or_encrypted_key_file(sshd_running: SshServer, root: Path, t
 # --- the device ---------------------------------------------------------------------
 
 
-def test_read_only_remote_dir_is_permanent(sshd_read_only: SshServer, root: Path) -> None:  # noqa: F811
+def test_read_only_remote_dir_is_permanent(sshd_read_only: SshServer, root: Path) -> None:
     (root / "media").mkdir()
     (root / "media" / "old.mp3").write_bytes(b"old")
     with open_transport(sshd_read_only.endpoint(root, name="y-ty-ro"), settings=SETTINGS) as t:
@@ -229,7 +228,7 @@ def tmpfs(path: Path, size: str, *options: str) -> Iterator[Path]:
 
 @pytest.mark.parametrize("mib", [2, 6])  # 6 MiB: more writes in flight than paramiko lets wait
 def test_remote_disk_full_is_permanent_and_leaves_nothing(
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
     tmp_path: Path,
     mib: int,
 ) -> None:
@@ -269,7 +268,7 @@ def files_in(root: Path) -> list[str]:
 
 
 def test_authentication_timeout_on_a_slow_link_is_transient(
-    sshd_running: SshServer,  # noqa: F811
+    sshd_running: SshServer,
     proxy: TcpProxy,
     root: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -23,7 +23,6 @@ from pipeline.transports import (
     temp_name,
 )
 from pipeline.transports.sftp import parse_host_key
-from tests.sshd import sshd_running, sshd_server  # noqa: F401
 
 pytestmark = pytest.mark.sshd
 
@@ -37,7 +36,7 @@ def local_endpoint(root: Path) -> Endpoint:
 
 
 @pytest.fixture(params=["sftp", "local"])
-def opener(request: pytest.FixtureRequest, sshd_running: SshServer) -> Opener:  # noqa: F811
+def opener(request: pytest.FixtureRequest, sshd_running: SshServer) -> Opener:
     """Opens a transport (sftp through the real sshd, or local) whose root is a directory."""
     if request.param == "sftp":
         return lambda root: open_transport(sshd_running.endpoint(root), settings=SETTINGS)
@@ -195,7 +194,7 @@ def test_local_can_create_its_root(tmp_path: Path) -> None:
     assert (target / "a.txt").read_bytes() == b"x"
 
 
-def test_open_transport_chooses_by_kind(sshd_server: SshServer, tmp_path: Path) -> None:  # noqa: F811
+def test_open_transport_chooses_by_kind(sshd_server: SshServer, tmp_path: Path) -> None:
     assert isinstance(open_transport(sshd_server.endpoint(tmp_path), settings=SETTINGS), SftpTransport)
     assert isinstance(open_transport(local_endpoint(tmp_path), settings=SETTINGS), LocalTransport)
     odd = Endpoint(name="y-ty-ftp", commune="02641", transport="ftp")
@@ -206,7 +205,7 @@ def test_open_transport_chooses_by_kind(sshd_server: SshServer, tmp_path: Path) 
         open_transport(no_host, settings=SETTINGS)
 
 
-def test_fingerprint_is_openssh_s(sshd_server: SshServer) -> None:  # noqa: F811
+def test_fingerprint_is_openssh_s(sshd_server: SshServer) -> None:
     out = subprocess.run(
         ["ssh-keygen", "-lf", str(sshd_server.host_key_path) + ".pub"],
         check=True,
@@ -228,13 +227,13 @@ def test_fingerprint_is_openssh_s(sshd_server: SshServer) -> None:  # noqa: F811
         ("ssh-ed25519 AAAA", "holds a malformed key"),
     ],
 )
-def test_bad_host_key_lines(sshd_server: SshServer, host_key: str, message: str) -> None:  # noqa: F811
+def test_bad_host_key_lines(sshd_server: SshServer, host_key: str, message: str) -> None:
     host_key = host_key.replace("{ed25519}", sshd_server.host_key.split()[1])
     with pytest.raises(DeliveryError, match=message):
         parse_host_key(sshd_server.endpoint("/", host_key=host_key))
 
 
-def test_a_known_hosts_line_is_accepted(sshd_server: SshServer) -> None:  # noqa: F811
+def test_a_known_hosts_line_is_accepted(sshd_server: SshServer) -> None:
     line = f"[127.0.0.1]:{sshd_server.port} {sshd_server.host_key}"
     assert parse_host_key(sshd_server.endpoint("/", host_key=line)) == parse_host_key(sshd_server.endpoint("/"))
 
@@ -251,7 +250,7 @@ def test_local_permission_denied_is_permanent(tmp_path: Path) -> None:
         t.put_bytes(b"x", "a.txt")
 
 
-def test_the_paramiko_internals_sftp_relies_on(sshd_running: SshServer, root: Path) -> None:  # noqa: F811
+def test_the_paramiko_internals_sftp_relies_on(sshd_running: SshServer, root: Path) -> None:
     """``transports/sftp.py`` uses four things paramiko does not document; this breaks if a release moves them.
 
     ``SFTPClient._request`` (statvfs@openssh.com), ``SFTPClient._read_response`` and

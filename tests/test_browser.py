@@ -8,39 +8,19 @@ downloads it, and an operator of another commune cannot.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from pipeline.nightly import build_day
 from pipeline.store import bulletins as bulletin_store
 from tests import audio_fixtures as fx
 from tests.web_support import PASSWORD, Web, serve_project, shared_segments, small_project, standard_users
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.audio, pytest.mark.slow]
-ARGS = [
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make setup` (installs Debian's chromium)"
-    args = [*ARGS, "--no-sandbox"] if os.geteuid() == 0 else ARGS
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        yield b
-        b.close()
 
 
 @pytest.fixture

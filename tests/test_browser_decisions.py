@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from pipeline.store import decisions as decision_store
-from tests.test_browser import browser, log_in, web  # noqa: F401  (fixtures)
+from tests.test_browser import log_in, web  # noqa: F401 (fixture)
 from tests.web_support import Web, add_bulletin
 
 pytestmark = [pytest.mark.slow]

@@ -3,19 +3,18 @@ uploading it; level warnings at upload. Debian's Chromium driven by Playwright."
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from pipeline.store.recordings import current_recordings
 from tests import audio_fixtures as fx
+from tests.chromium import chromium
 from tests.web_support import PASSWORD, Web, add_bulletin, serve_project, small_project, standard_users
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.audio, pytest.mark.slow]
 
 
@@ -36,21 +35,10 @@ def microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(microphone: Path) -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make setup` (installs Debian's chromium)"
-    args = [
-        "--disable-gpu",
-        "--no-first-run",
-        "--autoplay-policy=no-user-gesture-required",
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-audio-capture={microphone}",
-    ]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+    """Chromium whose microphone hears ``microphone`` (no permission prompt)."""
+    fake_mic = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
+    with chromium(*fake_mic, f"--use-file-for-fake-audio-capture={microphone}") as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser
 from pipeline.store import audit
 from pipeline.store import bulletins as bulletin_store
 from tests import audio_fixtures as fx
-from tests.test_browser import browser, log_in, web  # noqa: F401 (fixtures)
+from tests.test_browser import log_in, web  # noqa: F401 (fixture)
 from tests.test_uploads import hostile
 from tests.web_support import PASSWORD, Web, add_bulletin
 

@@ -6,32 +6,18 @@ the rate limit trips, and a cross-site post is refused (CSRF).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext
 
 from pipeline.store import consultations as store
 from tests.test_consultation_web import add_campaign
 from tests.web_support import PASSWORD, Web, serve_project, small_project, standard_users
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.slow]
 PHONE = {"width": 360, "height": 640}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make setup` (installs Debian's chromium)"
-    args = ["--disable-gpu", "--no-first-run", "--disable-background-networking"]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        yield b
-        b.close()
 
 
 @pytest.fixture

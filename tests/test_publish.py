@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from pipeline.dispatch import dispatch_bulletin
 from pipeline.intake import prepare_recording
@@ -29,8 +28,6 @@ from tests.web_support import Web, serve_project, shared_segments, standard_user
 
 pytestmark = [pytest.mark.audio, pytest.mark.slow]
 PORTAL = "https://portal.laocai.example.vn"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 
 
 @dataclass
@@ -311,16 +308,6 @@ def test_embed_snippet_may_be_framed_by_the_portal_only(aired: Aired) -> None:
     assert f"frame-ancestors {PORTAL}" in r.headers["content-security-policy"]
     page = c.get("/archive")
     assert page.headers["x-frame-options"] == "DENY"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make setup` (installs Debian's chromium)"
-    args = [*CHROMIUM_ARGS, "--no-sandbox"] if os.geteuid() == 0 else CHROMIUM_ARGS
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        yield b
-        b.close()
 
 
 def test_a_citizen_on_a_phone_without_javascript_finds_yesterdays_evening_program(

@@ -299,9 +299,10 @@ def _deliver_locked(
             error = DeliveryError(f"{endpoint.name}: reading the outbox: {exc}; run `loa build` again")
             break
     message = str(error)
-    if isinstance(error, TransientDeliveryError):
+    transient = isinstance(error, TransientDeliveryError)
+    if transient:
         message = message.removesuffix("; will retry") + f"; gave up after {attempt} attempts (a later push retries)"
-    return _result(endpoint, label, "failed", attempt, tally, started, message)
+    return _result(endpoint, label, "failed", attempt, tally, started, message, transient=transient)
 
 
 def failed_delivery(endpoint: Endpoint, label: str, error: str) -> Delivery:
@@ -319,6 +320,7 @@ def _result(
     error: str | None,
     *,
     state: str | None = None,
+    transient: bool = False,
 ) -> Delivery:
     return Delivery(
         endpoint=endpoint.name,
@@ -333,6 +335,7 @@ def _result(
         error=error,
         finished_at=utcnow(),
         state=state,
+        transient=transient,
     )
 
 

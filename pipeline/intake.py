@@ -122,7 +122,7 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
             f"{where}: {msg}; fix the TOML between the +++ lines", code="bulletin.toml", file=where, line=line
         ) from exc
 
-    def fail(key: str, message: str, code: str, **fields: object) -> BulletinError:
+    def fail(key: str, message: str, *, code: str, **fields: object) -> BulletinError:
         line = _line_of(front, key)
         return BulletinError(
             f"{where}: {'line ' + str(line) + ': ' if line else ''}{key}: {message}",
@@ -159,10 +159,10 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
             )
     for key in ("title", "source", "category", "priority"):
         if not isinstance(meta[key], str) or not meta[key].strip():
-            raise fail(key, "must be a non-empty text in quotes", "bulletin.field.empty")
+            raise fail(key, "must be a non-empty text in quotes", code="bulletin.field.empty")
     reference = meta.get("reference", "")
     if not isinstance(reference, str):
-        raise fail("reference", "must be a text in quotes", "bulletin.field.not_text")
+        raise fail("reference", "must be a text in quotes", code="bulletin.field.not_text")
     title = text_field("title", meta["title"])
     source = text_field("source", meta["source"])
     reference = text_field("reference", reference)
@@ -170,7 +170,7 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
         raise fail(
             "category",
             f"unknown category {meta['category']!r}; use one of {', '.join(CATEGORIES)}",
-            "bulletin.category.unknown",
+            code="bulletin.category.unknown",
             value=shown(meta["category"]),
             allowed=", ".join(CATEGORIES),
         )
@@ -181,7 +181,7 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
             "priority",
             f"unknown priority {meta['priority']!r}; use one of {', '.join(TIERS)} "
             f"(old names {old_names} are read too)",
-            "bulletin.priority.unknown",
+            code="bulletin.priority.unknown",
             value=shown(meta["priority"]),
             allowed=", ".join(TIERS),
         )
@@ -192,7 +192,7 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
             raise fail(
                 "replay_every_minutes",
                 f"must be a whole number of minutes from {low} to {high}, e.g. 120",
-                "bulletin.replay.range",
+                code="bulletin.replay.range",
                 low=low,
                 high=high,
             )
@@ -200,42 +200,44 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
             raise fail(
                 "replay_every_minutes",
                 f"only emergency bulletins replay; this one is {tier}",
-                "bulletin.replay.not_emergency",
+                code="bulletin.replay.not_emergency",
                 tier=tier,
             )
     for key in ("valid_from", "valid_until"):
         value = meta[key]
         if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise fail(key, "must be a date without quotes, e.g. 2026-12-01", "bulletin.field.not_date")
+            raise fail(key, "must be a date without quotes, e.g. 2026-12-01", code="bulletin.field.not_date")
     if meta["valid_until"] < meta["valid_from"]:
         raise fail(
             "valid_until",
             f"{meta['valid_until']} is before valid_from {meta['valid_from']}",
-            "bulletin.dates.order",
+            code="bulletin.dates.order",
             value=str(meta["valid_until"]),
             valid_from=str(meta["valid_from"]),
         )
     targets = meta["targets"]
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
-        raise fail("targets", 'must be a list such as ["all"], ["bat-xat"] or ["02641"]', "bulletin.targets.not_list")
+        raise fail(
+            "targets", 'must be a list such as ["all"], ["bat-xat"] or ["02641"]', code="bulletin.targets.not_list"
+        )
     known = {"all"} | {g.id for g in deployment.groups} | {c.code for c in deployment.communes}
     bad = [t for t in targets if t not in known]
     if bad:
         raise fail(
             "targets",
             f'{shown(bad[0])!r} is not "all", a group id or a commune code; see `loa communes`',
-            "bulletin.targets.unknown",
+            code="bulletin.targets.unknown",
             value=shown(bad[0]),
         )
     languages = meta.get("languages", ["vi"])
     if not isinstance(languages, list) or not languages or not all(isinstance(x, str) for x in languages):
-        raise fail("languages", 'must be a list such as ["vi", "hmn"]', "bulletin.languages.not_list")
+        raise fail("languages", 'must be a list such as ["vi", "hmn"]', code="bulletin.languages.not_list")
     bad = [x for x in languages if x not in LANGUAGES]
     if bad:
         raise fail(
             "languages",
             f"unknown language {shown(bad[0])!r}; use {', '.join(LANGUAGES)}",
-            "bulletin.languages.unknown",
+            code="bulletin.languages.unknown",
             value=shown(bad[0]),
             allowed=", ".join(LANGUAGES),
         )
@@ -244,7 +246,7 @@ def parse_bulletin(text: str, *, where: str, deployment: Deployment) -> Parsed:
         raise fail(
             "public",
             "must be true or false without quotes (false: internal, not published)",
-            "bulletin.field.not_bool",
+            code="bulletin.field.not_bool",
         )
     stripped = body.lstrip()
     body_line += body[: len(body) - len(stripped)].count("\n")

@@ -77,6 +77,8 @@ VI: dict[str, str] = {
     "delivery": "Không gửi được tới thiết bị.",
     "delivery.transient": "Tạm thời không gửi được tới thiết bị; hệ thống sẽ thử lại.",
     "outbound.refused": "Địa chỉ {host} là địa chỉ nội bộ hoặc không công khai; hệ thống không gửi yêu cầu tới đó.",
+    "outbound.unix": "Hệ thống chỉ gửi yêu cầu ra ngoài tới địa chỉ mạng (TCP), không tới tệp socket trên máy.",
+    "pull.token_refused": "Máy chủ từ chối mã truy cập của thiết bị; hãy xin mã mới trên trang Thiết bị.",
     "partial": "Một phần công việc chưa xong; xem danh sách xã, thiết bị bị lỗi.",
     # a bulletin's life (pipeline/lifecycle)
     "lifecycle.not_allowed": "Không thể {action_vi} khi bản tin {state_vi} (vai trò: {role_vi}); chưa có gì thay đổi.",

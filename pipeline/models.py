@@ -296,6 +296,7 @@ class Delivery:
     error: str | None = None
     finished_at: dt.datetime | None = None
     state: str | None = None  # what the endpoint holds afterwards (``pipeline.deliver.held_state``)
+    transient: bool = False  # it failed in a way a later attempt may not (TransientDeliveryError); not stored
 
 
 # --- records the store keeps ----------------------------------------------------

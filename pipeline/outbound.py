@@ -123,7 +123,7 @@ class GuardedBackend(httpcore.SyncBackend):
         raise last
 
     def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-        raise OutboundRefused("outbound requests go to TCP addresses only", code="outbound.refused", kind="unix")
+        raise OutboundRefused("outbound requests go to TCP addresses only", code="outbound.unix")
 
 
 class GuardedTransport(httpx.HTTPTransport):

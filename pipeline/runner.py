@@ -112,9 +112,9 @@ def execute(unit: Unit, ctx: WorkContext) -> UnitResult:
             after_sync=ctx.collect_receipts if unit.collect_receipts else None,
             check_files=unit.check_files,
         )
-        transient = d.status != "delivered" and "gave up after" in (d.error or "")
+        delivered = d.status == "delivered"
         return UnitResult(
-            unit.key, kind, unit.what, d.status == "delivered", error=d.error, delivery=d, transient=transient
+            unit.key, kind, unit.what, delivered, error=d.error, delivery=d, transient=not delivered and d.transient
         )
     except (LoaError, OSError) as exc:
         message = str(exc) if isinstance(exc, LoaError) else f"{unit.what}: {exc}"

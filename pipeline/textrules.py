@@ -85,6 +85,8 @@ _WHY = {
     "invisible": "is an invisible character",
     "newline": "is a line break; this field is one line",
 }
+#: The kinds of refused character: the codes ``bulletin.field.<kind>``.
+KINDS = tuple(_WHY)
 
 
 def shown(value: object, *, limit: int = 60) -> str:

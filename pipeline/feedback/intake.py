@@ -47,7 +47,7 @@ class _Fail:
     def __init__(self, where: str) -> None:
         self.where = where
 
-    def __call__(self, field: str, message: str, line: int | None, code: str, **fields: object) -> BulletinError:
+    def __call__(self, field: str, message: str, line: int | None, *, code: str, **fields: object) -> BulletinError:
         at = f"line {line}: " if line else ""
         return BulletinError(
             f"{self.where}: {at}{field}: {message}", code=code, file=self.where, field=field, line=line, **fields
@@ -91,7 +91,7 @@ def parse_policy(meta: dict[str, Any], front: str, *, where: str) -> tuple[str, 
             "policy",
             "must be a non-empty text in quotes, the policy's name",
             _line(front, "policy"),
-            "bulletin.field.empty",
+            code="bulletin.field.empty",
         )
     policy = fail.text(policy, "policy", _line(front, "policy"), "policy")
     stage = meta.get("stage", "")
@@ -100,7 +100,7 @@ def parse_policy(meta: dict[str, Any], front: str, *, where: str) -> tuple[str, 
             "stage",
             f"unknown stage {shown(stage)!r}; use one of {', '.join(POLICY_STAGES)}",
             _line(front, "stage"),
-            "policy.stage.unknown",
+            code="policy.stage.unknown",
             value=shown(stage),
             allowed=", ".join(POLICY_STAGES),
         )
@@ -111,14 +111,14 @@ def parse_policy(meta: dict[str, Any], front: str, *, where: str) -> tuple[str, 
                 "stage",
                 'a stage belongs to a policy; add `policy = "…"`',
                 _line(front, "stage"),
-                "policy.stage.no_policy",
+                code="policy.stage.no_policy",
             )
         if policy and not stage:
             raise fail(
                 "stage",
                 f"missing; add `stage = …` ({', '.join(POLICY_STAGES)})",
                 _line(front, "policy"),
-                "bulletin.field.missing",
+                code="bulletin.field.missing",
             )
         return policy, stage, None
     if not isinstance(raw, dict):
@@ -126,14 +126,14 @@ def parse_policy(meta: dict[str, Any], front: str, *, where: str) -> tuple[str, 
             "consultation",
             "must be a table: a [consultation] line, then its fields",
             _line(front, "consultation"),
-            "consultation.not_table",
+            code="consultation.not_table",
         )
     if stage and stage != "draft":
         raise fail(
             "stage",
             f'a consultation is held on a draft; use stage = "draft", not {shown(stage)!r}',
             _line(front, "stage"),
-            "consultation.not_draft",
+            code="consultation.not_draft",
             value=shown(stage),
         )
     spec = _parse_spec(raw, front, fail)
@@ -150,7 +150,7 @@ def _parse_spec(raw: dict[str, Any], front: str, fail: _Fail) -> ConsultationSpe
             f"consultation.{shown(unknown[0])}",
             f"unknown field; the fields are {', '.join(_FIELDS)}",
             at(unknown[0]),
-            "bulletin.field.unknown",
+            code="bulletin.field.unknown",
         )
     for key in ("code", "opens", "closes", "agency"):
         if key not in raw:
@@ -158,7 +158,7 @@ def _parse_spec(raw: dict[str, Any], front: str, fail: _Fail) -> ConsultationSpe
                 f"consultation.{key}",
                 f"missing; add `{key} = …` under [consultation]",
                 at(""),
-                "bulletin.field.missing",
+                code="bulletin.field.missing",
             )
     code = raw["code"]
     if not isinstance(code, str) or not CODE_RE.match(code):
@@ -166,7 +166,7 @@ def _parse_spec(raw: dict[str, Any], front: str, fail: _Fail) -> ConsultationSpe
             "consultation.code",
             'must be 1–4 capital letters then 1–4 digits in quotes, short enough to say on the phone, e.g. "GY27"',
             at("code"),
-            "consultation.code.format",
+            code="consultation.code.format",
             value=shown(code),
         )
     for key in ("opens", "closes"):
@@ -175,14 +175,14 @@ def _parse_spec(raw: dict[str, Any], front: str, fail: _Fail) -> ConsultationSpe
                 f"consultation.{key}",
                 "must be a date without quotes, e.g. 2026-12-20",
                 at(key),
-                "bulletin.field.not_date",
+                code="bulletin.field.not_date",
             )
     if raw["closes"] < raw["opens"]:
         raise fail(
             "consultation.closes",
             f"{raw['closes']} is before opens {raw['opens']}",
             at("closes"),
-            "consultation.dates.order",
+            code="consultation.dates.order",
             value=str(raw["closes"]),
             opens=str(raw["opens"]),
         )
@@ -192,7 +192,7 @@ def _parse_spec(raw: dict[str, Any], front: str, fail: _Fail) -> ConsultationSpe
             "consultation.agency",
             "must be a non-empty text in quotes: the drafting agency",
             at("agency"),
-            "bulletin.field.empty",
+            code="bulletin.field.empty",
         )
     agency = fail.text(agency, "consultation.agency", at("agency"), "consultation.agency")
     questions = raw.get("question")
@@ -201,7 +201,7 @@ def _parse_spec(raw: dict[str, Any], front: str, fail: _Fail) -> ConsultationSpe
             "consultation.question",
             "at least one question is needed: add [[consultation.question]] with text and kind",
             at(""),
-            "consultation.question.none",
+            code="consultation.question.none",
         )
     if len(questions) > MAX_QUESTIONS:
         where_line = _line(front, "", table="consultation.question", index=MAX_QUESTIONS)
@@ -209,7 +209,7 @@ def _parse_spec(raw: dict[str, Any], front: str, fail: _Fail) -> ConsultationSpe
             "consultation.question",
             f"{len(questions)} questions; at most {MAX_QUESTIONS}",
             where_line,
-            "consultation.question.too_many",
+            code="consultation.question.too_many",
             limit=MAX_QUESTIONS,
             count=len(questions),
         )
@@ -224,14 +224,14 @@ def _parse_question(i: int, q: Any, front: str, fail: _Fail) -> Question:
         return _line(front, key, table="consultation.question", index=i)
 
     if not isinstance(q, dict):
-        raise fail(name, "must be a [[consultation.question]] table", None, "consultation.question.not_table")
+        raise fail(name, "must be a [[consultation.question]] table", None, code="consultation.question.not_table")
     unknown = sorted(set(q) - set(_QUESTION_FIELDS))
     if unknown:
         raise fail(
             f"{name}.{shown(unknown[0])}",
             f"unknown field; the fields are {', '.join(_QUESTION_FIELDS)}",
             at(unknown[0]),
-            "bulletin.field.unknown",
+            code="bulletin.field.unknown",
         )
     text = q.get("text")
     if not isinstance(text, str) or not text.strip():
@@ -239,7 +239,7 @@ def _parse_question(i: int, q: Any, front: str, fail: _Fail) -> Question:
             f"{name}.text",
             "missing or empty; write the question in Vietnamese",
             at("text") or at(""),
-            "bulletin.field.empty",
+            code="bulletin.field.empty",
         )
     text = fail.text(text, f"{name}.text", at("text"), "consultation.question.text")
     kind = q.get("kind")
@@ -248,7 +248,7 @@ def _parse_question(i: int, q: Any, front: str, fail: _Fail) -> Question:
             f"{name}.kind",
             f"{shown(kind)!r} is not one of {', '.join(QUESTION_KINDS)}",
             at("kind") or at(""),
-            "consultation.question.kind",
+            code="consultation.question.kind",
             value=shown(kind),
             allowed=", ".join(QUESTION_KINDS),
         )
@@ -260,17 +260,17 @@ def _parse_question(i: int, q: Any, front: str, fail: _Fail) -> Question:
                 f"{name}.choices",
                 f'a choice question needs 2–{MAX_CHOICES} choices, e.g. choices = ["Có", "Không"]',
                 at("choices") or at("kind"),
-                "consultation.choices.count",
+                code="consultation.choices.count",
                 limit=MAX_CHOICES,
             )
         choices = [fail.text(c, f"{name}.choices", at("choices"), "consultation.question.choice") for c in choices]
         if len(set(choices)) != len(choices):
-            raise fail(f"{name}.choices", "a choice is listed twice", at("choices"), "consultation.choices.twice")
+            raise fail(f"{name}.choices", "a choice is listed twice", at("choices"), code="consultation.choices.twice")
     elif "choices" in q:
         raise fail(
             f"{name}.choices",
             f"only a choice question has choices (this one is {kind})",
             at("choices"),
-            "consultation.choices.not_choice",
+            code="consultation.choices.not_choice",
         )
     return Question(text=text, kind=str(kind), choices=tuple(choices))

@@ -174,6 +174,8 @@ class Outbox:
 
 DEVICE_SRC = REPO / "device"
 TIMED_PLAYER = "mpv --ao=null --no-video --really-quiet --no-config"  # plays in real time, without a sound card
+#: the interpreter agents run under: LOA_DEVICE_PYTHON=/path/to/python3.9 checks the agent on the oldest Python
+AGENT_PYTHON = os.environ.get("LOA_DEVICE_PYTHON") or sys.executable
 
 
 def agent_env() -> dict[str, str]:
@@ -250,7 +252,7 @@ class AgentProc:
         before = self.log.read_text().count("loa-device 0.1.0: endpoint") if self.log.exists() else 0
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "loa_device", "--config", str(self.config), "run", "--clock-file", str(self.clock)],
+            [AGENT_PYTHON, "-m", "loa_device", "--config", str(self.config), "run", "--clock-file", str(self.clock)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**agent_env(), **self.env},

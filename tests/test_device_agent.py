@@ -30,6 +30,7 @@ from pipeline.signing import load_key, public_key
 from pipeline.store import receipts as receipt_store
 from tests import audio_fixtures as fx
 from tests.device_support import (
+    AGENT_PYTHON,
     COMMUNE,
     ENDPOINT,
     TIMED_PLAYER,
@@ -195,7 +196,7 @@ def web(tmp_path: Path) -> Iterator[Web]:
 
 def enroll_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "loa_device", *args], capture_output=True, text=True, env=agent_env(), timeout=120,
+        [AGENT_PYTHON, "-m", "loa_device", *args], capture_output=True, text=True, env=agent_env(), timeout=120,
         check=False,
     )  # fmt: skip
 
@@ -262,3 +263,21 @@ def test_importing_the_agent_imports_nothing_of_the_server() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_heartbeat_is_what_its_schema_says(tmp_path: Path) -> None:
+    import jsonschema
+    from loa_device import config as cfg
+    from loa_device.agent import Agent
+
+    project = device_project(tmp_path / "p")
+    pub = public_key(load_key(project.settings.signing_key_file, create=True).public_key())
+    path = tmp_path / "device.json"
+    _config(path, pub.pem, b"k" * 32, state_dir=str(tmp_path / "s"), server="https://loa.example.vn", token="t")
+    agent = Agent(cfg.load(path), clock=FileClock(tmp_path / "clock.json"))
+    agent.note_refused("programs/2026-12-09: the manifest is unsigned; refused")
+    agent.state.update(last_program="02641/2026-12-08/morning", last_played_at=T0.isoformat())
+    schema = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "heartbeat-1.schema.json").read_text())
+    doc = agent.heartbeat_doc()
+    jsonschema.validate(doc, schema)
+    assert doc["refused"] and doc["pending_receipts"] == 0 and doc["free_bytes"] > 0

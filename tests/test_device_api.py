@@ -75,7 +75,7 @@ def test_only_approvers_and_admins_issue_codes(web: Web) -> None:
     assert operator.get("/devices").status_code == 403
 
 
-def test_heartbeat_shows_on_device_health_and_the_operator_page(web: Web) -> None:
+def test_heartbeat_shows_on_device_health_the_province_report_and_the_operator_page(web: Web) -> None:
     token = enroll(web)
     with PullClient(web.url, token) as device:
         t = device.server_time(dt.datetime.now(dt.UTC))
@@ -96,6 +96,8 @@ def test_heartbeat_shows_on_device_health_and_the_operator_page(web: Web) -> Non
     row = row[: row.index("</tr>")]
     assert "Đồng hồ lệch hơn 1 phút" in row and "3.2 GB" in row and "-125.0 giây" in row
     assert "02641/2026-12-08/morning" in row and ">2<" in row
+    province = web.client("duyet").get("/reports").text
+    assert "lệch giờ -125 giây" in province and "trống 3.2 GB" in province
     operator = web.client("dai-yty").get("/communes/02641").text
     assert "Thiết bị phát của xã" in operator and "cần chỉnh lại giờ" in operator and "còn trống 3.2 GB" in operator
 

@@ -19,7 +19,6 @@ import hashlib
 import json
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from pipeline import devices
 from pipeline.store import receipts as receipt_store
 from pipeline.web.app import create_app
 from tests.device_support import (
+    AGENT_PYTHON,
     COMMUNE,
     ENDPOINT,
     TIMED_PLAYER,
@@ -101,7 +101,7 @@ class Week:
     def enroll(self) -> None:
         code = devices.issue_enrollment_code(self.db, self.project.deployment, ENDPOINT, by="test")
         done = subprocess.run(
-            [sys.executable, "-m", "loa_device", "--config", str(self.config),
+            [AGENT_PYTHON, "-m", "loa_device", "--config", str(self.config),
              "enroll", "--server", self.server.url, "--code", code, "--allow-http", "--state-dir", str(self.state),
              "--player", str(self.player)],
             capture_output=True, text=True, env=agent_env(), timeout=120, check=False,

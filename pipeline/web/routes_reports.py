@@ -12,6 +12,7 @@ from pipeline import labels
 from pipeline.broadcast.reconcile import Reconciliation, reconcile
 from pipeline.broadcast.statistics import DIMENSIONS, Row, Statistics, compute_statistics, statistics_csv, to_json
 from pipeline.models import LANGUAGES
+from pipeline.store import devices as device_store
 from pipeline.web.auth import Reader, scope_communes
 from pipeline.web.charts import Bar, bar_chart
 from pipeline.web.pages import render
@@ -137,6 +138,7 @@ def reports_page(request: Request, who: Reader, span: QueryRange) -> Response:
         DELIVERED_VI=DELIVERED_VI,
         SOURCE_VI=SOURCE_VI,
         reason_vi=reason_vi,
+        devices=device_store.devices(state.db),
         tz=state.settings.tz,
     )
 

@@ -39,8 +39,12 @@ _n = itertools.count(1)
 class World:
     web: Web
     tokens: dict[str, str]
-    wav: bytes
+    wavs: list[bytes]  # distinct readings: a different one is a replacement
     work: Path
+
+    @property
+    def wav(self) -> bytes:
+        return self.wavs[0]
 
     @property
     def db(self) -> Database:
@@ -61,9 +65,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Pa
     standard_users(db)  # bientap: editor of Bát Xát (02641); duyet: approver
     tokens = {"so-yte": make_agency(db, "so-yte", ("all",)), "ban-lau": make_agency(db, "ban-lau", ("02695",))}
     db.close()
-    wav = sine(root / "doc.wav", seconds=1.0).read_bytes()
+    wavs = [sine(root / f"doc{i}.wav", seconds=1.0 + i / 5).read_bytes() for i in range(4)]
     with serve_project(project) as web:
-        yield World(web, tokens, wav, root / "work")
+        yield World(web, tokens, wavs, root / "work")
 
 
 def text(title: str, targets: list[str], body: str = "Thôn Tả Phìn họp lúc 7h30 tối thứ bảy.") -> str:
@@ -80,6 +84,7 @@ class Door(Protocol):
     def submit(self, title: str, targets: list[str], body: str = ...) -> int | None: ...
     def record(self, bulletin_id: int, sha_seed: int = 0) -> bool: ...
     def revise(self, bulletin_id: int, body: str) -> bool: ...
+    def remove(self, bulletin_id: int) -> bool: ...
     def approve(self, bulletin_id: int) -> bool: ...
 
 
@@ -115,8 +120,11 @@ class Cli:
 
     def record(self, bulletin_id: int, sha_seed: int = 0) -> bool:
         path = self.w.work / f"r{next(_n)}.wav"
-        path.write_bytes(self.w.wav + bytes(sha_seed))
+        path.write_bytes(self.w.wavs[sha_seed])
         return self.run("recording", "add", str(bulletin_id), "hmn", str(path))[0]
+
+    def remove(self, bulletin_id: int) -> bool:
+        return self.run("recording", "remove", str(bulletin_id), "hmn")[0]
 
     def approve(self, bulletin_id: int) -> bool:
         return self.run("bulletin", "approve", str(bulletin_id))[0]
@@ -171,8 +179,14 @@ class WebForm:
         r = self.editor.post(
             f"/bulletins/{bulletin_id}/recordings",
             data={"language": "hmn", "csrf_token": logged_in_csrf(self.editor)},
-            files={"file": ("doc.wav", self.w.wav + bytes(sha_seed), "audio/wav")},
+            files={"file": ("doc.wav", self.w.wavs[sha_seed], "audio/wav")},
         )
+        assert r.status_code in (303, 400, 404), r.text
+        return r.status_code == 303
+
+    def remove(self, bulletin_id: int) -> bool:
+        csrf = logged_in_csrf(self.editor)
+        r = self.editor.post(f"/bulletins/{bulletin_id}/recordings/hmn/remove", data={"csrf_token": csrf})
         assert r.status_code in (303, 400, 404), r.text
         return r.status_code == 303
 
@@ -211,11 +225,16 @@ class Api:
     def record(self, bulletin_id: int, sha_seed: int = 0) -> bool:
         r = self.client.put(
             f"/api/v1/bulletins/{bulletin_id}/recordings/hmn",
-            content=self.w.wav + bytes(sha_seed),
+            content=self.w.wavs[sha_seed],
             headers=self.headers("audio/wav"),
         )
         assert r.status_code in (200, 201, 404, 409), r.text
         return r.status_code in (200, 201)
+
+    def remove(self, bulletin_id: int) -> bool:
+        r = self.client.delete(f"/api/v1/bulletins/{bulletin_id}/recordings/hmn", headers=self.headers("text/plain"))
+        assert r.status_code in (200, 404, 409), r.text
+        return r.status_code == 200
 
     def approve(self, bulletin_id: int) -> bool:
         raise AssertionError("an agency does not approve")
@@ -239,6 +258,9 @@ class CapImport:
     def revise(self, bulletin_id: int, body: str) -> bool:
         raise AssertionError("a CAP alert is revised by an Update")
 
+    def remove(self, bulletin_id: int) -> bool:
+        raise AssertionError("a CAP alert carries no recording")
+
     def approve(self, bulletin_id: int) -> bool:
         raise AssertionError("CAP approves by the deployment's rule")
 
@@ -249,16 +271,22 @@ DOORS = {"cli": Cli, "web": WebForm, "api": Api, "cap": CapImport}
 # --- the rules, each asked of every door that offers it ---------------------------
 
 
-def rule_change_after_approval(w: World, door: Door) -> tuple[str, str]:
+def rule_change_after_approval(w: World, door: Door) -> tuple[str, ...]:
+    """A recording added, replaced or removed, or a revision, after approval: back to draft."""
     title = f"Sau khi duyệt {next(_n)}"
     bid = door.submit(title, ["02641"])
     assert bid is not None
-    lifecycle.approve(w.db, lifecycle.cli(), bid)
-    assert door.record(bid, sha_seed=1)
-    after_recording = w.status(bid)
-    lifecycle.approve(w.db, lifecycle.cli(), bid)
-    assert door.revise(bid, "Thôn Tả Phìn họp lúc 8h00 tối thứ bảy.")
-    return after_recording, w.status(bid)
+    after: list[str] = []
+    for change in (
+        lambda: door.record(bid, sha_seed=1),
+        lambda: door.record(bid, sha_seed=3),
+        lambda: door.remove(bid),
+        lambda: door.revise(bid, "Thôn Tả Phìn họp lúc 8h00 tối thứ bảy."),
+    ):
+        lifecycle.approve(w.db, lifecycle.cli(), bid)
+        assert change()
+        after.append(w.status(bid))
+    return tuple(after)
 
 
 def rule_scope(w: World, door: Door) -> tuple[bool, bool]:
@@ -306,7 +334,7 @@ def _bulletin(w: World, title: str, targets: tuple[str, ...]) -> Bulletin:
 
 #: rule → (what every door must answer, the doors that offer it)
 ROWS = {
-    "change after approval → draft": (rule_change_after_approval, ("draft", "draft"), ("cli", "web", "api")),
+    "change after approval → draft": (rule_change_after_approval, ("draft",) * 4, ("cli", "web", "api")),
     "scope": (rule_scope, (True, True), ("web", "api-ban-lau")),
     "a cancelled alert stays cancelled": (rule_cancelled_stays_cancelled, None, ("cli", "web", "api", "cap")),
     "audit entry written": (rule_audit, ("bulletin.added", "recording.added"), ("cli", "web", "api", "cap")),

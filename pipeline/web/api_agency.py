@@ -494,6 +494,32 @@ async def put_recording(
     return JSONResponse(out_body.model_dump(), status_code=201 if outcome != "unchanged" else 200)
 
 
+@router.delete(
+    "/bulletins/{bulletin_id}/recordings/{language}",
+    summary="Remove the recording of one language (an approved bulletin waits for approval again)",
+    response_model=RecordingOut,
+    responses={404: {"description": "not this agency's bulletin, or no recording in that language"}},
+)
+def delete_recording(request: Request, bulletin_id: int, language: str, agency: AgencyDep) -> Response:
+    state = web_state(request)
+    actor = lifecycle.agency(agency, state.deployment)
+    try:
+        change = lifecycle.remove_recording(state.db, actor, bulletin_id, language, deployment=state.deployment)
+    except UsageError as exc:
+        return _refusal(exc)
+    removed = change.recording
+    out_body = RecordingOut(
+        bulletin=bulletin_id,
+        language=language,
+        sha256=removed.sha256,
+        duration_ms=removed.duration_ms,
+        outcome="removed",
+        status=STATUS_API.get(change.bulletin.status, change.bulletin.status),
+        back_to_draft=change.back_to_draft,
+    )
+    return JSONResponse(out_body.model_dump(), status_code=200)
+
+
 def _recording_error(err: BulletinError) -> dict[str, Any]:
     """A 422 body for a refused recording: Vietnamese from its code, and the code."""
     return {

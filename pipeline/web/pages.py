@@ -35,6 +35,10 @@ NOTICES = {
     "withdrawn": "Đã thu hồi bản tin.",
     "recording": "Đã nhận bản ghi.",
     "recording_redraft": "Đã nhận bản ghi. Bản tin đã duyệt nay trở về nháp và cần duyệt lại, vì nội dung phát đã đổi.",
+    "recording_removed": "Đã gỡ bản ghi.",
+    "recording_removed_redraft": (
+        "Đã gỡ bản ghi. Bản tin đã duyệt nay trở về nháp và cần duyệt lại, vì nội dung phát đã đổi."
+    ),
     "played": "Đã ghi nhận: chương trình đã phát. Cảm ơn!",
     "problem": "Đã ghi nhận sự cố; trung tâm sẽ liên hệ.",
     "accepted": "Đã ghi nhận: xã nhận phát bản tin.",

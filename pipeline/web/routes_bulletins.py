@@ -311,6 +311,28 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
     return RedirectResponse(f"/bulletins/{bulletin_id}?ok={ok}{warn}", status_code=303)
 
 
+@router.post("/bulletins/{bulletin_id}/recordings/{language}/remove", dependencies=[Depends(check_csrf)])
+def remove_recording(request: Request, bulletin_id: int, language: str, who: Editor) -> Response:
+    """Retire the current recording of one language; an approved bulletin goes back to draft."""
+    state = web_state(request)
+    visible_bulletin(state, who, bulletin_id)
+    try:
+        change = lifecycle.remove_recording(
+            state.db, _actor(state, who), bulletin_id, language, deployment=state.deployment
+        )
+    except UsageError as exc:
+        return render(
+            request,
+            "bulletin.html",
+            status=404 if exc.code == "lifecycle.no_recording" else 400,
+            upload_error=vietnamese(exc),
+            upload_language=language,
+            **detail_context(state, visible_bulletin(state, who, bulletin_id)),
+        )
+    ok = "recording_removed_redraft" if change.back_to_draft else "recording_removed"
+    return RedirectResponse(f"/bulletins/{bulletin_id}?ok={ok}", status_code=303)
+
+
 @router.get("/bulletins/{bulletin_id}/recordings/{language}")
 def recording_audio(request: Request, bulletin_id: int, language: str, who: Reader) -> Response:
     state = web_state(request)

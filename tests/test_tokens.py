@@ -49,7 +49,15 @@ def test_one_table_holds_both_kinds_hashed_and_keeps_them_apart(tmp_path: Path) 
 
 
 def test_migration_14_moves_endpoint_and_agency_tokens_into_one_table(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migration_moves_the_rows(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+@pytest.mark.services
+def test_migration_14_on_postgresql(pg_url: str) -> None:
+    migration_moves_the_rows(pg_url)
+
+
+def migration_moves_the_rows(url: str) -> None:
     engine = sa.create_engine(url)
     now = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
     used = dt.datetime(2026, 12, 2, 3, 0, tzinfo=dt.UTC)

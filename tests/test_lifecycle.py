@@ -196,3 +196,24 @@ def test_expire_ends_what_lapsed(world: tuple[Database, Deployment]) -> None:
     b = in_state(db, "Hết hạn", "approved")
     changes = lifecycle.expire(db, lifecycle.system(), today=TODAY + dt.timedelta(days=30))
     assert [c.bulletin.id for c in changes] == [b.id] and changes[0].bulletin.status == "expired"
+
+
+def test_each_action_writes_its_webhook_event_with_it(world: tuple[Database, Deployment]) -> None:
+    """Approved → ``bulletin.approved``; no longer airing (back to draft, withdrawn) → ``bulletin.withdrawn``."""
+    import sqlalchemy as sa
+
+    db, _ = world
+    cli = lifecycle.cli()
+
+    def kinds() -> list[str]:
+        t = db.table("webhook_events")
+        with db.begin() as conn:
+            return [r.kind for r in conn.execute(sa.select(t.c.kind).order_by(t.c.created_at))]
+
+    b = lifecycle.submit(db, cli, bulletin("Sự kiện")).bulletin
+    assert b.id is not None and kinds() == []
+    lifecycle.approve(db, cli, b.id)
+    lifecycle.attach_recording(db, cli, recording(b.id, "4" * 64))  # back to draft: it stops airing
+    lifecycle.approve(db, cli, b.id)
+    lifecycle.withdraw(db, cli, b.id)
+    assert kinds() == ["bulletin.approved", "bulletin.withdrawn", "bulletin.approved", "bulletin.withdrawn"]

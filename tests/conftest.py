@@ -19,8 +19,8 @@ from pipeline.store import Database, open_database
 
 REPO = Path(__file__).resolve().parent.parent
 # Fixtures many test files share: `web`; redis, PostgreSQL and workers; sshd (`sshd_server`,
-# `sshd_running`, `sshd_read_only`); Chromium (`browser`).
-pytest_plugins = ["tests.web_support", "tests.services", "tests.sshd", "tests.chromium"]
+# `sshd_running`, `sshd_read_only`); Chromium (`browser`); a fake HTTP far end (`fake_http`).
+pytest_plugins = ["tests.web_support", "tests.services", "tests.sshd", "tests.chromium", "tests.fake_http"]
 EXAMPLES = REPO / "examples" / "bulletins"
 
 

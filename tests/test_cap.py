@@ -4,9 +4,7 @@ safe XML; the area table; URLs on the allow-list (a local HTTP server); export v
 from __future__ import annotations
 
 import datetime as dt
-import http.server
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,6 +17,7 @@ from pipeline.errors import CapError, ConfigError
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store import cap as cap_store
 from tests.conftest import REPO, CliResult, Project
+from tests.fake_http import FakeHttp, files
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 XSD = REPO / "schemas" / "cap-1.2.xsd"
@@ -293,26 +292,12 @@ def test_a_bad_area_table_names_the_row(small: Project) -> None:
 
 
 @pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def http_server(tmp_path: Path, fake_http: FakeHttp) -> tuple[str, Path]:
     """A local HTTP server (the province's alert feed) serving ``tmp_path/www``."""
     root = tmp_path / "www"
     root.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
+    fake_http.answer = files(root)
+    return fake_http.url, root
 
 
 def test_a_url_is_fetched_only_when_allow_listed(

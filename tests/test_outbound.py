@@ -9,11 +9,8 @@ guard removed, no packet leaves the machine; the test then fails on the record.
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import ipaddress
 import socket
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,65 +24,13 @@ from pipeline.publish.webhooks import deliver_webhooks
 from pipeline.store import webhooks as webhook_store
 from pipeline.store.db import open_database
 from pipeline.tts.fpt import FptEngine
+from tests.fake_http import FakeHttp
 
 DEFAULT = OutboundSettings()
 LOOPBACK = OutboundSettings(allow_loopback=True)
 
 
-# --- the test harness: loopback listeners, a resolver fake, a safety net --------------
-
-
-class Listener:
-    """An HTTP server on ``host`` (a loopback address) answering every request with ``answer``."""
-
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        answer: Callable[[str], tuple[int, dict[str, str], bytes]] | None = None,
-        *,
-        port: int = 0,
-    ) -> None:
-        self.paths: list[str] = []
-        self.hosts: list[str] = []
-        me = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _any(self) -> None:
-                me.paths.append(self.path)
-                me.hosts.append(self.headers.get("Host", ""))
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                status, headers, body = (answer or (lambda p: (200, {}, b"ok")))(self.path)
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = _any
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.port: int = self.server.server_address[1]
-        self.host = host
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    server = Listener()
-    yield server
-    server.close()
+# --- the test harness: a resolver fake and a safety net (listeners: tests/fake_http.py) ---
 
 
 @pytest.fixture
@@ -171,14 +116,14 @@ def test_public_addresses_pass_and_settings_allow_loopback_or_a_network() -> Non
     assert outbound.refusal(ip("127.0.0.1"), lan) == "loopback"
 
 
-def test_a_loopback_listener_is_refused_by_default_and_reached_when_allowed(listener: Listener) -> None:
-    url = f"http://127.0.0.1:{listener.port}/hook"
+def test_a_loopback_listener_is_refused_by_default_and_reached_when_allowed(fake_http: FakeHttp) -> None:
+    url = f"http://127.0.0.1:{fake_http.port}/hook"
     with outbound.client(DEFAULT, timeout_s=5) as http, pytest.raises(OutboundRefused, match="loopback"):
         http.post(url, content=b"{}")
-    assert listener.paths == []
+    assert fake_http.paths == []
     with outbound.client(LOOPBACK, timeout_s=5) as http:
         assert http.post(url, content=b"{}").status_code == 200
-    assert listener.paths == ["/hook"]
+    assert fake_http.paths == ["/hook"]
 
 
 def test_a_name_resolving_to_the_metadata_address_is_refused_before_connecting(
@@ -193,7 +138,7 @@ def test_a_name_resolving_to_the_metadata_address_is_refused_before_connecting(
 
 
 def test_a_name_with_one_refused_address_among_others_is_refused(
-    names: dict[str, list[str]], listener: Listener
+    names: dict[str, list[str]], fake_http: FakeHttp
 ) -> None:
     def two(host: Any, port: Any, *a: Any, **k: Any) -> Any:
         return [
@@ -204,32 +149,31 @@ def test_a_name_with_one_refused_address_among_others_is_refused(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(socket, "getaddrinfo", two)
         with outbound.client(LOOPBACK, timeout_s=5) as http, pytest.raises(OutboundRefused, match="private"):
-            http.get(f"http://both.example:{listener.port}/")
-    assert listener.paths == []
+            http.get(f"http://both.example:{fake_http.port}/")
+    assert fake_http.paths == []
 
 
-def test_the_connection_goes_to_the_address_that_was_checked(names: dict[str, list[str]], listener: Listener) -> None:
+def test_the_connection_goes_to_the_address_that_was_checked(names: dict[str, list[str]], fake_http: FakeHttp) -> None:
     """DNS rebinding: the first answer is allowed, every later one is not; the checked one is used."""
-    other = Listener("127.0.0.2", port=listener.port)  # where a second lookup would lead
+    other = FakeHttp(host="127.0.0.2", port=fake_http.port)  # where a second lookup would lead
     try:
         names["rebind.example"] = ["127.0.0.1", "127.0.0.2"]  # the first lookup, then every later one
         policy = OutboundSettings(allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
         with outbound.client(policy, timeout_s=5) as http:
-            answer = http.get(f"http://rebind.example:{listener.port}/x")
+            answer = http.get(f"http://rebind.example:{fake_http.port}/x")
         assert answer.status_code == 200
-        assert listener.paths == ["/x"] and listener.hosts == [f"rebind.example:{listener.port}"]
+        assert fake_http.paths == ["/x"] and fake_http.hosts == [f"rebind.example:{fake_http.port}"]
         assert other.paths == []
     finally:
         other.close()
 
 
-def test_a_redirect_to_a_refused_address_is_not_followed(listener: Listener) -> None:
+def test_a_redirect_to_a_refused_address_is_not_followed(fake_http: FakeHttp) -> None:
     """The vendor adapters follow redirects; each hop is a connection checked like the first."""
-    inner = Listener("127.0.0.2")
+    inner = FakeHttp(host="127.0.0.2")
     try:
-        outer = Listener(
-            "127.0.0.1",
-            answer=lambda p: (302, {"Location": f"http://127.0.0.2:{inner.port}/secret"}, b""),
+        outer = FakeHttp(
+            lambda r: (302, {"Location": f"http://127.0.0.2:{inner.port}/secret"}, b""),
         )
         try:
             policy = OutboundSettings(allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
@@ -284,22 +228,22 @@ def test_a_webhook_to_the_metadata_address_is_not_posted_and_fails_at_once(
     assert (again.delivered, again.retrying, again.failed) == (0, 0, 0)
 
 
-def test_a_webhook_on_loopback_is_posted_only_with_allow_loopback(tmp_path: Path, listener: Listener) -> None:
-    url = f"http://127.0.0.1:{listener.port}/loa"
+def test_a_webhook_on_loopback_is_posted_only_with_allow_loopback(tmp_path: Path, fake_http: FakeHttp) -> None:
+    url = f"http://127.0.0.1:{fake_http.port}/loa"
     refused = _hook_settings(tmp_path / "default", url, DEFAULT)
     refused.data_dir.mkdir()
     db = open_database(refused.db_url)
     webhook_store.add_event(db, "bulletin.approved", {"bulletin": {"id": 1}}, event_id="e1")
     report = deliver_webhooks(db, refused, environ={"HOOK": "s3cret"})
     assert (report.delivered, report.failed) == (0, 1) and "loopback" in report.errors[0]
-    assert listener.paths == []
+    assert fake_http.paths == []
 
     allowed = _hook_settings(tmp_path / "dev", url, LOOPBACK)
     allowed.data_dir.mkdir()
     db = open_database(allowed.db_url)
     webhook_store.add_event(db, "bulletin.approved", {"bulletin": {"id": 1}}, event_id="e1")
     assert deliver_webhooks(db, allowed, environ={"HOOK": "s3cret"}).delivered == 1
-    assert listener.paths == ["/loa"]
+    assert fake_http.paths == ["/loa"]
 
 
 # --- CAP by URL: normalised before the allow-list ---------------------------------------
@@ -338,7 +282,7 @@ def test_urls_with_ambiguous_spelling_are_refused(url: str) -> None:
 
 
 def test_a_cap_url_climbing_out_of_the_allowed_prefix_is_refused(tmp_path: Path) -> None:
-    served = Listener(answer=lambda p: (200, {}, b"<secret/>"))
+    served = FakeHttp(lambda r: (200, {}, b"<secret/>"))
     try:
         base = f"http://127.0.0.1:{served.port}"
         settings = Settings(

@@ -27,17 +27,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import httpx
 import jsonschema
 import pytest
+from playwright.sync_api import Browser
 
 from pipeline.bench.sshd import SshServer
 from pipeline.broadcast import receipts as rc
@@ -56,7 +54,7 @@ from pipeline.store.tokens import add_token
 from pipeline.transports import open_transport
 from pipeline.units import PackageUnit
 from tests.conftest import REPO, Project
-from tests.sshd import sshd_server  # noqa: F401
+from tests.fake_http import FakeHttp, status
 from tests.web_support import PASSWORD, Web, csrf_of, make_user, serve_project
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -141,32 +139,15 @@ def package(settings: Settings, commune: Commune, program: Program) -> None:
     package_commune(unit, settings=settings, key=load_key(settings.signing_key_file, create=True))
 
 
-class Receiver(http.server.BaseHTTPRequestHandler):
-    got: ClassVar[list[tuple[str, bytes]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        Receiver.got.append((self.headers.get("authorization", ""), body))
-        self.send_response(202)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+@pytest.fixture
+def receiver(fake_http: FakeHttp) -> str:
+    """The province's report receiver: answers 202 to every push."""
+    fake_http.answer = status(202)
+    return f"{fake_http.url}/loa/bao-cao"
 
 
 @pytest.fixture
-def receiver() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    Receiver.got = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/loa/bao-cao"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def scripted(tmp_path: Path, sshd_server: SshServer) -> Iterator[tuple[Web, dict[str, int]]]:  # noqa: F811
+def scripted(tmp_path: Path, sshd_server: SshServer) -> Iterator[tuple[Web, dict[str, int]]]:
     root = tmp_path / "p"
     (root / "schedules").mkdir(parents=True)
     remote = tmp_path / "sftp-device"
@@ -350,7 +331,11 @@ def test_reconcile_and_statistics_match_the_hand_count(scripted: tuple[Web, dict
 
 
 def test_loa_report_writes_csv_and_json_and_pushes(
-    scripted: tuple[Web, dict[str, int]], tmp_path: Path, receiver: str, capsys: pytest.CaptureFixture[str]
+    scripted: tuple[Web, dict[str, int]],
+    tmp_path: Path,
+    receiver: str,
+    fake_http: FakeHttp,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     web, _ = scripted
     config = web.project.config
@@ -365,7 +350,7 @@ def test_loa_report_writes_csv_and_json_and_pushes(
     doc = json.loads(json_file.read_bytes())
     schema = json.loads((REPO / "schemas" / "report-1.schema.json").read_text())
     jsonschema.validate(doc, schema, format_checker=jsonschema.FormatChecker())
-    [(auth, body)] = Receiver.got
+    [(auth, body)] = [(r.headers.get("authorization", ""), r.body) for r in fake_http.requests]
     assert auth == "Bearer bi-mat-cua-tinh"
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(json_file.read_bytes()).hexdigest()
     with (out / "loa-2026-11-01_2026-12-31-statistics.csv").open(encoding="utf-8-sig") as f:
@@ -384,7 +369,7 @@ def test_loa_report_writes_csv_and_json_and_pushes(
     config.write_text(config.read_text().replace("allow_http = true", "allow_http = false"))
     assert main([*base, "--push"]) == 2
     assert "use https" in capsys.readouterr().err
-    assert len(Receiver.got) == 1
+    assert len(fake_http.requests) == 1
 
 
 def test_the_staff_page_shows_not_played_unscheduled_silent_and_charts(scripted: tuple[Web, dict[str, int]]) -> None:
@@ -412,11 +397,9 @@ def test_the_staff_page_shows_not_played_unscheduled_silent_and_charts(scripted:
 
 
 @pytest.mark.slow
-def test_in_chromium_a_problem_report_becomes_a_not_played_reason(scripted: tuple[Web, dict[str, int]]) -> None:
-    import os
-
-    from playwright.sync_api import sync_playwright
-
+def test_in_chromium_a_problem_report_becomes_a_not_played_reason(
+    scripted: tuple[Web, dict[str, int]], browser: Browser
+) -> None:
     web, ids = scripted
     settings, deployment = web.project.settings, web.project.deployment
     today = dt.datetime.now(settings.tz).date()
@@ -428,28 +411,22 @@ def test_in_chromium_a_problem_report_becomes_a_not_played_reason(scripted: tupl
     ban_lau = deployment.commune("02695")
     assert ban_lau is not None
     package(settings, ban_lau, program)
-    args = ["--disable-gpu", "--no-first-run", *(["--no-sandbox"] if os.geteuid() == 0 else [])]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
-        try:
-            for name in ("dai-banlau", "duyet"):
-                page = browser.new_context(base_url=web.url).new_page()
-                page.set_default_timeout(30_000)
-                page.goto("/login")
-                page.fill("#name", name)
-                page.fill("#password", PASSWORD)
-                page.click("button[type=submit]")
-                page.wait_for_load_state()
-                if name == "dai-banlau":
-                    page.goto("/communes/02695")
-                    form = page.locator("form.problem").first
-                    form.locator("input[name=note]").fill("Mất điện cả thôn")
-                    form.locator("button").click()
-                    page.wait_for_url("**/communes/02695?ok=problem")
-                else:
-                    page.goto(f"/reports?from={today.isoformat()}&to={today.isoformat()}")
-                    row = page.locator("#not-played tr", has_text="Mất điện cả thôn")
-                    assert row.count() == 1
-                    assert "Bản Lầu" in row.inner_text() and "Đài xã báo: Mất điện cả thôn" in row.inner_text()
-        finally:
-            browser.close()
+    for name in ("dai-banlau", "duyet"):
+        page = browser.new_context(base_url=web.url).new_page()
+        page.set_default_timeout(30_000)
+        page.goto("/login")
+        page.fill("#name", name)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        if name == "dai-banlau":
+            page.goto("/communes/02695")
+            form = page.locator("form.problem").first
+            form.locator("input[name=note]").fill("Mất điện cả thôn")
+            form.locator("button").click()
+            page.wait_for_url("**/communes/02695?ok=problem")
+        else:
+            page.goto(f"/reports?from={today.isoformat()}&to={today.isoformat()}")
+            row = page.locator("#not-played tr", has_text="Mất điện cả thôn")
+            assert row.count() == 1
+            assert "Bản Lầu" in row.inner_text() and "Đài xã báo: Mất điện cả thôn" in row.inner_text()

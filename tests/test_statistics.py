@@ -13,6 +13,7 @@ from pipeline.broadcast.statistics import group_lines, month_of, push_report, qu
 from pipeline.config import ReportSettings, load_settings
 from pipeline.errors import ConfigError
 from pipeline.web.charts import Bar, bar_chart
+from tests.fake_http import FakeHttp, status
 
 
 def line(day: dt.date, status: str, *, commune: str = "02641", bulletin: int = 1) -> Line:
@@ -135,45 +136,21 @@ def _tls_files(d: Path) -> tuple[Path, Path, Path]:
 
 
 def test_push_over_real_https_checks_the_certificate(tmp_path: Path) -> None:
-    import http.server
-    import ssl
-    import threading
-
     from pipeline.errors import TransientDeliveryError
 
     ca, cert, key = _tls_files(tmp_path)
-    got: list[tuple[str, bytes]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append((self.headers.get("authorization", ""), self.rfile.read(int(self.headers["content-length"]))))
-            self.send_response(201)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"https://127.0.0.1:{server.server_address[1]}/nhan-bao-cao"
+    with FakeHttp(status(201), tls=(cert, key)) as server:
+        url = f"{server.url}/nhan-bao-cao"
         body = b'{"schema": "loa.report/1"}'
         trusted = ReportSettings(push_url=url, token=SecretStr("the-token"), ca_file=ca, timeout_s=10)
         assert push_report(body, trusted) == 201
+        got = [(r.headers.get("authorization", ""), r.body) for r in server.requests]
         assert got == [("Bearer the-token", body)]
         # the system's CAs do not know this certificate: refused, nothing sent
         untrusted = ReportSettings(push_url=url, token=SecretStr("the-token"), timeout_s=10)
         with pytest.raises(TransientDeliveryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
             push_report(body, untrusted)
-        assert len(got) == 1
-    finally:
-        server.shutdown()
-        server.server_close()
+        assert len(server.requests) == 1
 
 
 def test_report_paths_are_taken_from_the_config_files_directory(tmp_path: Path) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,39 +14,12 @@ from pipeline.publish.webhooks import deliver_webhooks, program_aired, sign, ver
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store.webhooks import list_deliveries, list_events
 from tests.conftest import Project
+from tests.fake_http import FakeHttp, status
 from tests.publish_support import bulletin_file, local_today, publish_project, store_bulletin
 from tests.web_support import csrf_of, free_port, serve_project, standard_users
 
 SECRET = "bí-mật-của-cổng-thông-tin"
 ENV = {"PORTAL_HOOK_SECRET": SECRET}
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every POST and answers ``status``."""
-
-    def __init__(self, port: int, status: int = 200) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.status = status
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                outer.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(outer.status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def hooked_project(root: Path, voices: Path, url: str, *, max_attempts: int = 5) -> Project:
@@ -111,7 +82,7 @@ def test_signed_events_down_then_up_nothing_lost_nothing_twice(
         assert all("ConnectError" in (d.last_error or "") for d in rows)
 
         # the receiver comes up: all three arrive, signed, once
-        receiver = Receiver(port)
+        receiver = FakeHttp(status(200), port=port)
         try:
             up = deliver_webhooks(web.db, project.settings, environ=ENV)
             assert (up.delivered, up.retrying, up.failed) == (3, 0, 0)
@@ -120,10 +91,10 @@ def test_signed_events_down_then_up_nothing_lost_nothing_twice(
         finally:
             receiver.close()
         assert len(receiver.requests) == 3
-        ids = [h["loa-event-id"] for h, _ in receiver.requests]
+        ids = [r.headers["loa-event-id"] for r in receiver.requests]
         assert len(set(ids)) == 3
         got = {}
-        for headers, body in receiver.requests:
+        for headers, body in ((r.headers, r.body) for r in receiver.requests):
             assert verify_signature(SECRET.encode(), headers["loa-signature"], body)
             assert not verify_signature(b"wrong secret", headers["loa-signature"], body)
             assert not verify_signature(SECRET.encode(), headers["loa-signature"], body.replace(b"1", b"2"))
@@ -152,7 +123,7 @@ def test_a_receiver_that_keeps_failing_is_marked_failed_with_the_reason(
     try:
         today = local_today(project.settings)
         store_bulletin(db, project.deployment, bulletin_file(start=today, end=today))
-        receiver = Receiver(port, status=500)
+        receiver = FakeHttp(status(500), port=port)
         try:
             first = deliver_webhooks(db, project.settings, environ=ENV)
             second = deliver_webhooks(db, project.settings, environ=ENV)
@@ -179,7 +150,7 @@ def test_program_aired_is_sent_when_the_program_has_aired_not_when_delivered(
     url = f"http://127.0.0.1:{port}/loa"
     project = hooked_project(tmp_path / "p", voices_with_placeholders, url)
     db = project.db()
-    receiver = Receiver(port)
+    receiver = FakeHttp(status(200), port=port)
     try:
         today = local_today(project.settings)
         public = store_bulletin(db, project.deployment, bulletin_file(start=today, end=today))
@@ -191,7 +162,7 @@ def test_program_aired_is_sent_when_the_program_has_aired_not_when_delivered(
         program_aired(db, program_id="02641/earlier", commune="02641", start=earlier, bulletin_ids=[public])
         report = deliver_webhooks(db, project.settings, environ=ENV)
         assert report.delivered == 1 and len(receiver.requests) == 1
-        sent = json.loads(receiver.requests[0][1])
+        sent = json.loads(receiver.requests[0].body)
         assert sent["type"] == "program.aired" and sent["data"]["program"]["id"] == "02641/earlier"
         [waiting] = [d for d in list_deliveries(db) if d.status == "pending"]
         assert waiting.event.payload["program"]["id"] == "02641/later"

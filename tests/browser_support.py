@@ -1,32 +1,16 @@
-"""Chromium (Debian's) driven by Playwright, for the tests that measure pages on a phone."""
+"""Measuring pages on a phone in Chromium (launched by ``tests.chromium``)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
+from tests.chromium import chromium
 from tests.web_support import PASSWORD, Web
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+__all__ = ["PHONE", "chromium", "page_widths", "status_of"]
+
 PHONE = {"width": 375, "height": 667}
-
-
-@contextlib.contextmanager
-def chromium() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make setup` (installs Debian's chromium)"
-    args = [*ARGS, "--no-sandbox"] if os.geteuid() == 0 else ARGS
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def page_widths(

@@ -1,8 +1,8 @@
 """A fake HTTP server on loopback for the far ends Loa talks to: a vendor, a portal's webhook,
 a province's report or alert feed (a pytest plugin of conftest: the ``fake_http`` fixture).
 
-``FakeHttp`` serves in a thread, records every request (``requests``: method, path, lower-case
-headers, body) and answers each with ``answer(request) -> (status, headers, body)``; ``status``
+``FakeHttp`` serves in a thread, records every request (``requests``: method, path, headers,
+body) and answers each with ``answer(request) -> (status, headers, body)``; ``status``
 and ``files`` make the usual answers. ``tls=(cert, key)`` serves HTTPS; ``port`` binds a
 chosen port (to stop a receiver and start it again where it was).
 """
@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 
@@ -23,7 +24,7 @@ import pytest
 class Seen:
     method: str
     path: str
-    headers: dict[str, str]  # names in lower case
+    headers: httpx.Headers  # names case-insensitive
     body: bytes
 
 
@@ -66,17 +67,20 @@ class FakeHttp:
                 seen = Seen(
                     self.command,
                     self.path,
-                    {k.lower(): v for k, v in self.headers.items()},
+                    httpx.Headers(list(self.headers.items())),
                     self.rfile.read(length) if length else b"",
                 )
                 me.requests.append(seen)
                 code, headers, body = me.answer(seen)
-                self.send_response(code)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(code)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a slow answer)
 
             do_GET = do_POST = do_PUT = do_DELETE = _any
 

@@ -1,4 +1,4 @@
-"""Local HTTP servers that answer as FPT.AI, Viettel AI and Google Cloud TTS document.
+"""A local HTTP server (``tests.fake_http``) that answers as FPT.AI, Viettel AI and Google Cloud TTS document.
 
 One server serves all three paths (below); each request takes the next mode from
 ``modes`` (the last repeats): ``success``, ``429`` (with ``Retry-After: retry_after``),
@@ -14,12 +14,16 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fake_http import FakeHttp, Seen
 
 FPT_PATH = "/hmi/tts/v5"
 VIETTEL_PATH = "/voice/api/tts/v1/rest/syn"
 GOOGLE_PATH = "/v1/text:synthesize"
+
+
+Answer = tuple[int, dict[str, str], bytes]
 
 
 class FakeVendors:
@@ -31,14 +35,11 @@ class FakeVendors:
         self.requests: list[dict[str, Any]] = []
         self.polls: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._http = FakeHttp(self._answer)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -48,103 +49,93 @@ class FakeVendors:
             return self.modes.pop(0) if len(self.modes) > 1 else self.modes[0]
 
     def __enter__(self) -> FakeVendors:
-        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.close()
 
+    def _answer(self, seen: Seen) -> Answer:
+        return self._get(seen) if seen.method == "GET" else self._post(seen)
 
-def _handler(fake: FakeVendors) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    def _get(self, seen: Seen) -> Answer:  # FPT.AI's async audio link
+        with self._lock:
+            count = self.polls.get(seen.path, 0)
+            self.polls[seen.path] = count + 1
+        if not seen.path.startswith("/audio/"):
+            return _send(404, b"no such object", "text/plain")
+        if count < self.pending_polls:
+            return _send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
+        return _send(200, self.mp3, "audio/mpeg")
 
-        def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-            self._send(status, json.dumps(data).encode(), "application/json", headers)
-
-        def do_GET(self) -> None:  # FPT.AI's async audio link
-            with fake._lock:
-                seen = fake.polls.get(self.path, 0)
-                fake.polls[self.path] = seen + 1
-            if not self.path.startswith("/audio/"):
-                return self._send(404, b"no such object", "text/plain")
-            if seen < fake.pending_polls:
-                return self._send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
-            return self._send(200, fake.mp3, "audio/mpeg")
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            mode = fake.next_mode()
-            sent_key = {FPT_PATH: "api_key", VIETTEL_PATH: "token", GOOGLE_PATH: "X-Goog-Api-Key"}.get(self.path)
-            record = {"path": self.path, "mode": mode, "headers": dict(self.headers), "body": body}
-            fake.requests.append(record)
-            if sent_key is None:
-                return self._send(404, b"not found", "text/plain")
-            if mode == "slow":
-                time.sleep(fake.slow_s)
-            if mode == "badkey" or self.headers.get(sent_key) != fake.key:
-                return self._bad_key()
-            if mode == "429":
-                return self._quota()
-            if mode == "500":
-                return self._json(500, {"error": {"code": 500, "message": "internal", "status": "INTERNAL"}})
-            if self.path == FPT_PATH:
-                record["text"] = body.decode("utf-8")
-                if mode == "notaudio":
-                    return self._json(200, {"error": 1, "message": "Text too short", "async": None})
-                link = f"{fake.base_url}/audio/{uuid.uuid4().hex}.mp3"
-                return self._json(
-                    200,
-                    {
-                        "async": link,
-                        "error": 0,
-                        "message": "The content will be returned after a few seconds under the async link.",
-                        "request_id": uuid.uuid4().hex,
-                    },
-                )
-            data = json.loads(body)
-            record["json"] = data
-            if self.path == VIETTEL_PATH:
-                if mode == "notaudio":
-                    return self._json(200, {"code": 400, "msg": "voice not found"})
-                return self._send(200, fake.wav, "audio/wav")
+    def _post(self, seen: Seen) -> Answer:
+        path, body = seen.path, seen.body
+        mode = self.next_mode()
+        sent_key = {FPT_PATH: "api_key", VIETTEL_PATH: "token", GOOGLE_PATH: "X-Goog-Api-Key"}.get(path)
+        record = {"path": path, "mode": mode, "headers": seen.headers, "body": body}
+        self.requests.append(record)
+        if sent_key is None:
+            return _send(404, b"not found", "text/plain")
+        if mode == "slow":
+            time.sleep(self.slow_s)
+        if mode == "badkey" or seen.headers.get(sent_key) != self.key:
+            return _bad_key(path)
+        if mode == "429":
+            return self._quota(path)
+        if mode == "500":
+            return _json(500, {"error": {"code": 500, "message": "internal", "status": "INTERNAL"}})
+        if path == FPT_PATH:
+            record["text"] = body.decode("utf-8")
             if mode == "notaudio":
-                return self._json(200, {"audioContent": base64.b64encode(b"<html>not audio</html>").decode()})
-            return self._json(200, {"audioContent": base64.b64encode(fake.mp3).decode()})
+                return _json(200, {"error": 1, "message": "Text too short", "async": None})
+            link = f"{self.base_url}/audio/{uuid.uuid4().hex}.mp3"
+            return _json(
+                200,
+                {
+                    "async": link,
+                    "error": 0,
+                    "message": "The content will be returned after a few seconds under the async link.",
+                    "request_id": uuid.uuid4().hex,
+                },
+            )
+        data = json.loads(body)
+        record["json"] = data
+        if path == VIETTEL_PATH:
+            if mode == "notaudio":
+                return _json(200, {"code": 400, "msg": "voice not found"})
+            return _send(200, self.wav, "audio/wav")
+        if mode == "notaudio":
+            return _json(200, {"audioContent": base64.b64encode(b"<html>not audio</html>").decode()})
+        return _json(200, {"audioContent": base64.b64encode(self.mp3).decode()})
 
-        def _bad_key(self) -> None:
-            if self.path == GOOGLE_PATH:
-                return self._json(
-                    400,
-                    {
-                        "error": {
-                            "code": 400,
-                            "message": "API key not valid. Please pass a valid API key.",
-                            "status": "INVALID_ARGUMENT",
-                        }
-                    },
-                )
-            if self.path == VIETTEL_PATH:
-                return self._json(401, {"code": 401, "msg": "token is invalid"})
-            return self._json(401, {"error": 401, "message": "Invalid API key"})
+    def _quota(self, path: str) -> Answer:
+        headers = {"Retry-After": self.retry_after}
+        if path == GOOGLE_PATH:
+            return _json(
+                429, {"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED"}}, headers
+            )
+        return _json(429, {"message": "Quota exceeded"}, headers)
 
-        def _quota(self) -> None:
-            headers = {"Retry-After": fake.retry_after}
-            if self.path == GOOGLE_PATH:
-                return self._json(
-                    429, {"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED"}}, headers
-                )
-            return self._json(429, {"message": "Quota exceeded"}, headers)
 
-    return Handler
+def _send(status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> Answer:
+    return status, {"Content-Type": ctype, **(headers or {})}, body
+
+
+def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> Answer:
+    return _send(status, json.dumps(data).encode(), "application/json", headers)
+
+
+def _bad_key(path: str) -> Answer:
+    if path == GOOGLE_PATH:
+        return _json(
+            400,
+            {
+                "error": {
+                    "code": 400,
+                    "message": "API key not valid. Please pass a valid API key.",
+                    "status": "INVALID_ARGUMENT",
+                }
+            },
+        )
+    if path == VIETTEL_PATH:
+        return _json(401, {"code": 401, "msg": "token is invalid"})
+    return _json(401, {"error": 401, "message": "Invalid API key"})

@@ -81,6 +81,7 @@ class Agent:
         self.watchdog = systemd.watchdog_s()
         self._last_check = 0.0
         self._current: schedule.Event | None = None
+        self._stopped_by: str | None = None
 
     # --- what others call -------------------------------------------------------
 
@@ -177,6 +178,12 @@ class Agent:
     # --- playing ------------------------------------------------------------------
 
     def _should_stop(self) -> str | None:
+        reason = self._why_stop()
+        if reason is not None:
+            self._stopped_by = reason
+        return reason
+
+    def _why_stop(self) -> str | None:
         if self.stopping.is_set():
             return "the agent is stopping"
         current = self._current
@@ -230,6 +237,7 @@ class Agent:
         log.info("playing %s%s", ev.program.id, f" ({ev.note})" if ev.note else "")
         self._current = ev
         self._last_check = 0.0
+        self._stopped_by = None
         played: list[rc.PlayedItem] = []
         stop_reason: str | None = None
         try:
@@ -239,8 +247,7 @@ class Agent:
                                                 i.duration_ms) for i in items)  # fmt: skip
                     continue
                 ok, why, start, end = self._play_file(rel, sha, sum(i.duration_ms for i in items))
-                if not ok and why and why.startswith(("interrupted", "the emergency", "the agent")):
-                    stop_reason = why
+                stop_reason = self._stopped_by  # an emergency, a cancel, the agent stopping: the rest is not played
                 played.extend(
                     rc.PlayedItem(rel or "?", i.sha256, start, end, ok, why, i.bulletin_id, i.duration_ms)
                     for i in items

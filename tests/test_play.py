@@ -21,21 +21,17 @@ from pipeline.pull import pull
 from pipeline.signing import PublicKey, load_key, public_key
 from pipeline.store import receipts as receipt_store
 from pipeline.store.tokens import add_token
-from tests import audio_fixtures as fx
-from tests.web_support import Built, Web, build_small, serve_project, shared_segments
+from tests.web_support import Built, Web, serve_project
 
+BUILD_COMMUNE = "02641"
 pytestmark = [pytest.mark.audio, pytest.mark.slow]
 TOKEN = "play-test-token-for-y-ty-loa-0123456789"
 OTHER = "play-test-token-for-ban-lau-loa-012345678"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Path) -> Built:
-    tmp = tmp_path_factory.mktemp("play")
-    wav = fx.sine(tmp / "hmn.wav", seconds=1.0)
-    built = build_small(
-        tmp / "p", voices_with_placeholders, wav, segments=shared_segments(tmp_path_factory), commune="02641"
-    )
+def built(built: Built) -> Built:
+    """The shared built project (``BUILD_COMMUNE`` only), with the endpoints' tokens."""
     db = built.project.db()
     add_token(db, "endpoint", "y-ty-loa", TOKEN)
     add_token(db, "endpoint", "ban-lau-loa", OTHER)

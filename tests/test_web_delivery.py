@@ -27,17 +27,9 @@ from pipeline.store import audit
 from pipeline.store.runs import latest_deliveries
 from pipeline.store.tokens import add_token
 from pipeline.store.users import play_reports
-from tests import audio_fixtures as fx
-from tests.web_support import Built, Web, build_small, csrf_of, logged_in_csrf, serve_project, shared_segments
+from tests.web_support import Built, Web, csrf_of, logged_in_csrf, serve_project
 
 pytestmark = [pytest.mark.audio, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Path) -> Built:
-    tmp = tmp_path_factory.mktemp("delivery")
-    wav = fx.sine(tmp / "hmn.wav", seconds=1.0)
-    return build_small(tmp / "p", voices_with_placeholders, wav, segments=shared_segments(tmp_path_factory))
 
 
 @pytest.fixture

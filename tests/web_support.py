@@ -250,6 +250,22 @@ def build_small(
     return Built(project, day, bid, eid)
 
 
+@pytest.fixture(scope="module")
+def built(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Path
+) -> Built:
+    """``build_small`` once per test module: a 1 s Mông recording, tomorrow built and pushed
+    (for the commune named by the module's ``BUILD_COMMUNE``, else every commune)."""
+    from tests import audio_fixtures as fx
+
+    tmp = tmp_path_factory.mktemp("built")
+    wav = fx.sine(tmp / "hmn.wav", seconds=1.0)
+    commune = getattr(request.module, "BUILD_COMMUNE", None)
+    return build_small(
+        tmp / "p", voices_with_placeholders, wav, segments=shared_segments(tmp_path_factory), commune=commune
+    )
+
+
 @pytest.fixture
 def web(tmp_path: Path, voices_with_placeholders: Path) -> Iterator[Web]:
     """A small project with the standard users, served by uvicorn on 127.0.0.1."""

@@ -267,7 +267,10 @@ class WebhookSettings(_Section):
     """One ``[[webhook]]``: where events go and where its signing secret is read from."""
 
     url: str = Field(pattern=r"^https?://")
-    events: tuple[Literal["bulletin.approved", "bulletin.withdrawn", "program.aired"], ...] = (
+    #: alert.fired / alert.resolved (operations alerts, docs/operations.md) only when listed here.
+    events: tuple[
+        Literal["bulletin.approved", "bulletin.withdrawn", "program.aired", "alert.fired", "alert.resolved"], ...
+    ] = (
         "bulletin.approved",
         "bulletin.withdrawn",
         "program.aired",
@@ -290,6 +293,66 @@ class OutboundSettings(_Section):
     #: networks that may be reached although not public, e.g. ["10.20.0.0/16"] for a receiver on the LAN
     allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     connect_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class MetricsSettings(_Section):
+    """``[metrics]``: who may read ``/metrics`` (docs/operations.md). Never public by default."""
+
+    #: Client addresses or networks allowed without a token (a proxied request never counts as loopback).
+    allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    #: A bearer token that also opens it: set LOA_METRICS__TOKEN, or name a file with token_file.
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    #: ``loa worker --metrics-port``: the address its metrics listen on.
+    worker_host: str = "127.0.0.1"
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"allow: {item!r} is not an IP address or network") from exc
+        return v
+
+
+class HealthSettings(_Section):
+    """``[health]``: what ``/readyz`` asks (docs/operations.md)."""
+
+    min_free_mb: int = Field(default=1024, ge=0)  # free space under data_dir below this: not ready
+    scheduler_stale_s: int = Field(default=300, ge=0)  # no scheduler heartbeat for this long: not ready (0: skip)
+
+
+class AlertSettings(_Section):
+    """``[alerts]``: evaluated every minute by the scheduler, sent through Apprise (docs/operations.md)."""
+
+    #: Apprise URLs (mailto://, tgram://, …). They hold passwords: prefer urls_file (one per line, mode 0600).
+    urls: tuple[str, ...] = ()
+    urls_file: Path | None = None
+    #: Also record each alert as a signed webhook event (alert.fired / alert.resolved) for [[webhook]]s.
+    webhooks: bool = True
+    repeat_minutes: int = Field(default=240, ge=1)  # while it lasts, an alert is sent again this often
+    silent_commune_hours: float = Field(default=72.0, gt=0)  # no push, pull or receipt for this long
+    emergency_confirm_minutes: int = Field(default=15, ge=1)  # every endpoint reached within this
+    webhook_failing_minutes: int = Field(default=60, ge=1)
+    min_free_mb: int = Field(default=2048, ge=0)  # free space under data_dir below this
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class BackupSettings(_Section):
+    """``[backup]``: the scheduler's nightly backup (``loa backup`` makes one by hand)."""
+
+    dir: Path | None = None  # where nightly backups go; none: no nightly backup
+    time: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    keep: int = Field(default=14, ge=1, le=3650)  # the newest this many complete backups are kept
+    pg_bin_dir: Path | None = None  # where pg_dump/pg_restore are; default: the server's version's, else PATH
+
+
+class LogSettings(_Section):
+    """``[log]``: "text" (readable, the default) or "json" (one object per line, for journald and shippers)."""
+
+    format: Literal["text", "json"] = "text"
 
 
 class Settings(_Section):
@@ -317,6 +380,12 @@ class Settings(_Section):
     cap: CapSettings = CapSettings()
 
     outbound: OutboundSettings = OutboundSettings()
+
+    metrics: MetricsSettings = MetricsSettings()
+    health: HealthSettings = HealthSettings()
+    alerts: AlertSettings = AlertSettings()
+    backup: BackupSettings = BackupSettings()
+    log: LogSettings = LogSettings()
 
     @field_validator("timezone")
     @classmethod
@@ -427,6 +496,10 @@ def load_settings(path: Path | str | None = None, environ: dict[str, str] | None
         ("runner", "segments_dir"),
         ("report", "token_file"),
         ("report", "ca_file"),
+        ("metrics", "token_file"),
+        ("alerts", "urls_file"),
+        ("backup", "dir"),
+        ("backup", "pg_bin_dir"),
     ):
         sub = updates.get(section, getattr(settings, section))
         value = getattr(sub, key)

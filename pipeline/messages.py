@@ -74,6 +74,8 @@ VI: dict[str, str] = {
     "render": "Không tạo được âm thanh.",
     "render.transient": "Dịch vụ giọng nói tạm thời không trả lời; hệ thống sẽ thử lại.",
     "store": "Cơ sở dữ liệu tạm thời không đọc, ghi được; hãy thử lại sau.",
+    "store.newer_schema": "Cơ sở dữ liệu đã được một phiên bản Loa mới hơn nâng cấp (bản nâng cấp {unknown}); "
+    "hãy cài lại phiên bản đó hoặc khôi phục bản sao lưu trước khi nâng cấp.",
     "delivery": "Không gửi được tới thiết bị.",
     "delivery.transient": "Tạm thời không gửi được tới thiết bị; hệ thống sẽ thử lại.",
     "outbound.refused": "Địa chỉ {host} là địa chỉ nội bộ hoặc không công khai; hệ thống không gửi yêu cầu tới đó.",

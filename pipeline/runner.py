@@ -25,6 +25,7 @@ from pipeline import signing
 from pipeline.config import Settings
 from pipeline.deliver import deliver_endpoint, failed_delivery
 from pipeline.errors import LoaError, TransientDeliveryError, TransientRenderError
+from pipeline.ops.logs import log_context, unit_fields
 from pipeline.package import package_commune
 from pipeline.render import render_unit
 from pipeline.segcache import SegmentCache, SegmentStore
@@ -93,7 +94,12 @@ def segment_store(settings: Settings) -> SegmentStore:
 
 
 def execute(unit: Unit, ctx: WorkContext) -> UnitResult:
-    """Run one unit; its failure is returned, never raised."""
+    """Run one unit; its failure is returned, never raised. Its log lines name it (pipeline/ops/logs.py)."""
+    with log_context(**unit_fields(unit)):
+        return _execute(unit, ctx)
+
+
+def _execute(unit: Unit, ctx: WorkContext) -> UnitResult:
     kind = kind_of(unit)
     try:
         if isinstance(unit, RenderUnit):

@@ -167,7 +167,15 @@ def test_jobs_are_stored_as_references_with_plain_args(tmp_path: Path) -> None:
         jobs = {j.id: j for j in again.get_jobs()}
     finally:
         again.shutdown(wait=False)
-    assert set(jobs) == {sched.NIGHTLY_ID, sched.RETRY_ID, sched.EMERGENCY_ID, sched.PURGE_ID, sched.WEBHOOKS_ID}
+    assert set(jobs) == {
+        sched.NIGHTLY_ID,
+        sched.RETRY_ID,
+        sched.EMERGENCY_ID,
+        sched.PURGE_ID,
+        sched.WEBHOOKS_ID,
+        sched.OPS_ID,
+    }
+    assert jobs[sched.OPS_ID].func_ref == "pipeline.scheduler.ops_jobs:ops_job"
     assert jobs[sched.WEBHOOKS_ID].func_ref == "pipeline.scheduler:webhooks_job"
     assert jobs[sched.PURGE_ID].func_ref == "pipeline.feedback.consultation:purge_job"
     assert jobs[sched.PURGE_ID].next_run_time == local(DAY + dt.timedelta(days=1), "03:00")

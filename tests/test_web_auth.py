@@ -129,7 +129,9 @@ def test_login_next_never_leaves_the_site(web: Web) -> None:
 
 # --- every route --------------------------------------------------------------------
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"), ("GET", "/readyz")}
+# /metrics answers loopback or a bearer token, not a login (tests/test_ops_web.py checks who it refuses)
+PUBLIC |= {("GET", "/metrics")}
 # a consultation's answer page, its QR code and poster are public by design (tests/test_consultation_web.py)
 PUBLIC |= {("GET", "/y-kien/{code}"), ("POST", "/y-kien/{code}"), ("GET", "/y-kien/{code}/qr.svg")}
 PUBLIC |= {("GET", "/y-kien/{code}/in")}

@@ -6,7 +6,6 @@ Exit codes: 0 done, 1 unexpected failure, 2 bad input (nothing changed),
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Annotated
 
@@ -24,6 +23,7 @@ from pipeline.cli import (
     consultation_cmds,
     deployment_cmds,
     keys_cmds,
+    ops_cmds,
     policy_cmds,
     programs,
     receipts_cmds,
@@ -37,6 +37,7 @@ from pipeline.cli import (
 )
 from pipeline.cli.context import AppContext, err_console
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_FAILURE, LoaError
+from pipeline.ops.logs import configure_from as configure_logging
 
 app = typer.Typer(
     name="loa",
@@ -62,11 +63,7 @@ def _root(
 
     Example: loa --config loa.toml bulletin list
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(config, verbose=verbose)  # [log] format = "json" or readable text
     ctx.obj = AppContext(config_path=config, verbose=verbose)
 
 
@@ -91,6 +88,7 @@ report_cmds.register(app)
 cap_cmds.register(app)
 policy_cmds.register(app)
 runner_cmds.register(app)
+ops_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

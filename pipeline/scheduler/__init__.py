@@ -17,6 +17,10 @@ restart:
                    personal fields of consultation answers past their retention.
 ``loa-webhooks``   ``webhooks_job`` every minute: send the due webhook events (approval,
                    airing, withdrawal), each retried with its own backoff.
+``loa-ops``        ``pipeline.scheduler.ops_jobs:ops_job`` every minute, on its own worker: the
+                   scheduler's heartbeat (``/readyz``) and the alerts (docs/operations.md).
+``loa-backup``     ``pipeline.scheduler.ops_jobs:backup_job`` daily at ``backup.time`` when
+                   ``[backup] dir`` is set: a backup, then the oldest beyond ``backup.keep`` go.
 
 Missed runs (the machine was off) are coalesced into one run when the scheduler comes
 back, if the last missed time is within ``nightly.misfire_grace_hours``. Nightly and retry
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 from pipeline.scheduler.jobs import emergency_job, nightly_days, nightly_job, retry_job, webhooks_job
 from pipeline.scheduler.jobstore import (
+    BACKUP_ID,
+    BACKUP_JOB,
     EMERGENCY_ID,
     EMERGENCY_JOB,
     EMERGENCY_POLL_SECONDS,
@@ -36,6 +42,8 @@ from pipeline.scheduler.jobstore import (
     JOBSTORE_TABLE,
     NIGHTLY_ID,
     NIGHTLY_JOB,
+    OPS_ID,
+    OPS_JOB,
     PURGE_ID,
     PURGE_JOB,
     RETRY_ID,
@@ -53,6 +61,8 @@ from pipeline.scheduler.jobstore import (
 from pipeline.scheduler.retries import RetryReport, due_retries, first_slot_starts, missed_deliveries, retry_deliveries
 
 __all__ = [
+    "BACKUP_ID",
+    "BACKUP_JOB",
     "EMERGENCY_ID",
     "EMERGENCY_JOB",
     "EMERGENCY_POLL_SECONDS",
@@ -60,6 +70,8 @@ __all__ = [
     "JOBSTORE_TABLE",
     "NIGHTLY_ID",
     "NIGHTLY_JOB",
+    "OPS_ID",
+    "OPS_JOB",
     "PURGE_ID",
     "PURGE_JOB",
     "RETRY_ID",

@@ -36,6 +36,10 @@ WEBHOOKS_EVERY_SECONDS = 60
 #: Personal data of consultation answers past ``consultation.retention_days`` is erased daily at 03:00.
 PURGE_JOB = "pipeline.feedback.consultation:purge_job"
 JOBSTORE_TABLE = "apscheduler_jobs"
+#: Operations (pipeline/scheduler/ops_jobs.py): heartbeat and alerts every minute, on their own
+#: worker so a long night never silences them; the nightly backup on the nightly's worker.
+OPS_ID, OPS_JOB, OPS_EVERY_SECONDS = "loa-ops", "pipeline.scheduler.ops_jobs:ops_job", 60
+BACKUP_ID, BACKUP_JOB = "loa-backup", "pipeline.scheduler.ops_jobs:backup_job"
 #: How often approved emergency bulletins are looked for (``nightly.emergency_poll_seconds``
 #: overrides it once that setting exists).
 EMERGENCY_POLL_SECONDS = 10
@@ -113,6 +117,33 @@ def job_specs(
             WEBHOOKS_EVERY_SECONDS,
             f"send due webhook events (every {WEBHOOKS_EVERY_SECONDS} s)",
         ),
+        JobSpec(
+            OPS_ID,
+            OPS_JOB,
+            IntervalTrigger(
+                seconds=OPS_EVERY_SECONDS, start_date=now + dt.timedelta(seconds=5), timezone=tz
+            ),  # first heartbeat soon after start: /readyz waits for it
+            "ops",
+            OPS_EVERY_SECONDS,
+            f"heartbeat and alerts (every {OPS_EVERY_SECONDS} s)",
+        ),
+        *_backup_spec(settings, tz),
+    ]
+
+
+def _backup_spec(settings: Settings, tz: ZoneInfo) -> list[JobSpec]:
+    if settings.backup.dir is None:
+        return []
+    hour, minute = (int(x) for x in settings.backup.time.split(":"))
+    return [
+        JobSpec(
+            BACKUP_ID,
+            BACKUP_JOB,
+            CronTrigger(hour=hour, minute=minute, timezone=tz),
+            "default",
+            6 * 3600,
+            f"nightly backup at {settings.backup.time} into {settings.backup.dir}",
+        )
     ]
 
 
@@ -171,7 +202,7 @@ def build_scheduler(
     options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     scheduler = LoaScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=url, tablename=JOBSTORE_TABLE, engine_options=options)},
-        executors={"default": ThreadPoolExecutor(1), "emergency": ThreadPoolExecutor(1)},
+        executors={"default": ThreadPoolExecutor(1), "emergency": ThreadPoolExecutor(1), "ops": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone=tz,
     )

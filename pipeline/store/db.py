@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.errors import StoreError
-from pipeline.store.migrations import migrate
+from pipeline.store.migrations import NewerSchemaError, migrate
 
 
 def utcnow() -> dt.datetime:
@@ -96,6 +96,15 @@ def open_database(url: str) -> Database:
             engine = sa.create_engine(url, pool_pre_ping=True)
         with engine.begin() as conn:
             migrate(conn)
+    except NewerSchemaError as exc:
+        engine.dispose()
+        raise StoreError(
+            f"the database {safe_url(url)} was upgraded by a newer Loa (migrations {exc.unknown} are unknown "
+            "to this version); install that version again, or restore the backup made before the upgrade "
+            "(docs/deployment.md, Upgrades)",
+            code="store.newer_schema",
+            unknown=", ".join(str(v) for v in exc.unknown),
+        ) from None
     except (SQLAlchemyError, ImportError) as exc:  # ImportError: the URL's driver is not installed
         raise StoreError(f"cannot open the database {safe_url(url)}: {_without(str(exc), url)}") from None
     except OSError as exc:

@@ -444,6 +444,48 @@ _version_table = sa.Table(
 )
 
 
+def _v16_operations(conn: Connection) -> None:
+    """Operations: heartbeats of long-running processes, alert state (survives a restart)."""
+    md = sa.MetaData()
+    sa.Table(
+        "ops_heartbeats",
+        md,
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("at", TS, nullable=False),
+        sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    )
+    sa.Table(
+        "ops_alerts",
+        md,
+        sa.Column("key", sa.String(255), primary_key=True),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("first_at", TS, nullable=False),
+        sa.Column("last_sent_at", TS, nullable=False),
+        sa.Column("sends", sa.Integer, nullable=False),
+        sa.Column("resolved_at", TS),
+    )
+    md.create_all(conn)
+
+
+class NewerSchemaError(Exception):
+    """The database has migrations this code does not know: it was written by a newer Loa."""
+
+    def __init__(self, unknown: list[int]) -> None:
+        super().__init__(f"unknown migrations {unknown}")
+        self.unknown = unknown
+
+
+def known_versions() -> set[int]:
+    return {version for version, _d, _f in MIGRATIONS}
+
+
+def applied_versions(conn: Connection) -> set[int]:
+    if not sa.inspect(conn).has_table("schema_migrations"):
+        return set()
+    return set(conn.execute(sa.select(_version_table.c.version)).scalars())
+
+
 def current_version(conn: Connection) -> int:
     if not sa.inspect(conn).has_table("schema_migrations"):
         return 0
@@ -458,6 +500,9 @@ def migrate(conn: Connection) -> list[int]:
     """
     _version_table.create(conn, checkfirst=True)
     have = set(conn.execute(sa.select(_version_table.c.version)).scalars())
+    unknown = sorted(have - known_versions())
+    if unknown:  # a newer Loa wrote this database: older code must not write to it
+        raise NewerSchemaError(unknown)
     applied = []
     for version, description, func in sorted(MIGRATIONS, key=lambda m: m[0]):
         if version not in have:
@@ -597,6 +642,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (10, "as-run receipts", _v10_receipts),
     (11, "deliveries: the state an endpoint holds afterwards", _v11_delivery_state),
     (14, "one token store: endpoint and agency tokens in api_tokens", _v14_one_token_store),
+    (16, "operations: heartbeats, alert state", _v16_operations),
     (18, "indexes for the public version: programs.built_at, bulletins.updated_at", _v18_public_version),
     (21, "devices: the commune player's heartbeat, enrollment, token rotation", _v21_devices),
     (22, "one-time enrollment codes for devices", _v22_enrollment_codes),

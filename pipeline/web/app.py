@@ -43,6 +43,7 @@ from pipeline.web import (
     routes_devices,
     routes_feeds,
     routes_operator_reports,
+    routes_ops,
     routes_preview,
     routes_public,
     routes_reports,
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 #: Every router of the app, in matching order (tests walk their routes).
 ROUTERS = (
+    routes_ops.router,
     routes_auth.router,
     routes_bulletins.router,
     routes_actions.router,

@@ -23,7 +23,7 @@ from pipeline.web.pages import render
 from pipeline.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
-PUBLIC_PATHS = {"/login", "/healthz"}
+PUBLIC_PATHS = {"/login", "/healthz"}  # /healthz: pipeline/web/routes_ops.py
 
 
 def _secure(request: Request) -> bool:
@@ -53,11 +53,6 @@ def _login_page(
         max_age=3600,
     )
     return response
-
-
-@router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
 
 
 @router.get("/login")

@@ -66,6 +66,7 @@ class Channels:
         )
         return (
             f'[alerts]\nurls = ["{mailto}"]\nrepeat_minutes = {repeat_minutes}\n{extra}'
+            "[outbound]\nallow_loopback = true\n"  # the webhook receiver is on 127.0.0.1
             f'[[webhook]]\nurl = "{self.hook_url}"\nsecret_file = "{self.secret_file}"\n'
             'events = ["alert.fired", "alert.resolved"]\nbackoff_s = 0\ntimeout_s = 5\n'
         )

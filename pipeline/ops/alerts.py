@@ -33,7 +33,12 @@ log = logging.getLogger(__name__)
 
 FIRED, REPEAT, RESOLVED = "fired", "repeat", "resolved"
 TITLES = {FIRED: "CẢNH BÁO", REPEAT: "NHẮC LẠI", RESOLVED: "ĐÃ KHẮC PHỤC"}
-VIA_VI = {"push": "gửi chương trình", "pull": "thiết bị tải về", "receipt": "báo cáo đã phát"}
+VIA_VI = {
+    "push": "gửi chương trình",
+    "pull": "thiết bị tải về",
+    "receipt": "báo cáo đã phát",
+    "heartbeat": "tín hiệu của thiết bị",
+}
 
 
 @dataclass(frozen=True, slots=True)

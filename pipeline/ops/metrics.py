@@ -27,6 +27,7 @@ from pipeline.config import Settings
 from pipeline.models import Deployment
 from pipeline.ops.health import SCHEDULER, free_bytes
 from pipeline.store import Database
+from pipeline.store import devices as device_store
 from pipeline.store import ops as ops_store
 from pipeline.store import receipts as receipt_store
 from pipeline.store import reports as report_store
@@ -176,7 +177,7 @@ class StoreCollector(Collector):
     def _contact(self) -> Iterator[Metric]:
         contact = GaugeMetricFamily(
             "loa_commune_last_contact_timestamp_seconds",
-            "Last contact with any endpoint of a commune, by way: push, pull or receipt.",
+            "Last contact with any endpoint of a commune, by way: push, pull, receipt or heartbeat.",
             labels=["commune", "via"],
         )
         for commune, via, at in last_contacts(self.db, self.deployment):
@@ -275,12 +276,13 @@ def url_target(url: str) -> str:
 
 
 def last_contacts(db: Database, deployment: Deployment) -> list[tuple[str, str, dt.datetime]]:
-    """(commune, via, when): the latest push, pull and receipt over each commune's endpoints."""
+    """(commune, via, when): the latest push, pull, receipt and device heartbeat over each commune's endpoints."""
     commune_of = {e.name: c.code for c in deployment.communes for e in c.endpoints}
     sources = {
         "push": ops_store.last_push_at(db),
         "pull": report_store.last_pull_at(db),
         "receipt": receipt_store.last_receipt_at(db),
+        "heartbeat": {e: d.heartbeat_at for e, d in device_store.devices(db).items() if d.heartbeat_at is not None},
     }
     best: dict[tuple[str, str], dt.datetime] = {}
     for via, by_endpoint in sources.items():

@@ -22,12 +22,16 @@ class Night:
     emergency: int
 
 
-def scripted_night(root: Path, voices: Path, *, segments: Path | None = None, extra_config: str = "") -> Night:
+def scripted_night(
+    root: Path, voices: Path, *, segments: Path | None = None, extra_config: str = "", database_url: str = ""
+) -> Night:
     """Tomorrow's nightly run with ``ban-lau-loa`` down (a file where its directory should be), and an
     emergency for Y Tý dispatched to its two endpoints."""
     project = small_project(root, voices, segments=segments)
-    if extra_config:
-        project.config.write_text(project.config.read_text(encoding="utf-8") + extra_config, encoding="utf-8")
+    text = project.config.read_text(encoding="utf-8") + extra_config
+    if database_url:
+        text = f'database_url = "{database_url}"\n' + text
+    project.config.write_text(text, encoding="utf-8")
     (root / "endpoints").mkdir()
     (root / "endpoints" / DOWN).write_text("not a directory: this endpoint is down\n")
     settings, deployment = project.settings, project.deployment

@@ -97,7 +97,8 @@ def test_every_page_as_every_role_is_vietnamese(web: Web, role_user: str | None)
             path = re.sub(r"\{([^}]+)\}", lambda m, v=values: v[m[1]], template)
             for query in QUERIES:
                 r = client.get(path + query, follow_redirects=True)
-                assert r.status_code < 500, (path + query, r.status_code)
+                # /readyz answers 503 while unready (no scheduler heartbeat here): that is its job
+                assert r.status_code < 500 or path == "/readyz", (path + query, r.status_code)
                 if r.headers.get("content-type", "").startswith("text/html"):
                     found.update((path, e) for e in english_in(r.text))
                     checked += 1

@@ -22,6 +22,10 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=0, help="Units at once (0: one per core).")] = 0,
     pool: Annotated[str, typer.Option(help="prefork (processes, the default), threads or solo.")] = "prefork",
     name: Annotated[str | None, typer.Option(help="Worker name (default loa-<pid>@<host>).")] = None,
+    metrics_port: Annotated[
+        int,
+        typer.Option(min=0, max=65535, help="Serve this worker's Prometheus metrics on this port (0: none)."),
+    ] = 0,
 ) -> None:
     """Run work units sent by `[runner] kind = "celery"` until SIGTERM (finishes running units first).
 
@@ -41,6 +45,10 @@ def worker(
     if pool not in ("prefork", "threads", "solo"):
         raise UsageError(f"--pool: {pool!r}; use prefork, threads or solo")
     configure_worker(settings)
+    if metrics_port:
+        from pipeline.ops.worker_metrics import serve_worker_metrics
+
+        serve_worker_metrics(metrics_port, host=settings.metrics.worker_host, worker=name or worker_name())
     app = make_app(settings)
     argv = [
         "worker",

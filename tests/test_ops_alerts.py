@@ -27,8 +27,8 @@ from pipeline.publish.webhooks import deliver_webhooks, verify_signature
 from pipeline.scheduler.ops_jobs import ops_job
 from pipeline.store import ops as ops_store
 from tests.conftest import Project
+from tests.fake_http import FakeHttp, status
 from tests.ops_support import DOWN, Night, bring_back, scripted_night
-from tests.test_webhooks import Receiver
 from tests.web_support import free_port, shared_segments, small_project
 
 pytestmark = [pytest.mark.audio]
@@ -55,7 +55,7 @@ class Inbox:
 class Channels:
     inbox: Inbox
     smtp_port: int
-    hook: Receiver
+    hook: FakeHttp
     hook_url: str
     secret_file: Path
 
@@ -73,9 +73,9 @@ class Channels:
 
     def events(self) -> list[dict[str, object]]:
         out = []
-        for headers, body in self.hook.requests:
-            assert verify_signature(SECRET.encode(), headers["loa-signature"], body)
-            out.append(json.loads(body))
+        for seen in self.hook.requests:
+            assert verify_signature(SECRET.encode(), seen.headers["loa-signature"], seen.body)
+            out.append(json.loads(seen.body))
         return out
 
 
@@ -85,13 +85,12 @@ def channels(tmp_path: Path) -> Iterator[Channels]:
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    hook_port = free_port()
-    hook = Receiver(hook_port)
+    hook = FakeHttp(status(200))
     secret = tmp_path / "hook-secret"
     secret.write_text(SECRET, encoding="utf-8")
     secret.chmod(0o600)
     try:
-        yield Channels(inbox, port, hook, f"http://127.0.0.1:{hook_port}/alerts", secret)
+        yield Channels(inbox, port, hook, f"{hook.url}/alerts", secret)
     finally:
         hook.close()
         controller.stop()
@@ -249,7 +248,7 @@ def test_a_full_disk_fires_once_and_resolves(small_disk: Project, channels: Chan
     assert _alerts(project, now + dt.timedelta(minutes=2)) == ["resolved:disk"]
     wait_for(lambda: len(channels.inbox.messages) == 2)
     _deliver(project)
-    assert [json.loads(b)["type"] for _h, b in channels.hook.requests] == ["alert.fired", "alert.resolved"]
+    assert [json.loads(r.body)["type"] for r in channels.hook.requests] == ["alert.fired", "alert.resolved"]
 
 
 def test_alerts_test_sends_one_message(small: Project, channels: Channels) -> None:

@@ -49,14 +49,11 @@ from __future__ import annotations
 
 from pipeline.lifecycle.actions import (
     Change,
-    RecordingChange,
     approve,
-    attach_recording,
     check,
     end,
     expire,
     outside_scope,
-    remove_recording,
     revise,
     submit,
     submit_all,
@@ -66,6 +63,7 @@ from pipeline.lifecycle.actions import (
 from pipeline.lifecycle.actors import Actor, agency, cli, device, system, web_user
 from pipeline.lifecycle.alerts import CapChange, cancel_alert, import_version, note_message
 from pipeline.lifecycle.decisions import decide
+from pipeline.lifecycle.recordings import RecordingChange, attach_recording, remove_recording
 from pipeline.lifecycle.table import ACTIONS, ROLES, STATES, TABLE, WHO, move, refusal_code
 
 __all__ = [

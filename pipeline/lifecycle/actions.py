@@ -9,15 +9,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from pipeline.errors import NotFoundError, UsageError
+from pipeline.errors import NotFoundError, StoreError, UsageError
 from pipeline.lifecycle.actors import Actor
 from pipeline.lifecycle.table import NEW, move
-from pipeline.models import Bulletin, Deployment, Recording
+from pipeline.models import Bulletin, Deployment
 from pipeline.store import Database, audit
 from pipeline.store import agencies as agency_store
 from pipeline.store import approvals as approval_store
 from pipeline.store import bulletins as bulletin_store
-from pipeline.store import recordings as recording_store
 from pipeline.store.db import utcnow
 from pipeline.store.webhooks import record_bulletin_event
 
@@ -34,18 +33,6 @@ class Change:
     @property
     def back_to_draft(self) -> bool:
         """An approved bulletin that must be approved again: what airs changed."""
-        return self.before == "approved" and self.bulletin.status == "draft"
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingChange:
-    bulletin: Bulletin
-    recording: Recording
-    outcome: str  # added | replaced | unchanged | removed
-    before: str
-
-    @property
-    def back_to_draft(self) -> bool:
         return self.before == "approved" and self.bulletin.status == "draft"
 
 
@@ -99,7 +86,7 @@ def load_in(conn: Connection, db: Database, actor: Actor, bulletin_id: int, depl
     return b
 
 
-def _events(conn: Connection, db: Database, before: str, after: Bulletin) -> None:
+def record_events(conn: Connection, db: Database, before: str, after: Bulletin) -> None:
     """The webhook event of a change: approved, or no longer approved (it stops airing)."""
     if after.status == before:
         return
@@ -109,7 +96,7 @@ def _events(conn: Connection, db: Database, before: str, after: Bulletin) -> Non
         record_bulletin_event(conn, db, "bulletin.withdrawn", after)
 
 
-def _to(conn: Connection, db: Database, b: Bulletin, state: str) -> Bulletin:
+def set_state(conn: Connection, db: Database, b: Bulletin, state: str) -> Bulletin:
     """Store ``b``'s next state with the times that go with it."""
     assert b.id is not None
     if state == b.status:
@@ -131,10 +118,10 @@ def _revise_in(conn: Connection, db: Database, actor: Actor, current: Bulletin, 
         return Change(current, "unchanged", current.status)
     nxt = move(current.status, "revise", actor.role, bulletin_id=current.id)
     saved, _ = bulletin_store.save_in(conn, db, b)
-    saved = _to(conn, db, saved, nxt)
+    saved = set_state(conn, db, saved, nxt)
     note = f"r{saved.revision}" + (" (về nháp)" if current.status == "approved" else "")
     audit.record_in(conn, db, actor.name, "bulletin.revised", f"bulletin:{saved.id}", note, client=actor.client)
-    _events(conn, db, current.status, saved)
+    record_events(conn, db, current.status, saved)
     return Change(saved, "revised", current.status)
 
 
@@ -187,27 +174,44 @@ def submit(
     the key is remembered in the same transaction as the save: a retry gets the same bulletin
     (outcome ``replayed``), the key with another request is refused (``lifecycle.key_reused``)."""
     key = idempotency_key.strip()
-    with db.begin() as conn:
-        if key and actor.agency is not None:
-            found = agency_store.key_in(conn, db, actor.agency, key)
-            if found is not None:
-                bulletin_id, digest = found
-                if digest != request_sha256:
-                    raise UsageError(
-                        f"Idempotency-Key {key!r} was used for another request; use a new key",
-                        code="lifecycle.key_reused",
-                        key=key,
-                    )
-                stored = bulletin_store.get_in(conn, db, bulletin_id)
-                assert stored is not None
-                return Change(stored, "replayed", stored.status)
-        change = submit_in(conn, db, actor, b, deployment=deployment, new_only=new_only)
-        if key and actor.agency is not None:
-            assert change.bulletin.id is not None
-            agency_store.remember_key_in(
-                conn, db, actor.agency, key, bulletin_id=change.bulletin.id, request_sha256=request_sha256
-            )
+    keyed = bool(key) and actor.agency is not None
+    try:
+        with db.begin() as conn:
+            if keyed and (replay := _replayed(conn, db, actor, key, request_sha256)) is not None:
+                return replay
+            change = submit_in(conn, db, actor, b, deployment=deployment, new_only=new_only)
+            if keyed:
+                assert change.bulletin.id is not None and actor.agency is not None
+                agency_store.remember_key_in(
+                    conn, db, actor.agency, key, bulletin_id=change.bulletin.id, request_sha256=request_sha256
+                )
+    except StoreError:
+        if not keyed:
+            raise
+        with db.begin() as conn:  # the same key from a request running at the same time won the race
+            replay = _replayed(conn, db, actor, key, request_sha256)
+        if replay is None:
+            raise
+        return replay
     return change
+
+
+def _replayed(conn: Connection, db: Database, actor: Actor, key: str, request_sha256: str) -> Change | None:
+    """What an earlier request with this key stored, or None; the key with another request is refused."""
+    assert actor.agency is not None
+    found = agency_store.key_in(conn, db, actor.agency, key)
+    if found is None:
+        return None
+    bulletin_id, digest = found
+    if digest != request_sha256:
+        raise UsageError(
+            f"Idempotency-Key {key!r} was used for another request; use a new key",
+            code="lifecycle.key_reused",
+            key=key,
+        )
+    stored = bulletin_store.get_in(conn, db, bulletin_id)
+    assert stored is not None
+    return Change(stored, "replayed", stored.status)
 
 
 def submit_all(
@@ -253,9 +257,6 @@ def revise(
         return _revise_in(conn, db, actor, current, b)
 
 
-# --- recordings -------------------------------------------------------------------
-
-
 def check(
     db: Database, actor: Actor, action: str, bulletin_id: int, *, deployment: Deployment | None = None
 ) -> Bulletin:
@@ -264,50 +265,6 @@ def check(
         b = load_in(conn, db, actor, bulletin_id, deployment)
     move(b.status, action, actor.role, bulletin_id=bulletin_id)
     return b
-
-
-def attach_recording(
-    db: Database, actor: Actor, rec: Recording, *, deployment: Deployment | None = None
-) -> RecordingChange:
-    """Attach or replace the recording of one language; an approved bulletin goes back to draft."""
-    with db.begin() as conn:
-        b = load_in(conn, db, actor, rec.bulletin_id, deployment)
-        nxt = move(b.status, "recording", actor.role, bulletin_id=b.id)
-        stored, outcome = recording_store.save_in(conn, db, rec)
-        if outcome == "unchanged":
-            return RecordingChange(b, stored, outcome, b.status)
-        after = _to(conn, db, b, nxt)
-        target = f"bulletin:{b.id}"
-        detail = f"{rec.language} {rec.original_name}"
-        audit.record_in(conn, db, actor.name, f"recording.{outcome}", target, detail, client=actor.client)
-        if b.status == "approved" and after.status == "draft":
-            audit.record_in(conn, db, actor.name, "bulletin.back_to_draft", target, "recording", client=actor.client)
-        _events(conn, db, b.status, after)
-    return RecordingChange(after, stored, outcome, b.status)
-
-
-def remove_recording(
-    db: Database, actor: Actor, bulletin_id: int, language: str, *, deployment: Deployment | None = None
-) -> RecordingChange:
-    """Retire the recording of one language (it is kept, no longer current); back to draft if approved."""
-    with db.begin() as conn:
-        b = load_in(conn, db, actor, bulletin_id, deployment)
-        nxt = move(b.status, "recording", actor.role, bulletin_id=bulletin_id)
-        removed = recording_store.remove_in(conn, db, bulletin_id, language)
-        if removed is None:
-            raise NotFoundError(
-                f"bulletin {bulletin_id}: no {language} recording to remove",
-                code="lifecycle.no_recording",
-                bulletin=bulletin_id,
-                language=language,
-            )
-        after = _to(conn, db, b, nxt)
-        target = f"bulletin:{bulletin_id}"
-        audit.record_in(conn, db, actor.name, "recording.removed", target, language, client=actor.client)
-        if b.status == "approved" and after.status == "draft":
-            audit.record_in(conn, db, actor.name, "bulletin.back_to_draft", target, "recording", client=actor.client)
-        _events(conn, db, b.status, after)
-    return RecordingChange(after, removed, "removed", b.status)
 
 
 # --- approve, withdraw, end -------------------------------------------------------
@@ -328,7 +285,7 @@ def approve_in(conn: Connection, db: Database, actor: Actor, b: Bulletin, *, not
     recs = approval_store.record_in(conn, db, after, by=actor.name)
     detail = f"r{after.revision}" + "".join(f" {lang}:{sha[:12]}" for lang, sha in sorted(recs.items()))
     audit.record_in(conn, db, actor.name, "bulletin.approved", f"bulletin:{b.id}", detail + note, client=actor.client)
-    _events(conn, db, b.status, after)
+    record_events(conn, db, b.status, after)
     # what this version replaces stops airing now: every older version of its alert
     older = older_versions(alert, b) if alert is not None else []
     if b.supersedes is not None and all(o.id != b.supersedes for o in older):
@@ -363,9 +320,9 @@ def end_in(conn: Connection, db: Database, actor: Actor, b: Bulletin, action: st
     nxt = move(b.status, action, role, bulletin_id=b.id)
     if nxt == b.status:
         return Change(b, "unchanged", b.status)
-    after = _to(conn, db, b, nxt)
+    after = set_state(conn, db, b, nxt)
     audit.record_in(conn, db, actor.name, _AUDIT[action], f"bulletin:{b.id}", detail, client=actor.client)
-    _events(conn, db, b.status, after)
+    record_events(conn, db, b.status, after)
     return Change(after, _ENDED[action], b.status)
 
 

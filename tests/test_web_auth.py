@@ -135,6 +135,8 @@ PUBLIC |= {("GET", "/metrics")}
 # a consultation's answer page, its QR code and poster are public by design (tests/test_consultation_web.py)
 PUBLIC |= {("GET", "/y-kien/{code}"), ("POST", "/y-kien/{code}"), ("GET", "/y-kien/{code}/qr.svg")}
 PUBLIC |= {("GET", "/y-kien/{code}/in")}
+# a device reads the server's clock and trades a one-time code for its token (tests/test_device_api.py)
+PUBLIC |= {("GET", "/api/v1/time"), ("POST", "/api/v1/enroll")}
 PUBLIC |= {
     # published on purpose: the archive, the feeds and the public API (tests/test_publish.py)
     (m, r.path)

@@ -17,22 +17,8 @@ pytestmark = [pytest.mark.sshd, pytest.mark.audio, pytest.mark.slow]
 
 
 def sftp_commune(server: SshServer, remote: Path) -> str:
-    return f"""
-[[commune]]
-code = "02803"
-name = "Tả Van"
-languages = ["vi"]
-
-  [[commune.endpoint]]
-  name = "ta-van-1"
-  transport = "sftp"
-  host = "{server.host}"
-  port = {server.port}
-  user = "{server.user}"
-  key_file = "{server.client_key}"
-  host_key = "{server.host_key}"
-  remote_dir = "{remote}"
-"""
+    commune = '\n[[commune]]\ncode = "02803"\nname = "Tả Van"\nlanguages = ["vi"]\n\n'
+    return commune + server.endpoint_toml("ta-van-1", remote)
 
 
 @pytest.fixture

@@ -89,16 +89,7 @@ languages = ["vi", "hmn"]
   name = "y-ty-pull"
   transport = "local"
   path = "endpoints/y-ty-pull"
-  [[commune.endpoint]]
-  name = "y-ty-sftp"
-  transport = "sftp"
-  host = "{sshd.host}"
-  port = {sshd.port}
-  user = "{sshd.user}"
-  key_file = "{sshd.client_key}"
-  host_key = "{sshd.host_key}"
-  remote_dir = "{remote}"
-
+{sshd.endpoint_toml("y-ty-sftp", remote)}
 [[commune]]
 code = "02695"
 name = "Bản Lầu"

@@ -186,6 +186,24 @@ class SshServer:
             remote_dir=str(remote_dir),
         )
 
+    def endpoint_toml(self, name: str, remote_dir: Path | str) -> str:
+        """This server as a deployment file's ``[[commune.endpoint]]`` (sftp, its host key pinned),
+        indented to follow a ``[[commune]]``."""
+        return "\n".join(
+            [
+                "  [[commune.endpoint]]",
+                f'  name = "{name}"',
+                '  transport = "sftp"',
+                f'  host = "{self.host}"',
+                f"  port = {self.port}",
+                f'  user = "{self.user}"',
+                f'  key_file = "{self.client_key}"',
+                f'  host_key = "{self.host_key}"',
+                f'  remote_dir = "{remote_dir}"',
+                "",
+            ]
+        )
+
     def known_hosts(self) -> Path:
         """A known_hosts file for OpenSSH's own clients (``-o UserKnownHostsFile=``)."""
         path = self.dir / "known_hosts"

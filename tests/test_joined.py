@@ -13,7 +13,6 @@ import pytest
 from pipeline.audio import ffmpeg, ffmpeg_write, joined, mastering
 from pipeline.audio.types import Id3Tags
 from pipeline.config import Settings
-from pipeline.errors import RenderError
 from pipeline.files import sha256_file
 from tests import audio_fixtures as fx
 
@@ -60,7 +59,7 @@ def test_the_same_parts_and_tags_are_joined_once(parts: list[Path], joins: list[
     other = cache.join(parts, part_sha256=sha, tags=Id3Tags(title="Nghe thử", album="Loa — nghe thử", language="vi"))
     reversed_ = cache.join(parts[::-1], part_sha256=sha[::-1], tags=TAGS)
     assert len({first, other, reversed_}) == 3 and len(joins) == 3
-    with pytest.raises(RenderError, match="2 parts: 1 digests"):
+    with pytest.raises(ValueError, match="2 parts: 1 digests"):
         cache.join(parts, part_sha256=sha[:1], tags=TAGS)
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from pipeline.audio import ffmpeg_write
 from pipeline.audio.types import Id3Tags
 from pipeline.config import AudioSettings, Settings
-from pipeline.errors import RenderError
 from pipeline.files import temp_beside
 
 #: Part of every key: bump it when the way files are joined changes, so old joins are not reused.
@@ -51,7 +50,7 @@ class JoinedCache:
         manifest); they name the file, so they must be the digests of ``parts``.
         """
         if len(parts) != len(part_sha256):
-            raise RenderError(f"joining {len(parts)} parts: {len(part_sha256)} digests given")
+            raise ValueError(f"joining {len(parts)} parts: {len(part_sha256)} digests given")
         dst = self.path(joined_key(part_sha256, tags))
         if dst.is_file():
             return dst

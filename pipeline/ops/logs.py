@@ -53,12 +53,20 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(fmt: str, *, level: int) -> None:
-    """Log to stderr in ``fmt`` ("text" or "json") at ``level``, replacing earlier handlers."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    """Log to stderr in ``fmt`` ("text" or "json") at ``level``.
+
+    Like ``logging.basicConfig``, readable text is set up only when nobody configured logging
+    before (a host such as pytest keeps its handlers); a handler of ours from an earlier call
+    is replaced, never duplicated.
+    """
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if getattr(h, "loa_handler", False)]:
         root.removeHandler(old)
+    if fmt != "json" and root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.loa_handler = True  # type: ignore[attr-defined]
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
 

@@ -217,3 +217,21 @@ def test_each_action_writes_its_webhook_event_with_it(world: tuple[Database, Dep
     lifecycle.approve(db, cli, b.id)
     lifecycle.withdraw(db, cli, b.id)
     assert kinds() == ["bulletin.approved", "bulletin.withdrawn", "bulletin.approved", "bulletin.withdrawn"]
+
+
+def test_the_drawn_table_is_the_table_the_code_uses() -> None:
+    """The docstring of ``pipeline.lifecycle`` draws ``TABLE`` and ``WHO``; they must not drift apart."""
+    doc = lifecycle.__doc__ or ""
+    lines = doc.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.strip().startswith("state \\ action"))
+    actions = lines[header].split()[3:]
+    assert tuple(actions) == ACTIONS
+    drawn: dict[tuple[str, str], str] = {}
+    for line in lines[header + 1 : header + 2 + len(STATES)]:
+        state, *cells = line.split()
+        assert len(cells) == len(ACTIONS), line
+        drawn |= {(state, a): c for a, c in zip(ACTIONS, cells, strict=True) if c not in ("·", "✗")}
+    assert drawn == TABLE
+    who_lines = lines[lines.index(next(x for x in lines if x.strip().startswith("who may"))) :]
+    names = {w for line in who_lines[:6] for w in line.replace("who may", "").split()}
+    assert names == {role for roles in lifecycle.WHO.values() for role in roles}

@@ -48,7 +48,7 @@ lint: venv
 	$(BIN)/ruff format --check pipeline tests device
 	$(BIN)/ruff check pipeline tests device
 	$(BIN)/mypy
-	cd device && ../$(BIN)/mypy  # the protocol and the player, as Python 3.9 (device/pyproject.toml)
+	cd device && ../$(BIN)/mypy  # the protocol and the player (device/pyproject.toml; ruff checks their syntax for 3.9)
 	$(BIN)/lint-imports  # the layers and the doors' distance from the store ([tool.importlinter] in pyproject.toml)
 
 format: venv

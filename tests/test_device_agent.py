@@ -224,6 +224,33 @@ def test_enroll_in_one_command_and_refusals_in_vietnamese(web: Web, tmp_path: Pa
     assert status.returncode == 0 and json.loads(status.stdout)["endpoint"] == ENDPOINT
 
 
+def test_enroll_over_tls_trusts_the_deployments_own_ca_and_nothing_else(tmp_path: Path) -> None:
+    from pipeline.web.app import create_app
+    from tests.device_support import ServerCtl
+    from tests.test_statistics import _tls_files
+    from tests.web_support import free_port
+
+    project = device_project(tmp_path / "p")
+    (tmp_path / "tls").mkdir()
+    ca, cert, key = _tls_files(tmp_path / "tls")
+    db = project.db()
+    server = ServerCtl(create_app(project.settings, deployment=project.deployment, db=db), free_port(), tls=(cert, key))
+    server.start()
+    try:
+        code = devices.issue_enrollment_code(db, project.deployment, ENDPOINT, by="test")
+        cfg = tmp_path / "config.json"
+        untrusted = enroll_cli("--config", str(cfg), "enroll", "--server", server.url, "--code", code)
+        assert untrusted.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr and not cfg.exists()
+        ok = enroll_cli("--config", str(cfg), "enroll", "--server", server.url, "--code", code, "--ca-file", str(ca),
+                        "--state-dir", str(tmp_path / "state"))  # fmt: skip
+        assert ok.returncode == 0, ok.stderr
+        doc = json.loads(cfg.read_text())
+        assert doc["server"].startswith("https://") and doc["ca_file"] == str(ca) and doc["allow_http"] is False
+    finally:
+        server.stop()
+        db.close()
+
+
 # --- systemd -----------------------------------------------------------------------------------
 
 

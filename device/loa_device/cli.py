@@ -66,7 +66,7 @@ def enroll(args: argparse.Namespace) -> int:
         return 2
     device = {"hostname": platform.node()[:60], "agent": f"loa-device/{__version__}"}
     try:
-        with PullClient(server, user_agent=f"loa-device/{__version__}") as client:
+        with PullClient(server, user_agent=f"loa-device/{__version__}", verify_tls=args.ca_file or True) as client:
             answer = client.enroll(args.code, device=device)
     except EnrollmentRefused as exc:
         print(f"Từ chối đăng ký: {exc}", file=sys.stderr)  # the server's own Vietnamese sentence
@@ -87,6 +87,7 @@ def enroll(args: argparse.Namespace) -> int:
         mode=args.mode,
         folder=args.folder or "",
         allow_http=server.startswith("http://"),
+        ca_file=args.ca_file or "",
     )
     try:
         config.public_key  # noqa: B018  (a key that does not load is refused before anything is written)
@@ -146,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--mode", choices=cfg.MODES, default="pull")
     e.add_argument("--folder", help="mode folder: where the SFTP push lands")
     e.add_argument("--force", action="store_true", help="replace an existing configuration")
+    e.add_argument("--ca-file", help="the deployment's own CA certificate (PEM), if its server's is not public")
     e.add_argument("--allow-http", action="store_true", help="tests only: plain http to a server on 127.0.0.1")
     e.set_defaults(func=enroll)
     r = sub.add_parser("run", help="play the programs (what the systemd service runs)")

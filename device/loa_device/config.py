@@ -46,6 +46,7 @@ class Config:
     late_grace_s: float = 600.0  # a slot missed by less than this (agent restarting) still plays, late
     replay_grace_s: float = 900.0
     allow_http: bool = False  # plain http to a loopback server: tests only
+    ca_file: str = ""  # a deployment's own CA (PEM) instead of the bundled public ones
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -50,7 +50,13 @@ class PullSync(threading.Thread):
         self.client = self._client()
 
     def _client(self) -> PullClient:
-        return PullClient(self.config.server, self.config.token, timeout_s=30.0, user_agent=f"loa-device/{__version__}")
+        return PullClient(
+            self.config.server,
+            self.config.token,
+            timeout_s=30.0,
+            user_agent=f"loa-device/{__version__}",
+            verify_tls=self.config.ca_file or True,
+        )
 
     @property
     def retry_max_s(self) -> float:

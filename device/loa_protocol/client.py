@@ -15,6 +15,7 @@ import datetime as dt
 import email.utils
 import logging
 import os
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,11 @@ class PullClient:
         headers = {"User-Agent": user_agent}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        verify: bool | ssl.SSLContext = (
+            verify_tls if isinstance(verify_tls, bool) else ssl.create_default_context(cafile=verify_tls)
+        )  # a path: the deployment's own CA (PEM)
         self.http = httpx.Client(
-            base_url=self.server, headers=headers, timeout=timeout_s, transport=transport, verify=verify_tls
+            base_url=self.server, headers=headers, timeout=timeout_s, transport=transport, verify=verify
         )
 
     def close(self) -> None:

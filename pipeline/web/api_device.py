@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from pipeline import devices
 from pipeline.messages import vietnamese
 from pipeline.models import Endpoint
+from pipeline.package import manifest_path
 from pipeline.signing import load_key, public_key
 from pipeline.store.devices import EnrollmentError
 from pipeline.web.api import EndpointDep
@@ -84,6 +85,25 @@ def _emergencies(state: WebState, endpoint: Endpoint, now: dt.datetime) -> list[
             }
         )
     return out
+
+
+def _fingerprint(state: WebState, endpoint: Endpoint) -> tuple[tuple[str, int, int], ...]:
+    """What the emergency folders hold for ``endpoint``, by name, time and size only: cheap to poll."""
+    base = state.settings.outbox_dir / endpoint.commune / "emergency"
+    out = []
+    try:
+        subs = sorted(base.iterdir())
+    except OSError:
+        return ()
+    for sub in subs:
+        try:
+            st = manifest_path(
+                state.settings.outbox_dir, endpoint.commune, f"emergency/{sub.name}", endpoint.name
+            ).stat()
+        except OSError:
+            continue
+        out.append((sub.name, st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def _version(items: list[dict[str, Any]]) -> str:

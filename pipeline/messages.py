@@ -79,6 +79,7 @@ VI: dict[str, str] = {
     "delivery": "Không gửi được tới thiết bị.",
     "delivery.transient": "Tạm thời không gửi được tới thiết bị; hệ thống sẽ thử lại.",
     "outbound.refused": "Địa chỉ {host} là địa chỉ nội bộ hoặc không công khai; hệ thống không gửi yêu cầu tới đó.",
+    "agency.not_found": "Không tìm thấy cơ quan này; xem danh sách cơ quan gửi tin.",
     "outbound.unix": "Hệ thống chỉ gửi yêu cầu ra ngoài tới địa chỉ mạng (TCP), không tới tệp socket trên máy.",
     "pull.token_refused": "Máy chủ từ chối mã truy cập của thiết bị; hãy xin mã mới trên trang Thiết bị.",
     "partial": "Một phần công việc chưa xong; xem danh sách xã, thiết bị bị lỗi.",
@@ -131,6 +132,9 @@ VI: dict[str, str] = {
     ),
     "bulletin.field.invisible": (
         "Mục «{field_vi}» có ký tự vô hình ({char}) ở vị trí {position}; hãy xóa ký tự đó hoặc gõ lại."
+    ),
+    "bulletin.field.not_nfc": (
+        "Mục «{field_vi}» chưa được chuẩn hóa Unicode (NFC); hãy gửi lại qua biểu mẫu hoặc tệp bản tin."
     ),
     "bulletin.field.newline": "Mục «{field_vi}» chỉ được viết trên một dòng; hãy bỏ dấu xuống dòng.",
     "bulletin.field.too_long": ("Mục «{field_vi}» dài {length} ký tự, quá giới hạn {limit} ký tự; hãy viết ngắn lại."),

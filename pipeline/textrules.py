@@ -16,6 +16,7 @@ the line (when the door has lines), the character and the limit:
                                  noncharacters (U+FDD0–U+FDEF, U+xFFFE, U+xFFFF)
     bulletin.field.newline       a line break in a one-line field (a title, a source…)
     bulletin.field.too_long      more characters than the field's limit (``LIMITS``)
+    bulletin.field.not_nfc       (``check_bulletin`` only) text that did not come through intake
 
 They are refused, not removed: what a person sent is what airs, or they are told why not. Why
 these: control characters make the podcast feeds and the manifest invalid XML or JSON for
@@ -27,8 +28,12 @@ differently from what it says; invisible characters make two titles that look th
 from __future__ import annotations
 
 import unicodedata
+from typing import TYPE_CHECKING
 
 from pipeline.errors import BulletinError
+
+if TYPE_CHECKING:
+    from pipeline.models import Bulletin
 
 #: Field → the most characters it may have (after NFC). One-line fields are in ``ONE_LINE``.
 LIMITS: dict[str, int] = {
@@ -160,3 +165,34 @@ def check_text(
             length=len(text),
         )
     return text
+
+
+def check_bulletin(b: Bulletin) -> None:
+    """Every text field of ``b`` under the rules, or the first field's error (no lines: the door had them).
+
+    The domain (``pipeline.lifecycle``) calls it on what any door submits, so a door that builds a
+    ``Bulletin`` without ``intake`` still cannot store text the rules refuse. Text must already be NFC.
+    """
+    where = b.source_file or (f"bulletin {b.id}" if b.id is not None else "bulletin")
+    texts: list[tuple[str, str, str]] = [
+        ("title", b.title, "title"),
+        ("source", b.source, "source"),
+        ("reference", b.reference, "reference"),
+        ("body", b.body, "body"),
+        ("policy", b.policy, "policy"),
+    ]
+    if b.consultation is not None:
+        texts.append(("consultation.agency", b.consultation.agency, "consultation.agency"))
+        for i, q in enumerate(b.consultation.questions, start=1):
+            name = f"consultation.question[{i}]"
+            texts.append((f"{name}.text", q.text, "consultation.question.text"))
+            texts.extend((f"{name}.choices", c, "consultation.question.choice") for c in q.choices)
+    for field, value, key in texts:
+        if check_text(value, field=field, where=where, limit_key=key) != value:
+            raise BulletinError(
+                f"{where}: {field}: the text is not in Unicode NFC; send it through intake",
+                code="bulletin.field.not_nfc",
+                file=where,
+                field=field,
+                line=None,
+            )

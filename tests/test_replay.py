@@ -143,7 +143,7 @@ def test_the_web_form_keeps_the_cadence(web: Web) -> None:
         in client.get(f"/bulletins/{b.id}/edit").text
     )
     bad = post_form(client, f"/bulletins/{b.id}/edit", fields | {"replay_every_minutes": "hai giờ"})
-    assert bad.status_code == 400 and "Chu kỳ phát lại chưa đúng" in bad.text
+    assert bad.status_code == 400 and "Chu kỳ phát lại phải là số phút nguyên, từ 15 đến 1440" in bad.text
     assert store.get_bulletin(web.db, b.id or 0).revision == 1
     # leaving it empty: the default, 120 minutes for a flood warning
     assert post_form(client, f"/bulletins/{b.id}/edit", fields | {"replay_every_minutes": ""}).status_code == 303

@@ -130,3 +130,35 @@ def test_what_is_accepted_is_nfc_and_free_of_refused_characters(project: Project
     text = _file("Gia ha\u0323n the\u0309 BHYT\tna\u0306m 2027")  # decomposed, with a tab
     b = parse_bulletin(text, where="b.md", deployment=project.deployment).bulletin
     assert b.title == "Gia hạn thẻ BHYT năm 2027" and dt.date(2026, 12, 1) == b.valid_from
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "code"),
+    [
+        ({"title": "Tin\x1b[31m"}, "title", "bulletin.field.control_char"),
+        ({"source": "UBND \u202exã"}, "source", "bulletin.field.bidi"),
+        ({"title": "Tin " * 60}, "title", "bulletin.field.too_long"),
+        ({"body": "Bà con\u200b họp."}, "body", "bulletin.field.invisible"),
+        ({"title": "Gia ha\u0323n"}, "title", "bulletin.field.not_nfc"),
+    ],
+)
+def test_the_domain_refuses_a_bulletin_no_intake_checked(
+    project: Project, change: dict[str, str], field: str, code: str
+) -> None:
+    """A door that builds a ``Bulletin`` itself still meets the rules: ``lifecycle.submit`` checks them."""
+    import dataclasses
+
+    from pipeline import lifecycle
+    from pipeline.errors import BulletinError
+    from pipeline.intake import parse_bulletin
+
+    good = parse_bulletin(GOOD, where="b.md", deployment=project.deployment).bulletin
+    db = project.db()
+    with pytest.raises(BulletinError) as exc:
+        lifecycle.submit(db, lifecycle.cli(), dataclasses.replace(good, **change), deployment=project.deployment)
+    assert exc.value.code == code and exc.value.fields["field"] == field
+    assert bulletin_store.list_bulletins(db) == []
+    [saved] = [c.bulletin for c in lifecycle.submit_all(db, lifecycle.cli(), [good], deployment=project.deployment)]
+    assert saved.id is not None
+    with pytest.raises(BulletinError):
+        lifecycle.revise(db, lifecycle.cli(), saved.id, dataclasses.replace(good, body="Bà con\x07 họp."))

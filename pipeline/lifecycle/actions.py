@@ -19,6 +19,7 @@ from pipeline.store import approvals as approval_store
 from pipeline.store import bulletins as bulletin_store
 from pipeline.store.db import utcnow
 from pipeline.store.webhooks import record_bulletin_event
+from pipeline.textrules import check_bulletin
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ def submit_in(
     new_only: bool = False,
 ) -> Change:
     """``submit`` inside the caller's transaction (CAP import shares it with its message)."""
+    check_bulletin(b)  # the text rules, whatever door built ``b``
     _check_targets(actor, b, deployment)
     current = bulletin_store.find_in(conn, db, b.title, b.source)
     if current is None:
@@ -253,6 +255,7 @@ def revise(
                 code="lifecycle.renamed",
                 bulletin=bulletin_id,
             )
+        check_bulletin(b)
         _check_targets(actor, b, deployment)
         return _revise_in(conn, db, actor, current, b)
 

@@ -111,6 +111,21 @@ VI: dict[str, str] = {
     "enroll.expired": "Mã đăng ký đã hết hạn; hãy xin mã mới trên trang Thiết bị.",
     "enroll.no_endpoint": "Điểm nhận của mã này không còn trong danh sách; hãy báo quản trị viên.",
     "signature.key": "Khóa công khai không đọc được hoặc không phải khóa Ed25519.",
+    # --- operations (pipeline/ops/, loa ready, loa alerts, loa backup)
+    "ops.unready": "Hệ thống chưa sẵn sàng; xem các mục kiểm tra bị lỗi.",
+    "ops.alert_send": "Không gửi được cảnh báo tới mọi địa chỉ đã cấu hình; xem nhật ký để biết chi tiết.",
+    "backup": "Bản sao lưu không dùng được; chưa có gì thay đổi.",
+    "backup.target_not_empty": "Thư mục đích không trống; hãy chọn một thư mục mới cho bản sao lưu.",
+    "backup.partial": "Bản sao lưu bị thiếu tệp (chưa sao lưu xong hoặc không phải bản sao lưu của Loa).",
+    "backup.damaged": "Bản sao lưu bị hỏng hoặc đã bị sửa; không dùng được.",
+    "backup.newer": "Bản sao lưu do phiên bản Loa mới hơn tạo ra; hãy khôi phục bằng phiên bản đó.",
+    "backup.database_kind": "Bản sao lưu là của loại cơ sở dữ liệu khác với loại trong cấu hình.",
+    "backup.restore_not_empty": (
+        "Nơi khôi phục đã có dữ liệu; hãy khôi phục vào thư mục dữ liệu và cơ sở dữ liệu trống."
+    ),
+    "backup.restore_failed": (
+        "Khôi phục bị dừng giữa chừng; hãy làm trống thư mục dữ liệu (và cơ sở dữ liệu) rồi chạy lại."
+    ),
     # --- a bulletin: the file, the form, the agency API, CAP, the follow-up (pipeline/intake.py)
     "bulletin.front_matter.missing": (
         "Bản tin phải bắt đầu bằng dòng +++, rồi các trường (TOML), rồi dòng +++, rồi nội dung."

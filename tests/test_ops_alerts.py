@@ -9,7 +9,9 @@ import email.policy
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from aiosmtpd.controller import Controller
 
 from pipeline.cli import main
 from pipeline.deployment import load_deployment
-from pipeline.ops.alerts import run_alerts
+from pipeline.ops.alerts import Notice, run_alerts
 from pipeline.publish.webhooks import deliver_webhooks, verify_signature
 from pipeline.scheduler.ops_jobs import ops_job
 from pipeline.store import ops as ops_store
@@ -256,3 +258,115 @@ def test_alerts_test_sends_one_message(small: Project, channels: Channels) -> No
     assert main(["--config", str(small.config), "alerts", "test"]) == 0
     wait_for(lambda: len(channels.inbox.messages) == 1)
     assert "Thử cảnh báo" in channels.inbox.subjects()[0]
+
+
+def test_an_unconfirmed_emergency_failing_webhooks_and_an_unreadable_key(
+    tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Path
+) -> None:
+    root = tmp_path_factory.mktemp("alerts-more") / "p"
+    refusing = FakeHttp(status(500))
+    secret = root.parent / "hook-secret"
+    secret.write_text(SECRET, encoding="utf-8")
+    secret.chmod(0o600)
+    try:
+        night = scripted_night(
+            root,
+            voices_with_placeholders,
+            segments=shared_segments(tmp_path_factory),
+            extra_config=(
+                "[outbound]\nallow_loopback = true\n"
+                f'[[webhook]]\nurl = "{refusing.url}/hook"\nsecret_file = "{secret}"\n'
+                'events = ["bulletin.approved"]\nbackoff_s = 0\ntimeout_s = 5\nmax_attempts = 50\n'
+            ),
+        )
+        project = night.project
+        settings, deployment = project.settings, project.deployment
+        sent: list[str] = []
+        messages: dict[str, str] = {}
+
+        def notify(notice: Notice) -> bool:
+            sent.append(f"{notice.state}:{notice.key}")
+            messages[notice.key] = notice.message
+            return True
+
+        db = project.db()
+        try:
+            from pipeline.dispatch import dispatch_bulletin
+            from tests.web_support import add_bulletin
+
+            eid = add_bulletin(
+                db, deployment, settings, title="Sạt lở đất", priority="emergency", targets='["02695"]',
+                body="Nguy cơ sạt lở đất tại thôn Bản Lầu.",
+            )  # fmt: skip
+            dispatch_bulletin(eid, settings=settings, deployment=deployment, db=db)  # Bản Lầu's endpoint is down
+            deliver_webhooks(db, settings)  # the receiver answers 500
+            now = dt.datetime.now(dt.UTC)
+            run_alerts(settings, deployment, db, now=now + dt.timedelta(minutes=5), notify=notify)
+            assert f"fired:emergency:{eid}" not in sent  # 15 minutes are given
+            run_alerts(settings, deployment, db, now=now + dt.timedelta(minutes=16), notify=notify)
+            assert f"fired:emergency:{eid}" in sent
+            assert DOWN in messages[f"emergency:{eid}"] and "Sạt lở đất" in messages[f"emergency:{eid}"]
+            assert not any(s.startswith("fired:webhook") for s in sent)
+            run_alerts(settings, deployment, db, now=now + dt.timedelta(minutes=61), notify=notify)
+            [hook] = [s for s in sent if s.startswith("fired:webhook:")]
+            assert hook == f"fired:webhook:{refusing.url}" and "500" in messages[hook.removeprefix("fired:")]
+
+            key = settings.signing_key_file
+            key.chmod(0o644)  # readable by others: Loa refuses to sign with it
+            run_alerts(settings, deployment, db, now=now + dt.timedelta(minutes=62), notify=notify)
+            assert sent[-1] == "fired:signing-key" and str(key) in messages["signing-key"]
+            key.chmod(0o600)
+            run_alerts(settings, deployment, db, now=now + dt.timedelta(minutes=63), notify=notify)
+            assert sent[-1] == "resolved:signing-key"
+        finally:
+            db.close()
+    finally:
+        refusing.close()
+
+
+def _heartbeat(project: Project) -> dt.datetime | None:
+    db = project.db()
+    try:
+        return ops_store.heartbeat(db, "scheduler")
+    finally:
+        db.close()
+
+
+def test_a_real_scheduler_restart_sends_nothing_twice(small: Project, channels: Channels, tmp_path: Path) -> None:
+    """`loa scheduler` twice: the alert (a disk threshold no disk meets) arrives once."""
+    small.config.write_text(
+        small.config.read_text(encoding="utf-8") + channels.config(extra="min_free_mb = 100000000\n"),
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+    loa = str(Path(sys.executable).parent / "loa")
+
+    def start() -> subprocess.Popen[bytes]:
+        with (tmp_path / "scheduler.log").open("ab") as log:
+            return subprocess.Popen(
+                [loa, "--config", str(small.config), "scheduler"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            )  # fmt: skip
+
+    def stop(proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    first = start()
+    try:
+        wait_for(lambda: len(channels.inbox.messages) == 1, timeout=180)
+        assert "Ổ đĩa" in channels.inbox.bodies()[0]
+    finally:
+        stop(first)
+    restarted = dt.datetime.now(dt.UTC)
+    second = start()
+    try:
+        wait_for(lambda: (_heartbeat(small) or restarted) > restarted, timeout=180)
+        time.sleep(5)  # the same job run evaluates the alerts right after its heartbeat
+    finally:
+        stop(second)
+    assert len(channels.inbox.messages) == 1, channels.inbox.subjects()

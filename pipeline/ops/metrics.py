@@ -109,10 +109,17 @@ class StoreCollector(Collector):
     # --- runs, programs, segments ---------------------------------------------------
 
     def _runs(self) -> Iterator[Metric]:
-        runs = CounterMetricFamily("loa_runs", "Runs of the pipeline by kind and outcome.", labels=["kind", "status"])
+        runs = CounterMetricFamily(
+            "loa_runs", "Finished runs of the pipeline by kind and outcome.", labels=["kind", "status"]
+        )
+        running = GaugeMetricFamily("loa_runs_running", "Runs in progress, by kind.", labels=["kind"])
         for (kind, status), n in sorted(ops_store.run_outcomes(self.db).items()):
-            runs.add_metric([kind, status], n)
+            if status == "running":
+                running.add_metric([kind], n)
+            else:
+                runs.add_metric([kind, status], n)
         yield runs
+        yield running
         finished = ops_store.finished_runs(self.db, "nightly")
         durations = [(r.finished_at - r.started_at).total_seconds() for r in finished if r.finished_at]
         buckets, total = histogram(durations, RUN_BUCKETS)

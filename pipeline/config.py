@@ -337,7 +337,6 @@ class AlertSettings(_Section):
     emergency_confirm_minutes: int = Field(default=15, ge=1)  # every endpoint reached within this
     webhook_failing_minutes: int = Field(default=60, ge=1)
     min_free_mb: int = Field(default=2048, ge=0)  # free space under data_dir below this
-    timeout_s: float = Field(default=30.0, gt=0)
 
 
 class BackupSettings(_Section):

@@ -22,19 +22,25 @@ TABLES = {
 
 
 def _copies(path: Path, root: Path = PIPELINE.parent) -> list[str]:
-    """Entries of dict literals in ``path`` that repeat a label of the table (same key, same words)."""
+    """Dict literals in ``path`` that repeat two or more labels of one table (same keys, same words).
+
+    One entry alone may be a coincidence (the field "policy" and the category "policy" are both
+    "Chính sách"); two are a copy of the table.
+    """
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if not isinstance(node, ast.Dict):
             continue
-        for k, v in zip(node.keys, node.values, strict=True):
-            if not (isinstance(k, ast.Constant) and isinstance(v, ast.Constant)):
-                continue
-            if not (isinstance(k.value, str) and isinstance(v.value, str)):
-                continue
-            for name, table in TABLES.items():
-                if k.value in table and table[k.value].casefold() == v.value.casefold():
-                    found.append(f"{path.relative_to(root)}:{k.lineno}: {k.value!r} → labels.{name}")
+        pairs = [
+            (k.value, v.value, k.lineno)
+            for k, v in zip(node.keys, node.values, strict=True)
+            if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+            if isinstance(k.value, str) and isinstance(v.value, str)
+        ]
+        for name, table in TABLES.items():
+            same = [line for key, value, line in pairs if key in table and table[key].casefold() == value.casefold()]
+            if len(same) >= 2:
+                found.append(f"{path.relative_to(root)}:{same[0]}: labels.{name}")
     return found
 
 
@@ -45,8 +51,10 @@ def test_no_module_keeps_its_own_copy_of_a_state_label() -> None:
 
 def test_the_scan_finds_a_copy(tmp_path: Path) -> None:
     planted = tmp_path / "copy.py"
-    planted.write_text('STATUS = {"approved": "đã duyệt", "x": "y"}\n', encoding="utf-8")
-    assert _copies(planted, tmp_path) == ["copy.py:1: 'approved' → labels.BULLETIN"]
+    planted.write_text('STATUS = {"approved": "đã duyệt", "x": "y", "withdrawn": "Đã thu hồi"}\n', encoding="utf-8")
+    assert _copies(planted, tmp_path) == ["copy.py:1: labels.BULLETIN"]
+    (tmp_path / "one.py").write_text('FIELD = {"policy": "Chính sách", "stage": "Giai đoạn"}\n', encoding="utf-8")
+    assert _copies(tmp_path / "one.py", tmp_path) == []
 
 
 def test_pages_the_cli_and_the_domain_read_the_one_table() -> None:

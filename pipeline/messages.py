@@ -184,6 +184,27 @@ VI: dict[str, str] = {
     "consultation.choices.twice": "Có một lựa chọn bị lặp lại.",
     "consultation.choices.not_choice": "Chỉ câu hỏi loại lựa chọn (choice) mới có các lựa chọn.",
     "consultation.answer.empty": "Hãy viết nội dung phản hồi của cơ quan soạn thảo.",
+    # --- a CAP 1.2 alert (pipeline/broadcast/cap.py, cap_import.py); its text follows the bulletin rules
+    "cap.xml.invalid": "Cảnh báo CAP không phải tệp XML đọc được.",
+    "cap.xml.entities": "Cảnh báo CAP khai báo DTD hoặc thực thể XML; hệ thống không nhận loại tệp này.",
+    "cap.xml.not_alert": "Tệp không phải cảnh báo CAP (phần tử gốc không phải <alert>).",
+    "cap.xml.namespace": "Cảnh báo không theo chuẩn CAP 1.2 mà hệ thống đọc.",
+    "cap.element.missing": "Cảnh báo CAP thiếu phần tử <{field}>.",
+    "cap.element.time": (
+        "Phần tử <{field}> của cảnh báo CAP không phải thời gian hợp lệ (ví dụ 2026-12-01T08:00:00+07:00)."
+    ),
+    "cap.element.chars": (
+        "Phần tử <{field}> của cảnh báo CAP có dấu cách, dấu phẩy, < hoặc &, chuẩn CAP 1.2 không cho phép."
+    ),
+    "cap.references.format": "Một mục trong <alert/references> không có dạng người gửi,mã cảnh báo,thời gian.",
+    "cap.not_actual": "Cảnh báo ở trạng thái «{value}»; chỉ cảnh báo thật (Actual) mới được phát.",
+    "cap.not_public": "Cảnh báo có phạm vi «{value}»; chỉ cảnh báo công khai (Public) mới được phát.",
+    "cap.msg_type": "Loại tin CAP «{value}» không được nhận; hệ thống nhận {allowed}.",
+    "cap.no_vietnamese": "Cảnh báo CAP không có phần tiếng Việt (vi-VN); hệ thống chỉ phát tiếng Việt.",
+    "cap.expired": "Cảnh báo CAP đã hết hạn.",
+    "cap.area.unmapped": "Vùng cảnh báo «{value}» không ứng với xã nào; hãy thêm dòng [[cap_area]] trong cấu hình.",
+    "cap.export.not_emergency": "Chỉ bản tin khẩn cấp mới được xuất thành cảnh báo CAP.",
+    "cap.too_large": "Cảnh báo CAP quá lớn (giới hạn {limit} byte).",
     # --- a recording (pipeline/audio.py, pipeline/intake.py, the upload routes): "recording.<reason>"
     "recording.no_file": "Chưa chọn tệp âm thanh.",
     "recording.name": "Tên tệp không hợp lệ: hãy chọn một tệp âm thanh có tên bình thường.",

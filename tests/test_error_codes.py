@@ -253,3 +253,25 @@ def test_an_unknown_code_falls_back_to_its_own_class_then_its_parents() -> None:
 )
 def test_vietnamese_names_the_field_and_language_in_vietnamese(err: LoaError, says: str) -> None:
     assert vietnamese(err).startswith(says)
+
+
+@pytest.mark.parametrize(
+    ("xml", "code", "field"),
+    [
+        ("this is not XML <alert", "cap.xml.invalid", None),
+        ("CAP", "cap.element.missing", "alert/identifier"),
+        ("SENT", "cap.element.time", "alert/sent"),
+    ],
+)
+def test_cap_errors_carry_a_code_and_the_element(xml: str, code: str, field: str | None) -> None:
+    from pipeline.broadcast.cap import parse_alert
+    from tests.test_cap import cap, t
+
+    text = {
+        "CAP": cap().replace("<identifier>KTTV-2026-001</identifier>", ""),
+        "SENT": cap().replace(f"<sent>{t(0)}</sent>", "<sent>hôm nay</sent>"),
+    }.get(xml, xml)
+    with pytest.raises(CapError) as exc:
+        parse_alert(text.encode(), where="a.xml")
+    assert exc.value.code == code and exc.value.fields.get("field") == field
+    assert exc.value.code in VI and vietnamese(exc.value) == VI[code].format(**exc.value.fields)

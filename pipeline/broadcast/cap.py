@@ -38,7 +38,7 @@ from pipeline import xmlsafe
 from pipeline.errors import CapError
 from pipeline.intake import MAX_BODY_CHARS, clean_text
 from pipeline.models import Bulletin, Commune, Deployment, tier_of
-from pipeline.textrules import check_chars, check_text
+from pipeline.textrules import check_chars, check_text, shown
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP_VERSION = "1.2"
@@ -114,17 +114,34 @@ def _text(parent: Element, name: str) -> str | None:
 def _required(parent: Element, name: str, where: str, path: str) -> str:
     value = _text(parent, name)
     if value is None or not value:
-        raise CapError(f"{where}: <{path}{name}> is missing or empty; CAP 1.2 requires it")
+        raise CapError(
+            f"{where}: <{path}{name}> is missing or empty; CAP 1.2 requires it",
+            code="cap.element.missing",
+            file=where,
+            field=f"{path}{name}",
+        )
     return value
 
 
 def parse_time(value: str, where: str, element: str) -> dt.datetime:
     if not _CAP_TIME_RE.match(value):
-        raise CapError(f"{where}: <{element}> {value!r} is not a CAP time such as 2026-12-01T08:00:00+07:00")
+        raise CapError(
+            f"{where}: <{element}> {value!r} is not a CAP time such as 2026-12-01T08:00:00+07:00",
+            code="cap.element.time",
+            file=where,
+            field=element,
+            value=shown(value),
+        )
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise CapError(f"{where}: <{element}> {value!r} is not a valid date and time") from exc
+        raise CapError(
+            f"{where}: <{element}> {value!r} is not a valid date and time",
+            code="cap.element.time",
+            file=where,
+            field=element,
+            value=shown(value),
+        ) from exc
     return parsed
 
 
@@ -133,7 +150,13 @@ def _references(value: str | None, where: str) -> tuple[CapRef, ...]:
     for item in (value or "").split():
         parts = item.split(",")
         if len(parts) != 3 or not all(parts):
-            raise CapError(f"{where}: <references> entry {item!r} is not sender,identifier,sent")
+            raise CapError(
+                f"{where}: <references> entry {item!r} is not sender,identifier,sent",
+                code="cap.references.format",
+                file=where,
+                field="alert/references",
+                value=shown(item),
+            )
         refs.append(CapRef(parts[0], parts[1], parts[2]))
     return tuple(refs)
 
@@ -142,7 +165,12 @@ def _info(el: Element, where: str) -> CapInfo:
     path = "info/"
     categories = tuple(unicodedata.normalize("NFC", (c.text or "").strip()) for c in el.findall(_Q + "category"))
     if not categories or not all(categories):
-        raise CapError(f"{where}: <info/category> is missing; CAP 1.2 requires at least one")
+        raise CapError(
+            f"{where}: <info/category> is missing; CAP 1.2 requires at least one",
+            code="cap.element.missing",
+            file=where,
+            field="info/category",
+        )
     expires_text = _text(el, "expires")
     areas = []
     for a in el.findall(_Q + "area"):
@@ -176,16 +204,28 @@ def parse_alert(data: bytes, *, where: str) -> CapAlert:
     except DefusedXmlException as exc:
         raise CapError(
             f"{where}: refused: the XML declares a DTD or entities ({exc.__class__.__name__}); "
-            "CAP alerts need neither, and they could expand or read files"
+            "CAP alerts need neither, and they could expand or read files",
+            code="cap.xml.entities",
+            file=where,
         ) from exc
     except ET.ParseError as exc:
-        raise CapError(f"{where}: not XML ({exc}); a CAP alert is an XML <alert> document") from exc
+        raise CapError(
+            f"{where}: not XML ({exc}); a CAP alert is an XML <alert> document", code="cap.xml.invalid", file=where
+        ) from exc
     tag = str(root.tag)
     ns, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
     if local != "alert":
-        raise CapError(f"{where}: the root element is <{local}>, not <alert>; this is not a CAP alert")
+        raise CapError(
+            f"{where}: the root element is <{local}>, not <alert>; this is not a CAP alert",
+            code="cap.xml.not_alert",
+            file=where,
+        )
     if ns != CAP_NS:
-        raise CapError(f"{where}: <alert> is in the namespace {ns or '(none)'!r}; Loa reads CAP 1.2 ({CAP_NS})")
+        raise CapError(
+            f"{where}: <alert> is in the namespace {ns or '(none)'!r}; Loa reads CAP 1.2 ({CAP_NS})",
+            code="cap.xml.namespace",
+            file=where,
+        )
     identifier = _required(root, "identifier", where, "alert/")
     sender = _required(root, "sender", where, "alert/")
     sent = parse_time(_required(root, "sent", where, "alert/"), where, "alert/sent")
@@ -194,7 +234,12 @@ def parse_alert(data: bytes, *, where: str) -> CapAlert:
     scope = _required(root, "scope", where, "alert/")
     for name, value in (("identifier", identifier), ("sender", sender)):
         if re.search(r"[\s,<&]", value):
-            raise CapError(f"{where}: <alert/{name}> {value!r} has a space, comma, < or &; CAP 1.2 forbids them")
+            raise CapError(
+                f"{where}: <alert/{name}> {value!r} has a space, comma, < or &; CAP 1.2 forbids them",
+                code="cap.element.chars",
+                file=where,
+                field=f"alert/{name}",
+            )
     references = _references(_text(root, "references"), where)
     infos = root.findall(_Q + "info")
     vi = [i for i in infos if (_text(i, "language") or "").lower() in LANGUAGES_VI]
@@ -209,21 +254,60 @@ def check_airable(alert: CapAlert, *, now: dt.datetime) -> CapInfo | None:
     """
     where = alert.where
     if alert.status != "Actual":
-        raise CapError(f"{where}: <alert/status> is {alert.status}; only Actual alerts are broadcast")
+        raise CapError(
+            f"{where}: <alert/status> is {alert.status}; only Actual alerts are broadcast",
+            code="cap.not_actual",
+            file=where,
+            field="alert/status",
+            value=shown(alert.status),
+        )
     if alert.scope != "Public":
-        raise CapError(f"{where}: <alert/scope> is {alert.scope}; only Public alerts are broadcast")
+        raise CapError(
+            f"{where}: <alert/scope> is {alert.scope}; only Public alerts are broadcast",
+            code="cap.not_public",
+            file=where,
+            field="alert/scope",
+            value=shown(alert.scope),
+        )
     if alert.msg_type not in MSG_TYPES:
-        raise CapError(f"{where}: <alert/msgType> is {alert.msg_type}; Loa takes {', '.join(MSG_TYPES)}")
+        raise CapError(
+            f"{where}: <alert/msgType> is {alert.msg_type}; Loa takes {', '.join(MSG_TYPES)}",
+            code="cap.msg_type",
+            file=where,
+            field="alert/msgType",
+            value=shown(alert.msg_type),
+            allowed=", ".join(MSG_TYPES),
+        )
     if alert.msg_type in ("Update", "Cancel") and not alert.references:
-        raise CapError(f"{where}: <alert/references> is missing; an {alert.msg_type} names the alert it replaces")
+        raise CapError(
+            f"{where}: <alert/references> is missing; an {alert.msg_type} names the alert it replaces",
+            code="cap.element.missing",
+            file=where,
+            field="alert/references",
+        )
     if alert.msg_type == "Cancel":
         return alert.info
     if alert.info is None:
-        raise CapError(f"{where}: <info> with <language>vi-VN</language> is missing; Loa broadcasts Vietnamese")
+        raise CapError(
+            f"{where}: <info> with <language>vi-VN</language> is missing; Loa broadcasts Vietnamese",
+            code="cap.no_vietnamese",
+            file=where,
+            field="info/language",
+        )
     if alert.info.expires is None:
-        raise CapError(f"{where}: <info/expires> is missing; Loa needs to know until when the warning airs")
+        raise CapError(
+            f"{where}: <info/expires> is missing; Loa needs to know until when the warning airs",
+            code="cap.element.missing",
+            file=where,
+            field="info/expires",
+        )
     if alert.info.expires <= now:
-        raise CapError(f"{where}: <info/expires> {alert.info.expires.isoformat()} is past; the alert has expired")
+        raise CapError(
+            f"{where}: <info/expires> {alert.info.expires.isoformat()} is past; the alert has expired",
+            code="cap.expired",
+            file=where,
+            field="info/expires",
+        )
     return alert.info
 
 
@@ -310,7 +394,11 @@ def to_bulletin(
         descs = "; ".join(a.desc for a in info.areas) or "(no <area>)"
         raise CapError(
             f"{where}: <info/area> {descs} maps to no commune; add a [[cap_area]] row in schedules/ "
-            "(geocode or area_desc → communes) or use commune codes / names"
+            "(geocode or area_desc → communes) or use commune codes / names",
+            code="cap.area.unmapped",
+            file=where,
+            field="info/area",
+            value=shown(descs),
         )
     assert info.expires is not None
     sent_local = alert.sent.astimezone(tz)
@@ -360,7 +448,11 @@ def alert_xml(
 ) -> bytes:
     """A CAP 1.2 alert for an emergency bulletin (an Update referencing ``superseded`` when given)."""
     if tier_of(b.priority) != "emergency":
-        raise CapError(f"bulletin {b.id}: it is {b.priority}; only emergency bulletins are exported as CAP alerts")
+        raise CapError(
+            f"bulletin {b.id}: it is {b.priority}; only emergency bulletins are exported as CAP alerts",
+            code="cap.export.not_emergency",
+            bulletin=b.id,
+        )
     ET.register_namespace("", CAP_NS)
 
     def sub(parent: Element, name: str, text: str) -> Element:

@@ -79,7 +79,12 @@ def fetch_alert(url: str, *, settings: Settings) -> bytes:
             for chunk in response.iter_bytes():
                 data += chunk
                 if len(data) > limit:
-                    raise CapError(f"{clean}: larger than {limit} bytes; not a CAP alert Loa takes")
+                    raise CapError(
+                        f"{clean}: larger than {limit} bytes; not a CAP alert Loa takes",
+                        code="cap.too_large",
+                        file=clean,
+                        limit=limit,
+                    )
     except httpx.HTTPError as exc:
         raise LoaError(f"{clean}: cannot fetch the alert: {exc.__class__.__name__}: {exc}") from exc
     return data

@@ -1,4 +1,10 @@
-"""Bulletins and their revisions."""
+"""Bulletins and their revisions.
+
+Doors never write here: every change goes through ``pipeline.lifecycle``, which calls the
+functions that take a ``Connection`` (``save_in``, ``set_in`` …) inside its one transaction.
+``save_bulletins``, ``approve``, ``withdraw`` and ``end`` remain for tests' fixtures and write
+no audit entry.
+"""
 
 from __future__ import annotations
 

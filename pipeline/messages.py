@@ -183,6 +183,8 @@ VI: dict[str, str] = {
     "consultation.choices.count": "Câu hỏi lựa chọn cần từ 2 đến {limit} lựa chọn.",
     "consultation.choices.twice": "Có một lựa chọn bị lặp lại.",
     "consultation.choices.not_choice": "Chỉ câu hỏi loại lựa chọn (choice) mới có các lựa chọn.",
+    "consultation.merge.self": "Không thể gộp một ý kiến vào chính nó.",
+    "consultation.merge.chain": "Ý kiến #{answer} đã được gộp vào ý kiến #{into}; hãy gộp vào ý kiến đó.",
     "consultation.answer.empty": "Hãy viết nội dung phản hồi của cơ quan soạn thảo.",
     # --- a CAP 1.2 alert (pipeline/broadcast/cap.py, cap_import.py); its text follows the bulletin rules
     "cap.xml.invalid": "Cảnh báo CAP không phải tệp XML đọc được.",

@@ -195,10 +195,17 @@ def moderate(
         values["topic"] = topic.strip()[:80]
     if merged_into is not None:
         if merged_into == answer_id:
-            raise UsageError(f"answer {answer_id}: cannot be merged into itself")
+            raise UsageError(
+                f"answer {answer_id}: cannot be merged into itself", code="consultation.merge.self", answer=answer_id
+            )
         target = get_answer(db, campaign_id, merged_into)
         if target.merged_into is not None:
-            raise UsageError(f"answer {merged_into}: is itself merged into {target.merged_into}; merge into that one")
+            raise UsageError(
+                f"answer {merged_into}: is itself merged into {target.merged_into}; merge into that one",
+                code="consultation.merge.chain",
+                answer=merged_into,
+                into=target.merged_into,
+            )
         values["merged_into"] = merged_into
     if values:
         t = db.table("answers")

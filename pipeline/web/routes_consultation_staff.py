@@ -125,16 +125,8 @@ async def moderate(request: Request, consultation_id: int, answer_id: int, who: 
     except NotFoundError as exc:
         raise HTTPException(404, "Không tìm thấy ý kiến này.") from exc
     except UsageError as exc:
-        raise HTTPException(400, _vi_moderation_error(str(exc))) from exc
+        raise HTTPException(400, vietnamese(exc)) from exc
     return RedirectResponse(f"/consultations/{c.id}?ok={action}#a{answer_id}", status_code=303)
-
-
-def _vi_moderation_error(message: str) -> str:
-    if "into itself" in message:
-        return "Không thể gộp một ý kiến vào chính nó."
-    if "is itself merged" in message:
-        return "Ý kiến đích đã được gộp vào ý kiến khác; hãy gộp vào ý kiến đó."
-    return message
 
 
 @router.get("/consultations/{consultation_id}/answers/{answer_id}/voice")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
 from pipeline.errors import LoaError
+from pipeline.messages import vietnamese
 from pipeline.models import Bulletin, Commune
 from pipeline.produce import Producer
 from pipeline.web.auth import Authed, Reader, scope_communes
@@ -17,6 +19,7 @@ from pipeline.web.params import QueryDate
 from pipeline.web.routes_bulletins import visible_bulletin
 from pipeline.web.state import WebState, web_state
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
@@ -64,7 +67,8 @@ def preview_page(
             try:
                 plan, script = _producer(state).preview_script(day, chosen, slot_name, draft=draft)
             except LoaError as exc:
-                error = f"Không soạn được chương trình: {exc}"
+                log.info("preview %s %s %s: %s", chosen.code, day, slot_name, exc)
+                error = f"Không soạn được chương trình. {vietnamese(exc)}"
     query = {"commune": chosen.code if chosen else "", "date": day.isoformat(), "slot": slot_name}
     if draft is not None and draft.id is not None:
         query["bulletin"] = str(draft.id)

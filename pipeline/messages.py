@@ -87,6 +87,8 @@ VI: dict[str, str] = {
     "lifecycle.not_allowed": "Không thể {action_vi} khi bản tin {state_vi} (vai trò: {role_vi}); chưa có gì thay đổi.",
     "lifecycle.alert_cancelled": "Cảnh báo này đã bị cơ quan phát hành hủy; không thể duyệt hay thay đổi lại.",
     "lifecycle.not_found": "Không tìm thấy bản tin này.",
+    "lifecycle.language_not_yours": "Bạn không được giao đọc tiếng «{language}» cho bản tin này; chưa có gì được lưu.",
+    "user.reader_languages": "Người đọc phải đọc ít nhất một thứ tiếng.",
     "lifecycle.out_of_scope": "Nơi nhận «{target}» nằm ngoài phạm vi được giao; chưa có gì được lưu.",
     "lifecycle.title_taken": "Đã có bản tin #{bulletin} cùng tiêu đề và nguồn; hãy sửa bản tin đó hoặc đổi tiêu đề.",
     "lifecycle.key_reused": "Idempotency-Key này đã dùng cho một bản tin khác; hãy dùng khóa mới.",

@@ -39,6 +39,8 @@ def user_list(ctx: typer.Context, json_out: Annotated[bool, JSON_OPTION] = False
     table = Table("name", "role", "scope", "state")
     for u in users:
         scope = f"group {u.group}" if u.group else f"commune {u.commune}" if u.commune else "all"
+        if u.role == "reader":
+            scope = f"reads {','.join(u.languages)}; {', '.join(u.scope) or 'all'}"
         state = "disabled" if u.disabled else "active"
         if u.name in locked:
             state += f", locked since {_when(locked[u.name])} (loa user unlock {u.name})"

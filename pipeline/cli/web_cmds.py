@@ -29,7 +29,7 @@ def new_password(name: str, *, from_stdin: bool) -> str:
     return password
 
 
-user_app = typer.Typer(help="Web users: editors, approvers, commune operators.", no_args_is_help=True)
+user_app = typer.Typer(help="Web users: editors, approvers, commune operators, readers.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens for endpoints that pull their programs.", no_args_is_help=True)
 
 
@@ -68,37 +68,75 @@ def serve(
 def user_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="Login name.")],
-    role: Annotated[str, typer.Option("--role", help="admin, editor, approver or operator.")],
+    role: Annotated[str, typer.Option("--role", help="admin, editor, approver, operator or reader.")],
     group: Annotated[
-        str | None, typer.Option("--group", help="A culture center's group id (editor, approver).")
+        list[str] | None,
+        typer.Option("--group", help="A culture center's group id (editor, approver; a reader: repeatable)."),
     ] = None,
-    commune: Annotated[str | None, typer.Option("--commune", help="The operator's commune code.")] = None,
+    commune: Annotated[
+        list[str] | None, typer.Option("--commune", help="The operator's commune code (a reader: repeatable).")
+    ] = None,
+    languages: Annotated[
+        str, typer.Option("--languages", help="A reader's languages, comma-separated (e.g. hmn,pcc).")
+    ] = "",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
     ] = False,
 ) -> None:
     """Add a web user; the password is asked for (or read from stdin) and stored as an argon2 hash.
 
+    A reader records bulletins in the languages they read, for the communes of their groups
+    and communes (none given: every commune).
+
     Example: loa user add vanhoa-bx --role editor --group bat-xat
+
+    Example: loa user add doc-mong --role reader --languages hmn,pcc --group bat-xat
     """
     from pipeline.store.users import ROLES, add_user
     from pipeline.web.auth import hash_password
 
     app = ctx_of(ctx)
+    groups, communes = tuple(group or ()), tuple(commune or ())
+    langs = tuple(dict.fromkeys(x.strip() for x in languages.split(",") if x.strip()))
     if role not in ROLES:
         raise UsageError(f"--role {role}: use one of {', '.join(ROLES)}")
-    if group and commune:
-        raise UsageError("give --group or --commune, not both")
-    if role == "operator" and not commune:
-        raise UsageError("an operator works for one commune: add --commune CODE (see `loa communes`)")
-    if commune and app.deployment.commune(commune) is None:
-        raise NotFoundError(f"commune {commune}: not in the deployment; see `loa communes`")
-    if group and app.deployment.group(group) is None:
-        raise NotFoundError(f"group {group}: not in the deployment; see `loa communes`")
+    for code in communes:
+        if app.deployment.commune(code) is None:
+            raise NotFoundError(f"commune {code}: not in the deployment; see `loa communes`")
+    for gid in groups:
+        if app.deployment.group(gid) is None:
+            raise NotFoundError(f"group {gid}: not in the deployment; see `loa communes`")
+    if role == "reader":
+        known = {lang for c in app.deployment.communes for lang in c.languages}
+        if not langs:
+            raise UsageError("a reader reads at least one language: add --languages hmn,pcc (see `loa communes`)")
+        unknown = [x for x in langs if x not in known]
+        if unknown:
+            raise UsageError(f"--languages: {', '.join(unknown)} is not a language of the deployment's communes")
+    else:
+        if langs:
+            raise UsageError("--languages is for a reader (--role reader)")
+        if len(groups) > 1 or len(communes) > 1 or (groups and communes):
+            raise UsageError("give one --group or one --commune, not more (only a reader has several)")
+        if role == "operator" and not communes:
+            raise UsageError("an operator works for one commune: add --commune CODE (see `loa communes`)")
     password = new_password(name, from_stdin=password_stdin)
-    user = add_user(app.db, name, password_hash=hash_password(password), role=role, group=group, commune=commune)
-    audit.record(app.db, "cli", "user.added", f"user:{user.name}", role)
-    scope = f"group {user.group}" if user.group else f"commune {user.commune}" if user.commune else "everything"
+    reader = role == "reader"
+    user = add_user(
+        app.db,
+        name,
+        password_hash=hash_password(password),
+        role=role,
+        group=None if reader or not groups else groups[0],
+        commune=None if reader or not communes else communes[0],
+        languages=langs,
+        scope=groups + communes if reader else (),
+    )
+    audit.record(app.db, "cli", "user.added", f"user:{user.name}", role + (f", {','.join(langs)}" if langs else ""))
+    if reader:
+        scope = f"reads {','.join(user.languages)}; " + (", ".join(user.scope) or "every commune")
+    else:
+        scope = f"group {user.group}" if user.group else f"commune {user.commune}" if user.commune else "everything"
     console.print(f"added user {user.name} ({user.role}, {scope})", markup=False)
 
 

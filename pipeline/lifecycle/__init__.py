@@ -21,13 +21,17 @@ frozen dataclass. The table is ``table.TABLE`` and ``table.WHO``; the code asks 
                     editor  editor  editor     approver  approver                                   device
                     approver approver approver
                     agency  agency  agency
+                                    reader
 
     ·  refused: ``lifecycle.not_allowed`` (fields action, state, role)
     ✗  refused: ``lifecycle.alert_cancelled`` — nothing of a cancelled alert moves again
     a role outside "who may" is refused with ``lifecycle.not_allowed`` whatever the state
 
 Submitting a bulletin whose title and source name a stored one is a ``revise`` of it.
-``recording`` is attaching, replacing or removing the recording of one language.
+``recording`` is attaching, replacing or removing the recording of one language; a
+``reader`` attaches or replaces (never removes) recordings of the languages they read, for
+bulletins that air in a commune of their scope in one of those languages
+(``lifecycle.language_not_yours`` otherwise).
 
 Rules that hold from every door:
 

@@ -84,7 +84,18 @@ def load_in(conn: Connection, db: Database, actor: Actor, bulletin_id: int, depl
         assert deployment is not None, "a scoped actor needs the deployment"
         if not {c.code for c in deployment.targeted(b.targets)} & actor.communes:
             raise _not_found(bulletin_id)
+    if actor.languages is not None and not reader_languages(actor, b, deployment):
+        raise _not_found(bulletin_id)
     return b
+
+
+def reader_languages(actor: Actor, b: Bulletin, deployment: Deployment | None) -> frozenset[str]:
+    """The languages of ``actor``'s (a reader's) that ``b`` airs in a commune of their scope."""
+    if actor.languages is None:
+        return frozenset(b.languages)
+    assert deployment is not None, "a reader needs the deployment"
+    reached = [c for c in deployment.targeted(b.targets) if actor.communes is None or c.code in actor.communes]
+    return frozenset(lang for c in reached for lang in c.languages if lang in b.languages and lang in actor.languages)
 
 
 def record_events(conn: Connection, db: Database, before: str, after: Bulletin) -> None:

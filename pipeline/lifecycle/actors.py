@@ -21,10 +21,18 @@ class Actor:
     communes: frozenset[str] | None = None  # the communes it may address; None: every one
     agency: str | None = None  # an agency acts only on bulletins it submitted
     client: str | None = None  # the client address, when a door knows it
+    languages: frozenset[str] | None = None  # a reader acts on recordings of these languages only
 
     @property
     def scoped(self) -> bool:
         return self.communes is not None
+
+
+def reader_communes(user: User, deployment: Deployment) -> frozenset[str]:
+    """The communes of a reader's scope (groups and communes); every commune when it is empty."""
+    if not user.scope:
+        return frozenset(c.code for c in deployment.communes)
+    return frozenset(c.code for c in deployment.targeted(user.scope))
 
 
 def cli() -> Actor:
@@ -37,7 +45,10 @@ def system(name: str = "system") -> Actor:
 
 
 def web_user(user: User, deployment: Deployment, *, client: str | None = None) -> Actor:
-    """A staff member or an operator logged in to the web: role, group or commune scope."""
+    """A staff member, an operator or a reader logged in to the web: role, scope (and a reader's languages)."""
+    if user.role == "reader":
+        return Actor("reader", user.name, reader_communes(user, deployment), client=client,
+                     languages=frozenset(user.languages))  # fmt: skip
     communes: frozenset[str] | None = None
     if user.role != "admin":
         if user.commune:

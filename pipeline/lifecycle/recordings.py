@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.errors import NotFoundError
-from pipeline.lifecycle.actions import load_in, record_events, set_state
+from pipeline.errors import NotFoundError, UsageError
+from pipeline.lifecycle.actions import load_in, reader_languages, record_events, set_state
 from pipeline.lifecycle.actors import Actor
-from pipeline.lifecycle.table import move
+from pipeline.lifecycle.table import move, refuse_removal
 from pipeline.models import Bulletin, Deployment, Recording
 from pipeline.store import Database, audit
 from pipeline.store import recordings as recording_store
@@ -36,6 +36,13 @@ def attach_recording(
     with db.begin() as conn:
         b = load_in(conn, db, actor, rec.bulletin_id, deployment)
         nxt = move(b.status, "recording", actor.role, bulletin_id=b.id)
+        if actor.languages is not None and rec.language not in reader_languages(actor, b, deployment):
+            raise UsageError(
+                f"bulletin {b.id}: {actor.name} does not read {rec.language} for a commune of its scope",
+                code="lifecycle.language_not_yours",
+                bulletin=b.id,
+                language=rec.language,
+            )
         stored, outcome = recording_store.save_in(conn, db, rec)
         if outcome == "unchanged":
             return RecordingChange(b, stored, outcome, b.status)
@@ -56,6 +63,7 @@ def remove_recording(
     with db.begin() as conn:
         b = load_in(conn, db, actor, bulletin_id, deployment)
         nxt = move(b.status, "recording", actor.role, bulletin_id=bulletin_id)
+        refuse_removal(b.status, actor.role, bulletin_id=bulletin_id)
         removed = recording_store.remove_in(conn, db, bulletin_id, language)
         if removed is None:
             raise NotFoundError(

@@ -15,14 +15,15 @@ NEW = "new"  # not stored yet
 STATES = ("draft", "approved", "withdrawn", "superseded", "cancelled", "expired")
 #: ``recording`` is attaching, replacing or removing one; ``decide`` is a commune's decision.
 ACTIONS = ("submit", "revise", "recording", "approve", "withdraw", "cancel", "supersede", "expire", "decide")
-ROLES = ("system", "admin", "editor", "approver", "agency", "operator", "device")
+ROLES = ("system", "admin", "editor", "approver", "agency", "operator", "device", "reader")
 
 #: Who may do each action (``system`` is the CLI, the scheduler and CAP import).
 WHO: dict[str, frozenset[str]] = {
     # culture-center staff write bulletins (editors and approvers alike), agencies submit theirs
     "submit": frozenset({"system", "admin", "editor", "approver", "agency"}),
     "revise": frozenset({"system", "admin", "editor", "approver", "agency"}),
-    "recording": frozenset({"system", "admin", "editor", "approver", "agency"}),
+    # a reader records the languages they read, in their scope (``load_in``, ``attach_recording``)
+    "recording": frozenset({"system", "admin", "editor", "approver", "agency", "reader"}),
     "approve": frozenset({"system", "admin", "approver"}),
     "withdraw": frozenset({"system", "admin", "approver"}),
     "cancel": frozenset({"system"}),
@@ -30,6 +31,8 @@ WHO: dict[str, frozenset[str]] = {
     "expire": frozenset({"system"}),
     "decide": frozenset({"admin", "operator", "device"}),
 }
+#: Roles that may attach or replace a recording but not remove one (``remove_recording``).
+ATTACH_ONLY = frozenset({"reader"})
 
 #: What the Vietnamese messages (``pipeline/messages.py``) call the states, actions and roles.
 STATE_VI = {NEW: "mới"} | {state: lower(BULLETIN, state) for state in STATES}  # pipeline/labels.py
@@ -52,6 +55,7 @@ ROLE_VI = {
     "agency": "cơ quan gửi tin",
     "operator": "đài truyền thanh xã",
     "device": "thiết bị",
+    "reader": "người đọc",
 }
 
 _D, _A, _W, _S, _C, _E = STATES
@@ -99,6 +103,22 @@ def refusal_code(state: str, action: str, role: str) -> str | None:
     if (state, action) in TABLE:
         return None
     return "lifecycle.alert_cancelled" if state == _C else "lifecycle.not_allowed"
+
+
+def refuse_removal(state: str, role: str, *, bulletin_id: int) -> None:
+    """A role in ``ATTACH_ONLY`` may not remove a recording: ``lifecycle.not_allowed``."""
+    if role in ATTACH_ONLY:
+        raise UsageError(
+            f"bulletin {bulletin_id}: a {role} may attach or replace a recording, not remove one",
+            code="lifecycle.not_allowed",
+            action="recording",
+            state=state,
+            role=role,
+            bulletin=bulletin_id,
+            action_vi="gỡ bản ghi",
+            state_vi=STATE_VI.get(state, state),
+            role_vi=ROLE_VI[role],
+        )
 
 
 def move(state: str, action: str, role: str, *, bulletin_id: int | None = None) -> str:

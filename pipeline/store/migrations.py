@@ -630,6 +630,13 @@ def _v22_enrollment_codes(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v23_readers(conn: Connection) -> None:
+    # A reader (role ``reader``): the languages they read and their scope (group ids and
+    # commune codes, JSON lists); other roles keep group_id/commune.
+    conn.execute(sa.text("ALTER TABLE users ADD COLUMN languages JSON"))
+    conn.execute(sa.text("ALTER TABLE users ADD COLUMN scope JSON"))
+
+
 #: (version, description, function), applied in version order; gaps are allowed.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
@@ -646,4 +653,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (18, "indexes for the public version: programs.built_at, bulletins.updated_at", _v18_public_version),
     (21, "devices: the commune player's heartbeat, enrollment, token rotation", _v21_devices),
     (22, "one-time enrollment codes for devices", _v22_enrollment_codes),
+    (23, "users: a reader's languages and scope", _v23_readers),
 ]

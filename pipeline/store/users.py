@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from pipeline.errors import NotFoundError, UsageError
 from pipeline.store.db import Database, as_utc, utcnow
 
-ROLES = ("admin", "editor", "approver", "operator")
+ROLES = ("admin", "editor", "approver", "operator", "reader")
 REPORT_KINDS = ("played", "problem")
 
 
@@ -29,6 +29,8 @@ class User:
     group: str | None = None  # a culture center: the communes of that group
     commune: str | None = None  # an operator's one commune
     disabled: bool = False
+    languages: tuple[str, ...] = ()  # a reader's languages (codes of the deployment's languages)
+    scope: tuple[str, ...] = ()  # a reader's groups and communes (ids, codes); empty: every commune
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +56,25 @@ def _user(row: RowMapping) -> User:
         group=row["group_id"],
         commune=row["commune"],
         disabled=bool(row["disabled"]),
+        languages=tuple(row.get("languages") or ()),
+        scope=tuple(row.get("scope") or ()),
     )
 
 
 def add_user(
-    db: Database, name: str, *, password_hash: str, role: str, group: str | None = None, commune: str | None = None
+    db: Database,
+    name: str,
+    *,
+    password_hash: str,
+    role: str,
+    group: str | None = None,
+    commune: str | None = None,
+    languages: tuple[str, ...] = (),
+    scope: tuple[str, ...] = (),
 ) -> User:
     if role not in ROLES:
         raise UsageError(f"user {name}: unknown role {role!r}; use one of {', '.join(ROLES)}")
+    _check_reader(name, role, languages, scope)
     t = db.table("users")
     try:
         with db.engine.begin() as conn:
@@ -72,6 +85,8 @@ def add_user(
                     role=role,
                     group_id=group,
                     commune=commune,
+                    languages=list(languages) if role == "reader" else None,
+                    scope=list(scope) if role == "reader" else None,
                     disabled=False,
                     created_at=utcnow(),
                 )
@@ -79,6 +94,13 @@ def add_user(
     except IntegrityError as exc:
         raise UsageError(f"user {name}: already exists; choose another name") from exc
     return get_user(db, int(new_id))
+
+
+def _check_reader(name: object, role: str, languages: tuple[str, ...], scope: tuple[str, ...]) -> None:
+    if role == "reader" and not languages:
+        raise UsageError(f"user {name}: a reader reads at least one language", code="user.reader_languages")
+    if role != "reader" and (languages or scope):
+        raise UsageError(f"user {name}: only a reader has languages and a list of groups and communes")
 
 
 def get_user(db: Database, user_id: int) -> User:
@@ -223,12 +245,30 @@ def set_disabled(db: Database, user_id: int, disabled: bool) -> None:
             conn.execute(s.delete().where(s.c.user_id == user_id))
 
 
-def set_role_scope(db: Database, user_id: int, *, role: str, group: str | None, commune: str | None) -> None:
+def set_role_scope(
+    db: Database,
+    user_id: int,
+    *,
+    role: str,
+    group: str | None,
+    commune: str | None,
+    languages: tuple[str, ...] = (),
+    scope: tuple[str, ...] = (),
+) -> None:
     if role not in ROLES:
         raise UsageError(f"user {user_id}: unknown role {role!r}; use one of {', '.join(ROLES)}")
+    _check_reader(user_id, role, languages, scope)
+    reader = role == "reader"
+    values = {
+        "role": role,
+        "group_id": group,
+        "commune": commune,
+        "languages": list(languages) if reader else None,
+        "scope": list(scope) if reader else None,
+    }
     t = db.table("users")
     with db.begin() as conn:
-        conn.execute(t.update().where(t.c.id == user_id).values(role=role, group_id=group, commune=commune))
+        conn.execute(t.update().where(t.c.id == user_id).values(**values))
 
 
 def end_sessions(db: Database, user_id: int, *, keep: str | None = None) -> None:

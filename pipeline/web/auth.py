@@ -24,6 +24,7 @@ from fastapi import Depends, HTTPException, Request
 from itsdangerous import BadSignature, Signer
 
 from pipeline.files import local_secret
+from pipeline.lifecycle.actors import reader_communes
 from pipeline.models import Bulletin, Deployment
 from pipeline.store import users as user_store
 from pipeline.store.users import User
@@ -242,6 +243,8 @@ def require_commune(code: str, request: Request) -> Authed:
     """A dependency for ``/communes/{code}/…``: a user whose scope includes that commune, else 404."""
     who = require_login(request)
     state = web_state(request)
+    if who.user.role == "reader":  # a reader has the reading queue, not the commune's pages
+        raise HTTPException(status_code=404, detail="Không tìm thấy xã này.")
     if state.deployment.commune(code) is None or code not in scope_communes(who.user, state.deployment):
         raise HTTPException(status_code=404, detail="Không tìm thấy xã này.")
     return who
@@ -271,6 +274,8 @@ def scope_communes(user: User, deployment: Deployment) -> set[str]:
     """The commune codes a user may see."""
     if user.role == "admin":
         return {c.code for c in deployment.communes}
+    if user.role == "reader":  # groups and communes, every one when empty
+        return set(reader_communes(user, deployment))
     if user.commune:
         return {user.commune}
     if user.group:
@@ -279,6 +284,8 @@ def scope_communes(user: User, deployment: Deployment) -> set[str]:
 
 
 def scope_is_all(user: User) -> bool:
+    if user.role == "reader":
+        return not user.scope
     return user.role == "admin" or (not user.commune and not user.group)
 
 

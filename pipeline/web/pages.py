@@ -25,7 +25,13 @@ from pipeline.web.state import web_state
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-ROLE_VI = {"admin": "Quản trị", "editor": "Biên tập", "approver": "Duyệt tin", "operator": "Đài xã"}
+ROLE_VI = {
+    "admin": "Quản trị",
+    "editor": "Biên tập",
+    "approver": "Duyệt tin",
+    "operator": "Đài xã",
+    "reader": "Người đọc",
+}
 SLOT_VI = {"morning": "Buổi sáng", "noon": "Buổi trưa", "evening": "Buổi chiều", "night": "Buổi tối"}
 NOTICES = {
     "added": "Đã lưu bản tin mới (nháp, cần duyệt).",

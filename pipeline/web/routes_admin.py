@@ -34,6 +34,28 @@ USER_NOTICES = {
 }
 
 
+async def _languages(request: Request, state: WebState, role: str) -> tuple[tuple[str, ...], str | None]:
+    """A reader's languages (the checkboxes ``languages``), and an error if there are none or unknown ones."""
+    if role != "reader":
+        return (), None
+    chosen = tuple(v for v in (await request.form()).getlist("languages") if isinstance(v, str))
+    known = deployment_languages(state)
+    if not chosen:
+        return (), "Người đọc phải đọc ít nhất một thứ tiếng."
+    if any(lang not in known for lang in chosen):
+        return (), "Thứ tiếng này không có trong danh sách."
+    return tuple(sorted(set(chosen), key=known.index)), None
+
+
+def deployment_languages(state: WebState) -> list[str]:
+    """Every language of the deployment's communes, in first-seen order."""
+    return list(dict.fromkeys(lang for c in state.deployment.communes for lang in c.languages))
+
+
+def _reader_scope(role: str, group: str | None, commune: str | None) -> tuple[str, ...]:
+    return tuple(x for x in (group, commune) if x) if role == "reader" else ()
+
+
 async def _form(request: Request) -> dict[str, str]:
     form = await request.form()
     return {k: unicodedata.normalize("NFC", v.strip()) for k, v in form.items() if isinstance(v, str)}
@@ -68,6 +90,7 @@ def _users_page(request: Request, state: WebState, *, error: str | None = None, 
         locked=user_store.locked_accounts(state.db),
         deployment=state.deployment,
         roles=ROLES,
+        languages=deployment_languages(state),
         error=error,
         notice_text=USER_NOTICES.get(request.query_params.get("ok", "")),
     )
@@ -84,6 +107,8 @@ async def create_user(request: Request, who: Admin) -> Response:
     f = await _form(request)
     name, role, password = f.get("name", ""), f.get("role", ""), f.get("password", "")
     group, commune, error = _scope(state, role, f.get("scope", ""))
+    langs, lang_error = await _languages(request, state, role)
+    error = error or lang_error
     if not name or len(name) > 64 or any(c.isspace() for c in name):
         error = "Tên đăng nhập phải có từ 1 đến 64 ký tự, không có dấu cách."
     elif len(password) < MIN_PASSWORD:
@@ -91,12 +116,20 @@ async def create_user(request: Request, who: Admin) -> Response:
     if error is None:
         try:
             user = user_store.add_user(
-                state.db, name, password_hash=hash_password(password), role=role, group=group, commune=commune
+                state.db,
+                name,
+                password_hash=hash_password(password),
+                role=role,
+                group=None if role == "reader" else group,
+                commune=None if role == "reader" else commune,
+                languages=langs,
+                scope=_reader_scope(role, group, commune),
             )
         except UsageError:
             error = f"Đã có người dùng tên {name}; hãy chọn tên khác."
         else:
-            audit.record(state.db, who.user.name, "user.added", f"user:{user.name}", role, client=_client(request))
+            detail = role + (f", tiếng {','.join(langs)}" if langs else "")
+            audit.record(state.db, who.user.name, "user.added", f"user:{user.name}", detail, client=_client(request))
             return RedirectResponse("/admin/users?ok=created", status_code=303)
     return _users_page(request, state, error=error, status=400)
 
@@ -117,13 +150,25 @@ async def update_user(request: Request, user_id: int, who: Admin) -> Response:
     f = await _form(request)
     role = f.get("role", "")
     group, commune, error = _scope(state, role, f.get("scope", ""))
+    langs, lang_error = await _languages(request, state, role)
+    error = error or lang_error
     if target.id == who.user.id and role != "admin":
         error = "Bạn không thể tự bỏ quyền quản trị của mình."
     if error is not None:
         return _users_page(request, state, error=f"{target.name}: {error}", status=400)
-    user_store.set_role_scope(state.db, target.id, role=role, group=group, commune=commune)
+    reader = role == "reader"
+    user_store.set_role_scope(
+        state.db,
+        target.id,
+        role=role,
+        group=None if reader else group,
+        commune=None if reader else commune,
+        languages=langs,
+        scope=_reader_scope(role, group, commune),
+    )
     scope = f"nhóm {group}" if group else f"xã {commune}" if commune else "tất cả"
-    audit.record(state.db, who.user.name, "user.changed", f"user:{target.name}", f"{role}, {scope}")
+    spoken = f", tiếng {','.join(langs)}" if reader else ""
+    audit.record(state.db, who.user.name, "user.changed", f"user:{target.name}", f"{role}, {scope}{spoken}")
     return RedirectResponse("/admin/users?ok=saved", status_code=303)
 
 

@@ -142,6 +142,8 @@ def _home(role: str, commune: str | None) -> str:
         return f"/communes/{commune}"
     if role == "approver":
         return "/bulletins?status=draft"
+    if role == "reader":
+        return "/readings"
     return "/bulletins"
 
 

@@ -7,7 +7,7 @@ DEB_PACKAGES := ffmpeg espeak-ng openssh-server openssh-client mpv chromium ipro
 # PyAV is built against Debian's FFmpeg (same libraries as the ffmpeg binary; its own wheel's LAME is ~2x slower)
 DEB_PACKAGES += libavcodec-dev libavdevice-dev libavfilter-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev pkg-config gcc python3-dev
 
-.PHONY: setup debs venv voices test lint format demo bench bench-intelligibility clean
+.PHONY: setup debs venv voices test lint format demo bench bench-public bench-intelligibility clean
 
 setup: debs venv voices
 
@@ -62,7 +62,14 @@ demo: setup
 
 bench: setup
 	$(BIN)/loa --config loa.toml bench
+	$(MAKE) bench-public
 	$(MAKE) bench-intelligibility
+
+# The public side under Locust, cached against built-per-request, idle and during a nightly (docs/benchmarks.md); ~20 min.
+bench-public: setup
+	$(BIN)/pip install -q -e '.[load]'
+	$(BIN)/python benchmarks/public_load.py --json data/bench/public_load.json
+	LOA_CORPUS_EXAMPLES=200 $(BIN)/python -m pytest tests/test_hostile_corpus.py -q -p no:cacheprovider
 
 # How much of the offline voice a recogniser makes out (docs/intelligibility.md); ~1 h on 2 cores.
 bench-intelligibility: setup

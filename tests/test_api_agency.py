@@ -69,6 +69,7 @@ def test_good_file_is_201_awaiting_and_same_key_gives_same_id(api: tuple[Web, di
     other = bulletin_file(start=start, end=end, title="Một bản tin khác")
     r3 = c.post("/api/v1/bulletins", content=other.encode(), headers=headers)
     assert r3.status_code == 409 and "Idempotency-Key" in r3.json()["detail"]
+    assert r3.json()["code"] == "lifecycle.key_reused"
     assert len(bulletin_store.list_bulletins(web.db)) == 1
     # the approver of the culture center sees it waiting
     approver = web.client("bientap")
@@ -146,7 +147,8 @@ def test_scope_403_other_agency_404_revoked_and_unknown_401(api: tuple[Web, dict
     assert ok.status_code == 201
     bid = ok.json()["id"]
     assert c.get(f"/api/v1/bulletins/{bid}", headers=auth(tokens["bat-xat"])).status_code == 200
-    assert c.get(f"/api/v1/bulletins/{bid}", headers=auth(tokens["so-yte"])).status_code == 404
+    other_agency = c.get(f"/api/v1/bulletins/{bid}", headers=auth(tokens["so-yte"]))
+    assert other_agency.status_code == 404 and other_agency.json()["code"] == "lifecycle.not_found"
     # another agency cannot take over the bulletin by sending the same title and source
     same = bulletin_file(start=start, end=end, targets=["all"], body="Nội dung khác.")
     assert c.post("/api/v1/bulletins", content=same.encode(), headers=auth(tokens["so-yte"], **MD)).status_code == 409

@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from pipeline import labels, lifecycle
 from pipeline.audio.levels import LEVEL_WARNINGS_VI, check_reading
-from pipeline.errors import BulletinError, LoaError, RecordingRefused, UsageError
+from pipeline.errors import BulletinError, LoaError, NotFoundError, RecordingRefused, UsageError
 from pipeline.intake import MAX_FILE_BYTES, parse_bulletin, prepare_recording
 from pipeline.messages import vietnamese
 from pipeline.models import LANGUAGES, Bulletin, Deployment
@@ -355,7 +355,9 @@ def _created(request: Request, b: Bulletin, outcome: str, warnings: list[str]) -
 def _replay(request: Request, agency: Agency, found: tuple[int, str], digest: str) -> Response:
     bulletin_id, stored_digest = found
     if stored_digest != digest:
-        raise HTTPException(409, "Idempotency-Key này đã dùng cho một bản tin khác; hãy dùng khóa mới.")
+        return _refusal(
+            UsageError("Idempotency-Key was used for another request; use a new key", code="lifecycle.key_reused")
+        )
     b = bulletin_store.get_bulletin(web_state(request).db, bulletin_id)
     return _created(request, b, "replayed", [])
 
@@ -363,8 +365,10 @@ def _replay(request: Request, agency: Agency, found: tuple[int, str], digest: st
 def own_bulletin(request: Request, agency: Agency, bulletin_id: int) -> Bulletin:
     """The agency's own bulletin, else 404 as if it did not exist."""
     state = web_state(request)
-    if agency_store.owner_of(state.db, bulletin_id) != agency.name:
-        raise HTTPException(404, f"Không tìm thấy bản tin {bulletin_id} của cơ quan này.")
+    if agency_store.owner_of(state.db, bulletin_id) != agency.name:  # the app answers 404 with its code
+        raise NotFoundError(
+            f"bulletin {bulletin_id}: not this agency's", code="lifecycle.not_found", bulletin=bulletin_id
+        )
     return bulletin_store.get_bulletin(state.db, bulletin_id)
 
 

@@ -188,6 +188,21 @@ VI: dict[str, str] = {
     "consultation.merge.self": "Không thể gộp một ý kiến vào chính nó.",
     "consultation.merge.chain": "Ý kiến #{answer} đã được gộp vào ý kiến #{into}; hãy gộp vào ý kiến đó.",
     "consultation.answer.empty": "Hãy viết nội dung phản hồi của cơ quan soạn thảo.",
+    # --- a commune's decision on a normal bulletin (pipeline/broadcast/decisions.py)
+    "decision.not_normal": (
+        "bản tin #{bulletin}: chỉ bản tin thông thường mới do xã quyết định; bản tin ưu tiên và khẩn cấp phải phát"
+    ),
+    "decision.not_targeted": "bản tin #{bulletin}: bản tin này không gửi cho xã {commune_name}",
+    "decision.not_approved": "bản tin #{bulletin}: bản tin chưa được duyệt hoặc đã thôi phát; chưa thể quyết định",
+    "decision.expired": "bản tin #{bulletin}: bản tin đã hết hiệu lực ngày {valid_until}",
+    "decision.unknown": "bản tin #{bulletin}: quyết định '{value}' không hợp lệ; chọn nhận, hoãn hoặc từ chối",
+    "decision.reason.too_long": "bản tin #{bulletin}: lý do dài quá {limit} ký tự; hãy viết ngắn lại",
+    "decision.reason.missing": "bản tin #{bulletin}: hãy ghi lý do từ chối",
+    "decision.until.missing": "bản tin #{bulletin}: hãy chọn ngày phát (hoãn đến ngày nào)",
+    "decision.until.past": "bản tin #{bulletin}: ngày hoãn đến phải sau hôm nay ({today})",
+    "decision.until.after_validity": (
+        "bản tin #{bulletin}: bản tin chỉ có hiệu lực đến {valid_until}; hãy chọn ngày sớm hơn hoặc từ chối bản tin"
+    ),
     # --- a CAP 1.2 alert (pipeline/broadcast/cap.py, cap_import.py); its text follows the bulletin rules
     "cap.xml.invalid": "Cảnh báo CAP không phải tệp XML đọc được.",
     "cap.xml.entities": "Cảnh báo CAP khai báo DTD hoặc thực thể XML; hệ thống không nhận loại tệp này.",

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.broadcast.decisions import check_decision
 from pipeline.errors import BulletinError
+from pipeline.messages import vietnamese
 from pipeline.models import Bulletin, Decision
 from pipeline.produce import Producer
 from pipeline.store import bulletins as bulletin_store
@@ -52,7 +53,9 @@ def test_the_rule_refuses_with_a_vietnamese_reason(
     assert y_ty is not None
     with pytest.raises(BulletinError) as err:
         check_decision(bulletin, y_ty, decision, until=until, reason=reason, by="user:op", today=TODAY)
-    assert str(err.value).startswith("bản tin #7: ") and message in str(err.value)
+    assert str(err.value).startswith("bulletin 7: ") and err.value.code.startswith("decision.")
+    said = vietnamese(err.value)
+    assert said.startswith("bản tin #7: ") and message in said
 
 
 def test_the_rule_accepts_and_keeps_only_what_belongs(project: Project) -> None:

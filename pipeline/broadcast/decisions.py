@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from pipeline.errors import BulletinError
 from pipeline.models import DECISIONS, Bulletin, Commune, Decision, tier_of
+from pipeline.textrules import shown
 
 MAX_REASON_CHARS = 500
 #: Decisions keyed by (bulletin id, commune code), as the plan takes them.
@@ -41,34 +42,63 @@ def check_decision(
     by: str,
     today: dt.date,
 ) -> Decision:
-    """The decision if it is allowed, else a ``BulletinError`` in Vietnamese saying what to fix."""
-    where = f"bản tin #{b.id}"
+    """The decision if it is allowed, else a ``BulletinError`` whose code says what to fix.
+
+    The English message is the command line's; pages show the Vietnamese of the code
+    (``decision.*`` in ``pipeline/messages.py``).
+    """
+    where = f"bulletin {b.id}"
+
+    def refuse(message: str, code: str, **fields: object) -> BulletinError:
+        return BulletinError(f"{where}: {message}", code=code, bulletin=b.id, **fields)
+
     if tier_of(b.priority) != "normal":
-        raise BulletinError(
-            f"{where}: chỉ bản tin thông thường mới do xã quyết định; bản tin ưu tiên và khẩn cấp phải phát"
+        raise refuse(
+            "only normal bulletins are the commune's to decide; priority and emergency ones air",
+            code="decision.not_normal",
         )
     if not targets(b, commune):
-        raise BulletinError(f"{where}: bản tin này không gửi cho xã {commune.name}")
+        raise refuse(f"not sent to the commune {commune.name}", code="decision.not_targeted", commune_name=commune.name)
     if b.status != "approved":
-        raise BulletinError(f"{where}: bản tin chưa được duyệt hoặc đã thôi phát; chưa thể quyết định")
+        raise refuse("not approved, or no longer airing; nothing to decide yet", code="decision.not_approved")
     if b.valid_until < today:
-        raise BulletinError(f"{where}: bản tin đã hết hiệu lực ngày {b.valid_until:%d/%m/%Y}")
+        raise refuse(
+            f"valid until {b.valid_until}, which has passed",
+            code="decision.expired",
+            valid_until=f"{b.valid_until:%d/%m/%Y}",
+        )
     if decision not in DECISIONS:
-        raise BulletinError(f"{where}: quyết định {decision!r} không hợp lệ; chọn nhận, hoãn hoặc từ chối")
+        raise refuse(
+            f"decision {decision!r} is not one of {', '.join(DECISIONS)}",
+            code="decision.unknown",
+            value=shown(decision),
+        )
     reason = unicodedata.normalize("NFC", reason).strip()
     if len(reason) > MAX_REASON_CHARS:
-        raise BulletinError(f"{where}: lý do dài quá {MAX_REASON_CHARS} ký tự; hãy viết ngắn lại")
+        raise refuse(
+            f"the reason has more than {MAX_REASON_CHARS} characters; shorten it",
+            code="decision.reason.too_long",
+            field="reason",
+            limit=MAX_REASON_CHARS,
+        )
     if decision == "declined" and not reason:
-        raise BulletinError(f"{where}: hãy ghi lý do từ chối")
+        raise refuse("a declined bulletin needs a reason", code="decision.reason.missing", field="reason")
     if decision == "deferred":
         if until is None:
-            raise BulletinError(f"{where}: hãy chọn ngày phát (hoãn đến ngày nào)")
+            raise refuse("a deferral needs the day it airs instead", code="decision.until.missing", field="until")
         if until <= today:
-            raise BulletinError(f"{where}: ngày hoãn đến phải sau hôm nay ({today:%d/%m/%Y})")
+            raise refuse(
+                f"the day of a deferral must be after today ({today})",
+                code="decision.until.past",
+                field="until",
+                today=f"{today:%d/%m/%Y}",
+            )
         if until > b.valid_until:
-            raise BulletinError(
-                f"{where}: bản tin chỉ có hiệu lực đến {b.valid_until:%d/%m/%Y}; "
-                "hãy chọn ngày sớm hơn hoặc từ chối bản tin"
+            raise refuse(
+                f"valid until {b.valid_until}; choose an earlier day or decline it",
+                code="decision.until.after_validity",
+                field="until",
+                valid_until=f"{b.valid_until:%d/%m/%Y}",
             )
     else:
         until = None

@@ -112,7 +112,7 @@ async def decide(request: Request, code: str, who: CommuneUser) -> Response:
             deployment=state.deployment,
         )
     except BulletinError as exc:
-        return _page(request, state, commune, status=400, error=str(exc), failed_bulletin=b.id)
+        return _page(request, state, commune, status=400, error=vietnamese(exc), failed_bulletin=b.id)
     except UsageError as exc:
         return _page(request, state, commune, status=400, error=vietnamese(exc), failed_bulletin=b.id)
     return RedirectResponse(f"/communes/{code}/decisions?ok={d.decision}", status_code=303)
@@ -197,7 +197,7 @@ async def api_decide(request: Request, endpoint: EndpointDep) -> Response:
             deployment=state.deployment,
         )
     except BulletinError as exc:
-        raise HTTPException(400, str(exc)) from exc
+        raise HTTPException(400, vietnamese(exc)) from exc
     except UsageError as exc:
         raise HTTPException(400, vietnamese(exc)) from exc
     return JSONResponse(_bulletin_json(b, stored))

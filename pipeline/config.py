@@ -205,6 +205,10 @@ class RunnerSettings(_Section):
     retry_backoff_max_s: float = Field(default=300.0, ge=0)
     stall_timeout_s: float = Field(default=3600.0, gt=0)  # no unit finished for this long: the rest fail
     broker_wait_s: float = Field(default=120.0, gt=0)  # the broker unreachable for this long: the rest fail
+    # failover (pipeline/liveness.py): workers and runs beat every heartbeat_s; silent for
+    # heartbeat_timeout_s, a worker's units are sent again and a run is marked failed by any host
+    heartbeat_s: float = Field(default=5.0, gt=0, le=60)
+    heartbeat_timeout_s: float = Field(default=30.0, ge=2)
 
 
 class ConsultationSettings(_Section):

@@ -316,6 +316,7 @@ class Run:
     failures: tuple[dict[str, Any], ...] = ()
     host: str | None = None
     pid: int | None = None
+    heartbeat_at: dt.datetime | None = None  # the running process's last beat
 
 
 @dataclass(frozen=True, slots=True)

@@ -407,10 +407,12 @@ class Producer:
     @contextmanager
     def _run(self, kind: str, day: dt.date | None) -> Iterator[_RunRecord]:
         """A run record that always ends: done, partial, or failed with the reason."""
-        run_store.reap_stale_runs(self.db)
+        r = self.settings.runner
+        run_store.reap_stale_runs(self.db, heartbeat_timeout_s=r.heartbeat_timeout_s)
         record = _RunRecord(run_store.start_run(self.db, kind, day))
         try:
-            yield record
+            with run_store.RunHeartbeat(self.db, record.id, interval_s=r.heartbeat_s):
+                yield record
         except BaseException as exc:
             reason = str(exc) if isinstance(exc, LoaError) else f"{exc.__class__.__name__}: {exc}"
             run_store.finish_run(

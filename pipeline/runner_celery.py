@@ -15,8 +15,10 @@ Delivery guarantees:
 
 * late acknowledgement (``acks_late``), ``reject_on_worker_lost`` and a prefetch of
   one: a task is acknowledged when it is done; if its worker dies, the task runs again
-  on another (at once when a pool process dies; after ``visibility_timeout_s`` when a
-  whole machine goes). Units are idempotent by key, so running one twice does nothing
+  on another: at once when a pool process dies; when a whole machine goes (or the
+  worker's process group is killed), as soon as the orchestrator sees its heartbeat
+  stop (``heartbeat_timeout_s``, 30 s; ``pipeline.liveness``), not after the broker's
+  ``visibility_timeout_s``. Units are idempotent by key, so running one twice does nothing
   twice: a render finds its key in the segment store, a package rewrites nothing, a
   delivery sends only what the endpoint lacks.
 * a transient failure (``UnitResult.transient``) is retried with exponential backoff
@@ -51,6 +53,7 @@ from typing import Any
 from celery import Celery, Task
 from kombu import Queue  # type: ignore[attr-defined]
 
+from pipeline import liveness
 from pipeline.config import Settings, load_settings
 from pipeline.deliver import failed_delivery
 from pipeline.runner import OnResult, WorkContext, execute
@@ -67,6 +70,7 @@ RESULT_EXPIRES_S = 2 * 24 * 3600
 _READY = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 _MGET_CHUNK = 1000
 SWEEP_AFTER_S = 60.0  # nothing finished for this long: look for units the broker lost
+RESCUE_EVERY_S = 2.0  # how often the orchestrator looks for units held by a worker that is gone
 
 _apps: dict[tuple[str, ...], Celery] = {}
 _apps_lock = threading.Lock()
@@ -122,10 +126,43 @@ _contexts: dict[int, WorkContext] = {}  # by pid: a pool process builds its own 
 _databases: dict[int, Database] = {}  # by pid: an engine must not cross a fork
 
 
-def configure_worker(settings: Settings) -> None:
-    """The settings this worker's units run with (``loa worker`` calls it before starting)."""
+_received: dict[str, Any] = {}  # the worker's name and a Redis client, for noting owners
+
+
+def configure_worker(settings: Settings, *, name: str | None = None) -> liveness.Heartbeat | None:
+    """The settings this worker's units run with (``loa worker`` calls it before starting).
+
+    With ``name`` (the worker's Celery hostname), the worker's heartbeat starts and every
+    unit it receives is noted as its own (``pipeline.liveness``); the heartbeat is returned.
+    """
     _worker_settings[:] = [settings]
     _contexts.clear()
+    if name is None:
+        return None
+    from celery import signals
+
+    _received.clear()
+    _received.update(name=name, url=settings.runner.broker_url)
+    signals.task_received.connect(_note_received, weak=False)
+    heartbeat = liveness.Heartbeat(settings.runner.broker_url, name, interval_s=settings.runner.heartbeat_s)
+    heartbeat.start()
+    signals.worker_shutdown.connect(lambda **_: heartbeat.stop(), weak=False)
+    return heartbeat
+
+
+def _note_received(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """``task_received`` (the worker's main process): this worker now holds the unit."""
+    import redis
+
+    if request is None or "name" not in _received:
+        return
+    try:
+        client = _received.get("client")
+        if client is None:
+            client = _received["client"] = redis.Redis.from_url(_received["url"], socket_timeout=5)
+        liveness.note_owner(client, str(request.id), str(_received["name"]))
+    except redis.RedisError as exc:  # the unit still runs; only a faster failover is lost
+        log.warning("could not note %s as held by %s: %s", request.id, _received["name"], exc)
 
 
 def _worker_context() -> WorkContext:
@@ -266,13 +303,16 @@ class CeleryRunner:
         last_progress = time.monotonic()
         down_since: float | None = None
         outage = False
-        last_sweep = last_progress
+        last_sweep = last_rescue = last_progress
         delay = 0.01
         while pending:
             now = time.monotonic()
             try:
                 finished = self._poll(pending, marker)
                 down_since = None
+                if now - last_rescue >= RESCUE_EVERY_S:
+                    self._rescue(pending)
+                    last_rescue = now
                 if outage or (now - last_progress > SWEEP_AFTER_S and now - last_sweep > SWEEP_AFTER_S):
                     self._resend_lost(pending)
                     outage, last_sweep = False, time.monotonic()
@@ -319,6 +359,30 @@ class CeleryRunner:
             self._client().delete(marker)
         except Exception:
             log.debug("could not delete the run marker %s", marker)
+
+    def _rescue(self, pending: dict[str, _Pending]) -> None:
+        """Put back in their queue the units held by a worker whose heartbeat stopped."""
+        import redis
+
+        broker = redis.Redis.from_url(self.settings.runner.broker_url, socket_timeout=10)
+        try:
+            lost = liveness.orphaned(broker, set(pending), timeout_s=self.settings.runner.heartbeat_timeout_s)
+            if not lost:
+                return
+            workers = sorted({w for _, w in lost.values()})
+            log.warning(
+                "worker %s stopped its heartbeat for more than %.0f s: sending its %d units again",
+                ", ".join(workers),
+                self.settings.runner.heartbeat_timeout_s,
+                len(lost),
+            )
+            with self.app.connection_for_write() as conn:
+                qos = conn.default_channel.qos
+                for _task_id, (tag, _worker) in sorted(lost.items()):
+                    qos.restore_by_tag(tag)  # one transaction: out of "unacked", back in its queue
+            broker.delete(*[f"{liveness.OWNER_PREFIX}{t}" for t in lost])
+        finally:
+            broker.close()
 
     def _resend_lost(self, pending: dict[str, _Pending]) -> None:
         """Send again the units the broker lost (after a restart, or when nothing moves).
@@ -449,10 +513,14 @@ def runner_status(settings: Settings, *, timeout: float = 1.0) -> dict[str, Any]
     inspect = app.control.inspect(timeout=timeout)
     alive = inspect.ping() or {}
     active = (inspect.active() or {}) if alive else {}
+    beats = liveness.worker_heartbeats(settings.runner.broker_url, timeout_s=settings.runner.heartbeat_timeout_s)
     info.update(
         queues=queues,
         running=running,
         pending=running + sum(int(q["depth"]) for q in queues),
         workers=[{"name": n, "active": len(active.get(n) or [])} for n in sorted(alive)],
+        heartbeats=[
+            {"name": b.name, "host": b.host, "pid": b.pid, "age_s": round(b.age_s, 1), "alive": b.alive} for b in beats
+        ],
     )
     return info

@@ -195,6 +195,56 @@ def test_a_worker_killed_mid_night_loses_nothing(
     assert recent_runs(db)[0].status == "done"
 
 
+def test_a_worker_lost_with_default_settings_is_replaced_within_a_minute(
+    reference: Project, base: Project, redis_url: str, pg_url: str, workers: list[Worker]
+) -> None:
+    """Default settings (visibility_timeout_s of an hour): the dead worker's heartbeat stops, the
+    orchestrator sends its units again after heartbeat_timeout_s (30 s), the night ends in a minute."""
+    from pipeline.config import RunnerSettings
+    from pipeline.liveness import worker_heartbeats
+
+    defaults = RunnerSettings()
+    assert (defaults.visibility_timeout_s, defaults.heartbeat_timeout_s) == (3600, 30.0)
+    celery = twin(base, "failover")
+    text = celery.config.read_text(encoding="utf-8")
+    celery.config.write_text(
+        f'database_url = "{pg_url}"\n{text}[runner]\nkind = "celery"\nbroker_url = "{redis_url}"\n', encoding="utf-8"
+    )
+    add_bulletin(celery, BODY)  # the twin's copy of the bulletin, in its own database
+    victim, survivor = start_workers(workers, celery.config, redis_url)
+    names = {b.name for b in worker_heartbeats(redis_url) if b.alive}
+    assert len(names) == 2, names
+
+    outcome: dict[str, CliResult] = {}
+    night = threading.Thread(target=lambda: outcome.update(r=run_cli(celery, "nightly", "--date", DAY, "--json")))
+    night.start()
+    deadline = time.monotonic() + 180
+    while not (victim.log.read_text(errors="replace").count("succeeded") >= 2 and in_flight(victim.log)):
+        assert time.monotonic() < deadline, "the first worker never ran a unit"
+        assert night.is_alive(), outcome
+        time.sleep(0.02)
+    lost = in_flight(victim.log)
+    victim.kill()  # SIGKILL to its whole process group: the worker and its pool
+    killed_at = time.monotonic()
+    night.join(timeout=150)
+    took = time.monotonic() - killed_at
+    assert not night.is_alive(), "the night did not finish on the surviving worker"
+    print(f"failover: the night finished {took:.1f} s after the kill ({len(lost)} units in flight)")
+    assert took < 60, f"the night finished {took:.1f} s after the kill"
+
+    result = outcome["r"]
+    assert result.code == 0, result.err
+    rerun = survivor.log.read_text(errors="replace")
+    assert all(f"[{t}] succeeded" in rerun for t in lost), "the killed worker's units ran again on the other"
+    assert_programs_whole(celery)
+    assert_same_night(reference, celery)
+    beats = {b.name: b for b in worker_heartbeats(redis_url)}
+    assert sum(b.alive for b in beats.values()) == 1 and any(not b.alive for b in beats.values())
+    db = celery.db()
+    assert {d.status for d in latest_deliveries(db, DAY)} == {"delivered"}
+    assert recent_runs(db)[0].status == "done"
+
+
 def producer(project: Project) -> Producer:
     return Producer(settings=project.settings, deployment=project.deployment, db=project.db())
 

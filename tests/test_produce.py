@@ -184,6 +184,76 @@ def test_a_dispatch_killed_midway_is_marked_failed_by_the_next_status(small: Pro
     db.close()
 
 
+def test_a_run_whose_host_stopped_beating_is_marked_failed_by_another_host(small: Project) -> None:
+    """The run's machine is gone for good: `loa status` on any other host marks its run failed."""
+    import sqlalchemy as sa
+
+    from pipeline.store.runs import reap_stale_runs
+
+    with small.config.open("a", encoding="utf-8") as f:
+        f.write("\n[runner]\nheartbeat_s = 0.5\nheartbeat_timeout_s = 3\n")
+    today = dt.datetime.now(small.settings.tz).date()
+    body = " ".join(f"Thông báo số {n}: nước sông Hồng dâng cao, bà con di chuyển đến nơi an toàn." for n in range(30))
+    eid = add_bulletin(small, body, priority="emergency", targets='["all"]', title="Nước lên")
+    valid_through(small, eid, today, today)
+    proc = subprocess.Popen(
+        [LOA, "--config", str(small.config), "dispatch", str(eid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    db = small.db()
+    t = db.table("runs")
+    deadline = time.monotonic() + 120
+    try:
+        while True:  # running, and it has beaten at least once since it started
+            runs = [r for r in recent_runs(db) if r.kind == "dispatch" and r.status == "running"]
+            beat, started = (runs[0].heartbeat_at, runs[0].started_at) if runs else (None, None)
+            if beat is not None and started is not None and beat > started:
+                break
+            assert proc.poll() is None, "the dispatch ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+    [run] = [r for r in recent_runs(db) if r.kind == "dispatch"]
+    with db.begin() as conn:  # as if it had run on a machine that is now dead: no pid to look at here
+        conn.execute(sa.update(t).where(t.c.id == run.id).values(host="may-chu-2", pid=4242))
+    deadline = time.monotonic() + 60
+    while True:
+        out = subprocess.run(
+            [LOA, "--config", str(small.config), "status", "--date", today.isoformat(), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        [reported] = [r for r in json.loads(out.stdout)["runs"] if r["id"] == run.id]
+        if reported["status"] != "running":
+            break
+        assert time.monotonic() < deadline, "the run of the dead host was never marked failed"
+        time.sleep(0.5)
+    assert reported["status"] == "failed"
+    error = reported["failures"][0]["error"]
+    assert "may-chu-2" in error and "heartbeat" in error and "run it again" in error
+    # a run of another host that still beats is left alone
+    with db.begin() as conn:
+        alive = conn.execute(
+            t.insert().values(
+                kind="nightly",
+                date=today,
+                status="running",
+                started_at=dt.datetime.now(dt.UTC),
+                counts={},
+                failures=[],
+                host="may-chu-3",
+                pid=1,
+                heartbeat_at=dt.datetime.now(dt.UTC),
+            )
+        ).inserted_primary_key[0]
+    assert alive not in reap_stale_runs(db, heartbeat_timeout_s=30)
+    assert [r.status for r in recent_runs(db) if r.id == alive] == ["running"]
+    db.close()
+
+
 def test_a_delivered_program_makes_one_aired_event_for_the_webhooks(small: Project) -> None:
     from pipeline.store import webhooks as webhook_store
 

@@ -226,8 +226,8 @@ def status(
 ) -> None:
     """Show what reached which endpoint for a date, and the runs of that date.
 
-    Endpoints with no record yet are shown as pending. A run whose process died is
-    marked failed here, with the reason.
+    Endpoints with no record yet are shown as pending. A run whose process died (on this
+    host), or whose heartbeat stopped (on any host), is marked failed here, with the reason.
 
     Example: loa status --date 2026-12-01 --json
     """
@@ -235,7 +235,7 @@ def status(
 
     app = ctx_of(ctx)
     day = date.date().isoformat()
-    reap_stale_runs(app.db)
+    reap_stale_runs(app.db, heartbeat_timeout_s=app.settings.runner.heartbeat_timeout_s)
     runs = [r for r in recent_runs(app.db, limit=200) if r.date is not None and r.date.isoformat() == day]
     recorded = {d.endpoint: d for d in latest_deliveries(app.db, day)}
     rows = [

@@ -44,18 +44,19 @@ def worker(
         raise UsageError(f"--queues: unknown queue {', '.join(unknown) or '(none)'}; use {', '.join(QUEUES)}")
     if pool not in ("prefork", "threads", "solo"):
         raise UsageError(f"--pool: {pool!r}; use prefork, threads or solo")
-    configure_worker(settings)
+    hostname = name or worker_name()
+    configure_worker(settings, name=hostname)  # and its heartbeat (pipeline/liveness.py)
     if metrics_port:
         from pipeline.ops.worker_metrics import serve_worker_metrics
 
-        serve_worker_metrics(metrics_port, host=settings.metrics.worker_host, worker=name or worker_name())
+        serve_worker_metrics(metrics_port, host=settings.metrics.worker_host, worker=hostname)
     app = make_app(settings)
     argv = [
         "worker",
         f"--queues={','.join(wanted)}",
         f"--concurrency={concurrency or os.cpu_count() or 1}",
         f"--pool={pool}",
-        f"--hostname={name or worker_name()}",
+        f"--hostname={hostname}",
         "--loglevel=INFO",
         "--without-mingle",
         "--without-gossip",
@@ -90,6 +91,9 @@ def _print_status(info: dict[str, Any]) -> None:
     console.print(f"workers alive: {len(workers)}", markup=False, highlight=False)
     for w in workers:
         console.print(f"  {w['name']}  active {w['active']}", markup=False, highlight=False)
+    for b in info.get("heartbeats", []):
+        state = "alive" if b["alive"] else "SILENT (its units are sent to other workers)"
+        console.print(f"  heartbeat {b['name']}  {b['age_s']:.0f} s ago  {state}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -186,6 +186,13 @@ def _v3_run_owner(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN pid INTEGER"))
 
 
+def _v19_run_heartbeat(conn: Connection) -> None:
+    # The process running a run beats here every few seconds: a run whose beat stopped is
+    # marked failed by any host (its machine may never start again).
+    ddl_type = TS.compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN heartbeat_at {ddl_type}")
+
+
 def _v18_public_version(conn: Connection) -> None:
     # What is public changes at a build (programs.built_at), an approval or a withdrawal
     # (bulletins.updated_at): the web reads their newest values on every public request.
@@ -651,6 +658,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (14, "one token store: endpoint and agency tokens in api_tokens", _v14_one_token_store),
     (16, "operations: heartbeats, alert state", _v16_operations),
     (18, "indexes for the public version: programs.built_at, bulletins.updated_at", _v18_public_version),
+    (19, "runs: the heartbeat of the process running them", _v19_run_heartbeat),
     (21, "devices: the commune player's heartbeat, enrollment, token rotation", _v21_devices),
     (22, "one-time enrollment codes for devices", _v22_enrollment_codes),
     (23, "users: a reader's languages and scope", _v23_readers),

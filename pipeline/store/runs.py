@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pipeline.errors import StoreError
 from pipeline.models import Delivery, Program, ProgramRecord, Run, Segment
 from pipeline.store.db import Database, as_utc, utcnow
 
+log = logging.getLogger(__name__)
 HOST = socket.gethostname()
 
 
@@ -37,9 +41,41 @@ def start_run(db: Database, kind: str, day: dt.date | None) -> int:
                 failures=[],
                 host=HOST,
                 pid=os.getpid(),
+                heartbeat_at=utcnow(),
             )
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def beat_run(db: Database, run_id: int) -> None:
+    """The running process is alive: note it on its run (``RunHeartbeat`` calls this)."""
+    t = db.table("runs")
+    with db.begin() as conn:
+        conn.execute(t.update().where(t.c.id == run_id, t.c.status == "running").values(heartbeat_at=utcnow()))
+
+
+class RunHeartbeat:
+    """Beats on a run every ``interval_s`` from a thread, while the ``with`` block runs."""
+
+    def __init__(self, db: Database, run_id: int, *, interval_s: float) -> None:
+        self.db, self.run_id, self.interval_s = db, run_id, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"run-{run_id}-heartbeat", daemon=True)
+
+    def __enter__(self) -> RunHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                beat_run(self.db, self.run_id)
+            except StoreError as exc:  # the database is away for a moment: beat again next time
+                log.warning("run %d: heartbeat not written: %s", self.run_id, exc)
 
 
 def _alive(pid: int) -> bool:
@@ -52,17 +88,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def reap_stale_runs(db: Database) -> list[int]:
-    """Mark failed every run still "running" whose process on this host is gone; their ids.
+def reap_stale_runs(db: Database, *, heartbeat_timeout_s: float = 30.0) -> list[int]:
+    """Mark failed every run still "running" whose process is gone; their ids.
 
-    Runs started on other hosts are left to those hosts' next start.
+    On this host, a run whose process no longer exists; on any host, a run whose heartbeat
+    (``RunHeartbeat``) is older than ``heartbeat_timeout_s``: its machine may be dead for good.
     """
     t = db.table("runs")
+    now = utcnow()
     with db.begin() as conn:
-        rows = conn.execute(sa.select(t.c.id, t.c.pid).where(t.c.status == "running", t.c.host == HOST)).all()
-        dead = [(rid, pid) for rid, pid in rows if pid is None or (pid != os.getpid() and not _alive(pid))]
-        for rid, pid in dead:
-            reason = f"the process (pid {pid} on {HOST}) ended before the run finished; run it again to finish the job"
+        rows = conn.execute(sa.select(t.c.id, t.c.pid, t.c.host, t.c.heartbeat_at).where(t.c.status == "running")).all()
+        dead: list[tuple[int, str]] = []
+        for rid, pid, host, heartbeat_at in rows:
+            beat = as_utc(heartbeat_at)
+            if host == HOST and (pid is None or (pid != os.getpid() and not _alive(pid))):
+                why = f"the process (pid {pid} on {HOST}) ended before the run finished"
+            elif beat is not None and (now - beat).total_seconds() > heartbeat_timeout_s:
+                seen = beat.isoformat(timespec="seconds")
+                why = f"its host {host} (pid {pid}) stopped its heartbeat at {seen} (host down?)"
+            else:
+                continue
+            dead.append((rid, f"{why}; run it again to finish the job"))
+        for rid, reason in dead:
             conn.execute(
                 t.update()
                 .where(t.c.id == rid, t.c.status == "running")
@@ -93,6 +140,7 @@ def _run(r: Any) -> Run:
         failures=tuple(r["failures"] or ()),
         host=r.get("host"),
         pid=r.get("pid"),
+        heartbeat_at=as_utc(r.get("heartbeat_at")),
     )
 
 

@@ -110,6 +110,11 @@ def worker_heartbeats(broker_url: str, *, timeout_s: float = 30.0, connect_timeo
         client.close()
 
 
+def silent_workers(client: Any, *, timeout_s: float) -> set[str]:
+    """Names of the workers heard of whose heartbeat is older than ``timeout_s``."""
+    return {b.name for b in _beats(client, timeout_s)[1] if not b.alive}
+
+
 def note_owner(client: Any, task_id: str, worker: str) -> None:
     client.set(f"{OWNER_PREFIX}{task_id}", worker, ex=OWNER_TTL_S)
 
@@ -147,6 +152,16 @@ def orphaned(client: Any, task_ids: set[str], *, timeout_s: float) -> dict[str, 
         if owner in known or now - at > timeout_s:
             out[task_id] = (tag, owner or "unknown")
     return out
+
+
+def release(client: Any, tag: str) -> bool:
+    """Take the unit ``tag`` out of kombu's "taken" records; whether it was still there
+    (then the caller sends it again; otherwise its worker or kombu dealt with it)."""
+    with client.pipeline() as pipe:
+        pipe.hdel(UNACKED_KEY, tag)
+        pipe.zrem(UNACKED_INDEX_KEY, tag)
+        removed, _ = pipe.execute()
+    return bool(removed)
 
 
 def _task_id(raw: bytes | str) -> str:

@@ -304,6 +304,7 @@ class CeleryRunner:
         down_since: float | None = None
         outage = False
         last_sweep = last_rescue = last_progress
+        silent: set[str] = set()  # workers found silent during this wait
         delay = 0.01
         while pending:
             now = time.monotonic()
@@ -311,7 +312,7 @@ class CeleryRunner:
                 finished = self._poll(pending, marker)
                 down_since = None
                 if now - last_rescue >= RESCUE_EVERY_S:
-                    self._rescue(pending)
+                    self._rescue(pending, silent)
                     last_rescue = now
                 if outage or (now - last_progress > SWEEP_AFTER_S and now - last_sweep > SWEEP_AFTER_S):
                     self._resend_lost(pending)
@@ -360,14 +361,25 @@ class CeleryRunner:
         except Exception:
             log.debug("could not delete the run marker %s", marker)
 
-    def _rescue(self, pending: dict[str, _Pending]) -> None:
-        """Put back in their queue the units held by a worker whose heartbeat stopped."""
+    def _rescue(self, pending: dict[str, _Pending], silent: set[str]) -> None:
+        """Put back in their queue the units held by a worker whose heartbeat stopped.
+
+        When a worker is first found silent, also look once for units lost with it: taken
+        from the queue (Redis' BRPOP) but killed before kombu noted them as taken.
+        """
         import redis
 
+        timeout = self.settings.runner.heartbeat_timeout_s
         broker = redis.Redis.from_url(self.settings.runner.broker_url, socket_timeout=10)
         try:
-            lost = liveness.orphaned(broker, set(pending), timeout_s=self.settings.runner.heartbeat_timeout_s)
+            newly = liveness.silent_workers(broker, timeout_s=timeout) - silent
+            lost = liveness.orphaned(broker, set(pending), timeout_s=timeout)
+            if newly:
+                silent |= newly
+                log.warning("worker %s stopped its heartbeat for more than %.0f s", ", ".join(sorted(newly)), timeout)
             if not lost:
+                if newly:
+                    self._resend_lost(pending)
                 return
             workers = sorted({w for _, w in lost.values()})
             log.warning(
@@ -376,11 +388,22 @@ class CeleryRunner:
                 self.settings.runner.heartbeat_timeout_s,
                 len(lost),
             )
-            with self.app.connection_for_write() as conn:
-                qos = conn.default_channel.qos
-                for _task_id, (tag, _worker) in sorted(lost.items()):
-                    qos.restore_by_tag(tag)  # one transaction: out of "unacked", back in its queue
+            with self.app.producer_or_acquire() as producer:
+                for task_id, (tag, _worker) in sorted(lost.items()):
+                    if not liveness.release(broker, tag):
+                        continue  # acknowledged or given back meanwhile: nothing to do
+                    p = pending[task_id]
+                    self.app.send_task(
+                        TASK,
+                        args=[kind_of(p.unit), to_wire(p.unit)],
+                        queue=p.queue,
+                        task_id=task_id,
+                        producer=producer,
+                        retry=True,
+                    )
             broker.delete(*[f"{liveness.OWNER_PREFIX}{t}" for t in lost])
+            if newly:
+                self._resend_lost(pending)
         finally:
             broker.close()
 

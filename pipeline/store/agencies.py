@@ -72,7 +72,7 @@ def set_disabled(db: Database, name: str, disabled: bool, *, by: str) -> Agency:
     with db.begin() as conn:
         row = conn.execute(sa.select(t.c.disabled_at).where(t.c.name == name)).first()
         if row is None:
-            raise NotFoundError(f"agency {name}: no such agency; see `loa agency list`", code="agency.not_found")
+            raise NotFoundError(f"agency {name}: no such agency; see `loa agency list`")
         if (row[0] is not None) != disabled:
             conn.execute(t.update().where(t.c.name == name).values(disabled_at=utcnow() if disabled else None))
             record_in(conn, db, by, "agency.disabled" if disabled else "agency.enabled", f"agency:{name}", "")

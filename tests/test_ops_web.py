@@ -142,3 +142,29 @@ def test_readyz_follows_the_database(own_postgres: Postgres, tmp_path: Path, voi
         ops_store.beat(web.db, "scheduler")  # the immediate stop (fsync off) may lose the last write
         r = _wait_status(client, 200)
         assert r.status_code == 200, r.json()
+
+
+@pytest.mark.services
+def test_metrics_and_alerts_read_postgresql(pg_url: str, small: Project) -> None:
+    """Every query the collector and the alerts make runs on PostgreSQL (JSON sums, joins, cases)."""
+    from pipeline.ops.alerts import evaluate
+    from pipeline.ops.metrics import make_registry, render
+    from pipeline.store import open_database
+    from pipeline.store import runs as run_store
+    from pipeline.store import webhooks as webhook_store
+
+    db = open_database(pg_url)
+    try:
+        run_id = run_store.start_run(db, "nightly", dt.date(2026, 12, 8))
+        counts = {"segments_rendered": 5, "segments_reused": 7, "failed": 0}
+        run_store.finish_run(db, run_id, status="partial", counts=counts, failures=[])
+        webhook_store.add_event(db, "alert.fired", {"key": "disk"})
+        settings = small.settings
+        m = samples(render(make_registry(settings, small.deployment, db)).decode())
+        assert m[("loa_segments_total", (("outcome", "rendered"),))] == 5
+        assert m[("loa_segments_total", (("outcome", "reused"),))] == 7
+        assert m[("loa_runs_total", (("kind", "nightly"), ("status", "partial")))] == 1
+        found = evaluate(settings, small.deployment, db, now=dt.datetime.now(dt.UTC))
+        assert [c.key for c in found if c.kind == "nightly"] == ["nightly:2026-12-08"]
+    finally:
+        db.close()

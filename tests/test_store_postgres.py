@@ -161,12 +161,13 @@ def test_scheduler_job_store_on_postgresql(project: Project, pg_url: str) -> Non
             sched.EMERGENCY_ID,
             sched.PURGE_ID,
             sched.WEBHOOKS_ID,
+            sched.OPS_ID,
         }
     finally:
         again.shutdown(wait=False)
     db = open_database(pg_url)
     with db.engine.connect() as conn:
-        assert conn.execute(sa.text(f"SELECT count(*) FROM {sched.JOBSTORE_TABLE}")).scalar() == 5
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {sched.JOBSTORE_TABLE}")).scalar() == 6
     db.close()
 
 

@@ -93,7 +93,7 @@ def nightly_condition(db: Database, deployment: Deployment, tz: ZoneInfo) -> Con
     latest = ops_store.latest_deliveries_for(db, run.date.isoformat())
     not_reached = sorted(e for e, status in latest.items() if status != "delivered")
     build_failed = int(run.counts.get("failed", 0) or 0)
-    if run.status == "partial" and not not_reached and not build_failed:
+    if run.status == "partial" and latest and not not_reached and not build_failed:
         return None  # the retries have reached every endpoint since
     commune_of = {e.name: c for c in deployment.communes for e in c.endpoints}
     names = [f"{e} (xã {commune_of[e].name})" if e in commune_of else e for e in not_reached]

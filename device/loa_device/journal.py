@@ -1,7 +1,9 @@
 """The play journal: what the agent started and finished playing, survived by a power cut.
 
-One JSON object per line, appended and flushed to disk before the player starts
-(``start``) and after the signed receipt is written (``end``). A line cut by a power
+One JSON object per line: ``start`` is written before the player starts (the kernel
+keeps it through a SIGKILL) and flushed to disk just after (a power cut in between falls
+in the first milliseconds of the play, and a disk slow to flush does not delay the slot);
+``end`` is appended and flushed after the signed receipt is written. A line cut by a power
 cut is skipped when read. At start-up, a ``start`` with no ``end`` is a play the power
 cut interrupted: its receipt is written then (not completed, with the reason), so no
 play goes unreported and none is reported twice (the receipt id is chosen at ``start``).
@@ -46,7 +48,8 @@ class Journal:
                 out.append(record)
         return out
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: dict[str, Any], *, flush: bool = True) -> None:
+        """Append ``record``; with ``flush`` wait until it is on the disk (else call ``flush()`` soon)."""
         data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +58,8 @@ class Journal:
                 if os.fstat(fd).st_size and not self._ends_with_newline():
                     os.write(fd, b"\n")  # after a cut line: start clean
                 os.write(fd, data)
-                os.fsync(fd)
+                if flush:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             self.records.append(record)
@@ -63,6 +67,17 @@ class Journal:
                 self.played.update(record.get("keys", []))
             if self.path.stat().st_size > COMPACT_AT:
                 self._compact()
+
+    def flush(self) -> None:
+        with self._lock:
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:
+                return
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def _ends_with_newline(self) -> bool:
         with self.path.open("rb") as f:

@@ -49,8 +49,12 @@ def play(
     timeout_s: float,
     should_stop: Callable[[], str | None],
     tick: Callable[[], None] = lambda: None,
+    started: Callable[[], None] = lambda: None,
 ) -> tuple[bool, str | None]:
-    """Play ``path``; (completed, why not). ``should_stop`` is asked every 0.1 s; a reason stops the player."""
+    """Play ``path``; (completed, why not). ``should_stop`` is asked every 0.1 s; a reason stops the player.
+
+    ``started`` is called once the player runs (the agent flushes its journal then).
+    """
     try:
         proc = subprocess.Popen(
             [*argv, str(path)],
@@ -62,7 +66,8 @@ def play(
     except FileNotFoundError:
         return False, f"player {argv[0]!r} not found"
     pid_file.write_text(f"{proc.pid}\n")
-    started = time.monotonic()
+    begun = time.monotonic()
+    started()
     try:
         while True:
             try:
@@ -72,7 +77,7 @@ def play(
                 pass
             tick()
             reason = should_stop()
-            if reason is None and time.monotonic() - started > timeout_s:
+            if reason is None and time.monotonic() - begun > timeout_s:
                 reason = f"the player did not finish within {timeout_s:.0f} s"
             if reason is not None:
                 _stop(proc)

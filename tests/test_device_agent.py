@@ -308,3 +308,53 @@ def test_the_heartbeat_is_what_its_schema_says(tmp_path: Path) -> None:
     doc = agent.heartbeat_doc()
     jsonschema.validate(doc, schema)
     assert doc["refused"] and doc["pending_receipts"] == 0 and doc["free_bytes"] > 0
+
+
+# --- power cuts: what is left on the card ------------------------------------------------------
+
+
+def test_a_journal_line_cut_by_a_power_cut_is_skipped_and_the_next_starts_clean(tmp_path: Path) -> None:
+    from loa_device.journal import Journal
+
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path)
+    j.append({"op": "start", "keys": ["prog:a"], "receipt": "r1", "at": T0.isoformat()})
+    with path.open("ab") as f:
+        f.write(b'{"op":"end","rece')  # the power went here
+    j2 = Journal(path)
+    assert j2.played == {"prog:a"} and [r["receipt"] for r in j2.unfinished()] == ["r1"]
+    j2.append({"op": "end", "receipt": "r1"})
+    assert Journal(path).unfinished() == [] and path.read_bytes().count(b"\n") == 3
+
+
+def test_a_local_copy_changed_on_the_card_is_refused_and_a_refused_manifest_keeps_the_last_good(
+    tmp_path: Path,
+) -> None:
+    import base64
+
+    from loa_device.library import Library
+    from loa_protocol.errors import ManifestError
+
+    project = device_project(tmp_path / "p")
+    outbox = Outbox(project)
+    m = outbox.day(T0.date(), [Slot("morning", T0 + dt.timedelta(minutes=30), b"ID3 not really audio", 1000)])
+    src = manifest_path(project.settings.outbox_dir, COMMUNE, m.folder, ENDPOINT)
+    raw, sig = src.read_bytes(), src.with_name(src.name + ".sig").read_bytes()
+    pub = public_key(load_key(project.settings.signing_key_file).public_key())
+    lib = Library(tmp_path / "state", key=pub, endpoint=ENDPOINT)
+    lib.accept(m.folder, raw, sig, now=T0)
+    with pytest.raises(ManifestError, match="signature does not match"):
+        lib.accept(m.folder, raw.replace(b"05:30", b"05:31"), sig, now=T0)
+    with pytest.raises(ManifestError, match="unsigned"):
+        lib.accept(m.folder, raw, None, now=T0)
+    with pytest.raises(ManifestError, match="expired"):
+        lib.accept(m.folder, raw, sig, now=T0 + dt.timedelta(days=3))
+    assert Library(tmp_path / "state", key=pub, endpoint=ENDPOINT).raw_of(m.folder) == raw  # the last good one
+    copy = next((tmp_path / "state" / "manifests").glob("*.json"))
+    doc = json.loads(copy.read_text())
+    doc["manifest"] = base64.b64encode(raw.replace(b"05:30", b"04:30")).decode()
+    copy.write_text(json.dumps(doc))
+    assert Library(tmp_path / "state", key=pub, endpoint=ENDPOINT).all() == {}  # changed on the card: not played
+    other = Library(tmp_path / "other", key=pub, endpoint="y-ty-radio")
+    with pytest.raises(ManifestError, match="is for y-ty-loa"):
+        other.accept(m.folder, raw, sig, now=T0)

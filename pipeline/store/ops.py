@@ -143,7 +143,9 @@ def delivery_outcomes(db: Database) -> dict[tuple[str, str, str], int]:
     """(endpoint, commune, status) → delivery attempts recorded."""
     t = db.table("deliveries")
     query = sa.select(t.c.endpoint, t.c.commune, t.c.status, sa.func.count()).group_by(
-        t.c.endpoint, t.c.commune, t.c.status
+        t.c.endpoint,
+        t.c.status,
+        t.c.commune,  # the order of ix_deliveries_ops
     )
     with db.begin() as conn:
         return {(str(e), str(c), str(s)): int(n) for e, c, s, n in conn.execute(query)}

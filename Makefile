@@ -69,7 +69,7 @@ bench: setup
 bench-public: setup
 	$(BIN)/pip install -q -e '.[load]'
 	$(BIN)/python benchmarks/public_load.py --json data/bench/public_load.json
-	LOA_CORPUS_EXAMPLES=200 $(BIN)/python -m pytest tests/test_hostile_corpus.py -q -p no:cacheprovider
+	HOSTILE_CORPUS_EXAMPLES=200 $(BIN)/python -m pytest tests/test_hostile_corpus.py -q -p no:cacheprovider
 
 # How much of the offline voice a recogniser makes out (docs/intelligibility.md); ~1 h on 2 cores.
 bench-intelligibility: setup

@@ -2,7 +2,9 @@
 
 Every text field of a bulletin passes ``check_text`` — the file (``loa bulletin add``), the web
 form, the agency API (Markdown or JSON), CAP import, the consultation follow-up — because each
-goes through ``intake.parse_bulletin`` or, for CAP, ``cap.to_bulletin``. A refusal is a
+goes through ``intake.parse_bulletin`` or, for CAP, ``cap.to_bulletin``; and the domain
+(``lifecycle.submit``, ``lifecycle.revise``) checks every field again with ``check_bulletin``, so
+a door that builds a ``Bulletin`` itself cannot store what the rules refuse. A refusal is a
 ``BulletinError`` (``CapError`` for CAP) whose code says why and whose fields name the field,
 the line (when the door has lines), the character and the limit:
 

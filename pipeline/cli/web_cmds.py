@@ -55,12 +55,16 @@ def serve(
     settings = app.settings
     web = create_app(settings, deployment=app.deployment, db=app.db)
     console.print(f"Loa: http://{host or settings.web.host}:{port or settings.web.port}/", markup=False)
+    from uvicorn.config import LOGGING_CONFIG
+
     uvicorn.run(
         web,
         host=host or settings.web.host,
         port=port or settings.web.port,
         proxy_headers=False,  # the app reads forwarded headers from [web] trusted_proxies only
         log_level="info" if app.verbose else "warning",
+        # [log] format = "json": uvicorn's lines go through the root logger's JSON handler too
+        log_config=None if settings.log.format == "json" else LOGGING_CONFIG,
     )
 
 

@@ -273,7 +273,16 @@ class WebhookSettings(_Section):
     url: str = Field(pattern=r"^https?://")
     #: alert.fired / alert.resolved (operations alerts, docs/operations.md) only when listed here.
     events: tuple[
-        Literal["bulletin.approved", "bulletin.withdrawn", "program.aired", "alert.fired", "alert.resolved"], ...
+        Literal[
+            "bulletin.approved",
+            "bulletin.withdrawn",
+            "program.aired",
+            "alert.fired",
+            "alert.resolved",
+            "reading.requested",
+            "reading.due",
+        ],
+        ...,
     ] = (
         "bulletin.approved",
         "bulletin.withdrawn",
@@ -343,6 +352,24 @@ class AlertSettings(_Section):
     min_free_mb: int = Field(default=2048, ge=0)  # free space under data_dir below this
 
 
+class ReminderSettings(_Section):
+    """``[reminders]``: readers told a reading is wanted, and again before its deadline (docs/phrases.md)."""
+
+    enabled: bool = True
+    #: Tell the readers and the approver again when a reading is still missing this long before the deadline.
+    before_deadline_hours: float = Field(default=12.0, ge=0, le=24 * 14)
+    #: E-mail through this SMTP server; none: no e-mail (the webhooks still get reading.* events).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "loa@localhost"
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password_file: Path | None = None  # mode 0600; never in the configuration itself
+    smtp_timeout_s: float = Field(default=20.0, gt=0)
+    #: The web's address, for the link in the message (e.g. "https://loa.laocai.gov.vn").
+    web_url: str = ""
+
+
 class BackupSettings(_Section):
     """``[backup]``: the scheduler's nightly backup (``loa backup`` makes one by hand)."""
 
@@ -387,6 +414,7 @@ class Settings(_Section):
     metrics: MetricsSettings = MetricsSettings()
     health: HealthSettings = HealthSettings()
     alerts: AlertSettings = AlertSettings()
+    reminders: ReminderSettings = ReminderSettings()
     backup: BackupSettings = BackupSettings()
     log: LogSettings = LogSettings()
 

@@ -117,6 +117,8 @@ VI: dict[str, str] = {
     "ops.unready": "Hệ thống chưa sẵn sàng; xem các mục kiểm tra bị lỗi.",
     "ops.alert_send": "Không gửi được cảnh báo tới mọi địa chỉ đã cấu hình; xem nhật ký để biết chi tiết.",
     "backup": "Bản sao lưu không dùng được; chưa có gì thay đổi.",
+    "reminder.email": "Địa chỉ e-mail không hợp lệ.",
+    "reminder.smtp": "Không gửi được e-mail nhắc việc qua máy chủ SMTP; sẽ thử lại ở lần kiểm tra sau.",
     "backup.target_not_empty": "Thư mục đích không trống; hãy chọn một thư mục mới cho bản sao lưu.",
     "backup.partial": "Bản sao lưu bị thiếu tệp (chưa sao lưu xong hoặc không phải bản sao lưu của Loa).",
     "backup.damaged": "Bản sao lưu bị hỏng hoặc đã bị sửa; không dùng được.",

@@ -27,6 +27,7 @@ from pipeline.cli import (
     policy_cmds,
     programs,
     receipts_cmds,
+    reminder_cmds,
     report_cmds,
     runner_cmds,
     scheduler_cmd,
@@ -89,6 +90,7 @@ cap_cmds.register(app)
 policy_cmds.register(app)
 runner_cmds.register(app)
 ops_cmds.register(app)
+reminder_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

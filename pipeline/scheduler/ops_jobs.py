@@ -1,4 +1,4 @@
-"""The operations jobs: a heartbeat with the alert evaluation every minute, a nightly backup.
+"""The operations jobs: a heartbeat with the alert and reminder evaluation every minute, a nightly backup.
 
 Each takes only the config path, like the other jobs, and never raises.
 """
@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from pipeline.config import load_settings
+from pipeline.config import Settings, load_settings
 from pipeline.deployment import load_deployment
 from pipeline.ops.logs import log_context
-from pipeline.store import open_database
+from pipeline.store import Database, open_database
 from pipeline.store import ops as ops_store
 
 log = logging.getLogger("pipeline.scheduler")
@@ -35,8 +35,21 @@ def ops_job(config_path: str | None) -> None:
             run_alerts(settings, deployment, db, now=dt.datetime.now(dt.UTC))
     except Exception:
         log.exception("ops: alert evaluation failed; it runs again in a minute")
+    try:
+        _reminders(settings, db)
+    except Exception:
+        log.exception("ops: reminders failed; they are evaluated again in a minute")
     finally:
         db.close()
+
+
+def _reminders(settings: Settings, db: Database) -> None:
+    """Readers told what to read, and again before the deadline (docs/phrases.md)."""
+    from pipeline.reminders.send import run_reminders
+
+    deployment = load_deployment(settings.schedules_dir, default_timezone=settings.timezone)
+    with log_context(job="reminders"):
+        run_reminders(settings, deployment, db, now=dt.datetime.now(dt.UTC))
 
 
 def backup_job(config_path: str | None) -> None:

@@ -652,6 +652,25 @@ def _v23_readers(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE users ADD COLUMN scope JSON"))
 
 
+def _v25_reminders(conn: Connection) -> None:
+    # A user's e-mail address (reminders to readers and approvers); the reminders sent, one row
+    # per (event, recipient), so a restarted scheduler never sends one twice.
+    conn.execute(sa.text("ALTER TABLE users ADD COLUMN email TEXT"))
+    md = sa.MetaData()
+    sa.Table(
+        "reminders_sent",
+        md,
+        sa.Column("key", sa.String(300), primary_key=True),  # "<event>><recipient>"
+        sa.Column("event", sa.String(250), nullable=False),  # asked:12:draft:hmn, due:12:hmn:2026-12-08T01:00
+        sa.Column("recipient", sa.Text, nullable=False),  # a user name, or "webhook"
+        sa.Column("bulletin_id", sa.Integer, nullable=False),
+        sa.Column("language", sa.String(16), nullable=False),
+        sa.Column("sent_at", TS, nullable=False),
+        sa.Index("ix_reminders_sent_bulletin", "bulletin_id"),
+    )
+    md.create_all(conn)
+
+
 #: (version, description, function), applied in version order; gaps are allowed.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
@@ -671,4 +690,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (21, "devices: the commune player's heartbeat, enrollment, token rotation", _v21_devices),
     (22, "one-time enrollment codes for devices", _v22_enrollment_codes),
     (23, "users: a reader's languages and scope", _v23_readers),
+    (25, "reminders: users' e-mail, the reminders sent", _v25_reminders),
 ]

@@ -19,7 +19,15 @@ from sqlalchemy.engine import Connection
 from pipeline.models import Bulletin
 from pipeline.store.db import Database, as_utc, utcnow
 
-EVENT_KINDS = ("bulletin.approved", "bulletin.withdrawn", "program.aired", "alert.fired", "alert.resolved")
+EVENT_KINDS = (
+    "bulletin.approved",
+    "bulletin.withdrawn",
+    "program.aired",
+    "alert.fired",
+    "alert.resolved",
+    "reading.requested",
+    "reading.due",
+)
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 

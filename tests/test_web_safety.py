@@ -210,6 +210,6 @@ def test_actions_that_cannot_be_done_say_why_and_do_nothing(web: Web) -> None:
     assert r.status_code == 400 and audit.entries(web.db, action="bulletin.dispatched") == []
     bulletin_store.withdraw(web.db, routine)
     r = approver.post(f"/bulletins/{routine}/approve", data={"csrf_token": csrf_of(page), "action_token": "e" * 32})
-    assert r.status_code == 400 and "đã bị thu hồi" in r.text
+    assert r.status_code == 400 and "Không thể duyệt khi bản tin đã thu hồi" in r.text
     assert bulletin_store.get_bulletin(web.db, routine).status == "withdrawn"
     assert approver.get(f"/bulletins/{routine}/frobnicate").status_code == 404

@@ -379,6 +379,16 @@ class BackupSettings(_Section):
     pg_bin_dir: Path | None = None  # where pg_dump/pg_restore are; default: the server's version's, else PATH
 
 
+class ReadersSettings(_Section):
+    """``[readers]``: the reading queue and the reading length check (docs/readers.md)."""
+
+    horizon_days: int = Field(default=7, ge=1, le=60)  # how far ahead the queue looks
+    #: A reading's length over the Vietnamese text's (read at the planner's pace) outside
+    #: [min_ratio, max_ratio] warns the reader and the approver.
+    min_ratio: float = Field(default=0.5, gt=0, le=1)
+    max_ratio: float = Field(default=2.5, ge=1, le=20)
+
+
 class LogSettings(_Section):
     """``[log]``: "text" (readable, the default) or "json" (one object per line, for journald and shippers)."""
 
@@ -417,6 +427,7 @@ class Settings(_Section):
     reminders: ReminderSettings = ReminderSettings()
     backup: BackupSettings = BackupSettings()
     log: LogSettings = LogSettings()
+    readers: ReadersSettings = ReadersSettings()
 
     @field_validator("timezone")
     @classmethod

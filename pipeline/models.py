@@ -178,6 +178,7 @@ class Recording:
     channels: int = 0
     id: int | None = None
     created_at: dt.datetime | None = None
+    transcript: str = ""  # the text as read, in ``language`` (a reader types it): archive and feeds
 
 
 # --- plan and script ------------------------------------------------------------

@@ -423,12 +423,16 @@ class Producer:
 
     # --- a day's programs -------------------------------------------------------------
 
-    def plan_day(self, day: dt.date, *, commune: str | None = None) -> DayPlan:
+    def plan_day(self, day: dt.date, *, commune: str | None = None, drafts: bool = False) -> DayPlan:
         """The programs ``day`` would air (every commune, or one), with operators' decisions honoured
-        and the broadcast policy's findings (``DayPlan.violations``): what the build will do."""
+        and the broadcast policy's findings (``DayPlan.violations``): what the build will do.
+        ``drafts``: as if every draft were approved too (what readers must record for); the
+        plans then carry drafts as approved, ``DayPlan.bulletins`` their true state."""
         communes = self._communes(commune)
-        bulletins = bulletin_store.airable_bulletins(self.db, day)
-        planned = self._plan(day, communes, bulletins)
+        statuses = ("approved", "draft") if drafts else ("approved",)
+        bulletins = bulletin_store.airable_bulletins(self.db, day, statuses=statuses)
+        planned = self._plan(day, communes, [dataclasses.replace(b, status="approved") for b in bulletins])
+        planned = dataclasses.replace(planned, bulletins=tuple(bulletins))
         violations = guard.check_plans(planned.plans, self.deployment, tz=self.settings.tz)
         return dataclasses.replace(planned, violations=tuple(violations))
 

@@ -220,7 +220,7 @@ def test_a_new_recording_on_an_approved_bulletin_needs_approval_again(web: Web, 
     assert r.status_code == 303 and bulletin_store.get_bulletin(web.db, bid).status == "approved"
     editor = web.client("bientap")
     r = _upload(editor, bid, _m4a(tmp_path))
-    assert r.status_code == 303 and r.headers["location"].endswith("ok=recording_redraft")
+    assert r.status_code == 303 and "ok=recording_redraft" in r.headers["location"]  # a short reading also warns
     assert bulletin_store.get_bulletin(web.db, bid).status == "draft"
     page = approver.get(f"/bulletins/{bid}").text
     assert 'id="changes"' in page and "Bản ghi mới: Tiếng Mông" in page

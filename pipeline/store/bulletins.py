@@ -256,12 +256,13 @@ def list_bulletins(db: Database, *, status: str | None = None) -> list[Bulletin]
         return [_from_row(r) for r in conn.execute(query).mappings()]
 
 
-def airable_bulletins(db: Database, day: dt.date) -> list[Bulletin]:
-    """Approved bulletins whose validity includes ``day`` (both ends inclusive)."""
+def airable_bulletins(db: Database, day: dt.date, *, statuses: tuple[str, ...] = ("approved",)) -> list[Bulletin]:
+    """Approved bulletins whose validity includes ``day`` (both ends inclusive); with
+    ``statuses=("approved", "draft")`` also the drafts that would air once approved."""
     t = db.table("bulletins")
     query = (
         sa.select(t)
-        .where(t.c.status == "approved", t.c.valid_from <= day, t.c.valid_until >= day)
+        .where(t.c.status.in_(statuses), t.c.valid_from <= day, t.c.valid_until >= day)
         .order_by(t.c.approved_at, t.c.id)
     )
     with db.begin() as conn:

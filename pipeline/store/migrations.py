@@ -671,6 +671,11 @@ def _v25_reminders(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v24_transcripts(conn: Connection) -> None:
+    # A reading's text as read, in its language (the archive text and podcast:transcript).
+    conn.execute(sa.text("ALTER TABLE recordings ADD COLUMN transcript TEXT"))
+
+
 #: (version, description, function), applied in version order; gaps are allowed.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
@@ -690,5 +695,6 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (21, "devices: the commune player's heartbeat, enrollment, token rotation", _v21_devices),
     (22, "one-time enrollment codes for devices", _v22_enrollment_codes),
     (23, "users: a reader's languages and scope", _v23_readers),
+    (24, "recordings: the text as read (transcript)", _v24_transcripts),
     (25, "reminders: users' e-mail, the reminders sent", _v25_reminders),
 ]

@@ -24,6 +24,7 @@ def _from_row(row: RowMapping) -> Recording:
         sample_rate=row["sample_rate"],
         channels=row["channels"],
         created_at=as_utc(row["created_at"]),
+        transcript=row.get("transcript") or "",
     )
 
 
@@ -52,6 +53,9 @@ def save_in(conn: Connection, db: Database, rec: Recording) -> tuple[Recording, 
         .first()
     )
     if current is not None and current["sha256"] == rec.sha256:
+        if rec.transcript and rec.transcript != (current.get("transcript") or ""):  # the same audio, its text typed
+            conn.execute(t.update().where(t.c.id == current["id"]).values(transcript=rec.transcript))
+            current = conn.execute(sa.select(t).where(t.c.id == current["id"])).mappings().one()
         return _from_row(current), "unchanged"
     if current is not None:
         conn.execute(t.update().where(t.c.id == current["id"]).values(superseded_at=now))
@@ -67,6 +71,7 @@ def save_in(conn: Connection, db: Database, rec: Recording) -> tuple[Recording, 
             sample_rate=rec.sample_rate,
             channels=rec.channels,
             created_at=now,
+            transcript=rec.transcript or None,
         )
     ).inserted_primary_key[0]  # type: ignore[index]
     row = conn.execute(sa.select(t).where(t.c.id == new_id)).mappings().one()

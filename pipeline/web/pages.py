@@ -19,6 +19,7 @@ from pipeline import labels
 from pipeline.audio.levels import LEVEL_WARNINGS_VI
 from pipeline.broadcast.replay import replay_every
 from pipeline.models import LANGUAGES, Deployment
+from pipeline.readings import READING_WARNINGS_VI
 from pipeline.web.auth import CSRF_FIELD, Authed
 from pipeline.web.messages_vi import delivery_error_vi, missing_vi
 from pipeline.web.state import web_state
@@ -148,7 +149,7 @@ def make_environment(tz: dt.tzinfo | None = None) -> Environment:
         DECISION_VI=labels.DECISION,
         CSRF_FIELD=CSRF_FIELD,
         NOTICES=NOTICES,
-        LEVEL_WARNINGS=LEVEL_WARNINGS_VI,
+        LEVEL_WARNINGS=LEVEL_WARNINGS_VI | READING_WARNINGS_VI,
         replay_every=replay_every,
         FIELD_VI=FIELD_VI,
         new_token=lambda: secrets.token_urlsafe(24),

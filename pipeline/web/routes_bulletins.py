@@ -197,6 +197,8 @@ def detail_context(state: WebState, b: Bulletin) -> dict[str, Any]:
         "changes": changes_since_approval(state.db, b) if b.status == "draft" else None,
         "deployment": state.deployment,
         "decisions": decision_store.decisions(state.db, [b.id]),
+        # a reading far from the Vietnamese text's length, for the approver (docs/readers.md)
+        "length_warnings": {lang: w for (_, lang), r in recs.items() for w in reading_length_warnings(state, b, r)},
     }
 
 
@@ -258,6 +260,46 @@ async def _spool(upload: UploadFile, dest: Path, limit: int) -> int:
     return size
 
 
+async def receive_recording(
+    state: WebState, actor: lifecycle.Actor, b: Bulletin, language: str, upload: object, *, transcript: str = ""
+) -> tuple[lifecycle.RecordingChange, tuple[str, ...]]:
+    """An uploaded file through the upload gate (``prepare_recording``) and the lifecycle
+    (``attach_recording``): the change and its warnings (levels, and a reading's length
+    against the Vietnamese text). Refusals: ``RecordingRefused``, ``UsageError``."""
+    assert b.id is not None
+    lifecycle.check(state.db, actor, "recording", b.id, deployment=state.deployment)
+    if not isinstance(upload, UploadFile):
+        raise RecordingRefused("no file chosen", reason="no_file")
+    name = safe_upload_name(upload.filename)
+    suffix = Path(name).suffix.lower()
+    workdir = state.settings.data_dir / "tmp" / "uploads" / uuid.uuid4().hex
+    try:
+        workdir.mkdir(parents=True)
+        # the probe and the copy see a generated name; only the plain client name is kept as a label
+        src = workdir / (name if _EXT_RE.match(suffix) else f"{name}.audio")
+        await _spool(upload, src, state.settings.web.max_upload_mb * 1024 * 1024)
+        rec = prepare_recording(b, language, src, settings=state.settings)
+        if transcript:
+            rec = dataclasses.replace(rec, transcript=transcript)
+        change = lifecycle.attach_recording(state.db, actor, rec, deployment=state.deployment)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    log.info("recording %s for bulletin %s by %s: %s", language, b.id, actor.name, change.outcome)
+    warnings = check_reading(rec.path, settings=state.settings.audio)  # too quiet, clipped, mostly silence
+    return change, warnings + reading_length_warnings(state, b, change.recording)
+
+
+def reading_length_warnings(state: WebState, b: Bulletin, rec: Recording) -> tuple[str, ...]:
+    """``reading_short``/``reading_long`` when a reading is far from the Vietnamese text's length."""
+    from pipeline.produce import Producer
+    from pipeline.readings import expected_ms, length_warning
+
+    spoken = Producer(settings=state.settings, deployment=state.deployment, db=state.db).normalize
+    band = state.settings.readers
+    found = length_warning(rec.duration_ms, expected_ms(b, spoken=spoken), low=band.min_ratio, high=band.max_ratio)
+    return (found,) if found else ()
+
+
 @router.post("/bulletins/{bulletin_id}/recordings", dependencies=[Depends(check_csrf)])
 async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> Response:
     state = web_state(request)
@@ -268,27 +310,12 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
         await form.close()  # the spooled upload, read already by the CSRF check
         raise
     language = str(form.get("language", ""))
-    upload = form.get("file")
     error: str | None = None
     warnings: tuple[str, ...] = ()
     redrafted = False
-    workdir = state.settings.data_dir / "tmp" / "uploads" / uuid.uuid4().hex
-    actor = _actor(state, who)
     try:
-        lifecycle.check(state.db, actor, "recording", bulletin_id, deployment=state.deployment)
-        if not isinstance(upload, UploadFile):
-            raise RecordingRefused("no file chosen", reason="no_file")
-        name = safe_upload_name(upload.filename)
-        suffix = Path(name).suffix.lower()
-        workdir.mkdir(parents=True)
-        # the probe and the copy see a generated name; only the plain client name is kept as a label
-        src = workdir / (name if _EXT_RE.match(suffix) else f"{name}.audio")
-        await _spool(upload, src, state.settings.web.max_upload_mb * 1024 * 1024)
-        rec = prepare_recording(b, language, src, settings=state.settings)
-        change = lifecycle.attach_recording(state.db, actor, rec, deployment=state.deployment)
+        change, warnings = await receive_recording(state, _actor(state, who), b, language, form.get("file"))
         redrafted = change.back_to_draft
-        log.info("recording %s for bulletin %s by %s: %s", language, bulletin_id, who.user.name, change.outcome)
-        warnings = check_reading(rec.path, settings=state.settings.audio)  # too quiet, clipped, mostly silence
     except RecordingRefused as exc:
         error = vietnamese(exc)
         audit.record(state.db, who.user.name, "recording.refused", f"bulletin:{bulletin_id}", exc.reason)
@@ -296,7 +323,6 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
         error = vietnamese(exc)
     finally:
         await form.close()  # the spooled upload
-        shutil.rmtree(workdir, ignore_errors=True)
     if error is not None:
         return render(
             request,

@@ -69,6 +69,8 @@
       form.append(box.dataset.csrfField, box.dataset.csrf);
       form.append("language", box.dataset.language);
       form.append("file", blob, "ghi-am-" + box.dataset.language + extensionOf(blob.type));
+      var transcript = box.dataset.transcript ? document.getElementById(box.dataset.transcript) : null;
+      if (transcript && transcript.value) form.append("transcript", transcript.value);
       upload.disabled = true;
       say("Đang tải lên…");
       fetch(box.dataset.action, { method: "POST", body: form, credentials: "same-origin" }).then(function (r) {

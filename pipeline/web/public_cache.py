@@ -98,6 +98,7 @@ class PublicCache:
         self._values: dict[str, tuple[str, Any]] = {}
         self._builds = [threading.Lock() for _ in range(64)]  # striped: one build per key at a time
         self._starts: tuple[str, list[dt.datetime]] = ("", [])
+        self._scan = threading.Lock()
         self.builds = 0  # answers built (tests and the benchmark read it)
 
     # --- the stamp ------------------------------------------------------------------
@@ -114,10 +115,14 @@ class PublicCache:
     def _program_starts(self, version: PublicVersion) -> list[dt.datetime]:
         """When each built program starts (once per version: a build is what changes them)."""
         key, starts = self._starts
-        if key != version.key:
-            codes = [c.code for c in self.deployment.communes]
-            starts = sorted({i.start for i in aired_items(self.settings, communes=codes)})
-            self._starts = (version.key, starts)
+        if key == version.key:
+            return starts
+        with self._scan:  # one scan of the outbox per change, however many requests arrive at once
+            key, starts = self._starts
+            if key != version.key:
+                codes = [c.code for c in self.deployment.communes]
+                starts = sorted({i.start for i in aired_items(self.settings, communes=codes)})
+                self._starts = (version.key, starts)
         return starts
 
     # --- answers --------------------------------------------------------------------

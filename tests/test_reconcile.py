@@ -339,7 +339,7 @@ def test_loa_report_writes_csv_and_json_and_pushes(
     assert main([*base, "--push"]) == 0
     json_file = out / "loa-2026-11-01_2026-12-31.json"
     doc = json.loads(json_file.read_bytes())
-    schema = json.loads((REPO / "schemas" / "report-1.schema.json").read_text())
+    schema = json.loads((REPO / "schemas" / "report-2.schema.json").read_text())
     jsonschema.validate(doc, schema, format_checker=jsonschema.FormatChecker())
     [(auth, body)] = [(r.headers.get("authorization", ""), r.body) for r in fake_http.requests]
     assert auth == "Bearer bi-mat-cua-tinh"
@@ -374,7 +374,8 @@ def test_the_staff_page_shows_not_played_unscheduled_silent_and_charts(scripted:
     assert "Chưa gửi tới thiết bị (Connection refused)" in html
     assert "Đã phát nhưng không có trong lịch (2)" in html
     assert "Không có chương trình này trong lịch" in html and "Bản tin không có trong chương trình này" in html
-    assert html.count("<svg") == 10 and "<script" not in html  # two charts per dimension, drawn on the server
+    assert html.count("<svg") == 11 and "<script" not in html  # two per dimension and the languages, on the server
+    assert "Phát bằng tiếng dân tộc theo từng xã" in html and "Y Tý — Tiếng Mông" in html
     assert "5/7 (71 %)" in html and "Thông thường" in html and "Tiếng Mông" in html
     assert "5 phút 0 giây" in html  # the emergency's latency
     exported = staff.get("/reports/export.json", params={"from": "2026-11-01", "to": "2026-12-31"})

@@ -1,11 +1,13 @@
-"""Statistics for the provincial source-information system; the one writer of ``loa.report/1``.
+"""Statistics for the provincial source-information system; the one writer of ``loa.report/2``.
 
 From a reconciliation (``pipeline.broadcast.reconcile``) of a date range: per month and per
 quarter, bulletins and minutes (scheduled and played) by tier, language, commune and
 topic (the bulletin's category), coverage (share of scheduled items played), and the
 latency of each emergency bulletin from approval to the moment it was on every
-endpoint of its communes. Written as CSV and JSON (schema:
-``schemas/report-1.schema.json``) and pushed as JSON over HTTPS with a bearer token.
+endpoint of its communes; and coverage by law per commune and language per week and month
+(``pipeline.broadcast.coverage``, docs/coverage.md). Written as CSV and JSON (schema:
+``schemas/report-2.schema.json``; ``/2`` added ``coverage``) and pushed as JSON over HTTPS
+with a bearer token.
 
 An "item" is one bulletin in one program (a commune, a date, a slot); it counts as
 played when a receipt reports a completed part of it. Played minutes are the parts
@@ -20,14 +22,15 @@ import io
 import json
 import ssl
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from pipeline.broadcast.coverage import CoverageRow, coverage_rows
 from pipeline.broadcast.reconcile import PLAYED, Line, Reconciliation
 from pipeline.config import ReportSettings
 from pipeline.errors import ConfigError, DeliveryError, TransientDeliveryError
@@ -37,7 +40,7 @@ from pipeline.store import bulletins as bulletin_store
 from pipeline.store import receipts as receipt_store
 from pipeline.store import reports as report_store
 
-SCHEMA = "loa.report/1"
+SCHEMA = "loa.report/2"
 DIMENSIONS = ("all", "tier", "language", "commune", "topic")
 FORMATS = ("csv", "json")
 STAT_FIELDS = (
@@ -50,6 +53,20 @@ STAT_FIELDS = (
     "coverage",
     "minutes_scheduled",
     "minutes_played",
+)
+COVERAGE_FIELDS = (
+    "period",
+    "commune",
+    "commune_name",
+    "language",
+    "bulletins_read",
+    "airings_required",
+    "airings_skipped",
+    "placeholders_aired",
+    "minutes_on_air",
+    "share",
+    "languages_covered",
+    "languages_required",
 )
 LATENCY_FIELDS = (
     "bulletin",
@@ -101,6 +118,8 @@ class Statistics:
     generated_at: dt.datetime
     rows: tuple[Row, ...]
     latency: tuple[Latency, ...]
+    coverage: tuple[CoverageRow, ...] = ()
+    commune_names: dict[str, str] = field(default_factory=dict)
 
     def rows_of(self, period_kind: str, dimension: str) -> list[Row]:
         """Rows of months (``"month"``) or quarters (``"quarter"``) for one dimension."""
@@ -177,14 +196,23 @@ def emergency_latency(
 
 
 def compute_statistics(
-    rec: Reconciliation, db: Database, deployment: Deployment, *, tz: dt.tzinfo, now: dt.datetime | None = None
+    rec: Reconciliation,
+    db: Database,
+    deployment: Deployment,
+    *,
+    tz: dt.tzinfo,
+    now: dt.datetime | None = None,
+    placeholders: Collection[str] = (),
 ) -> Statistics:
+    """``placeholders``: the catalog keys of the standard phrases that are machine-made stand-ins."""
     return Statistics(
         start=rec.start,
         end=rec.end,
         generated_at=(now or dt.datetime.now(dt.UTC)).astimezone(tz).replace(microsecond=0),
         rows=tuple(group_lines(rec.lines)),
         latency=tuple(emergency_latency(db, deployment, rec.start, rec.end, tz=tz)),
+        coverage=tuple(coverage_rows(rec, db, deployment, placeholders=placeholders)),
+        commune_names={c.code: c.name for c in deployment.communes},
     )
 
 
@@ -209,6 +237,23 @@ def _stat_record(r: Row) -> dict[str, Any]:
     }
 
 
+def _coverage_record(r: CoverageRow, names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "period": r.period,
+        "commune": r.commune,
+        "commune_name": names.get(r.commune, r.commune),
+        "language": r.language,
+        "bulletins_read": r.bulletins_read,
+        "airings_required": r.airings_required,
+        "airings_skipped": r.airings_skipped,
+        "placeholders_aired": r.placeholders_aired,
+        "minutes_on_air": _minutes(r.ms_on_air),
+        "share": r.share,
+        "languages_covered": r.languages_covered,
+        "languages_required": r.languages_required,
+    }
+
+
 def _latency_record(x: Latency) -> dict[str, Any]:
     return {
         "bulletin": x.bulletin_id,
@@ -230,6 +275,7 @@ def to_document(s: Statistics, *, source: str = "loa") -> dict[str, Any]:
         "generated_at": s.generated_at.isoformat(),
         "statistics": [_stat_record(r) for r in s.rows],
         "emergency_latency": [_latency_record(x) for x in s.latency],
+        "coverage": [_coverage_record(r, s.commune_names) for r in s.coverage],
     }
 
 
@@ -250,12 +296,16 @@ def statistics_csv(s: Statistics) -> bytes:
     return _csv(STAT_FIELDS, (_stat_record(r) for r in s.rows))
 
 
+def coverage_csv(s: Statistics) -> bytes:
+    return _csv(COVERAGE_FIELDS, (_coverage_record(r, s.commune_names) for r in s.coverage))
+
+
 def latency_csv(s: Statistics) -> bytes:
     return _csv(LATENCY_FIELDS, (_latency_record(x) for x in s.latency))
 
 
 def write_report(s: Statistics, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write ``statistics.csv`` and ``emergency-latency.csv`` and/or ``report.json`` into ``out_dir``."""
+    """Write ``statistics.csv``, ``emergency-latency.csv``, ``coverage.csv`` and/or ``report.json`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"loa-{s.start.isoformat()}_{s.end.isoformat()}"
     written = []
@@ -263,6 +313,7 @@ def write_report(s: Statistics, out_dir: Path, formats: Sequence[str] = FORMATS)
         for name, data in (
             (f"{stem}-statistics.csv", statistics_csv(s)),
             (f"{stem}-emergency-latency.csv", latency_csv(s)),
+            (f"{stem}-coverage.csv", coverage_csv(s)),
         ):
             (out_dir / name).write_bytes(data)
             written.append(out_dir / name)

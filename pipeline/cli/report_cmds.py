@@ -26,7 +26,9 @@ def report(
     json_out: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Bulletins and minutes by tier, language, commune and topic per month and quarter;
-    coverage (scheduled items played) and emergency latency (approval → every endpoint).
+    coverage (scheduled items played) and emergency latency (approval → every endpoint);
+    per commune and language per week and month: readings aired, airings that skipped the
+    language, placeholders aired, minutes on air, share of required languages (docs/coverage.md).
 
     Writes CSV and JSON; with --push sends the JSON over HTTPS with the bearer token of
     [report] (LOA_REPORT__TOKEN or token_file). Exit 2 on a bad range or format.
@@ -35,6 +37,7 @@ def report(
     """
     from pipeline.broadcast.reconcile import reconcile
     from pipeline.broadcast.statistics import FORMATS, compute_statistics, push_report, to_json, write_report
+    from pipeline.voices import placeholder_keys
 
     app = ctx_of(ctx)
     first, last = start.date(), end.date()
@@ -46,7 +49,8 @@ def report(
             raise UsageError(f"--format {f}: use csv or json")
     settings = app.settings
     rec = reconcile(app.db, app.deployment, first, last, tz=settings.tz)
-    stats = compute_statistics(rec, app.db, app.deployment, tz=settings.tz)
+    placeholders = placeholder_keys(settings.voices_dir)
+    stats = compute_statistics(rec, app.db, app.deployment, tz=settings.tz, placeholders=placeholders)
     written = write_report(stats, out or settings.reports_dir / "statistics", formats)
     status = push_report(to_json(stats), settings.report) if push else None
     totals = next((r for r in stats.rows if r.dimension == "all" and "-Q" in r.period), None)

@@ -32,6 +32,8 @@ class SegmentInfo:
     bulletin_id: int | None
     language: str
     duration_ms: int
+    kind: str = ""  # the cue kind: speech | pause | clip | chime | recording
+    title: str = ""  # a clip's: "Tiếng Mông: hmn/greeting"
 
 
 def programs_between(db: Database, start: dt.date, end: dt.date) -> list[BuiltProgram]:
@@ -61,7 +63,9 @@ def segments_of(db: Database, keys: Iterable[str]) -> dict[str, SegmentInfo]:
         for i in range(0, len(wanted), 500):
             query = sa.select(t).where(t.c.key.in_(wanted[i : i + 500]))
             for r in conn.execute(query).mappings():
-                out[r["key"]] = SegmentInfo(r["key"], r["sha256"], r["bulletin_id"], r["language"], r["duration_ms"])
+                out[r["key"]] = SegmentInfo(
+                    r["key"], r["sha256"], r["bulletin_id"], r["language"], r["duration_ms"], r["kind"], r["title"]
+                )
     return out
 
 

@@ -9,10 +9,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from pipeline import labels
+from pipeline.broadcast.coverage import ALL, CoverageRow, rows_of
 from pipeline.broadcast.reconcile import Reconciliation, reconcile
-from pipeline.broadcast.statistics import DIMENSIONS, Row, Statistics, compute_statistics, statistics_csv, to_json
+from pipeline.broadcast.statistics import (
+    DIMENSIONS,
+    Row,
+    Statistics,
+    compute_statistics,
+    coverage_csv,
+    statistics_csv,
+    to_json,
+)
 from pipeline.models import LANGUAGES
 from pipeline.store import devices as device_store
+from pipeline.voices import placeholder_keys
 from pipeline.web.auth import Reader, scope_communes
 from pipeline.web.charts import Bar, bar_chart
 from pipeline.web.pages import render
@@ -67,7 +77,8 @@ def _compute(request: Request, who: Any, span: DayRange) -> tuple[Reconciliation
     start, end = span.or_default(today.replace(day=1), today)
     mine = scope_communes(who.user, state.deployment)
     rec = reconcile(state.db, state.deployment, start, end, communes=mine, tz=state.settings.tz)
-    return rec, compute_statistics(rec, state.db, state.deployment, tz=state.settings.tz)
+    placeholders = placeholder_keys(state.settings.voices_dir)
+    return rec, compute_statistics(rec, state.db, state.deployment, tz=state.settings.tz, placeholders=placeholders)
 
 
 def _value_vi(dimension: str, value: str, names: dict[str, str]) -> str:
@@ -116,6 +127,35 @@ def _charts(rows: list[Row], names: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _period_vi(period: str) -> str:
+    if "-W" in period:
+        return f"Tuần {int(period[6:])}/{period[:4]}"
+    return f"Tháng {period[5:]}/{period[:4]}"
+
+
+def _coverage(rows: list[CoverageRow], names: dict[str, str]) -> dict[str, Any]:
+    """The chart (share of required airings that carried each language) and the table of one period."""
+
+    def label(r: CoverageRow) -> str:
+        lang = "Mọi ngôn ngữ" if r.language == ALL else LANGUAGES.get(r.language, r.language)
+        return f"{names.get(r.commune, r.commune)} — {lang}"
+
+    wanted = [r for r in rows if r.airings_required]
+    chart = bar_chart(
+        "Số lượt phát có ngôn ngữ trên số lượt phải có",
+        [
+            Bar(
+                label(r),
+                r.airings_required,
+                r.airings_required - r.airings_skipped,
+                f"{r.airings_required - r.airings_skipped}/{r.airings_required} ({round((r.share or 0) * 100)} %)",
+            )
+            for r in wanted
+        ],
+    )
+    return {"chart": chart, "rows": [(r, label(r)) for r in rows]}
+
+
 @router.get("/reports")
 def reports_page(request: Request, who: Reader, span: QueryRange) -> Response:
     state = web_state(request)
@@ -124,6 +164,11 @@ def reports_page(request: Request, who: Reader, span: QueryRange) -> Response:
     periods = sorted({r.period for r in stats.rows}, key=lambda p: (p[:4], "-Q" not in p, p))
     period = request.query_params.get("period") or next((p for p in periods if "-Q" in p), "")
     rows = [r for r in stats.rows if r.period == period]
+    coverage_periods = list(dict.fromkeys(r.period for r in stats.coverage))
+    wanted = request.query_params.get("coverage")
+    coverage_period = (
+        wanted if wanted in coverage_periods else next((p for p in reversed(coverage_periods) if "-W" not in p), "")
+    )
     return render(
         request,
         "reports.html",
@@ -133,6 +178,10 @@ def reports_page(request: Request, who: Reader, span: QueryRange) -> Response:
         periods=periods,
         period=period,
         charts=_charts(rows, names),
+        coverage_periods=coverage_periods,
+        coverage_period=coverage_period,
+        coverage=_coverage(rows_of(stats.coverage, coverage_period), names),
+        period_vi=_period_vi,
         dimensions=DIMENSIONS,
         DIMENSION_VI=DIMENSION_VI,
         DELIVERED_VI=DELIVERED_VI,
@@ -158,6 +207,17 @@ def export_csv(request: Request, who: Reader, span: QueryRange) -> Response:
     name = f"loa-{stats.start.isoformat()}_{stats.end.isoformat()}-statistics.csv"
     return Response(
         statistics_csv(stats),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/reports/coverage.csv")
+def export_coverage(request: Request, who: Reader, span: QueryRange) -> Response:
+    _, stats = _compute(request, who, span)
+    name = f"loa-{stats.start.isoformat()}_{stats.end.isoformat()}-coverage.csv"
+    return Response(
+        coverage_csv(stats),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )

@@ -161,7 +161,7 @@ class StoreCollector(Collector):
     def _deliveries(self) -> Iterator[Metric]:
         total = CounterMetricFamily(
             "loa_deliveries",
-            "Delivery attempts by endpoint and outcome (delivered, failed, …).",
+            "Deliveries recorded (one per endpoint and push) by outcome (delivered, failed, …).",
             labels=["endpoint", "commune", "status"],
         )
         for (endpoint, commune, status), n in sorted(ops_store.delivery_outcomes(self.db).items()):

@@ -95,6 +95,17 @@ class BuildReport:
     def audio_ms(self) -> int:
         return sum(p.duration_ms for p in self.programs)
 
+    @property
+    def placeholders(self) -> dict[str, list[str]]:
+        """Placeholder clip (catalog key) → the programs it airs in: a stand-in never airs silently."""
+        out: dict[str, list[str]] = {}
+        for p in self.programs:
+            for seg in p.items:
+                src = seg.source
+                if src is not None and src.placeholder and src.clip and p.id not in out.get(src.clip, []):
+                    out.setdefault(src.clip, []).append(p.id)
+        return dict(sorted(out.items()))
+
     def summary(self) -> dict[str, Any]:
         return {
             "date": self.date.isoformat(),
@@ -105,6 +116,7 @@ class BuildReport:
             "audio_minutes": round(self.audio_ms / 60000, 1),
             "seconds": round(self.seconds, 1),
             "missing_recordings": list(self.missing),
+            "placeholders": self.placeholders,
             "deferred": list(self.deferred),
             "policy": list(self.policy_notes),
             "failures": [asdict(f) for f in self.failures],
@@ -218,7 +230,10 @@ class Producer:
 
     @functools.cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.settings.voices_dir)
+        """voices/catalog.toml with the standard phrases approved on the web in place (pipeline.phrases)."""
+        from pipeline.phrases import effective_catalog
+
+        return effective_catalog(load_catalog(self.settings.voices_dir), self.db)
 
     @functools.cached_property
     def engines(self) -> EngineChain:

@@ -108,13 +108,6 @@ def load_catalog(voices_dir: Path) -> Catalog:
     return Catalog(root=voices_dir, clips=tuple(clips))
 
 
-def placeholder_keys(voices_dir: Path) -> frozenset[str]:
-    """The catalog keys of the clips that are machine-made stand-ins (none when there is no catalog)."""
-    if not (voices_dir / CATALOG).is_file():
-        return frozenset()
-    return frozenset(c.key for c in load_catalog(voices_dir).clips if c.placeholder)
-
-
 @dataclass(frozen=True, slots=True)
 class VoiceProblem:
     key: str

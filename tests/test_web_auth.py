@@ -172,6 +172,7 @@ def _fill(path: str, *, bulletin: int) -> str:
         "token_id": "1",
         "consultation_id": "1",
         "answer_id": "1",
+        "take_id": "1",
         "fmt": "csv",
     }
     return re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)

@@ -65,6 +65,7 @@ VALUES = {
     "token_id": "1",
     "consultation_id": "1",
     "answer_id": "1",
+    "take_id": "1",
     "fmt": "csv",
     "day": "2026-12-01",
     "key": "a" * 64,

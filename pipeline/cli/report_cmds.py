@@ -37,7 +37,7 @@ def report(
     """
     from pipeline.broadcast.reconcile import reconcile
     from pipeline.broadcast.statistics import FORMATS, compute_statistics, push_report, to_json, write_report
-    from pipeline.voices import placeholder_keys
+    from pipeline.phrases import placeholder_keys
 
     app = ctx_of(ctx)
     first, last = start.date(), end.date()
@@ -49,7 +49,7 @@ def report(
             raise UsageError(f"--format {f}: use csv or json")
     settings = app.settings
     rec = reconcile(app.db, app.deployment, first, last, tz=settings.tz)
-    placeholders = placeholder_keys(settings.voices_dir)
+    placeholders = placeholder_keys(settings, app.db)
     stats = compute_statistics(rec, app.db, app.deployment, tz=settings.tz, placeholders=placeholders)
     written = write_report(stats, out or settings.reports_dir / "statistics", formats)
     status = push_report(to_json(stats), settings.report) if push else None

@@ -676,6 +676,30 @@ def _v24_transcripts(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE recordings ADD COLUMN transcript TEXT"))
 
 
+def _v26_phrases(conn: Connection) -> None:
+    # Standard phrases recorded from the web: each take of a catalog clip (voices/catalog.toml),
+    # stored under data_dir/phrases; the approved take replaces the repository's clip in builds.
+    md = sa.MetaData()
+    sa.Table(
+        "phrases",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("key", sa.String(64), nullable=False),  # the catalog key, "hmn/greeting"
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("duration_ms", sa.Integer, nullable=False),
+        sa.Column("original_name", sa.Text, nullable=False),
+        sa.Column("recorded_by", sa.Text, nullable=False),
+        sa.Column("recorded_at", TS, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),  # awaiting | approved | replaced
+        sa.Column("approved_by", sa.Text),
+        sa.Column("approved_at", TS),
+        sa.Index("ix_phrases_key", "key"),
+    )
+    md.create_all(conn)
+
+
 #: (version, description, function), applied in version order; gaps are allowed.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
@@ -697,4 +721,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (23, "users: a reader's languages and scope", _v23_readers),
     (24, "recordings: the text as read (transcript)", _v24_transcripts),
     (25, "reminders: users' e-mail, the reminders sent", _v25_reminders),
+    (26, "standard phrases recorded from the web", _v26_phrases),
 ]

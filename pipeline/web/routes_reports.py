@@ -21,8 +21,8 @@ from pipeline.broadcast.statistics import (
     to_json,
 )
 from pipeline.models import LANGUAGES
+from pipeline.phrases import placeholder_keys
 from pipeline.store import devices as device_store
-from pipeline.voices import placeholder_keys
 from pipeline.web.auth import Reader, scope_communes
 from pipeline.web.charts import Bar, bar_chart
 from pipeline.web.pages import render
@@ -77,7 +77,7 @@ def _compute(request: Request, who: Any, span: DayRange) -> tuple[Reconciliation
     start, end = span.or_default(today.replace(day=1), today)
     mine = scope_communes(who.user, state.deployment)
     rec = reconcile(state.db, state.deployment, start, end, communes=mine, tz=state.settings.tz)
-    placeholders = placeholder_keys(state.settings.voices_dir)
+    placeholders = placeholder_keys(state.settings, state.db)
     return rec, compute_statistics(rec, state.db, state.deployment, tz=state.settings.tz, placeholders=placeholders)
 
 

@@ -178,3 +178,23 @@ def test_coverage_equals_the_week_counted_by_hand(week: Project, tmp_path: Path)
     assert table[(w, "02641", "hmn")]["airings_skipped"] == "3"
     assert table[(w, "02710", "ium")]["share"] == "0.0"
     assert table[(w, "02641", "all")]["commune_name"] == "Y Tý"
+
+
+def test_the_page_and_its_csv_show_the_same_figures(week: Project, tmp_path: Path) -> None:
+    from tests.web_support import make_user, serve_project
+
+    out = tmp_path / "out"
+    args = ["--config", str(week.config), "report", "--from", "2026-11-30", "--to", "2026-12-07", "--out", str(out)]
+    assert main([*args, "--format", "csv"]) == 0
+    db = week.db()
+    make_user(db, "duyet", "approver")
+    db.close()
+    with serve_project(week) as web:
+        client = web.client("duyet")
+        page = client.get("/reports?from=2026-11-30&to=2026-12-07&coverage=2026-W49")
+        assert page.status_code == 200
+        assert "Phát bằng tiếng dân tộc theo từng xã" in page.text and "Tuần 49/2026" in page.text
+        assert "Y Tý — Tiếng Mông" in page.text and "Trịnh Tường — Tiếng Dao" in page.text
+        assert "5/8 (62 %)" in page.text  # Y Tý's airings that carried their language, of those required
+        csv_bytes = client.get("/reports/coverage.csv?from=2026-11-30&to=2026-12-07").content
+    assert csv_bytes == (out / "loa-2026-11-30_2026-12-07-coverage.csv").read_bytes()

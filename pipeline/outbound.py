@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import ssl
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -129,19 +130,27 @@ class GuardedBackend(httpcore.SyncBackend):
 class GuardedTransport(httpx.HTTPTransport):
     """``httpx.HTTPTransport`` whose every connection goes through :class:`GuardedBackend`."""
 
-    def __init__(self, policy: OutboundSettings) -> None:
-        super().__init__(trust_env=False, retries=0)
+    def __init__(self, policy: OutboundSettings, *, verify: ssl.SSLContext | bool = True) -> None:
+        super().__init__(verify=verify, trust_env=False, retries=0)
         pool = self._pool
         if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
             raise RuntimeError("httpx/httpcore changed: the outbound guard cannot be installed")  # pragma: no cover
         pool._network_backend = GuardedBackend(policy)
 
 
-def client(policy: OutboundSettings, *, timeout_s: float, follow_redirects: bool = False) -> httpx.Client:
-    """An ``httpx.Client`` for the outside world: guarded, with timeouts, no proxy from the environment."""
+def client(
+    policy: OutboundSettings,
+    *,
+    timeout_s: float,
+    follow_redirects: bool = False,
+    verify: ssl.SSLContext | bool = True,
+) -> httpx.Client:
+    """An ``httpx.Client`` for the outside world: guarded, with timeouts, no proxy from the environment.
+
+    ``verify``: an ``ssl.SSLContext`` trusting a given CA bundle instead of the system's."""
     connect = min(policy.connect_timeout_s, timeout_s)
     return httpx.Client(
-        transport=GuardedTransport(policy),
+        transport=GuardedTransport(policy, verify=verify),
         timeout=httpx.Timeout(timeout_s, connect=connect),
         follow_redirects=follow_redirects,
         max_redirects=5,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from pipeline import outbound
 from pipeline.broadcast.cap_import import fetch_alert
@@ -311,3 +312,34 @@ def test_timeouts_hold_on_a_silent_server() -> None:
         assert (dt.datetime.now() - start).total_seconds() < 30
     finally:
         silent.close()
+
+
+# --- loa report --push -------------------------------------------------------------------
+
+
+def test_the_report_push_reaches_a_loopback_receiver_only_with_allow_loopback(fake_http: FakeHttp) -> None:
+    from pipeline.broadcast.statistics import push_report
+    from pipeline.config import ReportSettings
+
+    report = ReportSettings(
+        push_url=f"http://127.0.0.1:{fake_http.port}/bao-cao", token=SecretStr("t"), allow_http=True
+    )
+    with pytest.raises(OutboundRefused, match="loopback"):
+        push_report(b'{"a": 1}', report, outbound_policy=DEFAULT)
+    assert fake_http.paths == []
+    assert push_report(b'{"a": 1}', report, outbound_policy=LOOPBACK) == 200
+    assert fake_http.paths == ["/bao-cao"]
+
+
+def test_a_report_push_to_a_private_name_is_refused_before_connecting(
+    names: dict[str, list[str]], no_outside: list[Any]
+) -> None:
+    from pipeline.broadcast.statistics import push_report
+    from pipeline.config import ReportSettings
+
+    names["so-tt.example"] = ["192.168.7.9"]
+    report = ReportSettings(push_url="https://so-tt.example/bao-cao", token=SecretStr("t"), timeout_s=5)
+    with pytest.raises(OutboundRefused) as info:
+        push_report(b"{}", report, outbound_policy=LOOPBACK)
+    assert info.value.fields["kind"] == "private" and info.value.fields["address"] == "192.168.7.9"
+    assert no_outside == []

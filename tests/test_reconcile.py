@@ -330,7 +330,10 @@ def test_loa_report_writes_csv_and_json_and_pushes(
 ) -> None:
     web, _ = scripted
     config = web.project.config
-    config.write_text(config.read_text() + f'[report]\npush_url = "{receiver}"\nallow_http = true\n')
+    config.write_text(
+        config.read_text()
+        + f'[outbound]\nallow_loopback = true\n[report]\npush_url = "{receiver}"\nallow_http = true\n'
+    )
     (tmp_path / "token").write_text("bi-mat-cua-tinh\n")
     with config.open("a") as f:
         f.write(f'token_file = "{tmp_path / "token"}"\n')

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from pipeline.broadcast.reconcile import NOT_PLAYED, PLAYED, Line, tier_of
 from pipeline.broadcast.statistics import group_lines, month_of, push_report, quarter_of, report_token
-from pipeline.config import ReportSettings, load_settings
+from pipeline.config import OutboundSettings, ReportSettings, load_settings
 from pipeline.errors import ConfigError
 from pipeline.web.charts import Bar, bar_chart
 from tests.fake_http import FakeHttp, status
@@ -61,11 +61,15 @@ def test_tier_of_maps_old_names_and_keeps_new_ones() -> None:
 
 def test_push_needs_https_a_url_and_a_token(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="push_url is not set"):
-        push_report(b"{}", ReportSettings())
+        push_report(b"{}", ReportSettings(), outbound_policy=OutboundSettings())
     with pytest.raises(ConfigError, match="use https"):
-        push_report(b"{}", ReportSettings(push_url="http://127.0.0.1:9/x", token=SecretStr("t")))
+        push_report(
+            b"{}",
+            ReportSettings(push_url="http://127.0.0.1:9/x", token=SecretStr("t")),
+            outbound_policy=OutboundSettings(),
+        )
     with pytest.raises(ConfigError, match="no token"):
-        push_report(b"{}", ReportSettings(push_url="https://127.0.0.1:9/x"))
+        push_report(b"{}", ReportSettings(push_url="https://127.0.0.1:9/x"), outbound_policy=OutboundSettings())
     (tmp_path / "tok").write_text("  tu-file \n")
     assert report_token(ReportSettings(token_file=tmp_path / "tok")) == "tu-file"
     with pytest.raises(ConfigError, match="token_file"):
@@ -143,13 +147,13 @@ def test_push_over_real_https_checks_the_certificate(tmp_path: Path) -> None:
         url = f"{server.url}/nhan-bao-cao"
         body = b'{"schema": "loa.report/1"}'
         trusted = ReportSettings(push_url=url, token=SecretStr("the-token"), ca_file=ca, timeout_s=10)
-        assert push_report(body, trusted) == 201
+        assert push_report(body, trusted, outbound_policy=OutboundSettings(allow_loopback=True)) == 201
         got = [(r.headers.get("authorization", ""), r.body) for r in server.requests]
         assert got == [("Bearer the-token", body)]
         # the system's CAs do not know this certificate: refused, nothing sent
         untrusted = ReportSettings(push_url=url, token=SecretStr("the-token"), timeout_s=10)
         with pytest.raises(TransientDeliveryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
-            push_report(body, untrusted)
+            push_report(body, untrusted, outbound_policy=OutboundSettings(allow_loopback=True))
         assert len(server.requests) == 1
 
 

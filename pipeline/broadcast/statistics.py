@@ -30,9 +30,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pipeline import outbound
 from pipeline.broadcast.coverage import CoverageRow, coverage_rows
 from pipeline.broadcast.reconcile import PLAYED, Line, Reconciliation
-from pipeline.config import ReportSettings
+from pipeline.config import OutboundSettings, ReportSettings
 from pipeline.errors import ConfigError, DeliveryError, TransientDeliveryError
 from pipeline.models import Deployment
 from pipeline.store import Database
@@ -343,10 +344,13 @@ def push_report(
     data: bytes,
     settings: ReportSettings,
     *,
-    transport: httpx.BaseTransport | None = None,
+    outbound_policy: OutboundSettings,
     log: Callable[[str], None] | None = None,
 ) -> int:
-    """POST the JSON report to ``[report] push_url`` with the bearer token; the HTTP status."""
+    """POST the JSON report to ``[report] push_url`` with the bearer token; the HTTP status.
+
+    Through the one outbound client (pipeline/outbound.py): an address ``outbound_policy``
+    refuses (loopback, private, link-local… unless allowed) is refused before connecting."""
     url = settings.push_url
     if not url:
         raise ConfigError("[report] push_url is not set; add it to loa.toml (the province's receiving address)")
@@ -361,7 +365,7 @@ def push_report(
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"[report] ca_file {settings.ca_file}: {exc}") from exc
     try:
-        with httpx.Client(timeout=settings.timeout_s, transport=transport, verify=verify) as client:
+        with outbound.client(outbound_policy, timeout_s=settings.timeout_s, verify=verify) as client:
             response = client.post(url, content=data, headers=headers)
     except httpx.TransportError as exc:
         raise TransientDeliveryError(f"report push to {url}: {exc.__class__.__name__}: {exc}; try again") from exc

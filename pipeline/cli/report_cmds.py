@@ -52,7 +52,7 @@ def report(
     placeholders = placeholder_keys(settings, app.db)
     stats = compute_statistics(rec, app.db, app.deployment, tz=settings.tz, placeholders=placeholders)
     written = write_report(stats, out or settings.reports_dir / "statistics", formats)
-    status = push_report(to_json(stats), settings.report) if push else None
+    status = push_report(to_json(stats), settings.report, outbound_policy=settings.outbound) if push else None
     totals = next((r for r in stats.rows if r.dimension == "all" and "-Q" in r.period), None)
     if json_out:
         print_json(

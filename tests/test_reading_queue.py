@@ -197,3 +197,32 @@ def test_a_reader_never_sees_or_changes_outside_their_scope_or_languages(reader_
     assert r.status_code == 400 and "«vi»" in r.text
     assert recording_store.current_recordings(web.db, [y_ty]) == {}
     assert mong.get(f"/bulletins/{y_ty}/recordings/hmn").status_code == 403
+
+
+def test_approving_with_a_language_missing_needs_a_second_confirmation_of_exactly_those(
+    reader_web: Web, tmp_path: Path
+) -> None:
+    from pipeline.store import audit
+
+    web = reader_web
+    today = dt.datetime.now(web.project.settings.tz).date()
+    bid = added(web.db, bulletin("Họp", ("all",), today + dt.timedelta(days=2), today + dt.timedelta(days=3)))
+    approver = web.client("duyet")
+    page = approver.get(f"/bulletins/{bid}/approve")
+    assert 'id="need-hmn" class="missing"' in page.text and 'id="need-vi" class="tts"' in page.text
+    assert 'name="confirm_missing" value="hmn"' in page.text
+    csrf = csrf_of(page.text)
+    for sent in ({}, {"confirm_missing": "vi"}):  # no second confirmation, or one of something else
+        r = approver.post(f"/bulletins/{bid}/approve", data={"csrf_token": csrf, "action_token": "a" * 32} | sent)
+        assert r.status_code == 303 and r.headers["location"] == f"/bulletins/{bid}/approve"
+    assert audit.entries(web.db, action="bulletin.approved") == []
+    form = {"csrf_token": csrf, "action_token": "b" * 32, "confirm_missing": "hmn"}
+    assert approver.post(f"/bulletins/{bid}/approve", data=form).status_code == 303
+    [entry] = audit.entries(web.db, action="bulletin.approved_missing")
+    assert entry.detail == "hmn" and entry.actor == "duyet"
+    # with the reading there, nothing is missing: the confirmation lists it with a player
+    other = added(web.db, bulletin("Khác", (Y_TY,), today + dt.timedelta(days=2), today + dt.timedelta(days=3)))
+    lifecycle.attach_recording(web.db, lifecycle.cli(), recording(other))
+    page = approver.get(f"/bulletins/{other}/approve")
+    assert 'id="need-hmn" class="recorded"' in page.text and f'src="/bulletins/{other}/recordings/hmn"' in page.text
+    assert "confirm_missing" not in page.text

@@ -216,7 +216,9 @@ def test_a_new_recording_on_an_approved_bulletin_needs_approval_again(web: Web, 
     approver = web.client("duyet")
     page = approver.get(f"/bulletins/{bid}").text
     token = csrf_of(page)
-    r = approver.post(f"/bulletins/{bid}/approve", data={"csrf_token": token, "action_token": "t" * 32})
+    r = approver.post(
+        f"/bulletins/{bid}/approve", data={"csrf_token": token, "action_token": "t" * 32, "confirm_missing": "hmn"}
+    )
     assert r.status_code == 303 and bulletin_store.get_bulletin(web.db, bid).status == "approved"
     editor = web.client("bientap")
     r = _upload(editor, bid, _m4a(tmp_path))

@@ -110,14 +110,10 @@ def test_the_audit_log_after_a_day_of_work(web: Web) -> None:
     assert r.status_code == 303
     bid = int(r.headers["location"].rsplit("/", 1)[1])
     approver = web.client("duyet")
-    page = approver.get(f"/bulletins/{bid}").text
+    page = approver.get(f"/bulletins/{bid}/approve").text  # no Mông reading: the confirmation page
     token = re.search(r'name="action_token" value="([^"]+)"', page)[1]  # type: ignore[index]
-    assert (
-        approver.post(
-            f"/bulletins/{bid}/approve", data={"csrf_token": csrf_of(page), "action_token": token}
-        ).status_code
-        == 303
-    )
+    form = {"csrf_token": csrf_of(page), "action_token": token, "confirm_missing": "hmn"}
+    assert approver.post(f"/bulletins/{bid}/approve", data=form).status_code == 303
     page = approver.get(f"/bulletins/{bid}").text
     token = re.search(r'name="action_token" value="([^"]+)"', page)[1]  # type: ignore[index]
     assert (
@@ -135,12 +131,18 @@ def test_the_audit_log_after_a_day_of_work(web: Web) -> None:
         ("bientap", "bulletin.added"),
         ("duyet", "login.ok"),
         ("duyet", "bulletin.approved"),
+        ("duyet", "bulletin.approved_missing"),  # confirmed without a Mông reading
         ("duyet", "bulletin.withdrawn"),
         ("quantri", "login.ok"),
         ("quantri", "token.issued"),
     ]
     page = admin.get("/admin/audit").text
-    assert "Duyệt bản tin" in page and "Đăng nhập sai" in page and f"bulletin:{bid}" in page
+    assert (
+        "Duyệt bản tin" in page
+        and "Duyệt khi còn thiếu bản đọc" in page
+        and "Đăng nhập sai" in page
+        and f"bulletin:{bid}" in page
+    )
     r = admin.get("/admin/audit.csv")
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[0][:4] == ["id", "at_utc", "actor", "action"] and len(rows) == 1 + len(actions)

@@ -144,7 +144,7 @@ def test_approve_withdraw_need_an_approver(web: Web) -> None:
     approver = web.client("duyet")
     page = approver.get(f"/bulletins/{bid}").text
     assert "Duyệt" in page
-    r = approver.post(f"/bulletins/{bid}/approve", data={"csrf_token": csrf_of(page)})
+    r = approver.post(f"/bulletins/{bid}/approve", data={"csrf_token": csrf_of(page), "confirm_missing": "hmn"})
     assert r.status_code == 303
     b = bulletin_store.get_bulletin(web.db, bid)
     assert b.status == "approved"

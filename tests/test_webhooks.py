@@ -59,8 +59,9 @@ def test_signed_events_down_then_up_nothing_lost_nothing_twice(
         # approval in the web (the approver's real form), withdrawal from the store, airing from delivery
         approver = web.client("duyet")
         token = csrf_of(approver.get(f"/bulletins/{public}").text)
-        assert approver.post(f"/bulletins/{public}/approve", data={"csrf_token": token}).status_code == 303
-        assert approver.post(f"/bulletins/{internal}/approve", data={"csrf_token": token}).status_code == 303
+        form = {"csrf_token": token, "confirm_missing": "hmn"}  # approved knowing Mông has no reading
+        assert approver.post(f"/bulletins/{public}/approve", data=form).status_code == 303
+        assert approver.post(f"/bulletins/{internal}/approve", data=form).status_code == 303
         slot_start = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(17, 0), tzinfo=project.settings.tz)
         first = program_aired(
             web.db, program_id=f"02641/{today}/evening", commune="02641", start=slot_start, bulletin_ids=[public]

@@ -284,7 +284,9 @@ def check(
 # --- approve, withdraw, end -------------------------------------------------------
 
 
-def approve_in(conn: Connection, db: Database, actor: Actor, b: Bulletin, *, note: str = "") -> Change:
+def approve_in(
+    conn: Connection, db: Database, actor: Actor, b: Bulletin, *, note: str = "", missing: Sequence[str] = ()
+) -> Change:
     """``approve`` inside the caller's transaction, the bulletin already loaded and in scope."""
     from pipeline.lifecycle.alerts import alert_of, older_versions
 
@@ -299,6 +301,11 @@ def approve_in(conn: Connection, db: Database, actor: Actor, b: Bulletin, *, not
     recs = approval_store.record_in(conn, db, after, by=actor.name)
     detail = f"r{after.revision}" + "".join(f" {lang}:{sha[:12]}" for lang, sha in sorted(recs.items()))
     audit.record_in(conn, db, actor.name, "bulletin.approved", f"bulletin:{b.id}", detail + note, client=actor.client)
+    if missing:  # approved knowing these languages have no reading (a second confirmation)
+        target = f"bulletin:{b.id}"
+        audit.record_in(
+            conn, db, actor.name, "bulletin.approved_missing", target, ",".join(missing), client=actor.client
+        )
     record_events(conn, db, b.status, after)
     # what this version replaces stops airing now: every older version of its alert
     older = older_versions(alert, b) if alert is not None else []
@@ -310,12 +317,20 @@ def approve_in(conn: Connection, db: Database, actor: Actor, b: Bulletin, *, not
 
 
 def approve(
-    db: Database, actor: Actor, bulletin_id: int, *, deployment: Deployment | None = None, note: str = ""
+    db: Database,
+    actor: Actor,
+    bulletin_id: int,
+    *,
+    deployment: Deployment | None = None,
+    note: str = "",
+    missing: Sequence[str] = (),
 ) -> Change:
     """Approve exactly what airs: this revision and every current recording (their sha256).
-    A version of a CAP alert ends the older versions; nothing of a cancelled alert is approved."""
+    A version of a CAP alert ends the older versions; nothing of a cancelled alert is approved.
+    ``missing``: languages the approver confirmed airing without (audit ``bulletin.approved_missing``)."""
     with db.begin() as conn:
-        return approve_in(conn, db, actor, load_in(conn, db, actor, bulletin_id, deployment), note=note)
+        b = load_in(conn, db, actor, bulletin_id, deployment)
+        return approve_in(conn, db, actor, b, note=note, missing=missing)
 
 
 _ENDED = {"withdraw": "withdrawn", "cancel": "cancelled", "supersede": "superseded", "expire": "expired"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -21,12 +22,13 @@ from fastapi.responses import RedirectResponse, Response
 from pipeline import lifecycle
 from pipeline.errors import LoaError, UsageError
 from pipeline.messages import vietnamese
-from pipeline.models import Bulletin
+from pipeline.models import TTS_LANGUAGES, Bulletin
 from pipeline.store import audit
 from pipeline.store.actions import claim_action, finish_action, get_action
+from pipeline.store.recordings import current_recordings
 from pipeline.web.auth import Approver, Authed, Reader, check_csrf
 from pipeline.web.pages import render
-from pipeline.web.routes_bulletins import visible_bulletin
+from pipeline.web.routes_bulletins import lacking, visible_bulletin
 from pipeline.web.state import WebState, web_state
 
 router = APIRouter(include_in_schema=False)
@@ -60,6 +62,36 @@ def needs_confirmation(action: str, b: Bulletin) -> bool:
     return action == "dispatch" or b.priority == "emergency"
 
 
+@dataclass(frozen=True, slots=True)
+class LanguageNeed:
+    """A language the bulletin's communes need, and whether a reading exists (confirmation page)."""
+
+    language: str
+    communes: tuple[str, ...]  # names
+    recorded: bool
+    tts: bool  # no reading, but the synthetic voice speaks it (Vietnamese)
+
+
+def language_needs(state: WebState, b: Bulletin) -> list[LanguageNeed]:
+    """Each language the targeted communes speak, in first-seen order, with its reading's state."""
+    assert b.id is not None
+    recs = current_recordings(state.db, [b.id])
+    needs: dict[str, list[str]] = {}
+    for c in state.deployment.targeted(b.targets):
+        for lang in c.languages:
+            needs.setdefault(lang, []).append(c.name)
+    return [
+        LanguageNeed(lang, tuple(names), (b.id, lang) in recs, lang in TTS_LANGUAGES and (b.id, lang) not in recs)
+        for lang, names in needs.items()
+    ]
+
+
+def missing_languages(state: WebState, b: Bulletin) -> tuple[str, ...]:
+    """Languages some targeted commune needs that will not air: no reading and no synthetic voice."""
+    assert b.id is not None
+    return tuple(lacking(b, state.deployment, current_recordings(state.db, [b.id])))
+
+
 @router.get("/bulletins/{bulletin_id}/{action}")
 def confirm_page(request: Request, bulletin_id: int, action: str, who: Approver) -> Response:
     _check_action(action)
@@ -73,6 +105,8 @@ def confirm_page(request: Request, bulletin_id: int, action: str, who: Approver)
         "confirm.html",
         b=b,
         action=action,
+        needs=language_needs(state, b) if action == "approve" else [],
+        missing=missing_languages(state, b) if action == "approve" else (),
         communes=communes,
         endpoints=sum(len(c.endpoints) for c in communes),
         action_token=new_action_token(),
@@ -87,6 +121,12 @@ async def do_action(request: Request, bulletin_id: int, action: str, who: Approv
     form = await request.form()
     if (why := refusal(action, b, who.user.role)) is not None:
         raise HTTPException(400, why)
+    missing: tuple[str, ...] = ()
+    if action == "approve" and b.status == "draft":
+        missing = missing_languages(state, b)
+        # a language will not air: only a second, explicit confirmation of exactly these approves
+        if missing and form.get("confirm_missing") != ",".join(missing):
+            return RedirectResponse(f"/bulletins/{bulletin_id}/approve", status_code=303)
     token = form.get(ACTION_FIELD)
     if not isinstance(token, str) or not _TOKEN_RE.match(token):
         if needs_confirmation(action, b):
@@ -94,7 +134,7 @@ async def do_action(request: Request, bulletin_id: int, action: str, who: Approv
         token = new_action_token()  # a plain form post of a routine approval: no double to guard against
     if claim_action(state.db, token, user_id=who.user.id, action=action, bulletin_id=bulletin_id):
         try:
-            result = _perform(state, who, b, action)
+            result = _perform(state, who, b, action, missing=missing)
         except LoaError as exc:
             finish_action(state.db, token, status="failed", result={"error": vietnamese(exc)})
         else:
@@ -111,12 +151,14 @@ async def do_action(request: Request, bulletin_id: int, action: str, who: Approv
     return RedirectResponse(f"/actions/{token}", status_code=303)
 
 
-def _perform(state: WebState, who: Authed, b: Bulletin, action: str) -> dict[str, Any]:
+def _perform(
+    state: WebState, who: Authed, b: Bulletin, action: str, *, missing: tuple[str, ...] = ()
+) -> dict[str, Any]:
     assert b.id is not None
     name = who.user.name
     actor = lifecycle.web_user(who.user, state.deployment)
     if action == "approve":
-        approved = lifecycle.approve(state.db, actor, b.id, deployment=state.deployment)
+        approved = lifecycle.approve(state.db, actor, b.id, deployment=state.deployment, missing=missing)
         return {"status": approved.bulletin.status}
     if action == "withdraw":
         withdrawn = lifecycle.withdraw(state.db, actor, b.id, deployment=state.deployment)

@@ -294,6 +294,7 @@ ACTION_VI = {
     "bulletin.added": "Thêm bản tin",
     "bulletin.revised": "Sửa bản tin",
     "bulletin.approved": "Duyệt bản tin",
+    "bulletin.approved_missing": "Duyệt khi còn thiếu bản đọc",
     "bulletin.withdrawn": "Thu hồi bản tin",
     "bulletin.dispatched": "Phát khẩn",
     "bulletin.back_to_draft": "Bản tin trở về nháp",

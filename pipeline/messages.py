@@ -192,6 +192,10 @@ VI: dict[str, str] = {
     "consultation.choices.not_choice": "Chỉ câu hỏi loại lựa chọn (choice) mới có các lựa chọn.",
     "consultation.merge.self": "Không thể gộp một ý kiến vào chính nó.",
     "consultation.merge.chain": "Ý kiến #{answer} đã được gộp vào ý kiến #{into}; hãy gộp vào ý kiến đó.",
+    "consultation.values.count": "Có {count} câu trả lời cho {questions} câu hỏi của đợt lấy ý kiến {consultation}.",
+    "consultation.values.yesno": "Câu {question}: hãy trả lời có (yes) hoặc không (no), không phải «{value}».",
+    "consultation.values.choice": "Câu {question}: «{value}» không có trong các lựa chọn.",
+    "consultation.phone": "Số điện thoại chưa đúng: 10 hoặc 11 chữ số, bắt đầu bằng số 0.",
     "consultation.answer.empty": "Hãy viết nội dung phản hồi của cơ quan soạn thảo.",
     # --- a commune's decision on a normal bulletin (pipeline/broadcast/decisions.py)
     "decision.not_normal": (

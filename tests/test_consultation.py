@@ -355,3 +355,28 @@ def test_cli_followup_and_report(project: Project, cli: Callable[..., CliResult]
     assert "Báo cáo tổng hợp ý kiến nhân dân" in html and "<svg" in html
     assert "0912345678" not in html and "Giàng A Páo" not in html
     assert "=HYPERLINK" in html and "<script" not in html
+
+
+def test_answer_checks_carry_codes_and_show_vietnamese(project: Project) -> None:
+    from pipeline.feedback.consultation import check_values
+    from pipeline.messages import vietnamese
+
+    db, cid = stored_campaign(project)
+    c = store.get_campaign(db, cid)
+    cases = [
+        (["yes"], "consultation.values.count", "Có 1 câu trả lời cho 3 câu hỏi của đợt lấy ý kiến GY27."),
+        (
+            ["maybe", "", ""],
+            "consultation.values.yesno",
+            "Câu 1: hãy trả lời có (yes) hoặc không (no), không phải «maybe».",
+        ),
+        (["yes", "Khoai", ""], "consultation.values.choice", "Câu 2: «Khoai» không có trong các lựa chọn."),
+    ]
+    for raw, code, vi in cases:
+        with pytest.raises(UsageError) as caught:
+            check_values(c, raw)
+        assert caught.value.code == code and vietnamese(caught.value) == vi
+        assert str(caught.value).isascii()  # the CLI's English, not the page's Vietnamese
+    with pytest.raises(UsageError) as bad_phone:
+        normalize_phone("123")
+    assert vietnamese(bad_phone.value) == "Số điện thoại chưa đúng: 10 hoặc 11 chữ số, bắt đầu bằng số 0."

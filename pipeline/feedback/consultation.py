@@ -58,7 +58,11 @@ def normalize_phone(raw: str) -> str:
     elif digits.startswith("84") and len(digits) in (11, 12):
         digits = "0" + digits[2:]
     if not _PHONE_RE.match(digits):
-        raise UsageError(f"phone: {raw!r} is not a Vietnamese phone number (10 or 11 digits starting with 0)")
+        raise UsageError(
+            f"phone: {raw!r} is not a Vietnamese phone number (10 or 11 digits starting with 0)",
+            code="consultation.phone",
+            value=raw,
+        )
     return digits
 
 
@@ -84,17 +88,28 @@ def is_open(c: Consultation, now: dt.datetime, timezone: str) -> bool:
 def check_values(c: Consultation, raw: list[str]) -> tuple[str, ...]:
     """Each question's answer checked against its kind; "" for a question left empty.
 
-    Raises ``UsageError`` (in Vietnamese: devices and pages show it) naming the question.
+    Raises ``UsageError`` with a ``consultation.values.*`` code naming the question (its number
+    is ``question``); devices and pages show ``messages.vietnamese`` of it.
     """
     if len(raw) != len(c.spec.questions):
-        raise UsageError(f"{len(raw)} câu trả lời cho {len(c.spec.questions)} câu hỏi của {c.spec.code}")
+        raise UsageError(
+            f"{c.spec.code}: {len(raw)} answers for {len(c.spec.questions)} questions",
+            code="consultation.values.count",
+            count=len(raw),
+            questions=len(c.spec.questions),
+            consultation=c.spec.code,
+        )
     out = []
     for i, (q, value) in enumerate(zip(c.spec.questions, raw, strict=True), start=1):
         v = clean(value)
         if v and q.kind == "yesno" and v not in YESNO_VI:
-            raise UsageError(f"câu {i}: trả lời yes (có) hoặc no (không), không phải {v!r}")
+            raise UsageError(
+                f"question {i}: answer yes or no, not {v!r}", code="consultation.values.yesno", question=i, value=v
+            )
         if v and q.kind == "choice" and v not in q.choices:
-            raise UsageError(f"câu {i}: {v!r} không có trong các lựa chọn")
+            raise UsageError(
+                f"question {i}: {v!r} is not one of its choices", code="consultation.values.choice", question=i, value=v
+            )
         out.append(v)
     return tuple(out)
 

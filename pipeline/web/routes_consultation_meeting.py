@@ -24,6 +24,7 @@ from starlette.datastructures import UploadFile
 from pipeline.audio.ingest import ingest_audio
 from pipeline.errors import NotFoundError, RenderError, UsageError
 from pipeline.feedback.consultation import MAX_ANSWER_CHARS, check_values, clean, communes_of
+from pipeline.messages import vietnamese
 from pipeline.models import LANGUAGES, Answer, Consultation
 from pipeline.store import consultations as store
 from pipeline.web.api import EndpointDep
@@ -128,8 +129,8 @@ async def meeting_post(request: Request, code: str, consultation_id: int, who: C
             raise UsageError(f"Mỗi ý chính tối đa {MAX_ANSWER_CHARS} ký tự.")
         try:
             values = check_values(c, raw)
-        except UsageError:
-            raise UsageError("Câu trả lời chưa hợp lệ; hãy chọn lại.") from None
+        except UsageError as exc:
+            raise UsageError(f"Câu trả lời chưa hợp lệ. {vietnamese(exc)} Hãy chọn lại.") from None
         if not any(values) and not any(notes):
             raise UsageError("Hãy ghi ý chính của bà con cho ít nhất một câu hỏi.")
         upload = form.get("voice")
@@ -220,7 +221,7 @@ async def device_answer(request: Request, name: str, code: str, endpoint: Endpoi
     try:
         values = check_values(c, body.values)
     except UsageError as exc:
-        raise HTTPException(422, f"Câu trả lời cho {c.spec.code} chưa hợp lệ ({exc}).") from exc
+        raise HTTPException(422, f"Câu trả lời cho {c.spec.code} chưa hợp lệ. {vietnamese(exc)}") from exc
     saved = store.add_answer(
         state.db,
         Answer(

@@ -33,6 +33,7 @@ from pipeline.feedback.consultation import (
     communes_of,
     normalize_phone,
 )
+from pipeline.messages import vietnamese
 from pipeline.models import Answer, Consultation
 from pipeline.store import consultations as store
 from pipeline.web.auth import RateLimiter, load_secret_key
@@ -189,14 +190,14 @@ async def answer_post(request: Request, code: str) -> Response:
         try:
             values = check_values(c, raw)
         except UsageError as exc:
-            raise UsageError(f"Câu trả lời chưa hợp lệ ({exc}); xin chọn lại.") from None
+            raise UsageError(f"Câu trả lời chưa hợp lệ. {vietnamese(exc)} Xin chọn lại.") from None
         if not any(values):
             raise UsageError("Xin bà con trả lời ít nhất một câu hỏi.")
         name = clean(typed.get("name", ""), MAX_NAME_CHARS)
         try:
             phone = normalize_phone(typed.get("phone", ""))
-        except UsageError:
-            raise UsageError("Số điện thoại chưa đúng: 10 hoặc 11 chữ số, bắt đầu bằng số 0.") from None
+        except UsageError as exc:
+            raise UsageError(vietnamese(exc)) from None
         commune = typed.get("commune", "")
         if commune and commune not in communes_of(c, state.deployment):
             raise UsageError("Xin chọn xã trong danh sách.")

@@ -6,13 +6,12 @@ editor or approver records or uploads a take from ``/phrases`` — through the s
 (``audio.uploads``) and level checks (``audio.levels``) as readings — stored under
 ``data_dir/phrases`` and in the store (``store.phrases``), never in the repository. An
 approver (or admin) approves it; from the next build on the approved take replaces the
-repository's clip (``effective_catalog``): its bytes, hence its segment key, change, and it is
+repository's clip (``pipeline.voices.effective_catalog``): its bytes, hence its segment key, change, and it is
 no longer a placeholder.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import uuid
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pipeline.files import sha256_file
 from pipeline.lifecycle.actors import Actor
 from pipeline.store import Database
 from pipeline.store import phrases as phrase_store
-from pipeline.voices import Catalog, load_catalog
+from pipeline.voices import Catalog
 
 RECORDERS = ("admin", "editor", "approver", "reader")
 APPROVERS = ("admin", "approver")
@@ -69,27 +68,6 @@ def phrase_states(catalog: Catalog, db: Database, languages: tuple[str, ...]) ->
         by = approved.recorded_by if approved else ("" if clip.placeholder else clip.speaker)
         out.append(PhraseState(key, clip.language, clip.translation, state, by, awaiting, approved))
     return out
-
-
-def effective_catalog(catalog: Catalog, db: Database) -> Catalog:
-    """The catalog with every approved take in place of its clip's file (no longer a placeholder)."""
-    approved = phrase_store.approved(db)
-    if not approved:
-        return catalog
-    clips = tuple(
-        dataclasses.replace(c, file=approved[c.key].path, placeholder=False, speaker=approved[c.key].recorded_by)
-        if c.key in approved and approved[c.key].path.is_file()
-        else c
-        for c in catalog.clips
-    )
-    return dataclasses.replace(catalog, clips=clips)
-
-
-def placeholder_keys(settings: Settings, db: Database) -> frozenset[str]:
-    """The clips that are still machine-made stand-ins (none when there is no catalog)."""
-    if not (settings.voices_dir / "catalog.toml").is_file():
-        return frozenset()
-    return frozenset(c.key for c in effective_catalog(load_catalog(settings.voices_dir), db).clips if c.placeholder)
 
 
 def _check_recorder(actor: Actor, key: str, language: str) -> None:

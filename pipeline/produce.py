@@ -63,7 +63,7 @@ from pipeline.store.recordings import current_recordings
 from pipeline.textnorm import load_lexicon, normalize
 from pipeline.tts.chain import EngineChain, build_engine_chain
 from pipeline.units import DeliverUnit, PackageUnit, RenderUnit, UnitResult
-from pipeline.voices import Catalog, load_catalog
+from pipeline.voices import Catalog, effective_catalog, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -230,9 +230,7 @@ class Producer:
 
     @functools.cached_property
     def catalog(self) -> Catalog:
-        """voices/catalog.toml with the standard phrases approved on the web in place (pipeline.phrases)."""
-        from pipeline.phrases import effective_catalog
-
+        """voices/catalog.toml with the standard phrases approved on the web in place (docs/phrases.md)."""
         return effective_catalog(load_catalog(self.settings.voices_dir), self.db)
 
     @functools.cached_property

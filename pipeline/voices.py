@@ -1,7 +1,9 @@
-"""The clip library: ``voices/catalog.toml``, its checks and its placeholders."""
+"""The clip library: ``voices/catalog.toml``, its checks and its placeholders, and the standard
+phrases approved on the web in place of its clips (``effective_catalog``, docs/phrases.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import tomllib
@@ -17,6 +19,8 @@ from pipeline.audio import ffmpeg, ffmpeg_write, ingest
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RenderError
 from pipeline.models import LANGUAGES
+from pipeline.store import Database
+from pipeline.store import phrases as phrase_store
 
 if TYPE_CHECKING:
     from pipeline.tts.espeak import EspeakEngine
@@ -106,6 +110,27 @@ def load_catalog(voices_dir: Path) -> Catalog:
             )
         )
     return Catalog(root=voices_dir, clips=tuple(clips))
+
+
+def effective_catalog(catalog: Catalog, db: Database) -> Catalog:
+    """The catalog with every approved take in place of its clip's file (no longer a placeholder)."""
+    approved = phrase_store.approved(db)
+    if not approved:
+        return catalog
+    clips = tuple(
+        dataclasses.replace(c, file=approved[c.key].path, placeholder=False, speaker=approved[c.key].recorded_by)
+        if c.key in approved and approved[c.key].path.is_file()
+        else c
+        for c in catalog.clips
+    )
+    return dataclasses.replace(catalog, clips=clips)
+
+
+def placeholder_keys(settings: Settings, db: Database) -> frozenset[str]:
+    """The clips that are still machine-made stand-ins (none when there is no catalog)."""
+    if not (settings.voices_dir / CATALOG).is_file():
+        return frozenset()
+    return frozenset(c.key for c in effective_catalog(load_catalog(settings.voices_dir), db).clips if c.placeholder)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ def report(
     """
     from pipeline.broadcast.reconcile import reconcile
     from pipeline.broadcast.statistics import FORMATS, compute_statistics, push_report, to_json, write_report
-    from pipeline.phrases import placeholder_keys
+    from pipeline.voices import placeholder_keys
 
     app = ctx_of(ctx)
     first, last = start.date(), end.date()

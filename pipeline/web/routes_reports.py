@@ -21,8 +21,8 @@ from pipeline.broadcast.statistics import (
     to_json,
 )
 from pipeline.models import LANGUAGES
-from pipeline.phrases import placeholder_keys
 from pipeline.store import devices as device_store
+from pipeline.voices import placeholder_keys
 from pipeline.web.auth import Reader, scope_communes
 from pipeline.web.charts import Bar, bar_chart
 from pipeline.web.pages import render

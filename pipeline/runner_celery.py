@@ -513,8 +513,12 @@ def worker_name() -> str:
     return f"loa-{os.getpid()}@{socket.gethostname()}"
 
 
-def runner_status(settings: Settings, *, timeout: float = 1.0) -> dict[str, Any]:
-    """Queues and their depth, units taken but not done, the workers that answer a ping."""
+def runner_status(settings: Settings, *, timeout: float = 1.0, ping: bool = True) -> dict[str, Any]:
+    """Queues and their depth, units taken but not done, the workers' heartbeats and (with
+    ``ping``) the workers that answer Celery's ping with their running units.
+
+    Metrics and alerts pass ``ping=False``: the heartbeats (``pipeline.liveness``) say who is
+    alive, as the orchestrator's failover decides, without a broadcast to every worker."""
     import redis
 
     from pipeline.store.db import safe_url
@@ -532,18 +536,30 @@ def runner_status(settings: Settings, *, timeout: float = 1.0) -> dict[str, Any]
         return info
     finally:
         client.close()
-    app = make_app(settings)
-    inspect = app.control.inspect(timeout=timeout)
-    alive = inspect.ping() or {}
-    active = (inspect.active() or {}) if alive else {}
-    beats = liveness.worker_heartbeats(settings.runner.broker_url, timeout_s=settings.runner.heartbeat_timeout_s)
+    alive: dict[str, Any] = {}
+    active: dict[str, Any] = {}
+    if ping:
+        inspect = make_app(settings).control.inspect(timeout=timeout)
+        alive = inspect.ping() or {}
+        active = (inspect.active() or {}) if alive else {}
+    beats = liveness.worker_heartbeats(
+        settings.runner.broker_url, timeout_s=settings.runner.heartbeat_timeout_s, connect_timeout_s=timeout
+    )
     info.update(
         queues=queues,
         running=running,
         pending=running + sum(int(q["depth"]) for q in queues),
         workers=[{"name": n, "active": len(active.get(n) or [])} for n in sorted(alive)],
         heartbeats=[
-            {"name": b.name, "host": b.host, "pid": b.pid, "age_s": round(b.age_s, 1), "alive": b.alive} for b in beats
+            {
+                "name": b.name,
+                "host": b.host,
+                "pid": b.pid,
+                "last_seen": b.last_seen,
+                "age_s": round(b.age_s, 1),
+                "alive": b.alive,
+            }
+            for b in beats
         ],
     )
     return info

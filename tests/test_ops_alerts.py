@@ -370,3 +370,19 @@ def test_a_real_scheduler_restart_sends_nothing_twice(small: Project, channels: 
     finally:
         stop(second)
     assert len(channels.inbox.messages) == 1, channels.inbox.subjects()
+
+
+def test_workers_alive_is_read_from_the_heartbeats_not_a_ping(tmp_path: Path) -> None:
+    from pipeline.config import RunnerSettings, Settings
+    from pipeline.ops.alerts import runner_conditions
+    from pipeline.ops.metrics import alive_workers
+
+    settings = Settings(data_dir=tmp_path, runner=RunnerSettings(kind="celery"))
+    late = {"name": "w1@a", "host": "a", "pid": 1, "last_seen": 1.0, "age_s": 99.0, "alive": False}
+    status = {"broker": "redis://x", "workers": [{"name": "w1@a", "active": 0}], "heartbeats": [late]}
+    assert alive_workers(status) == []
+    assert [c.key for c in runner_conditions(settings, status)] == ["workers"]
+    status["heartbeats"] = [{**late, "age_s": 2.0, "alive": True}]
+    status["workers"] = []  # no ping answered: the heartbeat still says it is alive
+    assert alive_workers(status) == ["w1@a"]
+    assert runner_conditions(settings, status) == []

@@ -23,7 +23,7 @@ from pipeline.config import Settings
 from pipeline.errors import LoaError
 from pipeline.models import Deployment
 from pipeline.ops.health import free_bytes
-from pipeline.ops.metrics import last_contacts, url_target
+from pipeline.ops.metrics import alive_workers, last_contacts, url_target
 from pipeline.store import Database
 from pipeline.store import ops as ops_store
 from pipeline.store import runs as run_store
@@ -183,12 +183,12 @@ def runner_conditions(settings: Settings, status: dict[str, Any] | None) -> list
         return []
     if "error" in status:
         return [Condition("broker", "broker", f"Không kết nối được hàng đợi Celery ({status.get('broker')})")]
-    if not status.get("workers"):
+    if not alive_workers(status):
         return [
             Condition(
                 "workers",
                 "workers",
-                f"Không có máy xử lý (Celery worker) nào trả lời; hàng đợi {status.get('broker')}: "
+                f"Không có máy xử lý (Celery worker) nào còn gửi nhịp tim; hàng đợi {status.get('broker')}: "
                 f"{status.get('pending', 0)} việc đang chờ",
             )
         ]
@@ -244,8 +244,9 @@ def evaluate(
         if runner_status is None:
             from pipeline.runner_celery import runner_status as celery_status
 
-            runner_status = celery_status
-        found += runner_conditions(settings, runner_status(settings))
+            found += runner_conditions(settings, celery_status(settings, ping=False))
+        else:
+            found += runner_conditions(settings, runner_status(settings))
     for single in (disk_condition(settings), signing_key_condition(settings, db)):
         if single is not None:
             found.append(single)

@@ -254,7 +254,7 @@ class StoreCollector(Collector):
         if self.runner_status is None:
             from pipeline.runner_celery import runner_status
 
-            status = runner_status(self.settings)
+            status = runner_status(self.settings, ping=False)
         else:
             status = self.runner_status(self.settings)
         up = GaugeMetricFamily(
@@ -270,8 +270,23 @@ class StoreCollector(Collector):
             "Units taken by workers, not yet done.",
             value=float(status.get("running", 0) or 0),
         )
-        workers = status.get("workers", []) or []
-        yield GaugeMetricFamily("loa_runner_workers_alive", "Celery workers that answered a ping.", value=len(workers))
+        yield GaugeMetricFamily(
+            "loa_runner_workers_alive",
+            "Celery workers whose heartbeat is within [runner] heartbeat_timeout_s.",
+            value=len(alive_workers(status)),
+        )
+        beat = GaugeMetricFamily(
+            "loa_runner_worker_heartbeat_timestamp_seconds", "Each worker's latest heartbeat.", labels=["worker"]
+        )
+        for h in status.get("heartbeats", []) or []:
+            if "last_seen" in h:
+                beat.add_metric([str(h["name"])], float(h["last_seen"]))
+        yield beat
+
+
+def alive_workers(status: dict[str, Any]) -> list[str]:
+    """The workers of a runner status whose heartbeat is recent (``pipeline.liveness``)."""
+    return [str(h["name"]) for h in status.get("heartbeats", []) or [] if h.get("alive")]
 
 
 def url_target(url: str) -> str:

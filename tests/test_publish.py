@@ -7,6 +7,7 @@ withdraws, one that expired yesterday, and an emergency in force today.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from tests.web_support import Web, serve_project, shared_segments, standard_user
 
 pytestmark = [pytest.mark.audio, pytest.mark.slow]
 PORTAL = "https://portal.laocai.example.vn"
+HMN_TEXT = "Tsev kho mob tshuaj tiv thaiv mob qhua pias dawb."  # a reading's text as read (Mông)
 
 
 @dataclass
@@ -59,12 +61,10 @@ def aired(tmp_path_factory: pytest.TempPathFactory, voices_with_placeholders: Pa
         deployment,
         bulletin_file(start=yesterday, end=week, languages=["vi", "hmn"], targets=["all"]),
     )
-    save_recording(
-        db,
-        prepare_recording(
-            bulletin_store.get_bulletin(db, public), "hmn", sine(root / "hmn.wav", seconds=1.5), settings=settings
-        ),
+    reading = prepare_recording(
+        bulletin_store.get_bulletin(db, public), "hmn", sine(root / "hmn.wav", seconds=1.5), settings=settings
     )
+    save_recording(db, dataclasses.replace(reading, transcript=HMN_TEXT))  # the reader typed the text as read
     internal = store_bulletin(
         db,
         deployment,
@@ -143,13 +143,16 @@ def test_day_page_has_each_slot_with_audio_per_language_and_text(aired: Aired) -
     html = day.text
     assert 'id="morning"' in html and 'id="evening"' in html and "Buổi chiều (17:00)" in html
     assert "Trạm y tế xã tiêm vắc-xin sởi miễn phí" in html
-    assert "Tiếng Mông" in html and "Bản ghi tiếng mông có cùng nội dung bằng tiếng Việt" in html
+    assert "Tiếng Mông" in html and HMN_TEXT in html and 'lang="hmn"' in html  # the reading's own text
     assert "giọng người đọc" in html and "giọng máy đọc" in html  # where each sound came from
     assert 'preload="none"' in html
     urls = sorted(set(_audio_urls(html)))
     assert urls and all(u.startswith(f"/archive/audio/{aired.public}/") or "/archive/audio/" in u for u in urls)
     text = c.get(f"/archive/text/{aired.public}/hmn.txt")
-    assert text.status_code == 200 and text.text.startswith("Bản ghi tiếng mông. Nội dung bằng tiếng Việt:")
+    assert text.status_code == 200 and text.text.endswith(HMN_TEXT + "\n") and "bản đọc tiếng mông" in text.text
+    assert "Trạm y tế xã" not in text.text and text.headers["content-language"] == "hmn"
+    vi = c.get(f"/archive/text/{aired.public}/vi.txt")
+    assert "Trạm y tế xã tiêm vắc-xin sởi miễn phí" in vi.text and vi.headers["content-language"] == "vi"
 
 
 def _audio_urls(html: str) -> list[str]:
@@ -244,6 +247,11 @@ def test_feeds_parse_and_enclosures_are_the_bytes_served(aired: Aired) -> None:
         assert "<itunes:image " in raw and "<itunes:duration>" in raw and '<itunes:category text="Government"' in raw
     hmn = _feed(c, "/feeds/02641/hmn.xml")
     assert {e.title.split(" (")[1].split(",")[0] for e in hmn.entries} == {"Tiếng Mông"}
+    # a reading with its typed text: that text, in its language, is the transcript and description
+    raw_hmn = c.get("/feeds/02641/hmn.xml").text
+    typed = [e for e in hmn.entries if HMN_TEXT in e.description]
+    assert typed and raw_hmn.count('type="text/plain" language="hmn"') == len(typed)
+    assert 'language="hmn"' not in c.get("/feeds/02641/vi.xml").text
     province = _feed(c, "/feeds/province.xml")
     titles = [e.title for e in province.entries]
     assert sum("Tiêm vắc-xin sởi" in t for t in titles) == 2  # vi and hmn once, not once per commune

@@ -19,6 +19,7 @@ from pipeline.models import LANGUAGES, Bulletin, Commune, Deployment
 from pipeline.publish.aired import AiredItem, aired_items
 from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
+from pipeline.store.recordings import current_recordings
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,11 @@ class Entry:
     kind: str  # "program" | "emergency"
     audios: tuple[AiredItem, ...]  # in the commune's broadcast order of languages
     expired: bool
+    transcripts: tuple[tuple[str, str], ...] = ()  # (language, the reading's text as read)
+
+    def transcript(self, language: str) -> str:
+        """The reader's typed text of the reading in ``language`` ("" when there is none)."""
+        return dict(self.transcripts).get(language, "")
 
     def guid(self, language: str) -> str:
         """Stable across rebuilds: where, when and what, not the file's bytes."""
@@ -51,12 +57,27 @@ def bulletin_text(b: Bulletin) -> str:
     return f"{head}\n\n{b.body}\n"
 
 
-def text_for(b: Bulletin, language: str) -> str:
-    """The text that goes with the audio in ``language``: a recording names its language."""
+def text_for(b: Bulletin, language: str, *, transcript: str = "") -> str:
+    """The text that goes with the audio in ``language``: the reading's text as read when its
+    reader typed it (headed by its language's name), else the Vietnamese text (a recording
+    in another language names its language first)."""
+    name = LANGUAGES.get(language, language)
+    if transcript.strip():
+        return f"{b.title} — bản đọc {name.lower()}:\n\n{transcript.strip()}\n"
     if language == "vi":
         return bulletin_text(b)
-    name = LANGUAGES.get(language, language)
     return f"Bản ghi {name.lower()}. Nội dung bằng tiếng Việt:\n\n{bulletin_text(b)}"
+
+
+def text_language(language: str, transcript: str) -> str:
+    """The language of ``text_for``'s text: the reading's own with a transcript, else Vietnamese."""
+    return language if transcript.strip() else "vi"
+
+
+def reading_transcripts(db: Database, bulletin_ids: Iterable[int]) -> dict[tuple[int, str], str]:
+    """(bulletin, language) → the current reading's text as read, where its reader typed one."""
+    recs = current_recordings(db, sorted(set(bulletin_ids)))
+    return {key: r.transcript for key, r in recs.items() if r.transcript.strip()}
 
 
 def fold(text: str) -> str:
@@ -101,6 +122,7 @@ def entries(
         if not publishable(b) or b is None or not matches(b, query):
             continue
         grouped.setdefault((item.commune, item.program_id, item.bulletin_id), []).append(item)
+    typed = reading_transcripts(db, (bid for _, _, bid in grouped))
     out: list[Entry] = []
     for (code, _, bid), group in grouped.items():
         commune = deployment.commune(code)
@@ -121,6 +143,7 @@ def entries(
                 kind=first.kind,
                 audios=tuple(group),
                 expired=b.valid_until < today,
+                transcripts=tuple((i.language, typed[(bid, i.language)]) for i in group if (bid, i.language) in typed),
             )
         )
     out.sort(key=lambda e: (e.start, e.commune.code, e.bulletin.id or 0), reverse=True)

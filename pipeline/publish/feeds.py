@@ -2,8 +2,9 @@
 
 Each item is one bulletin in one language as it aired: a stable ``guid`` (where, when and
 what — never the bytes, so a rebuild keeps it), ``pubDate`` (the slot's start), an
-``enclosure`` whose ``length`` is the size of the MP3 served, the Vietnamese text as
-``description`` and as a ``podcast:transcript`` (Podcasting 2.0), and the iTunes tags
+``enclosure`` whose ``length`` is the size of the MP3 served, the text as ``description``
+and as a ``podcast:transcript`` (Podcasting 2.0) — a reading's text as read, in its
+language, where its reader typed one, else the Vietnamese text —, and the iTunes tags
 podcast apps read. The province feed lists each bulletin and language once (its first
 airing), not once per commune.
 """
@@ -22,7 +23,7 @@ from xml.etree import ElementTree as ET
 from pipeline.config import Settings
 from pipeline.models import LANGUAGES
 from pipeline.publish.aired import AiredItem
-from pipeline.publish.catalog import Entry, text_for
+from pipeline.publish.catalog import Entry, text_for, text_language
 from pipeline.xmlsafe import tostring
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -132,12 +133,14 @@ def render_feed(
         _sub(item, "link", f"{base_url}/archive/bulletins/{e.bulletin.id}")
         _sub(item, "guid", fi.guid, isPermaLink="false")
         _sub(item, "pubDate", email.utils.format_datetime(e.start.astimezone(dt.UTC), usegmt=True))
-        _sub(item, "description", text_for(e.bulletin, a.language))
+        typed = e.transcript(a.language)  # a reader's text as read, in that language
+        _sub(item, "description", text_for(e.bulletin, a.language, transcript=typed))
         _sub(item, "enclosure", url=audio_url(fi), length=str(fi.length), type="audio/mpeg")
         _sub(item, f"{{{ITUNES}}}duration", _duration(a.duration_ms))
         _sub(item, f"{{{ITUNES}}}explicit", "false")
         _sub(item, f"{{{ITUNES}}}episodeType", "full")
-        _sub(item, f"{{{PODCAST}}}transcript", url=text_url(fi), type="text/plain", language="vi")
+        lang = text_language(a.language, typed)
+        _sub(item, f"{{{PODCAST}}}transcript", url=text_url(fi), type="text/plain", language=lang)
         if e.expired:
             _sub(item, "category", "Đã hết hạn")
     ET.indent(rss)

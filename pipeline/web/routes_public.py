@@ -233,4 +233,8 @@ def _transcript(request: Request, bulletin_id: int, language: str) -> Response:
     b = published_bulletin(state, bulletin_id)
     if language not in b.languages:
         raise not_found("Bản tin không có ngôn ngữ này.")
-    return PlainTextResponse(catalog.text_for(b, language))
+    assert b.id is not None
+    typed = catalog.reading_transcripts(state.db, [b.id]).get((b.id, language), "")
+    return PlainTextResponse(
+        catalog.text_for(b, language, transcript=typed), headers={"content-language": language if typed else "vi"}
+    )

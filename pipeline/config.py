@@ -173,6 +173,10 @@ class WebSettings(_Section):
     login_account_failures: int = Field(default=10, ge=1)
     #: Failed logins in a row on one account before it is locked until an admin unlocks it.
     login_lockout_failures: int = Field(default=30, ge=2)
+    #: Wrong, used or expired enrollment codes (POST /api/v1/enroll) per client address per hour,
+    #: and from all clients together, before the next try is answered 429 (docs/device.md).
+    enroll_failures_per_client_per_hour: int = Field(default=10, ge=1)
+    enroll_failures_per_hour: int = Field(default=100, ge=1)
 
     @field_validator("trusted_proxies")
     @classmethod

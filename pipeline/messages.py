@@ -111,6 +111,7 @@ VI: dict[str, str] = {
     "enroll.wrong": "Mã đăng ký không đúng; hãy kiểm tra lại từng chữ, hoặc xin mã mới trên trang Thiết bị.",
     "enroll.used": "Mã đăng ký này đã được dùng; mỗi mã chỉ dùng một lần. Hãy xin mã mới trên trang Thiết bị.",
     "enroll.expired": "Mã đăng ký đã hết hạn; hãy xin mã mới trên trang Thiết bị.",
+    "enroll.too_many": "Đã nhập sai mã đăng ký quá nhiều lần; xin chờ {minutes} phút rồi thử lại.",
     "enroll.no_endpoint": "Điểm nhận của mã này không còn trong danh sách; hãy báo quản trị viên.",
     "signature.key": "Khóa công khai không đọc được hoặc không phải khóa Ed25519.",
     # --- operations (pipeline/ops/, loa ready, loa alerts, loa backup)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from loa_protocol.client import PullClient
@@ -139,3 +140,34 @@ def test_token_rotation_from_the_web(web: Web) -> None:
         assert device.heartbeat_answer(ENDPOINT, {"version": "0.1.0"})["rotate"] is False
     with PullClient(web.url, old) as device, pytest.raises(TokenRefused):
         device.whoami()
+
+
+def test_wrong_enrollment_codes_are_limited_per_client_and_overall(tmp_path: Path) -> None:
+    project = device_project(tmp_path / "p")
+    project.config.write_text(
+        project.config.read_text(encoding="utf-8") + '[web]\ntrusted_proxies = ["127.0.0.1"]\n'
+        "enroll_failures_per_client_per_hour = 3\nenroll_failures_per_hour = 5\n",
+        encoding="utf-8",
+    )
+    with serve_project(project) as web:
+        code = issue_code(web)
+
+        def attempt(client: str, try_code: str) -> httpx.Response:
+            return httpx.post(
+                f"{web.url}/api/v1/enroll",
+                json={"code": try_code},
+                headers={"X-Forwarded-For": client},
+                timeout=30,
+            )
+
+        assert [attempt("203.0.113.7", "ABCD-EFGH-JKLM").status_code for _ in range(3)] == [400, 400, 400]
+        limited = attempt("203.0.113.7", code)  # even the right code waits: the guesser is not told
+        assert limited.status_code == 429
+        assert "quá nhiều lần" in limited.json()["detail"] and limited.json()["code"] == "enroll.too_many"
+        assert 0 < int(limited.headers["retry-after"]) <= 3600
+        # another address still may try; two more wrong codes reach the limit of everyone
+        assert [attempt("198.51.100.9", "ABCD-EFGH-JKLM").status_code for _ in range(2)] == [400, 400]
+        assert attempt("192.0.2.44", code).status_code == 429
+        with web.db.engine.begin() as conn:
+            used = conn.execute(sa.text("SELECT count(*) FROM enrollment_codes WHERE used_at IS NOT NULL")).scalar()
+        assert used == 0

@@ -10,7 +10,8 @@
   token rotation without a window in which the device has none that works;
 - ``POST /api/v1/enroll``: a one-time code for the endpoint's token, the deployment's
   public key and the endpoint's receipt key. Wrong, used or expired codes: 400, 409, 410,
-  in Vietnamese.
+  in Vietnamese; too many of them from one address (or from everyone) within an hour: 429
+  with Retry-After (``[web] enroll_failures_per_client_per_hour``, ``enroll_failures_per_hour``).
 
 docs/manifest.md specifies all of it for vendors; ``loa_protocol.client`` is the client.
 """
@@ -24,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from math import ceil
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -38,6 +40,7 @@ from pipeline.package import manifest_path
 from pipeline.signing import load_key, public_key
 from pipeline.store.devices import EnrollmentError
 from pipeline.web.api import EndpointDep
+from pipeline.web.auth import RateLimiter
 from pipeline.web.outbox import active_emergencies, endpoint_manifest
 from pipeline.web.state import WebState, web_state
 
@@ -188,6 +191,27 @@ def confirm(request: Request, endpoint: EndpointDep) -> dict[str, int]:
 # --- enrollment ---------------------------------------------------------------------
 
 
+EVERYONE = "*"
+
+
+class EnrollLimits:
+    """Refused enrollment codes per client address and from everyone, within an hour: the
+    login's sliding-window :class:`RateLimiter`, as the public consultation form uses it."""
+
+    def __init__(self, per_client_per_hour: int, per_hour: int) -> None:
+        self.per_client = RateLimiter(per_client_per_hour, window_s=3600)
+        self.overall = RateLimiter(per_hour, window_s=3600)
+
+
+def enroll_limits(request: Request) -> EnrollLimits:
+    found = getattr(request.app.state, "loa_enroll_limits", None)
+    if not isinstance(found, EnrollLimits):
+        web = web_state(request).settings.web
+        found = EnrollLimits(web.enroll_failures_per_client_per_hour, web.enroll_failures_per_hour)
+        request.app.state.loa_enroll_limits = found
+    return found
+
+
 class EnrollIn(BaseModel):
     code: str = Field(min_length=1, max_length=40)
     device: dict[str, str] = Field(default_factory=dict, max_length=10)
@@ -199,10 +223,26 @@ _ENROLL_STATUS = {"enroll.wrong": 400, "enroll.used": 409, "enroll.expired": 410
 @router.post(
     "/enroll",
     summary="Trade a one-time enrollment code for the endpoint's token and the deployment's keys",
-    responses={400: {"description": "wrong code"}, 409: {"description": "used"}, 410: {"description": "expired"}},
+    responses={
+        400: {"description": "wrong code"},
+        409: {"description": "used"},
+        410: {"description": "expired"},
+        429: {"description": "too many refused codes from this address or from everyone; see Retry-After"},
+    },
 )
 def enroll(request: Request, body: EnrollIn) -> JSONResponse:
     state = web_state(request)
+    limits = enroll_limits(request)
+    client = client_ip(request) or "?"
+    wait = max(limits.per_client.wait_s(client), limits.overall.wait_s(EVERYONE))
+    if wait > 0:
+        log.warning("enrollment from %s refused: too many wrong codes", client)
+        refused = EnrollmentError("too many wrong enrollment codes", code="enroll.too_many", minutes=ceil(wait / 60))
+        return JSONResponse(
+            {"detail": vietnamese(refused), "code": refused.code},
+            status_code=429,
+            headers={"Retry-After": str(ceil(wait))},
+        )
     pub = public_key(load_key(state.settings.signing_key_file, create=True).public_key())
     try:
         done = devices.enroll(
@@ -214,6 +254,8 @@ def enroll(request: Request, body: EnrollIn) -> JSONResponse:
             client=client_ip(request),
         )
     except EnrollmentError as exc:
+        limits.per_client.failed(client)  # every refused code counts: guesses hit used codes too
+        limits.overall.failed(EVERYONE)
         log.warning("enrollment refused from %s: %s", client_ip(request), exc.code)
         return JSONResponse(
             {"detail": vietnamese(exc), "code": exc.code}, status_code=_ENROLL_STATUS.get(exc.code, 400)

@@ -23,7 +23,7 @@ import jinja2
 
 from pipeline.cuesheet import escape_speech, parse_cue_sheet
 from pipeline.errors import ScriptError
-from pipeline.models import LANGUAGES, TTS_LANGUAGES, Bulletin, Commune, Cue, ProgramPlan, Recording, Script
+from pipeline.models import LANGUAGES, TTS_LANGUAGES, Bulletin, Commune, Cue, Gap, ProgramPlan, Recording, Script
 from pipeline.textnorm import normalize, read_int
 from pipeline.voices import Catalog, standard_keys
 
@@ -106,14 +106,14 @@ def _item(
     b: Bulletin,
     languages: tuple[str, ...],
     recordings: Mapping[tuple[int, str], Recording],
-    missing: list[str],
+    missing: list[Gap],
     day: dt.date | None = None,
 ) -> dict[str, Any]:
     assert b.id is not None
     ethnic = [lang for lang in languages if lang not in TTS_LANGUAGES]
     have = [lang for lang in ethnic if (b.id, lang) in recordings]
     lacking = [lang for lang in ethnic if (b.id, lang) not in recordings]
-    missing.extend(f"bulletin {b.id} ({b.title}): no {lang} recording" for lang in lacking)
+    missing.extend(Gap("recording", b.id, b.title, lang) for lang in lacking)
     read_vi = "vi" in languages and (b.id, "vi") in recordings  # a person's reading airs instead of TTS
     return {
         "id": b.id,
@@ -130,15 +130,22 @@ def _item(
 
 
 def _finish(
-    text: str, *, name: str, catalog: Catalog, items: list[dict[str, Any]], missing: list[str], on_missing: str
+    text: str, *, name: str, catalog: Catalog, items: list[dict[str, Any]], missing: list[Gap], on_missing: str
 ) -> Script:
     if missing and on_missing == "fail":
-        raise ScriptError(f'{name}: missing recordings (on_missing_recording = "fail"): ' + "; ".join(missing))
+        raise ScriptError(
+            f'{name}: missing recordings (on_missing_recording = "fail"): ' + "; ".join(map(str, missing)),
+            code="script.missing_recordings",
+            name=name,
+            count=len(missing),
+        )
     script = recorded_phrases(_attribute(parse_cue_sheet(text, name=name), items), catalog)
     keys = [c.key if c.kind == "clip" else f"chime/{c.key}" for c in script.cues if c.kind in ("clip", "chime")]
     absent = catalog.missing(keys)
     if absent:
-        raise ScriptError(f"{name}: missing clips: " + "; ".join(absent))
+        raise ScriptError(
+            f"{name}: missing clips: " + "; ".join(absent), code="script.missing_clips", name=name, count=len(absent)
+        )
     return replace(script, missing=tuple(missing))
 
 
@@ -201,7 +208,7 @@ def compose_script(
     on_missing: str = "skip",
 ) -> Script:
     """The cue sheet of one program, parsed."""
-    missing: list[str] = []
+    missing: list[Gap] = []
     items = [_item(i.bulletin, i.languages, recordings, missing, plan.date) for i in plan.items]
     context = _commune_context(plan.commune, catalog) | {
         "date": plan.date,
@@ -224,7 +231,7 @@ def compose_emergency(
     on_missing: str = "skip",
 ) -> Script:
     """The cue sheet of an emergency bulletin for one commune, said twice."""
-    missing: list[str] = []
+    missing: list[Gap] = []
     languages = tuple(lang for lang in commune.languages if lang in bulletin.languages)
     item = _item(bulletin, languages, recordings, missing)
     text = templates.render(EMERGENCY, _commune_context(commune, catalog) | {"item": item})

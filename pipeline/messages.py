@@ -9,11 +9,12 @@ English text. Nothing here matches message text: a code is the contract.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from loa_protocol.errors import ProtocolError
 
 from pipeline.errors import LoaError
-from pipeline.models import LANGUAGES
+from pipeline.models import LANGUAGES, Gap
 
 ACCEPTED_AUDIO = "WAV, MP3, M4A/AAC, OGG/Opus, FLAC, WebM, AMR hoặc 3GP"
 
@@ -198,6 +199,13 @@ VI: dict[str, str] = {
     "consultation.values.choice": "Câu {question}: «{value}» không có trong các lựa chọn.",
     "consultation.phone": "Số điện thoại chưa đúng: 10 hoặc 11 chữ số, bắt đầu bằng số 0.",
     "consultation.answer.empty": "Hãy viết nội dung phản hồi của cơ quan soạn thảo.",
+    # --- what a composed script lacks (pipeline.models.Gap) and why compose refused
+    "compose.gap.recording": "bản tin #{bulletin} ({title}): chưa có bản ghi {language_vi}",
+    "script.missing_recordings": (
+        "Chương trình {name} còn thiếu {count} bản ghi và cấu hình không cho phát khi thiếu "
+        '(on_missing_recording = "fail").'
+    ),
+    "script.missing_clips": "Chương trình {name} còn thiếu {count} đoạn âm thanh mẫu; hãy báo quản trị viên.",
     # --- a commune's decision on a normal bulletin (pipeline/broadcast/decisions.py)
     "decision.not_normal": (
         "bản tin #{bulletin}: chỉ bản tin thông thường mới do xã quyết định; bản tin ưu tiên và khẩn cấp phải phát"
@@ -276,21 +284,35 @@ def vietnamese(err: LoaError | ProtocolError) -> str:
     Besides the error's own fields a template may use ``{field_vi}`` (the field's Vietnamese
     name) and ``{language_vi}`` (the language's).
     """
-    fields = dict(err.fields)
-    if "field" in fields:
-        fields.setdefault("field_vi", field_vi(fields["field"]))
-    if "language" in fields:
-        lang = str(fields["language"])
-        fields.setdefault("language_vi", LANGUAGES.get(lang, lang))
-    codes = [err.code, *(getattr(cls, "code", None) for cls in type(err).__mro__)]  # its own, then its classes'
-    for code in codes:
-        template = VI.get(code) if isinstance(code, str) else None
+    classes = [getattr(cls, "code", None) for cls in type(err).__mro__]  # its own, then its classes'
+    return render(err.code, err.fields, *(c for c in classes if isinstance(c, str)))
+
+
+def render(code: str | None, fields: Mapping[str, object], *fallbacks: str) -> str:
+    """The Vietnamese sentence of a code and its fields (an error raised now, or one kept in a record).
+
+    The first of ``code`` and ``fallbacks`` whose template fills from ``fields`` wins; else the
+    general ``VI["error"]``.
+    """
+    given = dict(fields)
+    if "field" in given:
+        given.setdefault("field_vi", field_vi(given["field"]))
+    if "language" in given:
+        lang = str(given["language"])
+        given.setdefault("language_vi", LANGUAGES.get(lang, lang))
+    for each in (code, *fallbacks):
+        template = VI.get(each) if each else None
         if template is not None:
             try:
-                return template.format(**fields)
+                return template.format(**given)
             except (KeyError, IndexError, ValueError):
                 continue
     return VI["error"]
+
+
+def gap_vi(gap: Gap) -> str:
+    """What a composed script lacks, in Vietnamese (``bản tin #3 (…): chưa có bản ghi Tiếng Mông``)."""
+    return render(gap.code, gap.fields)
 
 
 def vietnamese_protocol(err: ProtocolError) -> str:

@@ -231,11 +231,36 @@ class Cue:
 
 
 @dataclass(frozen=True, slots=True)
+class Gap:
+    """Something a script lacks: a bulletin's recording in one language (``kind`` "recording").
+
+    ``str()`` is the English line the CLI prints and the run report keeps; the web shows
+    ``pipeline.messages.gap_vi`` of it, from ``code`` and ``fields``, never from that line.
+    """
+
+    kind: str
+    bulletin: int
+    title: str
+    language: str
+
+    @property
+    def code(self) -> str:
+        return f"compose.gap.{self.kind}"
+
+    @property
+    def fields(self) -> dict[str, object]:
+        return {"bulletin": self.bulletin, "title": self.title, "language": self.language}
+
+    def __str__(self) -> str:
+        return f"bulletin {self.bulletin} ({self.title}): no {self.language} {self.kind}"
+
+
+@dataclass(frozen=True, slots=True)
 class Script:
     name: str  # e.g. "02641/2026-12-01/morning"
     text: str  # the cue sheet as rendered
     cues: tuple[Cue, ...]
-    missing: tuple[str, ...] = ()  # recordings reported missing
+    missing: tuple[Gap, ...] = ()  # recordings reported missing
 
 
 # --- audio ----------------------------------------------------------------------

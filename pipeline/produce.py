@@ -268,7 +268,7 @@ class Producer:
         if errors:
             return None, errors
         keys = tuple(table.setdefault(u.key, u).key for u in units)  # one key string for every program
-        return Composed(commune, script.name, keys, script.missing, plan), []
+        return Composed(commune, script.name, keys, tuple(map(str, script.missing)), plan), []
 
     def _render(self, units: Iterable[RenderUnit], *, urgent: bool = False) -> _Rendered:
         """Run each distinct render unit once; the segments and the errors by key."""
@@ -493,7 +493,7 @@ class Producer:
             except LoaError as exc:
                 failures.append(Failure(pid, str(exc)))
                 continue
-            missing.extend((pid, m) for m in script.missing)
+            missing.extend((pid, str(m)) for m in script.missing)
             failures.extend(Failure(pid, e) for e in errors)
             if done is not None:
                 composed.append(done)

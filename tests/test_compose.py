@@ -16,6 +16,7 @@ from pipeline.compose import TemplateSet, compose_emergency, compose_script, par
 from pipeline.cuesheet import parse_cue_sheet
 from pipeline.errors import ScriptError
 from pipeline.intake import read_bulletin_files
+from pipeline.messages import gap_vi
 from pipeline.models import Bulletin, Recording
 from pipeline.plan import plan_commune_day
 from pipeline.textnorm import normalize
@@ -178,7 +179,8 @@ def test_missing_recordings_skip_or_fail(project: Project, voices_with_placehold
         templates=TemplateSet.load(REPO / "templates"), catalog=load_catalog(voices_with_placeholders), recordings={}
     )
     script = compose_script(plan, on_missing="skip", **args)  # type: ignore[arg-type]
-    assert script.missing and all("no hmn recording" in m for m in script.missing)
+    assert script.missing and all(m.kind == "recording" and m.language == "hmn" for m in script.missing)
+    assert all(gap_vi(m).endswith(": chưa có bản ghi Tiếng Mông") for m in script.missing)
     assert any(c.kind == "comment" and "thiếu bản ghi tiếng Mông" in c.text for c in script.cues)
     with pytest.raises(ScriptError, match="missing recordings"):
         compose_script(plan, on_missing="fail", **args)  # type: ignore[arg-type]

@@ -253,6 +253,14 @@ def test_a_200_mb_upload_is_refused_without_reading_it_all(web: Web, declare_len
 # --- preview --------------------------------------------------------------------
 
 
+def test_preview_names_a_missing_recording_in_vietnamese_from_its_gap(web: Web) -> None:
+    bid = add_bulletin(web.db, web.project.deployment, web.project.settings, approve=False, title="Họp thôn")
+    page = web.client("bientap").get("/preview", params={"bulletin": bid, "commune": "02641", "slot": "morning"})
+    assert page.status_code == 200
+    assert f"Thiếu: bản tin #{bid} (Họp thôn): chưa có bản ghi Tiếng Mông" in page.text
+    assert "recording" not in page.text.split("Thiếu:")[1].split("</p>")[0]
+
+
 @pytest.mark.audio
 @pytest.mark.slow
 def test_preview_shows_the_cue_sheet_of_a_draft_and_renders_its_audio(web: Web, tmp_path: Path) -> None:

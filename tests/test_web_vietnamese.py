@@ -110,7 +110,9 @@ def test_every_page_as_every_role_is_vietnamese(web: Web, role_user: str | None)
 
 
 def test_delivery_errors_and_missing_recordings_read_in_vietnamese() -> None:
-    from pipeline.web.messages_vi import delivery_error_vi, missing_vi
+    from pipeline.messages import gap_vi
+    from pipeline.models import Gap
+    from pipeline.web.messages_vi import delivery_error_vi
 
     for message in (
         "ban-lau-loa: [Errno 20] Not a directory: '/srv/x'",
@@ -121,4 +123,4 @@ def test_delivery_errors_and_missing_recordings_read_in_vietnamese() -> None:
     ):
         vi = delivery_error_vi(message)
         assert vi.startswith("Lỗi") and not english_in(f"<p>{vi}</p>"), vi
-    assert missing_vi("bulletin 3 (Họp thôn): no hmn recording") == "bản tin #3 (Họp thôn): chưa có bản ghi Tiếng Mông"
+    assert gap_vi(Gap("recording", 3, "Họp thôn", "hmn")) == "bản tin #3 (Họp thôn): chưa có bản ghi Tiếng Mông"

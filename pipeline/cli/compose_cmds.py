@@ -68,7 +68,7 @@ def script(
                     {"id": d.bulletin.id, "title": d.bulletin.title, "until_slot": d.until_slot, "reason": d.reason}
                     for d in plan.deferred
                 ],
-                "missing": list(result.missing),
+                "missing": [str(m) for m in result.missing],
                 "warnings": warnings,
                 "estimated_ms": plan.estimated_ms + PROGRAM_OVERHEAD_MS,
             }
@@ -78,8 +78,8 @@ def script(
     for d in plan.deferred:
         until = d.until_slot or "will not air again"
         console.print(f"# deferred: {d.bulletin.id} {d.bulletin.title} → {until} ({d.reason})", markup=False)
-    for line in result.missing:
-        console.print(f"# missing: {line}", markup=False)
+    for gap in result.missing:
+        console.print(f"# missing: {gap}", markup=False)
     for line in warnings:
         console.print(f"# warning: {line}", markup=False)
     estimate = (plan.estimated_ms + PROGRAM_OVERHEAD_MS) // 1000

@@ -9,20 +9,6 @@ from __future__ import annotations
 
 import re
 
-from pipeline.models import LANGUAGES
-
-_MISSING_RE = re.compile(r"^bulletin (?P<id>\d+) \((?P<title>.*)\): no (?P<lang>\w+) recording$", re.S)
-
-
-def missing_vi(message: str) -> str:
-    """Compose's "bulletin 3 (title): no hmn recording" in Vietnamese."""
-    m = _MISSING_RE.match(message)
-    if m is None:
-        return "một phần của chương trình chưa có"
-    lang = m["lang"]
-    return f"bản tin #{m['id']} ({m['title']}): chưa có bản ghi {LANGUAGES.get(lang, lang)}"
-
-
 #: Fragments of a transport's English error → Vietnamese (first match wins).
 DELIVERY_VI: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.I), vi)

@@ -18,10 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pipeline import labels
 from pipeline.audio.levels import LEVEL_WARNINGS_VI
 from pipeline.broadcast.replay import replay_every
+from pipeline.messages import gap_vi
 from pipeline.models import LANGUAGES, Deployment
 from pipeline.readings import READING_WARNINGS_VI
 from pipeline.web.auth import CSRF_FIELD, Authed
-from pipeline.web.messages_vi import delivery_error_vi, missing_vi
+from pipeline.web.messages_vi import delivery_error_vi
 from pipeline.web.state import web_state
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -159,7 +160,7 @@ def make_environment(tz: dt.tzinfo | None = None) -> Environment:
         program_vi=program_vi,
         delivery_error_vi=delivery_error_vi,
         targets_vi=targets_vi,
-        missing_vi=missing_vi,
+        gap_vi=gap_vi,
         vi_day=vi_day,
         seconds=seconds,
         vi_date=vi_date,

@@ -14,9 +14,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from pipeline.models import Bulletin
+from pipeline.models import TTS_LANGUAGES, Bulletin, Deployment
 from pipeline.plan import SPOKEN_CHARS_PER_SECOND
 from pipeline.produce import DayPlan, Producer, program_id
+from pipeline.store import Database
+from pipeline.store.recordings import current_recordings
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +145,39 @@ def length_warning(duration_ms: int, expected: int, *, low: float, high: float) 
     if ratio > high:
         return "reading_long"
     return None
+
+
+# --- what the approver is told --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageNeed:
+    """A language the bulletin's communes speak, and whether a reading exists."""
+
+    language: str
+    communes: tuple[str, ...]  # names of the targeted communes that speak it
+    recorded: bool
+    tts: bool  # no reading, but the synthetic voice speaks it (Vietnamese)
+
+    @property
+    def missing(self) -> bool:
+        """It will not air in those communes: no reading and no synthetic voice."""
+        return not self.recorded and not self.tts
+
+
+def language_needs(db: Database, deployment: Deployment, b: Bulletin) -> list[LanguageNeed]:
+    """Each language the targeted communes speak (first-seen order) with its reading's state."""
+    assert b.id is not None
+    recs = current_recordings(db, [b.id])
+    needs: dict[str, list[str]] = {}
+    for c in deployment.targeted(b.targets):
+        for lang in c.languages:
+            needs.setdefault(lang, []).append(c.name)
+    return [
+        LanguageNeed(lang, tuple(names), (b.id, lang) in recs, lang in TTS_LANGUAGES and (b.id, lang) not in recs)
+        for lang, names in needs.items()
+    ]
+
+
+def missing_languages(needs: Sequence[LanguageNeed]) -> tuple[str, ...]:
+    return tuple(n.language for n in needs if n.missing)

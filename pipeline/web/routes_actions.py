@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -22,13 +21,13 @@ from fastapi.responses import RedirectResponse, Response
 from pipeline import lifecycle
 from pipeline.errors import LoaError, UsageError
 from pipeline.messages import vietnamese
-from pipeline.models import TTS_LANGUAGES, Bulletin
+from pipeline.models import Bulletin
+from pipeline.readings import language_needs, missing_languages
 from pipeline.store import audit
 from pipeline.store.actions import claim_action, finish_action, get_action
-from pipeline.store.recordings import current_recordings
 from pipeline.web.auth import Approver, Authed, Reader, check_csrf
 from pipeline.web.pages import render
-from pipeline.web.routes_bulletins import lacking, visible_bulletin
+from pipeline.web.routes_bulletins import visible_bulletin
 from pipeline.web.state import WebState, web_state
 
 router = APIRouter(include_in_schema=False)
@@ -62,36 +61,6 @@ def needs_confirmation(action: str, b: Bulletin) -> bool:
     return action == "dispatch" or b.priority == "emergency"
 
 
-@dataclass(frozen=True, slots=True)
-class LanguageNeed:
-    """A language the bulletin's communes need, and whether a reading exists (confirmation page)."""
-
-    language: str
-    communes: tuple[str, ...]  # names
-    recorded: bool
-    tts: bool  # no reading, but the synthetic voice speaks it (Vietnamese)
-
-
-def language_needs(state: WebState, b: Bulletin) -> list[LanguageNeed]:
-    """Each language the targeted communes speak, in first-seen order, with its reading's state."""
-    assert b.id is not None
-    recs = current_recordings(state.db, [b.id])
-    needs: dict[str, list[str]] = {}
-    for c in state.deployment.targeted(b.targets):
-        for lang in c.languages:
-            needs.setdefault(lang, []).append(c.name)
-    return [
-        LanguageNeed(lang, tuple(names), (b.id, lang) in recs, lang in TTS_LANGUAGES and (b.id, lang) not in recs)
-        for lang, names in needs.items()
-    ]
-
-
-def missing_languages(state: WebState, b: Bulletin) -> tuple[str, ...]:
-    """Languages some targeted commune needs that will not air: no reading and no synthetic voice."""
-    assert b.id is not None
-    return tuple(lacking(b, state.deployment, current_recordings(state.db, [b.id])))
-
-
 @router.get("/bulletins/{bulletin_id}/{action}")
 def confirm_page(request: Request, bulletin_id: int, action: str, who: Approver) -> Response:
     _check_action(action)
@@ -100,13 +69,14 @@ def confirm_page(request: Request, bulletin_id: int, action: str, who: Approver)
     if (why := refusal(action, b, who.user.role)) is not None:
         raise HTTPException(400, why)
     communes = state.deployment.targeted(b.targets)
+    needs = language_needs(state.db, state.deployment, b) if action == "approve" else []
     return render(
         request,
         "confirm.html",
         b=b,
         action=action,
-        needs=language_needs(state, b) if action == "approve" else [],
-        missing=missing_languages(state, b) if action == "approve" else (),
+        needs=needs,
+        missing=missing_languages(needs),
         communes=communes,
         endpoints=sum(len(c.endpoints) for c in communes),
         action_token=new_action_token(),
@@ -123,7 +93,7 @@ async def do_action(request: Request, bulletin_id: int, action: str, who: Approv
         raise HTTPException(400, why)
     missing: tuple[str, ...] = ()
     if action == "approve" and b.status == "draft":
-        missing = missing_languages(state, b)
+        missing = missing_languages(language_needs(state.db, state.deployment, b))
         # a language will not air: only a second, explicit confirmation of exactly these approves
         if missing and form.get("confirm_missing") != ",".join(missing):
             return RedirectResponse(f"/bulletins/{bulletin_id}/approve", status_code=303)

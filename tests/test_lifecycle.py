@@ -235,3 +235,25 @@ def test_the_drawn_table_is_the_table_the_code_uses() -> None:
     who_lines = lines[lines.index(next(x for x in lines if x.strip().startswith("who may"))) :]
     names = {w for line in who_lines[:6] for w in line.replace("who may", "").split()}
     assert names == {role for roles in lifecycle.WHO.values() for role in roles}
+
+
+def test_the_scheduler_minute_job_expires_lapsed_bulletins_audited(small: Project) -> None:
+    from pipeline.scheduler.ops_jobs import ops_job
+
+    db = small.db()
+    yesterday = dt.datetime.now(small.settings.tz).date() - dt.timedelta(days=1)
+    lapsed = in_state(db, "Lịch tiêm đã qua", "approved")
+    current = in_state(db, "Lịch họp tuần này", "approved")
+    withdrawn = in_state(db, "Đã rút", "withdrawn")
+    assert lapsed.id is not None and current.id is not None and withdrawn.id is not None
+    with db.begin() as conn:
+        for b in (lapsed, withdrawn):
+            bulletin_store.set_in(conn, db, b.id, valid_from=yesterday - dt.timedelta(days=3), valid_until=yesterday)
+    ops_job(str(small.config))  # the scheduler's every-minute job
+    status = {b: bulletin_store.get_bulletin(db, b).status for b in (lapsed.id, current.id, withdrawn.id)}
+    assert status == {lapsed.id: "expired", current.id: "approved", withdrawn.id: "withdrawn"}
+    [entry] = audit.entries(db, action="bulletin.expired")
+    assert (entry.actor, entry.target, entry.detail) == ("scheduler", f"bulletin:{lapsed.id}", f"{yesterday:%Y-%m-%d}")
+    ops_job(str(small.config))  # a minute later: nothing more to do, no second entry
+    assert len(audit.entries(db, action="bulletin.expired")) == 1
+    db.close()

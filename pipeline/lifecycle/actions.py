@@ -374,9 +374,19 @@ def end(db: Database, actor: Actor, bulletin_id: int, action: str, *, detail: st
 
 
 def expire(db: Database, actor: Actor, *, today: dt.date) -> list[Change]:
-    """Every draft or approved bulletin whose validity ended before ``today`` becomes expired."""
+    """Every draft or approved bulletin whose validity ended before ``today`` becomes expired.
+
+    One transaction per bulletin (read again inside it: one changed meanwhile by someone else
+    is left alone), each audited and announced like any other action. The scheduler's minute
+    job calls this with the system actor; ``loa bulletin expire`` with the CLI's."""
     with db.begin() as conn:
-        lapsed = bulletin_store.lapsed_in(conn, db, today)
-        for b in lapsed:
+        ids = [b.id for b in bulletin_store.lapsed_in(conn, db, today) if b.id is not None]
+    changes: list[Change] = []
+    for bulletin_id in ids:
+        with db.begin() as conn:
+            b = bulletin_store.get_in(conn, db, bulletin_id)
+            if b is None or b.status not in ("draft", "approved") or not b.valid_until < today:
+                continue
             move(b.status, "expire", actor.role, bulletin_id=b.id)
-        return [end_in(conn, db, actor, b, "expire", detail=f"{b.valid_until:%Y-%m-%d}") for b in lapsed]
+            changes.append(end_in(conn, db, actor, b, "expire", detail=f"{b.valid_until:%Y-%m-%d}"))
+    return changes

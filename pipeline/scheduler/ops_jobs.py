@@ -1,4 +1,5 @@
-"""The operations jobs: a heartbeat with the alert and reminder evaluation every minute, a nightly backup.
+"""The operations jobs: every minute a heartbeat, the alerts, lapsed bulletins expired and the
+reminders; a nightly backup.
 
 Each takes only the config path, like the other jobs, and never raises.
 """
@@ -18,7 +19,8 @@ log = logging.getLogger("pipeline.scheduler")
 
 
 def ops_job(config_path: str | None) -> None:
-    """Record the scheduler's heartbeat (``/readyz`` reads it), then evaluate and send alerts."""
+    """Record the scheduler's heartbeat (``/readyz`` reads it), evaluate and send alerts, expire
+    lapsed bulletins, send reminders."""
     from pipeline.ops.alerts import run_alerts
     from pipeline.ops.health import SCHEDULER
 
@@ -36,11 +38,29 @@ def ops_job(config_path: str | None) -> None:
     except Exception:
         log.exception("ops: alert evaluation failed; it runs again in a minute")
     try:
+        expire_lapsed(settings, db)
+    except Exception:
+        log.exception("ops: expiring lapsed bulletins failed; tried again in a minute")
+    try:
         _reminders(settings, db)
     except Exception:
         log.exception("ops: reminders failed; they are evaluated again in a minute")
     finally:
         db.close()
+
+
+def expire_lapsed(settings: Settings, db: Database) -> int:
+    """Draft and approved bulletins whose ``valid_until`` has passed (the deployment's date)
+    become expired, by the system through pipeline.lifecycle; how many."""
+    from pipeline import lifecycle
+
+    today = dt.datetime.now(settings.tz).date()
+    with log_context(job="expire"):
+        changes = lifecycle.expire(db, lifecycle.system("scheduler"), today=today)
+        for change in changes:
+            b = change.bulletin
+            log.info("expired bulletin #%s %s (valid until %s)", b.id, b.title, b.valid_until)
+    return len(changes)
 
 
 def _reminders(settings: Settings, db: Database) -> None:

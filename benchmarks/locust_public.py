@@ -1,6 +1,8 @@
 """Locust users for benchmarks/public_load.py: the public side as a crowd sees it.
 
-One user class per scenario (the runner picks one per measurement). Paths come from
+One user class per scenario (the runner picks one per measurement). ``FastHttpUser``
+(geventhttpclient) rather than ``HttpUser`` (requests): the load generator shares the two
+cores with the server, and requests' own cost per call hid the server's. Paths come from
 ``LOA_BENCH_PATHS`` (JSON), the consultation's code from ``LOA_BENCH_CONSULTATION``; the
 consultation users write what each simulated client was answered to ``LOA_BENCH_OUT``.
 """
@@ -13,7 +15,8 @@ import re
 import threading
 from typing import Any
 
-from locust import HttpUser, constant, events, task
+from locust import constant, events, task
+from locust.contrib.fasthttp import FastHttpUser
 
 PATHS: dict[str, list[str]] = json.loads(os.environ.get("LOA_BENCH_PATHS", "{}"))
 TOKEN_RE = re.compile(r'name="form_token" value="([^"]+)"')
@@ -22,7 +25,7 @@ _clients = 0
 ANSWERS: dict[str, dict[str, int]] = {}
 
 
-class _Rotating(HttpUser):
+class _Rotating(FastHttpUser):
     abstract = True
     wait_time = constant(0)
     scenario = ""
@@ -84,7 +87,7 @@ class PublicApi(_Rotating):
         self.client.get(self.next_path(), name="public API")
 
 
-class Consultation(HttpUser):
+class Consultation(FastHttpUser):
     """A citizen on a distinct address (X-Forwarded-For from the trusted loopback proxy) answering again and again."""
 
     wait_time = constant(0)

@@ -14,9 +14,10 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from pipeline.models import TTS_LANGUAGES, Bulletin, Deployment
+from pipeline.config import Settings
+from pipeline.models import TTS_LANGUAGES, Bulletin, Deployment, Recording
 from pipeline.plan import SPOKEN_CHARS_PER_SECOND
-from pipeline.produce import DayPlan, Producer, program_id
+from pipeline.produce import DayPlan, Producer, program_id, spoken_form
 from pipeline.store import Database
 from pipeline.store.recordings import current_recordings
 
@@ -133,6 +134,15 @@ def expected_ms(b: Bulletin, *, spoken: Callable[[str], str]) -> int:
     """How long the Vietnamese text takes read aloud (the planner's estimate, without overheads)."""
     text = spoken(f"{b.title}. {b.body}")
     return len(text) * 1000 // SPOKEN_CHARS_PER_SECOND
+
+
+def reading_length_warnings(settings: Settings, b: Bulletin, rec: Recording) -> tuple[str, ...]:
+    """``("reading_short",)``/``("reading_long",)`` when ``rec`` is far from the Vietnamese text's
+    length (``[readers] min_ratio``, ``max_ratio``); else ``()``."""
+    band = settings.readers
+    expected = expected_ms(b, spoken=spoken_form(settings))
+    found = length_warning(rec.duration_ms, expected, low=band.min_ratio, high=band.max_ratio)
+    return (found,) if found else ()
 
 
 def length_warning(duration_ms: int, expected: int, *, low: float, high: float) -> str | None:

@@ -291,13 +291,9 @@ async def receive_recording(
 
 def reading_length_warnings(state: WebState, b: Bulletin, rec: Recording) -> tuple[str, ...]:
     """``reading_short``/``reading_long`` when a reading is far from the Vietnamese text's length."""
-    from pipeline.produce import Producer
-    from pipeline.readings import expected_ms, length_warning
+    from pipeline.readings import reading_length_warnings as warnings_for
 
-    spoken = Producer(settings=state.settings, deployment=state.deployment, db=state.db).normalize
-    band = state.settings.readers
-    found = length_warning(rec.duration_ms, expected_ms(b, spoken=spoken), low=band.min_ratio, high=band.max_ratio)
-    return (found,) if found else ()
+    return warnings_for(state.settings, b, rec)
 
 
 @router.post("/bulletins/{bulletin_id}/recordings", dependencies=[Depends(check_csrf)])

@@ -94,6 +94,10 @@ def test_a_reader_never_changes_what_is_outside_their_languages_or_scope(world: 
     other = lifecycle.Actor("reader", "x", frozenset({BAN_LAU}), languages=frozenset({"hmn"}))
     with pytest.raises(NotFoundError):
         lifecycle.attach_recording(db, other, recording(in_scope), deployment=deployment)
+    # in scope, but no commune of the scope hears a language of theirs in it: not found either
+    giay = lifecycle.Actor("reader", "g", frozenset({Y_TY}), languages=frozenset({"pcc"}))
+    with pytest.raises(NotFoundError):
+        lifecycle.attach_recording(db, giay, recording(in_scope, "pcc"), deployment=deployment)
     # nothing else: approve, withdraw, revise, remove
     for act in (
         lambda: lifecycle.approve(db, actor, in_scope, deployment=deployment),

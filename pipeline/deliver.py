@@ -88,12 +88,16 @@ def _local_manifest(outbox: Path, endpoint: Endpoint, folder: str) -> tuple[byte
         sig = path.with_name(path.name + ".sig").read_bytes()
     except OSError as exc:
         raise DeliveryError(
-            f"{endpoint.name}: no signed manifest for {folder} in the outbox ({exc.strerror or exc}); run `loa build`"
+            f"{endpoint.name}: no signed manifest for {folder} in the outbox ({exc.strerror or exc}); run `loa build`",
+            code="delivery.outbox",
+            endpoint=endpoint.name,
         ) from exc
     try:
         return raw, sig, mf.parse(raw, where=str(path))
     except mf.ManifestError as exc:
-        raise DeliveryError(f"{endpoint.name}: {exc}; run `loa build` again") from exc
+        raise DeliveryError(
+            f"{endpoint.name}: {exc}; run `loa build` again", code="delivery.outbox", endpoint=endpoint.name
+        ) from exc
 
 
 def sync_folder(
@@ -296,13 +300,25 @@ def _deliver_locked(
             error = exc
             break
         except OSError as exc:  # the outbox itself: a file vanished or cannot be read
-            error = DeliveryError(f"{endpoint.name}: reading the outbox: {exc}; run `loa build` again")
+            error = DeliveryError(
+                f"{endpoint.name}: reading the outbox: {exc}; run `loa build` again",
+                code="delivery.outbox",
+                endpoint=endpoint.name,
+            )
             break
     message = str(error)
     transient = isinstance(error, TransientDeliveryError)
     if transient:
         message = message.removesuffix("; will retry") + f"; gave up after {attempt} attempts (a later push retries)"
-    return _result(endpoint, label, "failed", attempt, tally, started, message, transient=transient)
+    code, fields = (error.code, _plain(error.fields)) if error is not None else (None, {})
+    return _result(
+        endpoint, label, "failed", attempt, tally, started, message, transient=transient, code=code, fields=fields
+    )
+
+
+def _plain(fields: dict[str, object]) -> dict[str, object]:
+    """An error's fields as the deliveries table keeps them (JSON): numbers and text."""
+    return {k: v if isinstance(v, int | float | str) else str(v) for k, v in fields.items()}
 
 
 def failed_delivery(endpoint: Endpoint, label: str, error: str) -> Delivery:
@@ -321,6 +337,8 @@ def _result(
     *,
     state: str | None = None,
     transient: bool = False,
+    code: str | None = None,
+    fields: dict[str, object] | None = None,
 ) -> Delivery:
     return Delivery(
         endpoint=endpoint.name,
@@ -336,6 +354,8 @@ def _result(
         finished_at=utcnow(),
         state=state,
         transient=transient,
+        error_code=code,
+        error_fields=fields or {},
     )
 
 

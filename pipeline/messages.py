@@ -79,6 +79,39 @@ VI: dict[str, str] = {
     "hãy cài lại phiên bản đó hoặc khôi phục bản sao lưu trước khi nâng cấp.",
     "delivery": "Không gửi được tới thiết bị.",
     "delivery.transient": "Tạm thời không gửi được tới thiết bị; hệ thống sẽ thử lại.",
+    # a push delivery (pipeline/transports, pipeline/deliver.py); kept with the delivery record
+    "delivery.host_key_missing": (
+        "Chưa ghi khóa nhận dạng (host key) của thiết bị {endpoint} trong cấu hình; chưa thể tin thiết bị "
+        "này. Hãy báo quản trị viên."
+    ),
+    "delivery.host_key_invalid": (
+        "Khóa nhận dạng (host key) của thiết bị {endpoint} trong cấu hình sai dạng; hãy báo quản trị viên."
+    ),
+    "delivery.host_key_mismatch": (
+        "Thiết bị {endpoint} ({host}) trình ra khóa nhận dạng khác với khóa đã ghi; hệ thống từ chối kết nối. "
+        "Nếu thiết bị vừa được cài lại, hãy đối chiếu khóa mới với xã; nếu không, có thể có người chặn đường truyền."
+    ),
+    "delivery.ssh_incompatible": (
+        "Máy chủ SSH của thiết bị {endpoint} không kết nối được theo cách hệ thống yêu cầu; hãy báo quản trị viên."
+    ),
+    "delivery.auth_refused": (
+        "Thiết bị {endpoint} không chấp nhận khóa đăng nhập của người dùng {user}; hãy thêm khóa công khai "
+        "của máy chủ vào thiết bị."
+    ),
+    "delivery.key_file": "Không dùng được tệp khóa đăng nhập để gửi tới {endpoint}; hãy báo quản trị viên.",
+    "delivery.endpoint_config": "Cấu hình của điểm nhận {endpoint} chưa đủ hoặc sai; hãy báo quản trị viên.",
+    "delivery.no_remote_dir": "Thư mục nhận ở điểm nhận {endpoint} không có hoặc không phải thư mục.",
+    "delivery.permission": "Không có quyền ghi vào thư mục nhận ở điểm nhận {endpoint}.",
+    "delivery.no_space": "Điểm nhận {endpoint} hết chỗ trống; hãy xóa bớt chương trình, tệp cũ rồi gửi lại.",
+    "delivery.server_refused": "Điểm nhận {endpoint} từ chối ghi hoặc đọc tệp.",
+    "delivery.path_refused": "Đường dẫn tệp ở điểm nhận {endpoint} bị từ chối vì dẫn ra ngoài thư mục nhận.",
+    "delivery.too_large": "Tệp ở điểm nhận {endpoint} quá lớn để đọc.",
+    "delivery.outbox": "Chưa có chương trình đầy đủ để gửi tới {endpoint}; hãy tạo lại chương trình.",
+    "delivery.timeout": "Quá thời gian chờ điểm nhận {endpoint} trả lời.",
+    "delivery.connection_refused": "Điểm nhận {endpoint} từ chối kết nối (máy tắt hoặc dịch vụ SSH chưa chạy).",
+    "delivery.link_lost": "Mất kết nối tới điểm nhận {endpoint} giữa chừng.",
+    "delivery.incomplete": "Tệp gửi tới điểm nhận {endpoint} chưa đến đủ.",
+    "delivery.io": "Không ghi, đọc được tệp ở điểm nhận {endpoint}.",
     "outbound.refused": "Địa chỉ {host} là địa chỉ nội bộ hoặc không công khai; hệ thống không gửi yêu cầu tới đó.",
     "agency.not_found": "Không tìm thấy cơ quan này; xem danh sách cơ quan gửi tin.",
     "outbound.unix": "Hệ thống chỉ gửi yêu cầu ra ngoài tới địa chỉ mạng (TCP), không tới tệp socket trên máy.",
@@ -308,6 +341,21 @@ def render(code: str | None, fields: Mapping[str, object], *fallbacks: str) -> s
             except (KeyError, IndexError, ValueError):
                 continue
     return VI["error"]
+
+
+#: A delivery recorded before errors had codes: its English text is not translated.
+DELIVERY_UNCODED = "Lỗi khi gửi; xem chi tiết kỹ thuật hoặc báo cho quản trị viên."
+
+
+def delivery_error_vi(code: str | None, fields: Mapping[str, object] | None = None) -> str:
+    """A recorded delivery failure in Vietnamese, from its stored code and fields.
+
+    A record without a code (kept before codes were stored, or a unit that never ran)
+    gets a general sentence; the technical English text belongs in a tooltip.
+    """
+    if not code:
+        return DELIVERY_UNCODED
+    return "Lỗi: " + render(code, fields or {}, "delivery")
 
 
 def gap_vi(gap: Gap) -> str:

@@ -319,9 +319,11 @@ class Delivery:
     files_skipped: int = 0
     bytes_sent: int = 0
     seconds: float = 0.0
-    error: str | None = None
+    error: str | None = None  # the English text (CLI, logs)
     finished_at: dt.datetime | None = None
     state: str | None = None  # what the endpoint holds afterwards (``pipeline.deliver.held_state``)
+    error_code: str | None = None  # the error's code: the web shows ``messages.delivery_error_vi`` of it
+    error_fields: dict[str, object] = field(default_factory=dict)  # the fields that fill its message
     transient: bool = False  # it failed in a way a later attempt may not (TransientDeliveryError); not stored
 
 

@@ -275,3 +275,14 @@ def test_cap_errors_carry_a_code_and_the_element(xml: str, code: str, field: str
         parse_alert(text.encode(), where="a.xml")
     assert exc.value.code == code and exc.value.fields.get("field") == field
     assert exc.value.code in VI and vietnamese(exc.value) == VI[code].format(**exc.value.fields)
+
+
+def test_no_message_is_translated_from_its_english_text() -> None:
+    """The web's Vietnamese comes from codes: no module reads English text back with regular expressions."""
+    assert not (PIPELINE / "web" / "messages_vi.py").exists()
+    source = (PIPELINE / "messages.py").read_text(encoding="utf-8")
+    # the one pattern in the table reads a field's name (consultation.question[2].text), not a message
+    assert source.count("re.compile(") == 1 and "_QUESTION_RE = re.compile(" in source
+    for path in sorted((PIPELINE / "web").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "delivery_error_vi(d.error" not in text and "missing_vi" not in text, path

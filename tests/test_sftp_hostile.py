@@ -20,6 +20,7 @@ import pytest
 
 from pipeline.bench.sshd import SshServer, have_sshd, keygen
 from pipeline.config import Settings
+from pipeline.messages import delivery_error_vi
 from pipeline.models import Delivery, Endpoint
 from pipeline.produce import push_folders
 from pipeline.transports import fingerprint
@@ -96,6 +97,9 @@ def test_a_server_with_another_host_key_at_the_same_address_is_refused(
         d = push(settings, ep, day2)
     assert d.status == "failed" and d.attempts == 1, d  # permanent: not retried
     assert d.error is not None and d.error.startswith("y-ty-1: HOST KEY MISMATCH"), d.error
+    assert d.error_code == "delivery.host_key_mismatch" and d.error_fields["endpoint"] == "y-ty-1"
+    shown = delivery_error_vi(d.error_code, d.error_fields)
+    assert shown.startswith("Lỗi: Thiết bị y-ty-1 (") and "trình ra khóa nhận dạng khác với khóa đã ghi" in shown
     assert fp(impostor.host_key) in d.error and fp(sshd_running.host_key) in d.error
     assert fp(impostor.host_key) != fp(sshd_running.host_key)
     assert "update host_key for endpoint y-ty-1" in d.error

@@ -121,6 +121,7 @@ def test_paths_that_could_leave_the_root_are_refused(transport: Transport, root:
         transport.put_bytes(b"x", bad)
     assert not isinstance(info.value, TransientDeliveryError)
     assert str(info.value).startswith(transport.endpoint.name + ":")
+    assert info.value.code == "delivery.path_refused" and info.value.fields["endpoint"] == transport.endpoint.name
     assert files_under(root.parent) == {}
 
 
@@ -185,6 +186,7 @@ def test_missing_root_is_refused(opener: Opener, tmp_path: Path) -> None:
     with pytest.raises(DeliveryError, match="mkdir -p") as info:
         opener(tmp_path / "absent").__enter__()
     assert not isinstance(info.value, TransientDeliveryError)
+    assert info.value.code == "delivery.no_remote_dir"
 
 
 def test_local_can_create_its_root(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from pipeline import manifest as mf
 from pipeline.cli import web_cmds
 from pipeline.cli.context import AppContext
+from pipeline.messages import delivery_error_vi
 from pipeline.package import manifest_path as manifest_path_for
 from pipeline.store import audit
 from pipeline.store.runs import latest_deliveries
@@ -50,7 +51,9 @@ def test_dashboard_shows_each_commune_and_slot_the_error_and_retries(built: Buil
     assert "Buổi sáng" in html
     [failed] = [d for d in latest_deliveries(web.db, built.day.isoformat()) if d.status == "failed"]
     assert failed.endpoint == "ban-lau-loa" and failed.error
-    assert html_escape(failed.error) in html  # the error is shown on the dashboard
+    assert html_escape(failed.error) in html  # the technical text, in the tooltip
+    assert failed.error_code and failed.error_code.startswith("delivery.")
+    assert html_escape(delivery_error_vi(failed.error_code, failed.error_fields)) in html  # the page's Vietnamese
     assert "Gửi lại" in html
     assert "Đã nhận: 1" in html and "Lỗi: 1" in html
     # fix the endpoint, press retry

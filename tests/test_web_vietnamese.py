@@ -110,17 +110,17 @@ def test_every_page_as_every_role_is_vietnamese(web: Web, role_user: str | None)
 
 
 def test_delivery_errors_and_missing_recordings_read_in_vietnamese() -> None:
-    from pipeline.messages import gap_vi
+    from pipeline.messages import DELIVERY_UNCODED, delivery_error_vi, gap_vi
     from pipeline.models import Gap
-    from pipeline.web.messages_vi import delivery_error_vi
 
-    for message in (
-        "ban-lau-loa: [Errno 20] Not a directory: '/srv/x'",
-        "y-ty-loa: connection refused by 127.0.0.1:2222",
-        "sftp: timed out after 30 s",
-        "something nobody expected",
-        None,
-    ):
-        vi = delivery_error_vi(message)
-        assert vi.startswith("Lỗi") and not english_in(f"<p>{vi}</p>"), vi
+    fields = {"endpoint": "y-ty-loa", "user": "loa", "host": "10.0.0.5"}
+    for code in ("delivery.no_space", "delivery.timeout", "delivery.auth_refused", "delivery.host_key_mismatch"):
+        vi = delivery_error_vi(code, fields)
+        assert vi.startswith("Lỗi: ") and "y-ty-loa" in vi and not english_in(f"<p>{vi}</p>"), vi
+    assert delivery_error_vi("delivery.no_space", fields) == (
+        "Lỗi: Điểm nhận y-ty-loa hết chỗ trống; hãy xóa bớt chương trình, tệp cũ rồi gửi lại."
+    )
+    # a code newer than the table gets its family's sentence; a record kept before codes, a general one
+    assert delivery_error_vi("delivery.something_new", fields) == "Lỗi: Không gửi được tới thiết bị."
+    assert delivery_error_vi(None, None) == DELIVERY_UNCODED
     assert gap_vi(Gap("recording", 3, "Họp thôn", "hmn")) == "bản tin #3 (Họp thôn): chưa có bản ghi Tiếng Mông"

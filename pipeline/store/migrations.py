@@ -700,6 +700,13 @@ def _v26_phrases(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v28_delivery_error_codes(conn: Connection) -> None:
+    # A failed delivery's error code and the fields of its message: the web shows the
+    # Vietnamese from them (pipeline.messages.delivery_error_vi), never from the English text.
+    conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN error_code VARCHAR(64)"))
+    conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN error_fields JSON"))
+
+
 #: (version, description, function), applied in version order; gaps are allowed.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "bulletins, revisions, recordings, segments, programs, runs, deliveries", _v1_initial),
@@ -722,4 +729,5 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (24, "recordings: the text as read (transcript)", _v24_transcripts),
     (25, "reminders: users' e-mail, the reminders sent", _v25_reminders),
     (26, "standard phrases recorded from the web", _v26_phrases),
+    (28, "deliveries: the error code and its fields", _v28_delivery_error_codes),
 ]

@@ -252,6 +252,8 @@ def record_delivery(db: Database, d: Delivery, *, run_id: int | None = None) -> 
                 error=d.error,
                 finished_at=d.finished_at or utcnow(),
                 state=d.state,
+                error_code=d.error_code,
+                error_fields=d.error_fields or None,
             )
         )
 
@@ -303,4 +305,6 @@ def delivery_of(r: Any) -> Delivery:
         error=r["error"],
         finished_at=as_utc(r["finished_at"]),
         state=r.get("state"),
+        error_code=r.get("error_code"),
+        error_fields=dict(r.get("error_fields") or {}),
     )

@@ -38,4 +38,8 @@ def open_transport(endpoint: Endpoint, *, settings: DeliverSettings, create_root
         return SftpTransport(endpoint, settings=settings)
     if endpoint.transport == "local":
         return LocalTransport(endpoint, create_root=create_root)
-    raise DeliveryError(f'{endpoint.name}: unknown transport {endpoint.transport!r}; use "sftp" or "local"')
+    raise DeliveryError(
+        f'{endpoint.name}: unknown transport {endpoint.transport!r}; use "sftp" or "local"',
+        code="delivery.endpoint_config",
+        endpoint=endpoint.name,
+    )

@@ -45,18 +45,34 @@ def check_rel(endpoint: Endpoint, rel: str, *, allow_root: bool = False) -> Pure
     where ``""`` and ``"."`` mean the root itself).
     """
     if not isinstance(rel, str):
-        raise DeliveryError(f"{endpoint.name}: path {rel!r} must be a string")
+        raise DeliveryError(
+            f"{endpoint.name}: path {rel!r} must be a string", code="delivery.path_refused", endpoint=endpoint.name
+        )
     if "\x00" in rel or "\\" in rel:
-        raise DeliveryError(f"{endpoint.name}: refused path {rel!r}: NUL or backslash in a path")
+        raise DeliveryError(
+            f"{endpoint.name}: refused path {rel!r}: NUL or backslash in a path",
+            code="delivery.path_refused",
+            endpoint=endpoint.name,
+        )
     path = PurePosixPath(rel)
     if path.is_absolute():
         raise DeliveryError(
-            f"{endpoint.name}: refused absolute path {rel!r}; paths are relative to the endpoint's root"
+            f"{endpoint.name}: refused absolute path {rel!r}; paths are relative to the endpoint's root",
+            code="delivery.path_refused",
+            endpoint=endpoint.name,
         )
     if ".." in path.parts:
-        raise DeliveryError(f"{endpoint.name}: refused path {rel!r}: '..' would leave the endpoint's root")
+        raise DeliveryError(
+            f"{endpoint.name}: refused path {rel!r}: '..' would leave the endpoint's root",
+            code="delivery.path_refused",
+            endpoint=endpoint.name,
+        )
     if not path.parts and not allow_root:
-        raise DeliveryError(f"{endpoint.name}: empty path; name a file under the endpoint's root")
+        raise DeliveryError(
+            f"{endpoint.name}: empty path; name a file under the endpoint's root",
+            code="delivery.path_refused",
+            endpoint=endpoint.name,
+        )
     return path
 
 

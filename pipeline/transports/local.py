@@ -28,7 +28,9 @@ class LocalTransport:
     def __init__(self, endpoint: Endpoint, *, create_root: bool = False) -> None:
         if endpoint.path is None:
             raise DeliveryError(
-                f"{endpoint.name}: a local endpoint needs 'path' (a directory) in its [[commune.endpoint]]"
+                f"{endpoint.name}: a local endpoint needs 'path' (a directory) in its [[commune.endpoint]]",
+                code="delivery.endpoint_config",
+                endpoint=endpoint.name,
             )
         self.endpoint = endpoint
         self._root_given = Path(endpoint.path)
@@ -47,7 +49,9 @@ class LocalTransport:
         if not root.is_dir():
             raise DeliveryError(
                 f"{self.endpoint.name}: endpoint directory {root} does not exist; "
-                "mount the device or create the directory (mkdir -p)"
+                "mount the device or create the directory (mkdir -p)",
+                code="delivery.no_remote_dir",
+                endpoint=self.endpoint.name,
             )
         self._root = root.resolve()
         return self
@@ -108,7 +112,11 @@ class LocalTransport:
         except OSError as exc:
             raise self._error("read", path, exc) from exc
         if len(data) > limit:
-            raise DeliveryError(f"{self.endpoint.name}: {rel} is larger than {limit} bytes; not read")
+            raise DeliveryError(
+                f"{self.endpoint.name}: {rel} is larger than {limit} bytes; not read",
+                code="delivery.too_large",
+                endpoint=self.endpoint.name,
+            )
         return data
 
     # --- writing ----------------------------------------------------------------
@@ -117,7 +125,11 @@ class LocalTransport:
         try:
             src = local.open("rb")
         except OSError as exc:
-            raise DeliveryError(f"{self.endpoint.name}: cannot read the local file {local}: {exc}") from exc
+            raise DeliveryError(
+                f"{self.endpoint.name}: cannot read the local file {local}: {exc}",
+                code="delivery.outbox",
+                endpoint=self.endpoint.name,
+            ) from exc
         with src:
             return self._put(src, os.fstat(src.fileno()).st_size, rel)
 
@@ -138,7 +150,9 @@ class LocalTransport:
             if sent != size:
                 raise DeliveryError(
                     f"{self.endpoint.name}: {rel}: wrote {sent} bytes, expected {size}; "
-                    "the local file changed while it was copied, run again"
+                    "the local file changed while it was copied, run again",
+                    code="delivery.incomplete",
+                    endpoint=self.endpoint.name,
                 )
             os.replace(tmp, final)
         except BaseException as exc:
@@ -205,7 +219,9 @@ class LocalTransport:
         if resolved != self.root and self.root not in resolved.parents:
             raise DeliveryError(
                 f"{self.endpoint.name}: refused {rel!r}: it leads to {resolved}, outside {self.root} "
-                "(a symbolic link on the device points out of the endpoint's directory; remove it)"
+                "(a symbolic link on the device points out of the endpoint's directory; remove it)",
+                code="delivery.path_refused",
+                endpoint=self.endpoint.name,
             )
 
     def _make_parents(self, parent: Path) -> Path:
@@ -226,16 +242,20 @@ class LocalTransport:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             return DeliveryError(
                 f"{name}: cannot {doing} {path}: permission denied; "
-                f"make {self.root} writable by the user running Loa (uid {os.getuid()})"
+                f"make {self.root} writable by the user running Loa (uid {os.getuid()})",
+                code="delivery.permission",
+                endpoint=name,
             )
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             free = self.free_bytes()
             shown = f"{free} bytes free" if free is not None else "free space unknown"
             return DeliveryError(
                 f"{name}: no space left on the device holding {self.root} ({shown}); "
-                "free space on the device or use a larger one"
+                "free space on the device or use a larger one",
+                code="delivery.no_space",
+                endpoint=name,
             )
-        return DeliveryError(f"{name}: cannot {doing} {path}: {exc.strerror or exc}")
+        return DeliveryError(f"{name}: cannot {doing} {path}: {exc.strerror or exc}", code="delivery.io", endpoint=name)
 
 
 def _fsync_dir(path: Path) -> None:

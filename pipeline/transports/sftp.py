@@ -82,7 +82,9 @@ def parse_host_key(endpoint: Endpoint) -> tuple[str, bytes]:
         raise DeliveryError(
             f"{endpoint.name}: no host key is pinned, so the device cannot be trusted; "
             f"run `{scan}` on a trusted link, check it with the commune, and set {where} "
-            '(e.g. host_key = "ssh-ed25519 AAAA…")'
+            '(e.g. host_key = "ssh-ed25519 AAAA…")',
+            code="delivery.host_key_missing",
+            endpoint=endpoint.name,
         )
     parts = endpoint.host_key.split()
     if len(parts) >= 3 and parts[1] in _KEY_ALGORITHMS:  # a known_hosts line: "host type key"
@@ -90,12 +92,18 @@ def parse_host_key(endpoint: Endpoint) -> tuple[str, bytes]:
     if len(parts) < 2 or parts[0] not in _KEY_ALGORITHMS:
         raise DeliveryError(
             f"{endpoint.name}: {where} must look like 'ssh-ed25519 AAAA…' "
-            f"(types: {', '.join(_KEY_ALGORITHMS)}); get it with `{scan}`"
+            f"(types: {', '.join(_KEY_ALGORITHMS)}); get it with `{scan}`",
+            code="delivery.host_key_invalid",
+            endpoint=endpoint.name,
         )
     try:
         blob = base64.b64decode(parts[1], validate=True)
     except binascii.Error as exc:
-        raise DeliveryError(f"{endpoint.name}: {where} is not valid base64; get it with `{scan}`") from exc
+        raise DeliveryError(
+            f"{endpoint.name}: {where} is not valid base64; get it with `{scan}`",
+            code="delivery.host_key_invalid",
+            endpoint=endpoint.name,
+        ) from exc
     try:
         embedded = paramiko.Message(blob).get_text() if len(blob) > 4 else ""
     except (UnicodeDecodeError, ValueError):
@@ -103,7 +111,9 @@ def parse_host_key(endpoint: Endpoint) -> tuple[str, bytes]:
     if embedded != parts[0]:
         raise DeliveryError(
             f"{endpoint.name}: {where} says {parts[0]} but holds a {embedded or 'malformed'} key; "
-            f"copy the whole line from `{scan}`"
+            f"copy the whole line from `{scan}`",
+            code="delivery.host_key_invalid",
+            endpoint=endpoint.name,
         )
     return parts[0], blob
 
@@ -115,7 +125,9 @@ class SftpTransport:
         missing = [f for f in ("host", "user", "key_file", "remote_dir") if not getattr(endpoint, f)]
         if missing:
             raise DeliveryError(
-                f"{endpoint.name}: an sftp endpoint needs {', '.join(missing)} in its [[commune.endpoint]]"
+                f"{endpoint.name}: an sftp endpoint needs {', '.join(missing)} in its [[commune.endpoint]]",
+                code="delivery.endpoint_config",
+                endpoint=endpoint.name,
             )
         self.endpoint = endpoint
         self.settings = settings
@@ -188,9 +200,16 @@ class SftpTransport:
                     f"{self.name}: the device at {ep.host}:{ep.port} has no {key_type} host key, "
                     f"but host_key pinned for endpoint {self.name} is one; the connection was refused. "
                     f"If the device was re-installed, check its new key (ssh-keyscan -p {ep.port} {ep.host}) "
-                    f"with the commune and update host_key for endpoint {self.name} in schedules/*.toml"
+                    f"with the commune and update host_key for endpoint {self.name} in schedules/*.toml",
+                    code="delivery.host_key_mismatch",
+                    host=ep.host,
+                    endpoint=self.name,
                 ) from exc
-            raise DeliveryError(f"{self.name}: the SSH server at {ep.host}:{ep.port}: {exc}") from exc
+            raise DeliveryError(
+                f"{self.name}: the SSH server at {ep.host}:{ep.port}: {exc}",
+                code="delivery.ssh_incompatible",
+                endpoint=self.name,
+            ) from exc
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise self._transient(f"SSH handshake with {ep.host}:{ep.port} failed", exc) from exc
         offered = ssh.get_remote_server_key()
@@ -201,7 +220,10 @@ class SftpTransport:
                 f"{self.name} is {key_type} {fingerprint(pinned)}; the connection was refused. "
                 f"If the device was re-installed, check the new key with the commune "
                 f"(ssh-keyscan -p {ep.port} {ep.host} | ssh-keygen -lf -) and update host_key for endpoint "
-                f"{self.name} in schedules/*.toml; otherwise someone may be intercepting the link"
+                f"{self.name} in schedules/*.toml; otherwise someone may be intercepting the link",
+                code="delivery.host_key_mismatch",
+                host=ep.host,
+                endpoint=self.name,
             )
         try:
             ssh.auth_publickey(ep.user, pkey)
@@ -210,12 +232,17 @@ class SftpTransport:
                 raise TransientDeliveryError(
                     f"{self.name}: authentication as {ep.user} at {ep.host}:{ep.port} did not complete "
                     f"within {st.connect_timeout_s:g} s ({exc}); the link is slow or was lost, "
-                    "the key was not refused; will retry"
+                    "the key was not refused; will retry",
+                    code="delivery.timeout",
+                    endpoint=self.name,
                 ) from exc
             raise DeliveryError(
                 f"{self.name}: the device does not accept key {ep.key_file} for user {ep.user} "
                 f"({exc}); add its public key ({ep.key_file}.pub) to ~{ep.user}/.ssh/authorized_keys "
-                "on the device"
+                "on the device",
+                code="delivery.auth_refused",
+                user=ep.user,
+                endpoint=self.name,
             ) from exc
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise self._transient(f"authentication as {ep.user} at {ep.host}:{ep.port} failed", exc) from exc
@@ -224,7 +251,11 @@ class SftpTransport:
         with self._translating("opening the SFTP session"):
             sftp = paramiko.SFTPClient.from_transport(ssh)
             if sftp is None:
-                raise TransientDeliveryError(f"{self.name}: the SFTP session could not be opened; retry")
+                raise TransientDeliveryError(
+                    f"{self.name}: the SFTP session could not be opened; retry",
+                    code="delivery.link_lost",
+                    endpoint=self.name,
+                )
             self._sftp = sftp
             channel = sftp.get_channel()
             if channel is not None:
@@ -237,7 +268,9 @@ class SftpTransport:
             if not is_dir:
                 raise DeliveryError(
                     f"{self.name}: remote_dir {ep.remote_dir} is not a directory on {self._where}; "
-                    f"create it on the device (mkdir -p {ep.remote_dir}) and make it writable by {ep.user}"
+                    f"create it on the device (mkdir -p {ep.remote_dir}) and make it writable by {ep.user}",
+                    code="delivery.no_remote_dir",
+                    endpoint=self.name,
                 )
         self._dirs_ok = {self._root}
         log.debug("%s: connected to %s, remote_dir %s", self.name, self._where, self._root)
@@ -250,51 +283,63 @@ class SftpTransport:
         except paramiko.PasswordRequiredException as exc:
             raise DeliveryError(
                 f"{self.name}: key_file {ep.key_file} is protected by a passphrase; Loa runs unattended, "
-                "so give it a key without one (ssh-keygen -t ed25519 -N '' -f FILE)"
+                "so give it a key without one (ssh-keygen -t ed25519 -N '' -f FILE)",
+                code="delivery.key_file",
+                endpoint=self.name,
             ) from exc
         except OSError as exc:
             raise DeliveryError(
                 f"{self.name}: cannot read key_file {ep.key_file}: {exc.strerror or exc}; "
-                "check the path and that the user running Loa may read it"
+                "check the path and that the user running Loa may read it",
+                code="delivery.key_file",
+                endpoint=self.name,
             ) from exc
         except (paramiko.SSHException, ValueError, TypeError) as exc:
             if "password" in str(exc):  # cryptography's words for a key with a passphrase
                 raise DeliveryError(
                     f"{self.name}: key_file {ep.key_file} is protected by a passphrase; Loa runs "
-                    "unattended, so give it a key without one (ssh-keygen -t ed25519 -N '' -f FILE)"
+                    "unattended, so give it a key without one (ssh-keygen -t ed25519 -N '' -f FILE)",
+                    code="delivery.key_file",
+                    endpoint=self.name,
                 ) from exc
             raise DeliveryError(
                 f"{self.name}: key_file {ep.key_file} is not a private key paramiko can read ({exc}); "
-                "use an OpenSSH ed25519, ecdsa or rsa key"
+                "use an OpenSSH ed25519, ecdsa or rsa key",
+                code="delivery.key_file",
+                endpoint=self.name,
             ) from exc
 
     @property
     def sftp(self) -> paramiko.SFTPClient:
         if self._sftp is None:
             why = self._broken or "the transport is not open; use it in a 'with' block"
-            raise TransientDeliveryError(f"{self.name}: no connection to {self._where} ({why})")
+            raise TransientDeliveryError(
+                f"{self.name}: no connection to {self._where} ({why})", code="delivery.link_lost", endpoint=self.name
+            )
         return self._sftp
 
     # --- error translation ------------------------------------------------------
 
     def _transient(self, doing: str, exc: BaseException) -> TransientDeliveryError:
         if isinstance(exc, TimeoutError):
-            reason = "timed out"
+            reason, code = "timed out", "delivery.timeout"
         elif isinstance(exc, ConnectionRefusedError):
-            reason = "connection refused (is the device on and sshd running?)"
+            reason, code = "connection refused (is the device on and sshd running?)", "delivery.connection_refused"
         else:
-            reason = str(exc) or type(exc).__name__
-        return TransientDeliveryError(f"{self.name}: {doing}: {reason}; will retry")
+            reason, code = str(exc) or type(exc).__name__, "delivery.link_lost"
+        return TransientDeliveryError(f"{self.name}: {doing}: {reason}; will retry", code=code, endpoint=self.name)
 
     def _lost(self, doing: str, exc: BaseException) -> TransientDeliveryError:
         """The link is gone or in an unknown state: drop it; a new transport must be opened."""
         self._broken = f"lost while {doing}"
         self.close()
         if isinstance(exc, TimeoutError):
-            reason, detail = f"no answer for {self.settings.op_timeout_s:g} s", ""
+            reason, detail, code = f"no answer for {self.settings.op_timeout_s:g} s", "", "delivery.timeout"
         else:
-            reason, detail = "connection lost", f" ({exc or type(exc).__name__})"
-        return TransientDeliveryError(f"{self.name}: {reason} while {doing} on {self._where}{detail}; will retry")
+            reason, detail, code = "connection lost", f" ({exc or type(exc).__name__})", "delivery.link_lost"
+        return TransientDeliveryError(
+            f"{self.name}: {reason} while {doing} on {self._where}{detail}; will retry", code=code, endpoint=self.name
+        )
 
     @contextlib.contextmanager
     def _translating(self, doing: str, *, needed: int = 0, writing: bool = False) -> Iterator[None]:
@@ -317,10 +362,14 @@ class SftpTransport:
             able = "writable" if writing else "readable"
             return DeliveryError(
                 f"{self.name}: permission denied while {doing}: remote_dir {self._root} (or a directory "
-                f"in it) is not {able} by {user}; on the device run chown -R {user} {self._root}"
+                f"in it) is not {able} by {user}; on the device run chown -R {user} {self._root}",
+                code="delivery.permission",
+                endpoint=self.name,
             )
         full = self._no_space(doing, needed) if needed else None
-        return full or DeliveryError(f"{self.name}: the SFTP server refused {doing}: {text}")
+        return full or DeliveryError(
+            f"{self.name}: the SFTP server refused {doing}: {text}", code="delivery.server_refused", endpoint=self.name
+        )
 
     def _no_space(self, doing: str, needed: int) -> DeliveryError | None:
         """The error to raise if the device's disk is (nearly) full, else ``None``.
@@ -333,7 +382,9 @@ class SftpTransport:
         return DeliveryError(
             f"{self.name}: no space left on the device while {doing}: {free} bytes free in "
             f"{self._root}, {needed} needed; free space on the device "
-            "(remove old programs or media) and run again"
+            "(remove old programs or media) and run again",
+            code="delivery.no_space",
+            endpoint=self.name,
         )
 
     # --- paths ------------------------------------------------------------------
@@ -345,7 +396,9 @@ class SftpTransport:
         if not is_under(self._root, resolved):
             raise DeliveryError(
                 f"{self.name}: refused {rel!r}: it leads to {resolved}, outside remote_dir {self._root} "
-                "(a symbolic link on the device points out of remote_dir; remove it)"
+                "(a symbolic link on the device points out of remote_dir; remove it)",
+                code="delivery.path_refused",
+                endpoint=self.name,
             )
 
     def _dir(self, rel_dir: PurePosixPath, *, create: bool) -> str | None:
@@ -380,7 +433,9 @@ class SftpTransport:
             where = "outside remote_dir" if target.startswith("/") and not is_under(self._root, target) else "missing"
             raise DeliveryError(
                 f"{self.name}: {path} is a symbolic link to {target} ({where}, and it does not exist); "
-                f"remove it on the device so that {rel}/ can be made inside {self._root}"
+                f"remove it on the device so that {rel}/ can be made inside {self._root}",
+                code="delivery.path_refused",
+                endpoint=self.name,
             )
 
     def _lstat_inside(self, clean: PurePosixPath, rel: str) -> paramiko.SFTPAttributes | None:
@@ -441,7 +496,11 @@ class SftpTransport:
             if attrs is None or not stat.S_ISREG(attrs.st_mode or 0):
                 return None
             if (attrs.st_size or 0) > limit:
-                raise DeliveryError(f"{self.name}: {rel} is larger than {limit} bytes; not read")
+                raise DeliveryError(
+                    f"{self.name}: {rel} is larger than {limit} bytes; not read",
+                    code="delivery.too_large",
+                    endpoint=self.name,
+                )
             try:
                 with self.sftp.open(self._abs(clean), "rb") as f:
                     f.prefetch(attrs.st_size)
@@ -449,7 +508,11 @@ class SftpTransport:
             except FileNotFoundError:
                 return None
         if len(data) > limit:
-            raise DeliveryError(f"{self.name}: {rel} is larger than {limit} bytes; not read")
+            raise DeliveryError(
+                f"{self.name}: {rel} is larger than {limit} bytes; not read",
+                code="delivery.too_large",
+                endpoint=self.name,
+            )
         return data
 
     def free_bytes(self) -> int | None:
@@ -482,7 +545,9 @@ class SftpTransport:
         try:
             src = local.open("rb")
         except OSError as exc:
-            raise DeliveryError(f"{self.name}: cannot read the local file {local}: {exc}") from exc
+            raise DeliveryError(
+                f"{self.name}: cannot read the local file {local}: {exc}", code="delivery.outbox", endpoint=self.name
+            ) from exc
         with src:
             return self._put(src, os.fstat(src.fileno()).st_size, rel)
 
@@ -506,7 +571,9 @@ class SftpTransport:
                         raise full
                     raise TransientDeliveryError(
                         f"{self.name}: {rel}: {remote} bytes arrived of {size} "
-                        f"({sent} sent; did the local file change?); will retry"
+                        f"({sent} sent; did the local file change?); will retry",
+                        code="delivery.incomplete",
+                        endpoint=self.name,
                     )
                 self.sftp.posix_rename(tmp, final)
         except BaseException:
@@ -566,7 +633,11 @@ class SftpTransport:
         with self._translating(f"moving {rel} to {to}", writing=True):
             parent = self._dir(src.parent, create=False)
             if parent is None:
-                raise DeliveryError(f"{self.name}: cannot move {rel}: its directory is missing")
+                raise DeliveryError(
+                    f"{self.name}: cannot move {rel}: its directory is missing",
+                    code="delivery.server_refused",
+                    endpoint=self.name,
+                )
             dst_parent = self._dir(dst.parent, create=True)
             self.sftp.posix_rename(f"{parent}/{src.name}", f"{dst_parent}/{dst.name}")
 
@@ -583,7 +654,11 @@ class SftpTransport:
                 return
             except OSError as exc:
                 if self.sftp.listdir(path):
-                    raise DeliveryError(f"{self.name}: cannot remove the directory {rel}: it is not empty") from exc
+                    raise DeliveryError(
+                        f"{self.name}: cannot remove the directory {rel}: it is not empty",
+                        code="delivery.server_refused",
+                        endpoint=self.name,
+                    ) from exc
                 raise
             self._dirs_ok.discard(path)
 

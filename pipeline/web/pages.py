@@ -18,11 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pipeline import labels
 from pipeline.audio.levels import LEVEL_WARNINGS_VI
 from pipeline.broadcast.replay import replay_every
-from pipeline.messages import gap_vi
+from pipeline.messages import delivery_error_vi, gap_vi
 from pipeline.models import LANGUAGES, Deployment
 from pipeline.readings import READING_WARNINGS_VI
 from pipeline.web.auth import CSRF_FIELD, Authed
-from pipeline.web.messages_vi import delivery_error_vi
 from pipeline.web.state import web_state
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"

@@ -138,8 +138,12 @@ def _perform(
     if b.status == "draft" and b.priority == "emergency":
         lifecycle.approve(state.db, actor, b.id, deployment=state.deployment, note=" (khẩn)")
     report = dispatch_bulletin(b.id, settings=state.settings, deployment=state.deployment, db=state.db)
-    failed = [{"what": f.what, "error": f.error} for f in report.failures] + [
-        {"what": d.endpoint, "error": d.error or ""} for d in report.deliveries if d.status != "delivered"
+    failed: list[dict[str, Any]] = [
+        {"what": f.what, "error": f.error, "code": None, "fields": {}} for f in report.failures
+    ] + [
+        {"what": d.endpoint, "error": d.error or "", "code": d.error_code, "fields": d.error_fields}
+        for d in report.deliveries
+        if d.status != "delivered"
     ]
     audit.record(
         state.db,

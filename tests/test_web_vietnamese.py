@@ -124,3 +124,34 @@ def test_delivery_errors_and_missing_recordings_read_in_vietnamese() -> None:
     assert delivery_error_vi("delivery.something_new", fields) == "Lỗi: Không gửi được tới thiết bị."
     assert delivery_error_vi(None, None) == DELIVERY_UNCODED
     assert gap_vi(Gap("recording", 3, "Họp thôn", "hmn")) == "bản tin #3 (Họp thôn): chưa có bản ghi Tiếng Mông"
+
+
+def test_a_dispatch_result_names_each_failure_in_vietnamese_from_its_code() -> None:
+    """The stored result of a dispatch: failures with a code, and one kept before codes (no "code" key)."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from pipeline.messages import DELIVERY_UNCODED
+    from pipeline.web.pages import make_environment
+
+    failed = [
+        {
+            "what": "y-ty-loa",
+            "error": "y-ty-loa: timed out; will retry",
+            "code": "delivery.timeout",
+            "fields": {"endpoint": "y-ty-loa"},
+        },
+        {"what": "ban-lau-loa", "error": "ban-lau-loa: no space left on the device"},
+    ]
+    done = SimpleNamespace(
+        created_at=dt.datetime(2026, 12, 7, 5, 0, tzinfo=dt.UTC),
+        status="done",
+        action="dispatch",
+        result={"programs": 2, "deliveries": 2, "seconds": 1.0, "failed": failed},
+    )
+    b = SimpleNamespace(id=7, title="Lũ quét")
+    template = make_environment().get_template("action_result.html")
+    html = template.blocks["content"](template.new_context({"done": done, "b": b}))
+    text = "".join(html)
+    assert "Lỗi: Quá thời gian chờ điểm nhận y-ty-loa trả lời." in text
+    assert DELIVERY_UNCODED in text

@@ -213,6 +213,9 @@ class RunnerSettings(_Section):
     # heartbeat_timeout_s, a worker's units are sent again and a run is marked failed by any host
     heartbeat_s: float = Field(default=5.0, gt=0, le=60)
     heartbeat_timeout_s: float = Field(default=30.0, ge=2)
+    # a night and an emergency as a dependency graph (docs/architecture.md "One pipeline"): a
+    # commune is packaged and delivered the moment its own segments exist; false: phase by phase
+    streaming: bool = True
 
 
 class ConsultationSettings(_Section):

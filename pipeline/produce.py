@@ -38,6 +38,7 @@ from pipeline.broadcast.replay import bulletin_replays
 from pipeline.config import Settings
 from pipeline.deliver import day_targets, outbox_state
 from pipeline.errors import LoaError, NotFoundError, RenderError, UsageError
+from pipeline.flow import Arrivals, Reached, Waiting
 from pipeline.models import (
     PRIORITIES,
     Bulletin,
@@ -62,7 +63,7 @@ from pipeline.store.db import utcnow
 from pipeline.store.recordings import current_recordings
 from pipeline.textnorm import load_lexicon, normalize
 from pipeline.tts.chain import EngineChain, build_engine_chain
-from pipeline.units import DeliverUnit, PackageUnit, RenderUnit, UnitResult
+from pipeline.units import DeliverUnit, PackageUnit, RenderUnit, Unit, UnitResult
 from pipeline.voices import Catalog, effective_catalog, load_catalog
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class BuildReport:
     segments_reused: int
     seconds: float
     policy_notes: tuple[str, ...] = ()
+    reached: tuple[Reached, ...] = ()  # a streaming night: when each commune's programs reached its endpoints
 
     @property
     def audio_ms(self) -> int:
@@ -120,7 +122,7 @@ class BuildReport:
             "deferred": list(self.deferred),
             "policy": list(self.policy_notes),
             "failures": [asdict(f) for f in self.failures],
-        }
+        } | reached_summary(self.reached)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,7 @@ class DispatchReport:
     seconds: float
     segments_rendered: int = 0
     segments_reused: int = 0
+    reached: tuple[Reached, ...] = ()  # when each commune's program reached all its endpoints
 
     @property
     def ok(self) -> bool:
@@ -202,6 +205,38 @@ class _Rendered:
     errors: dict[str, str] = field(default_factory=dict)
     rendered: int = 0
     reused: int = 0
+
+    def add(self, result: UnitResult) -> None:
+        if result.segment is not None:
+            self.segments[result.key] = result.segment
+            if result.segment.reused:
+                self.reused += 1
+            else:
+                self.rendered += 1
+        else:
+            self.errors[result.key] = result.error or "failed"
+            log.error("%s", result.error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One commune's part of a streaming run: its composed programs and how they are packaged."""
+
+    commune: Commune
+    composed: tuple[Composed, ...]
+    package: Callable[[list[tuple[Composed, list[Segment]]]], PackageUnit]
+    folders: tuple[str, ...]
+    failure: str  # what a packaging failure is prefixed with
+    always_deliver: bool  # a night pushes an endpoint even when its commune's packaging failed
+
+
+@dataclass
+class _Streamed:
+    rendered: _Rendered = field(default_factory=_Rendered)
+    failures: list[Failure] = field(default_factory=list)
+    programs: list[Program] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    reached: list[Reached] = field(default_factory=list)
 
 
 class Producer:
@@ -285,15 +320,7 @@ class Producer:
 
         parallel = self.settings.render.workers or None
         for result in self.runner.run(list(unique.values()), parallel=parallel, urgent=urgent, on_result=record):
-            if result.segment is not None:
-                out.segments[result.key] = result.segment
-                if result.segment.reused:
-                    out.reused += 1
-                else:
-                    out.rendered += 1
-            else:
-                out.errors[result.key] = result.error or "failed"
-                log.error("%s", result.error)
+            out.add(result)
         run_store.record_segments(self.db, out.segments.values())
         return out
 
@@ -416,6 +443,98 @@ class Producer:
                     )
             except LoaError as exc:  # the delivery stands; the event is logged as lost
                 log.error("%s %s: no program.aired event: %s", commune, folder, exc)
+
+    def _stream(
+        self,
+        jobs: Sequence[_Job],
+        units: dict[str, RenderUnit],
+        *,
+        label: str,
+        run_id: int | None,
+        started: float,
+        urgent: bool = False,
+        on_delivery: OnDelivery | None = None,
+        recheck: bool = False,
+    ) -> _Streamed:
+        """Render, package and deliver as a dependency graph: each commune goes on the moment
+        its own segments exist, while the others still render (``Runner.stream``)."""
+        out = _Streamed()
+        waiting = Waiting({j.commune.code: [k for c in j.composed for k in c.keys] for j in jobs})
+        jobs_by_code = {j.commune.code: j for j in jobs}
+        packages: dict[str, PackageUnit] = {}
+        arrivals = Arrivals()
+        targets: list[tuple[Endpoint, Sequence[str]]] = []
+        sent: list[Delivery] = []
+        day = today(self.settings)
+        counts = {"render": 0, "package": 0}
+
+        def record(d: Delivery) -> None:
+            out.deliveries.append(d)
+            run_store.record_delivery(self.db, d, run_id=run_id)
+            arrivals.arrived(d.commune, ok=d.status == "delivered", at=time.monotonic() - started)
+            if on_delivery:
+                on_delivery(d)
+
+        def deliver(job: _Job) -> list[Unit]:
+            mine = [(e, job.folders) for e in job.commune.endpoints]
+            targets.extend(mine)
+            arrivals.expect(job.commune.code, len(mine))
+            held = {} if recheck or urgent else self._held(mine, label=label, day=day)
+            for d in held.values():
+                record(d)
+            return [
+                DeliverUnit(e, tuple(folders), label, day, recheck, collect_receipts=not urgent)
+                for e, folders in mine
+                if e.name not in held
+            ]
+
+        def package(code: str) -> list[Unit]:
+            job = jobs_by_code[code]
+            ready: list[tuple[Composed, list[Segment]]] = []
+            for c in job.composed:
+                segments, errors = self._segments(c.keys, out.rendered)
+                if errors:
+                    out.failures.extend(Failure(program_id(c.plan) if c.plan else c.name, e) for e in errors)
+                else:
+                    ready.append((c, segments))
+            if not ready:
+                return deliver(job) if job.always_deliver else []
+            unit = job.package(ready)
+            packages[unit.key] = unit
+            return [unit]
+
+        def then(result: UnitResult) -> list[Unit]:
+            if result.kind == "render":
+                out.rendered.add(result)
+                counts["render"] += 1
+                self.progress("render", counts["render"], len(units))
+                return [u for code in waiting.done(result.key) for u in package(code)]
+            if result.kind == "package":
+                unit = packages[result.key]
+                job = jobs_by_code[unit.commune.code]
+                counts["package"] += 1
+                self.progress("package", counts["package"], len(packages))
+                if result.ok:
+                    out.programs.extend(unit.programs)
+                    run_store.record_programs(self.db, unit.programs)
+                else:
+                    out.failures.append(Failure(unit.commune.code, f"{job.failure}{result.error or 'failed'}"))
+                return deliver(job) if result.ok or job.always_deliver else []
+            if result.delivery is not None:
+                sent.append(result.delivery)
+                record(result.delivery)
+            return []
+
+        first: list[Unit] = [units[k] for k in waiting.order(units)]
+        first += [u for code in waiting.ready() for u in package(code)]
+        limits = {"render": self.settings.render.workers, "deliver": self.settings.deliver.parallel}
+        self.runner.stream(first, then=then, limits=limits, urgent=urgent)
+        run_store.record_segments(self.db, out.rendered.segments.values())
+        order = {e.name: i for i, e in enumerate(self.deployment.endpoints())}
+        out.deliveries.sort(key=lambda d: order.get(d.endpoint, len(order)))
+        out.reached = arrivals.reached
+        self._aired(targets, sent)
+        return out
 
     @contextmanager
     def _run(self, kind: str, day: dt.date | None) -> Iterator[_RunRecord]:
@@ -550,6 +669,69 @@ class Producer:
             policy_notes=work.policy_notes,
         )
 
+    def _stream_day(
+        self, day: dt.date, *, run_id: int, on_delivery: OnDelivery | None, recheck: bool
+    ) -> tuple[BuildReport, list[Delivery]]:
+        """Build and push ``day`` as one graph (``_stream``): the same bytes as ``build`` then ``push``.
+
+        Communes whose programs carry the most urgent bulletins go first.
+        """
+        started = time.monotonic()
+        work = self.compose_day(day)
+        mine: dict[str, list[Composed]] = {}
+        for c in work.composed:
+            mine.setdefault(c.commune.code, []).append(c)
+
+        def rank(commune: Commune) -> int:
+            plans = [c.plan for c in mine.get(commune.code, ()) if c.plan is not None]
+            return min((PRIORITIES.index(program_priority(p)) for p in plans), default=len(PRIORITIES))
+
+        folder = f"programs/{day.isoformat()}"
+        jobs = [
+            _Job(
+                commune=cm,
+                composed=tuple(mine.get(cm.code, ())),
+                package=functools.partial(self._day_package, day, folder, cm),
+                folders=(folder,),
+                failure=f"packaging {cm.code} ({cm.name}): ",
+                always_deliver=True,
+            )
+            for cm in sorted(work.communes, key=rank)
+        ]
+        out = self._stream(
+            jobs, work.units, label=day.isoformat(), run_id=run_id, started=started,
+            on_delivery=on_delivery, recheck=recheck,
+        )  # fmt: skip
+        report = BuildReport(
+            date=day,
+            programs=tuple(out.programs),
+            failures=tuple(work.failures) + tuple(out.failures),
+            deferred=deferral_lines(work.plans),
+            missing=work.missing,
+            segments_rendered=out.rendered.rendered,
+            segments_reused=out.rendered.reused,
+            seconds=time.monotonic() - started,
+            policy_notes=work.policy_notes,
+            reached=tuple(out.reached),
+        )
+        return report, out.deliveries
+
+    def _day_package(
+        self, day: dt.date, folder: str, commune: Commune, ready: list[tuple[Composed, list[Segment]]]
+    ) -> PackageUnit:
+        programs = []
+        for c, segments in ready:
+            assert c.plan is not None
+            programs.append(self._program(c.plan, segments, c.missing))
+        return PackageUnit(
+            commune=commune,
+            folder=folder,
+            programs=tuple(programs),
+            timezone=self.deployment.timezone,
+            valid_until=day_valid_until(day, self.settings.tz),
+            date=day,
+        )
+
     def push(
         self,
         day: dt.date,
@@ -593,6 +775,9 @@ class Producer:
         report: BuildReport | None = None
         deliveries: list[Delivery] = []
         with self._run(kind, day) as run:
+            if build and push and commune is None and endpoint is None and self.settings.runner.streaming:
+                report, deliveries = self._stream_day(day, run_id=run.id, on_delivery=on_delivery, recheck=recheck)
+                push = build = False
             if build:
                 report = self.build(day, commune=commune)
             if push:
@@ -627,10 +812,10 @@ class Producer:
             raise UsageError(f"bulletin {bulletin_id}: it expired on {b.valid_until}; nothing to dispatch")
         with self._run("dispatch", now.date()) as run:
             run.counts = {"bulletin": bulletin_id}
-            report = self._dispatch(b, now, run)
+            report = self._dispatch(b, now, run, started)
         return dataclasses.replace(report, seconds=time.monotonic() - started)
 
-    def _dispatch(self, b: Bulletin, now: dt.datetime, run: _RunRecord) -> DispatchReport:
+    def _dispatch(self, b: Bulletin, now: dt.datetime, run: _RunRecord, started: float) -> DispatchReport:
         assert b.id is not None
         # The approval time, not the dispatch time, dates the program: dispatching again
         # produces the same manifest, so only what an endpoint lacks is sent.
@@ -652,54 +837,40 @@ class Producer:
             failures.extend(Failure(script.name, e) for e in errors)
             if done is not None:
                 composed.append(done)
-        rendered = self._render(table.values(), urgent=True)
         folder = f"emergency/{b.id}"
-        package_units: list[PackageUnit] = []
-        for c in composed:
-            segments, errors = self._segments(c.keys, rendered)
-            if errors:
-                failures.extend(Failure(c.name, e) for e in errors)
-                continue
-            program = Program(
-                id=c.name,
-                commune=c.commune.code,
-                date=issued.date(),
-                slot="emergency",
-                start=issued,
-                priority="emergency",
-                valid_until=b.valid_until,
-                items=tuple(segments),
-                kind="emergency",
-                missing=c.missing,
-            )
-            package_units.append(
-                PackageUnit(
-                    commune=c.commune,
-                    folder=folder,
-                    programs=(program,),
-                    timezone=self.deployment.timezone,
-                    valid_until=expires,
-                    emergency_bulletin=b.id,
-                    emergency_title=b.title,
-                    replay=bulletin_replays(
-                        b,
-                        issued,
-                        tz=self.settings.tz,
-                        max_per_day=guard.policy_for(c.commune, self.deployment).max_replays_per_day,
-                    ),
-                )
-            )
-        errors_by_commune = self._package(package_units, urgent=True)
-        programs: list[Program] = []
-        targets: list[tuple[Endpoint, list[str]]] = []
-        for unit in package_units:
-            error = errors_by_commune.get(unit.commune.code)
-            if error is not None:
-                failures.append(Failure(unit.commune.code, f"packaging {unit.commune.code}: {error}"))
-                continue
-            programs.extend(unit.programs)
-            targets.extend((e, [folder]) for e in unit.commune.endpoints)
-        deliveries = self._deliver(targets, label=folder, run_id=run.id, urgent=True)
+        package = functools.partial(self._emergency_package, b, issued, expires, folder)
+        reached: tuple[Reached, ...] = ()
+        if self.settings.runner.streaming:
+            mine: dict[str, list[Composed]] = {}
+            for c in composed:
+                mine.setdefault(c.commune.code, []).append(c)
+            jobs = [
+                _Job(cm, tuple(cs), functools.partial(package, cm), (folder,), f"packaging {cm.code}: ", False)
+                for cm, cs in ((cs[0].commune, cs) for cs in mine.values())
+            ]
+            out = self._stream(jobs, table, label=folder, run_id=run.id, started=started, urgent=True)
+            rendered, programs, deliveries, reached = out.rendered, out.programs, out.deliveries, tuple(out.reached)
+            failures.extend(out.failures)
+        else:
+            rendered = self._render(table.values(), urgent=True)
+            package_units: list[PackageUnit] = []
+            for c in composed:
+                segments, errors = self._segments(c.keys, rendered)
+                if errors:
+                    failures.extend(Failure(c.name, e) for e in errors)
+                    continue
+                package_units.append(package(c.commune, [(c, segments)]))
+            errors_by_commune = self._package(package_units, urgent=True)
+            programs = []
+            targets: list[tuple[Endpoint, list[str]]] = []
+            for unit in package_units:
+                error = errors_by_commune.get(unit.commune.code)
+                if error is not None:
+                    failures.append(Failure(unit.commune.code, f"packaging {unit.commune.code}: {error}"))
+                    continue
+                programs.extend(unit.programs)
+                targets.extend((e, [folder]) for e in unit.commune.endpoints)
+            deliveries = self._deliver(targets, label=folder, run_id=run.id, urgent=True)
         failed = bool(failures) or any(d.status != "delivered" for d in deliveries)
         run.status = "partial" if failed else "done"
         run.counts = {
@@ -714,7 +885,55 @@ class Producer:
             {"what": d.endpoint, "error": d.error} for d in deliveries if d.status != "delivered"
         ]
         return DispatchReport(
-            run.id, b.id, tuple(programs), tuple(failures), tuple(deliveries), 0.0, rendered.rendered, rendered.reused
+            run.id,
+            b.id,
+            tuple(programs),
+            tuple(failures),
+            tuple(deliveries),
+            0.0,
+            rendered.rendered,
+            rendered.reused,
+            reached,
+        )
+
+    def _emergency_package(
+        self,
+        b: Bulletin,
+        issued: dt.datetime,
+        expires: dt.datetime,
+        folder: str,
+        commune: Commune,
+        ready: list[tuple[Composed, list[Segment]]],
+    ) -> PackageUnit:
+        programs = tuple(
+            Program(
+                id=c.name,
+                commune=commune.code,
+                date=issued.date(),
+                slot="emergency",
+                start=issued,
+                priority="emergency",
+                valid_until=b.valid_until,
+                items=tuple(segments),
+                kind="emergency",
+                missing=c.missing,
+            )
+            for c, segments in ready
+        )
+        return PackageUnit(
+            commune=commune,
+            folder=folder,
+            programs=programs,
+            timezone=self.deployment.timezone,
+            valid_until=expires,
+            emergency_bulletin=b.id,
+            emergency_title=b.title,
+            replay=bulletin_replays(
+                b,
+                issued,
+                tz=self.settings.tz,
+                max_per_day=guard.policy_for(commune, self.deployment).max_replays_per_day,
+            ),
         )
 
     def cancel(self, bulletin_id: int) -> DispatchReport:
@@ -814,14 +1033,13 @@ class Producer:
         return (found,)
 
     def _program(self, plan: ProgramPlan, segments: list[Segment], missing: tuple[str, ...]) -> Program:
-        priorities = [i.bulletin.priority for i in plan.items] or ["normal"]
         return Program(
             id=program_id(plan),
             commune=plan.commune.code,
             date=plan.date,
             slot=plan.slot.name,
             start=dt.datetime.combine(plan.date, plan.slot.start, tzinfo=self.settings.tz),
-            priority=min(priorities, key=PRIORITIES.index),
+            priority=program_priority(plan),
             valid_until=plan.date,
             items=tuple(segments),
             kind=plan.kind,
@@ -906,6 +1124,25 @@ def deferral_lines(plans: Iterable[ProgramPlan]) -> tuple[str, ...]:
             message = first.setdefault(key, f"bulletin {d.bulletin.id} {d.bulletin.title} → {until} ({d.reason})")
             pairs.append((program_id(p), message))
     return by_message(pairs)
+
+
+def program_priority(plan: ProgramPlan) -> str:
+    """The most urgent priority among a program's bulletins ("normal" when it has none)."""
+    return min([i.bulletin.priority for i in plan.items] or ["normal"], key=PRIORITIES.index)
+
+
+def reached_summary(reached: Sequence[Reached]) -> dict[str, Any]:
+    """A streaming run's arrivals in a report: first, median and last commune, and those not reached."""
+    times = sorted(r.seconds for r in reached if r.seconds is not None)
+    if not reached:
+        return {}
+    return {
+        "communes_reached": len(times),
+        "first_commune_reached_s": times[0] if times else None,
+        "median_commune_reached_s": times[len(times) // 2] if times else None,
+        "last_commune_reached_s": times[-1] if times else None,
+        "communes_not_reached": sorted(r.commune for r in reached if r.seconds is None),
+    }
 
 
 def program_id(plan: ProgramPlan) -> str:

@@ -10,12 +10,14 @@ signing key.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,6 +39,11 @@ from pipeline.units import DeliverUnit, PackageUnit, RenderUnit, Unit, UnitResul
 log = logging.getLogger(__name__)
 
 OnResult = Callable[[UnitResult], None]
+#: Called with each result of a stream: the units that may start now that it is done.
+Then = Callable[[UnitResult], Sequence[Unit]]
+#: The order ready units start in a stream: a later stage first (a commune whose segments
+#: are made is packaged and delivered before more is rendered), then the order they came.
+STAGE_RANK = {"deliver": 0, "package": 1, "render": 2}
 Sleep = Callable[[float], None]
 
 
@@ -153,6 +160,26 @@ class Runner(Protocol):
         on_result: OnResult | None = None,
     ) -> list[UnitResult]: ...
 
+    def stream(
+        self,
+        units: Sequence[Unit],
+        *,
+        then: Then,
+        limits: Mapping[str, int] | None = None,
+        urgent: bool = False,
+        on_result: OnResult | None = None,
+    ) -> list[UnitResult]:
+        """Run ``units`` and, as each finishes, the units ``then`` returns for its result.
+
+        A dependency graph unrolled as it goes: the caller knows what each result makes
+        ready (a commune's package once its segments exist, its endpoints' deliveries
+        once it is packaged). Ready units start by ``STAGE_RANK``, then in the order
+        they came; ``limits`` caps how many of a kind run at once (render, deliver).
+        ``on_result`` and ``then`` are called in the calling thread. The results come
+        back in the order they finished.
+        """
+        ...
+
 
 class InProcessRunner:
     """Threads in this process; ``workers=1`` runs units one by one, in order."""
@@ -181,6 +208,52 @@ class InProcessRunner:
             return [one(u) for u in units]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unit") as pool:
             return list(pool.map(one, units))
+
+    def stream(
+        self,
+        units: Sequence[Unit],
+        *,
+        then: Then,
+        limits: Mapping[str, int] | None = None,
+        urgent: bool = False,
+        on_result: OnResult | None = None,
+    ) -> list[UnitResult]:
+        cpus = os.cpu_count() or 1
+        caps = {kind: max(1, n) for kind, n in (limits or {}).items() if n}
+        total = max(1, self.workers or max(caps.values(), default=cpus))
+        order = itertools.count()
+        ready: list[tuple[int, int, Unit]] = []
+
+        def add(more: Sequence[Unit]) -> None:
+            for u in more:
+                heapq.heappush(ready, (STAGE_RANK[kind_of(u)], next(order), u))
+
+        add(units)
+        results: list[UnitResult] = []
+        running: dict[Future[UnitResult], tuple[int, str]] = {}
+        busy = dict.fromkeys(STAGE_RANK, 0)
+        with ThreadPoolExecutor(max_workers=total, thread_name_prefix="unit") as pool:
+            while ready or running:
+                held: list[tuple[int, int, Unit]] = []
+                while ready and len(running) < total:
+                    item = heapq.heappop(ready)
+                    kind = kind_of(item[2])
+                    if busy[kind] >= min(total, caps.get(kind, cpus)):
+                        held.append(item)
+                        continue
+                    busy[kind] += 1
+                    running[pool.submit(execute, item[2], self.ctx)] = (item[1], kind)
+                for item in held:
+                    heapq.heappush(ready, item)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: running[f][0]):
+                    busy[running.pop(future)[1]] -= 1
+                    result = future.result()
+                    results.append(result)
+                    if on_result:
+                        on_result(result)
+                    add(then(result))
+        return results
 
 
 def make_runner(settings: Settings, *, sleep: Sleep = time.sleep) -> Runner:

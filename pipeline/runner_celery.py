@@ -45,7 +45,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +56,7 @@ from kombu import Queue  # type: ignore[attr-defined]
 from pipeline import liveness
 from pipeline.config import Settings, load_settings
 from pipeline.deliver import failed_delivery
-from pipeline.runner import OnResult, WorkContext, execute
+from pipeline.runner import OnResult, Then, WorkContext, execute
 from pipeline.store.db import Database
 from pipeline.units import UNIT_TYPES, DeliverUnit, Unit, UnitResult, from_wire, kind_of, to_wire
 
@@ -225,6 +225,19 @@ def failed_result(unit: Unit, message: str, *, transient: bool = False) -> UnitR
 
 # --- the orchestrator side ------------------------------------------------------------
 
+_Done = Callable[[int, UnitResult], list[tuple[int, Unit]]]  # a result in; the units it made ready out
+
+
+def priority_of(unit: Unit, queue: str) -> int:
+    """The message priority a worker takes ``unit`` by: lower first (kombu's Redis transport).
+
+    A worker asks for priority 0 in every queue, then 3 in every queue…, so an emergency's
+    units (0 and 3) all come before a night's (6 and 9); within each, a package or a
+    delivery before a render, so a commune whose segments exist leaves while others render.
+    """
+    base = 0 if queue == URGENT_QUEUE else 6
+    return base + (3 if kind_of(unit) == "render" else 0)
+
 
 @dataclass
 class _Pending:
@@ -257,47 +270,94 @@ class CeleryRunner:
     ) -> list[UnitResult]:
         results: list[UnitResult | None] = [None] * len(units)
 
-        def done(i: int, result: UnitResult) -> None:
+        def done(i: int, result: UnitResult) -> list[tuple[int, Unit]]:
             results[i] = result
             if on_result:
                 on_result(result)
+            return []
 
-        if units:
-            marker = f"loa:run:{uuid.uuid4().hex}"  # vanishes if the broker loses its data
-            pending = self._send(units, URGENT_QUEUE if urgent else QUEUE, marker, done)
-            if pending:
-                self._wait(pending, marker, done)
+        self._run_all(list(enumerate(units)), urgent=urgent, done=done)
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
 
-    def _send(
-        self, units: Sequence[Unit], queue: str, marker: str, done: Callable[[int, UnitResult], None]
-    ) -> dict[str, _Pending]:
-        pending: dict[str, _Pending] = {}
+    def stream(
+        self,
+        units: Sequence[Unit],
+        *,
+        then: Then,
+        limits: Mapping[str, int] | None = None,
+        urgent: bool = False,
+        on_result: OnResult | None = None,
+    ) -> list[UnitResult]:
+        """``Runner.stream`` on the workers: each follow-up unit is sent as its cause's result arrives.
+
+        The workers take a later stage first by the message priority (``priority_of``);
+        ``limits`` are the workers' concern here (their pools), not the orchestrator's.
+        """
+        results: list[UnitResult] = []
+        count = len(units)
+
+        def done(i: int, result: UnitResult) -> list[tuple[int, Unit]]:
+            nonlocal count
+            results.append(result)
+            if on_result:
+                on_result(result)
+            more = list(then(result))
+            indexed = list(enumerate(more, start=count))
+            count += len(more)
+            return indexed
+
+        self._run_all(list(enumerate(units)), urgent=urgent, done=done)
+        return results
+
+    def _run_all(self, units: list[tuple[int, Unit]], *, urgent: bool, done: _Done) -> None:
+        if not units:
+            return
+        queue = URGENT_QUEUE if urgent else QUEUE
+        marker = f"loa:run:{uuid.uuid4().hex}"  # vanishes if the broker loses its data
         try:
             self._client().set(marker, b"1", ex=RESULT_EXPIRES_S)
+        except Exception as exc:  # the broker: refused, gone
+            self._refused(units, exc, done)
+            return
+        pending = self._send(units, queue, done)
+        if pending:
+            self._wait(pending, marker, done, queue=queue)
+
+    def _send(self, units: list[tuple[int, Unit]], queue: str, done: _Done) -> dict[str, _Pending]:
+        pending: dict[str, _Pending] = {}
+        try:
             with self.app.producer_or_acquire() as producer:
-                for i, unit in enumerate(units):
+                for i, unit in units:
                     sent = self.app.send_task(
-                        TASK, args=[kind_of(unit), to_wire(unit)], queue=queue, producer=producer, retry=True
+                        TASK,
+                        args=[kind_of(unit), to_wire(unit)],
+                        queue=queue,
+                        producer=producer,
+                        retry=True,
+                        priority=priority_of(unit, queue),
                     )
                     pending[sent.id] = _Pending(i, unit, queue)
         except Exception as exc:  # the broker: refused, gone, misconfigured
             sent_ids = {p.index for p in pending.values()}
-            message = (
-                f"the broker {self.where} refused the work ({exc.__class__.__name__}: {exc}); "
-                "start redis-server (see `loa runner status`) and run the command again"
-            )
-            log.error("%s", message)
-            for i, unit in enumerate(units):
-                if i not in sent_ids:
-                    done(i, failed_result(unit, f"{unit.what}: {message}"))
+            self._refused([(i, u) for i, u in units if i not in sent_ids], exc, done)
         return pending
+
+    def _refused(self, units: list[tuple[int, Unit]], exc: Exception, done: _Done) -> None:
+        message = (
+            f"the broker {self.where} refused the work ({exc.__class__.__name__}: {exc}); "
+            "start redis-server (see `loa runner status`) and run the command again"
+        )
+        log.error("%s", message)
+        todo = list(units)
+        while todo:  # what a failure makes ready fails the same way
+            i, unit = todo.pop(0)
+            todo.extend(done(i, failed_result(unit, f"{unit.what}: {message}")))
 
     def _client(self) -> Any:
         return self.app.backend.client
 
-    def _wait(self, pending: dict[str, _Pending], marker: str, done: Callable[[int, UnitResult], None]) -> None:
+    def _wait(self, pending: dict[str, _Pending], marker: str, done: _Done, *, queue: str) -> None:
         r = self.settings.runner
         backend = self.app.backend
         last_progress = time.monotonic()
@@ -334,9 +394,12 @@ class CeleryRunner:
                 outage = True
                 self.sleep(1.0)
                 continue
+            follow: list[tuple[int, Unit]] = []
             for task_id, meta in finished:
                 p = pending.pop(task_id)
-                done(p.index, self._result(p.unit, meta))
+                follow.extend(done(p.index, self._result(p.unit, meta)))
+            if follow:
+                pending.update(self._send(follow, queue, done))
             if finished:
                 keys = [backend.get_key_for_task(t) for t, _ in finished]
                 try:
@@ -397,6 +460,7 @@ class CeleryRunner:
                         TASK,
                         args=[kind_of(p.unit), to_wire(p.unit)],
                         queue=p.queue,
+                        priority=priority_of(p.unit, p.queue),
                         task_id=task_id,
                         producer=producer,
                         retry=True,
@@ -429,6 +493,7 @@ class CeleryRunner:
                     TASK,
                     args=[kind_of(p.unit), to_wire(p.unit)],
                     queue=p.queue,
+                    priority=priority_of(p.unit, p.queue),
                     task_id=task_id,
                     producer=producer,
                     retry=True,
@@ -488,11 +553,13 @@ class CeleryRunner:
             reason = str(error)
         return failed_result(unit, f"{unit.what}: the worker failed: {reason}")
 
-    def _fail_all(self, pending: dict[str, _Pending], done: Callable[[int, UnitResult], None], message: str) -> None:
+    def _fail_all(self, pending: dict[str, _Pending], done: _Done, message: str) -> None:
         log.error("%s", message)
-        for p in pending.values():
-            done(p.index, failed_result(p.unit, f"{p.unit.what}: {message}"))
+        todo = [(p.index, p.unit) for p in pending.values()]
         pending.clear()
+        while todo:  # what a failure makes ready fails the same way
+            i, unit = todo.pop(0)
+            todo.extend(done(i, failed_result(unit, f"{unit.what}: {message}")))
 
 
 class _BrokerLost(Exception):

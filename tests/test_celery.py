@@ -134,9 +134,26 @@ def test_a_night_on_two_workers_is_byte_identical_to_in_process(
     assert_same_night(reference, celery)
     report = json.loads(distributed.out)
     assert report["build"]["programs"] == 4
+    assert report["build"]["communes_reached"] == 2, "streamed on the workers: each commune's arrival"
     assert {e["status"] for e in report["endpoints"]} == {"delivered"}
     logs = [w.log.read_text(errors="replace") for w in workers]
     assert all("succeeded" in log for log in logs), "both workers ran units"
+
+
+def test_the_phased_night_on_the_workers_is_the_streaming_night_byte_for_byte(
+    reference: Project, base: Project, redis_url: str, workers: list[Worker]
+) -> None:
+    """``reference`` streams in process (the default); this night goes phase by phase on the
+    workers; the test above streams on the workers: all three are the same bytes."""
+    celery = twin(base, "phased")
+    use_celery(celery, redis_url, extra="streaming = false\n")
+    assert not celery.settings.runner.streaming and reference.settings.runner.streaming
+    start_workers(workers, celery.config, redis_url)
+
+    phased = run_cli(celery, "nightly", "--date", DAY, "--json")
+    assert phased.code == 0, phased.err
+    assert_same_night(reference, celery)
+    assert "communes_reached" not in json.loads(phased.out)["build"], "phase by phase: no arrivals"
 
 
 def in_flight(log: Path) -> set[str]:
@@ -245,6 +262,15 @@ def test_a_worker_lost_with_default_settings_is_replaced_within_a_minute(
     assert recent_runs(db)[0].status == "done"
 
 
+def night_lists() -> list[str]:
+    """The Redis lists of the night's queue: kombu keeps each message priority in its own."""
+    return [QUEUE, *(f"{QUEUE}\x06\x16{p}" for p in (3, 6, 9))]
+
+
+def backlog_of(broker: redis.Redis) -> int:
+    return sum(int(broker.llen(key)) for key in night_lists())
+
+
 def producer(project: Project) -> Producer:
     return Producer(settings=project.settings, deployment=project.deployment, db=project.db())
 
@@ -261,7 +287,7 @@ def test_an_emergency_goes_ahead_of_a_night_backlog(base: Project, redis_url: st
     )
     night.start()
     deadline = time.monotonic() + 120
-    while broker.llen(QUEUE) < 5:
+    while backlog_of(broker) < 5:
         assert time.monotonic() < deadline and night.is_alive(), "the night never queued a backlog"
         time.sleep(0.02)
 
@@ -271,14 +297,14 @@ def test_an_emergency_goes_ahead_of_a_night_backlog(base: Project, redis_url: st
     started = time.monotonic()
     report = producer(celery).dispatch(bid)
     took = time.monotonic() - started
-    backlog = broker.llen(QUEUE)
+    backlog = backlog_of(broker)
     assert report.ok, report
     assert (celery.root / "endpoints" / "ban-lau-loa" / "emergency" / str(bid) / "manifest.json").is_file()
     assert took < 30, f"the emergency took {took:.1f} s"
     assert backlog > 0, "the night's units were still waiting: the emergency went ahead of them"
 
     # End the night quickly: its queue and run marker vanish as if redis lost its data.
-    broker.delete(QUEUE, *broker.keys("loa:run:*"))
+    broker.delete(*night_lists(), *broker.keys("loa:run:*"))
     night.join(timeout=180)
     broker.close()
     assert not night.is_alive()

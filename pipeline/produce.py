@@ -35,6 +35,7 @@ from pipeline.audio.joined import joined_cache
 from pipeline.audio.types import Id3Tags
 from pipeline.broadcast import guard
 from pipeline.broadcast.replay import bulletin_replays
+from pipeline.composecache import CachedProgram, ComposeCache, digest, files_digest
 from pipeline.config import Settings
 from pipeline.deliver import day_targets, outbox_state
 from pipeline.errors import LoaError, NotFoundError, RenderError, UsageError
@@ -53,7 +54,7 @@ from pipeline.models import (
     Segment,
 )
 from pipeline.package import day_valid_until, manifest_path
-from pipeline.render import script_units
+from pipeline.render import audio_identity, script_units
 from pipeline.runner import Runner, make_runner
 from pipeline.store import Database
 from pipeline.store import bulletins as bulletin_store
@@ -193,6 +194,7 @@ class DayWork:
     failures: tuple[Failure, ...]
     missing: tuple[str, ...]
     policy_notes: tuple[str, ...] = ()  # rules broken but not refused (a required language missing)
+    recomposed: tuple[str, ...] = ()  # the programs composed this time; the others' inputs had not changed
 
     def unique_units(self) -> list[RenderUnit]:
         """Every distinct render unit of the day, first occurrence of each key."""
@@ -275,6 +277,40 @@ class Producer:
     @functools.cached_property
     def templates(self) -> compose_stage.TemplateSet:
         return compose_stage.TemplateSet.load(self.settings.templates_dir)
+
+    @functools.cached_property
+    def compose_inputs(self) -> str:
+        """The digest of what every program's composition depends on besides its plan and recordings:
+        the templates, the voice catalogue, its clips and the lexicon, the engine chain, the audio
+        settings, and the code that composes (pipeline/composecache.py)."""
+        import pipeline
+        from pipeline import render, textnorm
+
+        code = [
+            Path(compose_stage.__file__),
+            Path(render.__file__),
+            *sorted(Path(textnorm.__file__).parent.glob("*.py")),
+        ]
+        voices = [self.settings.voices_dir / "catalog.toml", self.settings.voices_dir / "lexicon.vi.toml"]
+        templates = sorted(p for p in self.settings.templates_dir.rglob("*") if p.is_file())
+        clips = [self.catalog.clip_paths()[k] for k in sorted(self.catalog.clip_paths())]
+        return digest(
+            pipeline.__version__,
+            files_digest(code + voices + templates + clips),
+            self.engines.identity(),
+            audio_identity(self.settings),
+            self.settings.render.on_missing_recording,
+            self.settings.tts.variant,
+        )
+
+    def _program_inputs(self, plan: ProgramPlan, recordings: dict[tuple[int, str], Recording]) -> str:
+        """The digest of one program's inputs: its plan, the recordings it may use, the shared inputs."""
+        ids = {i.bulletin.id for i in plan.items}
+        used = sorted(
+            (r for (bid, lang), r in recordings.items() if bid in ids and lang in plan.commune.languages),
+            key=lambda r: (r.bulletin_id, r.language),
+        )
+        return digest(plan, used, self.compose_inputs)
 
     def _units(
         self, script: Script, recordings: dict[tuple[int, str], Recording]
@@ -598,8 +634,19 @@ class Producer:
             Failure(v.what, f"refused by the broadcast policy ({v.rule}): {v.message}") for v in refused.values()
         ]
         missing: list[tuple[str, str]] = []  # (program, what is missing)
+        cache = ComposeCache(self.settings.data_dir / "cache" / "composed")
+        cache.prune(day)
+        recomposed: list[str] = []
         for plan in plans:
             pid = program_id(plan)
+            key = self._program_inputs(plan, recordings)
+            kept = cache.get(day, key)
+            if kept is not None:  # nothing it depends on changed: its script and units as they were
+                keys = tuple(table.setdefault(u.key, u).key for u in kept.units)
+                composed.append(Composed(plan.commune, kept.name, keys, kept.missing, plan))
+                missing.extend((pid, m) for m in kept.missing)
+                continue
+            recomposed.append(pid)
             try:
                 script = compose_stage.compose_script(
                     plan,
@@ -608,16 +655,29 @@ class Producer:
                     recordings=recordings,
                     on_missing=self.settings.render.on_missing_recording,
                 )
-                done, errors = self._composed(plan.commune, script, recordings, table, plan)
+                units, errors = self._units(script, recordings)
             except LoaError as exc:
                 failures.append(Failure(pid, str(exc)))
                 continue
             missing.extend((pid, str(m)) for m in script.missing)
             failures.extend(Failure(pid, e) for e in errors)
-            if done is not None:
-                composed.append(done)
+            if not errors:
+                keys = tuple(table.setdefault(u.key, u).key for u in units)
+                gaps = tuple(map(str, script.missing))
+                composed.append(Composed(plan.commune, script.name, keys, gaps, plan))
+                cache.put(day, key, CachedProgram(script.name, gaps, tuple(units)))
         notes = tuple(v.message for v in violations if not v.refuse)
-        return DayWork(day, communes, tuple(plans), tuple(composed), table, tuple(failures), by_message(missing), notes)
+        return DayWork(
+            day,
+            communes,
+            tuple(plans),
+            tuple(composed),
+            table,
+            tuple(failures),
+            by_message(missing),
+            notes,
+            tuple(recomposed),
+        )
 
     def build(self, day: dt.date, *, commune: str | None = None) -> BuildReport:
         """Compose, render, master and package every program of ``day`` into the outbox."""

@@ -37,7 +37,7 @@ def test_hostile_uploads_are_refused_in_vietnamese(browser: Browser, web: Web, t
         editor.set_input_files("#file-hmn", str(path))
         editor.click("#file-hmn ~ button")
         editor.wait_for_selector("#upload-error")
-        assert says in editor.inner_text("#upload-error"), kind
+        assert says in editor.inner_text("#upload-error").lower(), kind
     assert bulletin_store.get_bulletin(web.db, bid).status == "draft"
     # a real recording still goes in, and is what plays back
     editor.goto(f"/bulletins/{bid}")
@@ -96,7 +96,7 @@ def test_error_pages_are_vietnamese(browser: Browser, web: Web) -> None:  # noqa
     page = log_in(browser, web, "duyet")
     for path, says in [
         ("/khong-co-trang-nay", "Không tìm thấy trang này"),
-        ("/bulletins/99999999999999999999999", "Không tìm thấy bản tin này"),
+        ("/bulletins/99999999999999999999999", "Thông tin gửi lên không hợp lệ (số bản tin)"),  # web/params.py
         ("/bulletins/abc", "Thông tin gửi lên không hợp lệ"),
         ("/admin/users", "không có quyền"),
     ]:

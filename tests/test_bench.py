@@ -48,6 +48,11 @@ def test_every_run_has_its_figures(figures: dict[str, Any]) -> None:
     assert cold["bytes_sent"] > 0 and cold["audio_minutes"] > 0
     # every endpoint received its files once: exactly the floor
     assert cold["bytes_sent"] == figures["limit"]["bytes_floor_cold"]
+    # a streaming night: its overlapping stages are still measured, and each commune's arrival
+    stages = cold["stages_s"]
+    assert stages["plan_compose"] > 0 and stages["render"] > 0 and stages["package"] > 0
+    assert 0 < stages["deliver"] < cold["wall_s"]
+    assert 0 < cold["first_commune_reached_s"] <= cold["last_commune_reached_s"] <= cold["wall_s"]
 
 
 @pytest.mark.slow

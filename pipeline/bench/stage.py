@@ -8,8 +8,11 @@ peak RSS of this process and of its largest child (ffmpeg, espeak-ng). A fresh p
 per run makes the peak memory that run's own.
 
 The stage times come from thin timing wrappers around the orchestrator's steps
-(``Producer.build``, ``_render``, ``_package``, ``push``); they change no behaviour and
-are removed when the run ends.
+(``Producer.build``, ``_render``, ``_package``, ``push``, ``compose_day``) and around
+``runner.execute`` per kind of unit; they change no behaviour and are removed when the run
+ends. A streaming night's stages overlap: ``render`` is then the span from its first to its
+last unit, ``package`` the packaging thread-seconds, and ``deliver`` only the tail after
+the last package (the delivery that did not overlap the making).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import nightly, render
+from pipeline import runner as runner_mod
 from pipeline.audio import ingest
 from pipeline.config import load_settings
 from pipeline.deployment import load_deployment
@@ -35,15 +39,25 @@ from pipeline.models import Delivery
 from pipeline.produce import Producer
 from pipeline.store import open_database
 from pipeline.tts.chain import EngineChain
+from pipeline.units import kind_of
 
 
 class _Clock:
-    """Seconds spent inside wrapped functions, summed over threads, and first-call times."""
+    """Seconds spent inside wrapped functions, summed over threads, and first-call and last-return times."""
 
     def __init__(self) -> None:
         self.total: dict[str, float] = {}
         self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
         self._lock = threading.Lock()
+
+    def units(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``runner.execute`` timed per kind of unit (``unit:render``…): a streaming night's stages overlap."""
+
+        def timed(unit: Any, *args: Any, **kwargs: Any) -> Any:
+            return self.wrap(f"unit:{kind_of(unit)}", fn)(unit, *args, **kwargs)
+
+        return timed
 
     def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -54,7 +68,9 @@ class _Clock:
                 return fn(*args, **kwargs)
             finally:
                 with self._lock:
-                    self.total[name] = self.total.get(name, 0.0) + time.monotonic() - start
+                    end = time.monotonic()
+                    self.total[name] = self.total.get(name, 0.0) + end - start
+                    self.last[name] = max(self.last.get(name, end), end)
 
         return timed
 
@@ -70,9 +86,12 @@ def _timed(clock: _Clock) -> Iterator[None]:
         (ingest, "ingest_audio", "ingest"),
         (EngineChain, "synthesize", "tts"),
     ]
+    targets.append((Producer, "compose_day", "compose"))
     saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in targets]
     for obj, attr, name in targets:
         setattr(obj, attr, clock.wrap(name, getattr(obj, attr)))
+    saved.append((runner_mod, "execute", runner_mod.execute))
+    runner_mod.execute = clock.units(runner_mod.execute)
     try:
         yield
     finally:
@@ -120,13 +139,23 @@ def measure(
     wall = time.monotonic() - started
     steal = steal_s() - steal
     t = clock.total
-    plan_compose = clock.first.get("render", started) - clock.first.get("build", started)
-    stages = {
-        "plan_compose": plan_compose,
-        "render": t.get("render", 0.0),
-        "package": t.get("package", 0.0),
-        "deliver": t.get("deliver", 0.0),
-    }
+    if "build" in clock.first or build_only:  # phase by phase
+        plan_compose = clock.first.get("render", started) - clock.first.get("build", started)
+        stages = {
+            "plan_compose": plan_compose,
+            "render": t.get("render", 0.0),
+            "package": t.get("package", 0.0),
+            "deliver": t.get("deliver", 0.0),
+        }
+    else:  # streaming: render spans its first to last unit; deliver is the tail after the last package
+        first, last = clock.first, clock.last
+        made = max(last.get("unit:package", started), last.get("unit:render", started))
+        stages = {
+            "plan_compose": t.get("compose", 0.0),
+            "render": last.get("unit:render", started) - first.get("unit:render", started),
+            "package": t.get("unit:package", 0.0),
+            "deliver": max(0.0, started + wall - made) if deliveries else 0.0,
+        }
     stages["other"] = max(0.0, wall - sum(stages.values()))
     return {
         "date": day.isoformat(),
@@ -142,6 +171,9 @@ def measure(
         "audio_minutes": round(build.audio_ms / 60000, 1),
         "segments_rendered": build.segments_rendered,
         "segments_reused": build.segments_reused,
+        # a streaming night: when the first and the last commune's programs reached all their endpoints
+        "first_commune_reached_s": build.summary().get("first_commune_reached_s"),
+        "last_commune_reached_s": build.summary().get("last_commune_reached_s"),
         "bytes_sent": sum(d.bytes_sent for d in deliveries),
         "connected": sum(d.attempts > 0 for d in deliveries),
         "files_sent": sum(d.files_sent for d in deliveries),

@@ -120,6 +120,8 @@ def write_report(
         "run": run_id,
         "status": status,
         "build": build.summary() if build else None,
+        # a streaming night: per commune, seconds from the start until its programs reached every endpoint
+        "reached": {r.commune: r.seconds for r in build.reached} if build else {},
         "deliveries": [asdict(d) for d in deliveries],
     }
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")

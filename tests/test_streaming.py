@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from pipeline.flow import Arrivals, Waiting
 from pipeline.produce import Producer
 from pipeline.runner import InProcessRunner, OnResult, Then, WorkContext
 from pipeline.units import PackageUnit, Unit, UnitResult
-from tests.conftest import Project, add_bulletin
+from tests.conftest import CliResult, Project, add_bulletin
 
 BODY = "Thôn Tả Phìn họp lúc 7h30 ngày 02/12/2026 về gia hạn thẻ BHYT. Bà con mang theo sổ hộ khẩu."
 DAY = dt.date(2026, 12, 1)
@@ -176,3 +177,19 @@ def test_a_dispatch_delivers_its_first_commune_before_the_last_communes_segments
     assert len(renders) == len(set(renders))
     assert sorted(r.commune for r in report.reached) == sorted(packages)
     assert all(r.seconds is not None for r in report.reached)
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+def test_the_nightly_report_says_when_each_commune_was_reached(
+    small: Project, small_cli: Callable[..., CliResult]
+) -> None:
+    add_bulletin(small, BODY)
+    result = small_cli("nightly", "--date", DAY.isoformat(), "--json")
+    assert result.code == 0, result.err
+    out = json.loads(result.out)
+    assert sorted(out["reached"]) == ["02641", "02695"]
+    assert all(isinstance(s, float) and s > 0 for s in out["reached"].values())
+    saved = json.loads(Path(out["report"]).read_text(encoding="utf-8"))
+    assert saved["reached"] == out["reached"]
+    assert out["build"]["last_commune_reached_s"] == max(out["reached"].values())

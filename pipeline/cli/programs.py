@@ -60,6 +60,12 @@ def print_build(report: BuildReport) -> None:
         f"segments rendered {s['segments_rendered']}, reused {s['segments_reused']}, {s['seconds']} s",
         markup=False,
     )
+    if s.get("communes_reached"):
+        console.print(
+            f"communes reached: {s['communes_reached']}, the first in {s['first_commune_reached_s']} s, "
+            f"the last in {s['last_commune_reached_s']} s",
+            markup=False,
+        )
     for line in report.missing:
         console.print(f"missing recording: {line}", markup=False)
     for line in report.deferred:
@@ -206,6 +212,7 @@ def nightly(
                 "run": report.run_id,
                 "report": str(report.report_file),
                 "build": report.build.summary(),
+                "reached": {r.commune: r.seconds for r in report.build.reached},
                 "endpoints": [delivery_json(d) for d in report.deliveries],
             }
         )

@@ -39,6 +39,7 @@ def dispatch(
                 "programs": [p.id for p in report.programs],
                 "failures": [dataclasses.asdict(f) for f in report.failures],
                 "endpoints": [delivery_json(d) for d in report.deliveries],
+                "reached": {r.commune: r.seconds for r in report.reached},
             }
         )
     else:

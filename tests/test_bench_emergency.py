@@ -36,6 +36,7 @@ def test_three_communes_get_a_verified_emergency(tmp_path: Path, server: BenchSs
     assert result["verified"] == result["endpoints"] == 3, result["verify_errors"]
     assert result["failures"] == 0
     assert result["wall_s"] > 0 and result["dispatch_s"] <= result["wall_s"]
+    assert 0 < result["first_commune_s"] <= result["last_commune_s"] <= result["dispatch_s"] + 0.1
     assert result["bytes"] > 0 and result["files"] > 0
     # cold: every segment made in this run (three greetings, one per commune, and the shared ones)
     assert result["segments_rendered"] > 3

@@ -179,6 +179,9 @@ def measure_dispatch(
         "body_chars": len(BODY),
         "wall_s": round(wall, 2),
         "dispatch_s": report["seconds"],  # inside the command, without interpreter start and imports
+        # inside the command: when the first and the last commune had the warning on every endpoint
+        "first_commune_s": min((t for t in report.get("reached", {}).values() if t is not None), default=None),
+        "last_commune_s": max((t for t in report.get("reached", {}).values() if t is not None), default=None),
         "target_s": TARGET_S,
         "verified": verified,
         "verify_errors": errors[:3],

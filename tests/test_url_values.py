@@ -119,7 +119,7 @@ def test_huge_ids_in_any_path_are_refused_before_the_route(web: Web) -> None:
 
 
 def test_an_unexpected_failure_answers_500_and_keeps_the_connection(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.store import bulletins
+    from pipeline.lifecycle import reads as bulletins
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")

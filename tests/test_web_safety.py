@@ -187,7 +187,7 @@ def test_error_statuses_are_vietnamese_in_pages_and_in_the_api(web: Web) -> None
 
 
 def test_an_unexpected_failure_is_a_vietnamese_500(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.store import bulletins
+    from pipeline.lifecycle import reads as bulletins
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")

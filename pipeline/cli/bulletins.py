@@ -13,9 +13,9 @@ from rich.table import Column, Table
 from pipeline import labels, lifecycle
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, err_console, print_json
 from pipeline.intake import prepare_recording, read_bulletin_files
+from pipeline.lifecycle import reads as store
+from pipeline.lifecycle.reads import current_recordings
 from pipeline.models import LANGUAGES, Bulletin
-from pipeline.store import bulletins as store
-from pipeline.store.recordings import current_recordings
 
 bulletin_app = typer.Typer(help="Add, list, show, approve and withdraw bulletins.", no_args_is_help=True)
 recording_app = typer.Typer(help="Attach readings in Vietnamese, Mong, Dao or Giay to bulletins.", no_args_is_help=True)

@@ -13,7 +13,7 @@ from pipeline.broadcast.cap import alert_xml
 from pipeline.broadcast.cap_import import fetch_alert, import_alert
 from pipeline.cli.context import JSON_OPTION, console, ctx_of, print_json
 from pipeline.errors import CapError, UsageError
-from pipeline.store import bulletins as bulletin_store
+from pipeline.lifecycle import reads as bulletin_store
 from pipeline.store import cap as cap_store
 
 cap_app = typer.Typer(help="Import and export CAP 1.2 alerts (emergency bulletins).", no_args_is_help=True)

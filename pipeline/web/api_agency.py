@@ -30,11 +30,11 @@ from pipeline import labels, lifecycle
 from pipeline.audio.levels import LEVEL_WARNINGS_VI, check_reading
 from pipeline.errors import BulletinError, LoaError, NotFoundError, RecordingRefused, UsageError
 from pipeline.intake import MAX_FILE_BYTES, parse_bulletin, prepare_recording
+from pipeline.lifecycle import reads as bulletin_store
 from pipeline.messages import vietnamese
 from pipeline.models import LANGUAGES, Bulletin, Deployment
 from pipeline.publish.aired import aired_items
 from pipeline.store import agencies as agency_store
-from pipeline.store import bulletins as bulletin_store
 from pipeline.store.agencies import Agency
 from pipeline.textrules import shown
 from pipeline.web.routes_bulletins import safe_upload_name

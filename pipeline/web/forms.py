@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from pipeline.errors import BulletinError
 from pipeline.intake import parse_bulletin
+from pipeline.lifecycle.reads import CONTENT_FIELDS
 from pipeline.messages import vietnamese
 from pipeline.models import Bulletin, Deployment
-from pipeline.store.bulletins import CONTENT_FIELDS
 
 FIELDS = (*CONTENT_FIELDS, "replay_every_minutes")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

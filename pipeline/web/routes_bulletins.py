@@ -20,13 +20,11 @@ from pipeline import lifecycle
 from pipeline.audio.levels import check_reading
 from pipeline.errors import LoaError, RecordingRefused, UsageError
 from pipeline.intake import prepare_recording
+from pipeline.lifecycle import reads as store
+from pipeline.lifecycle.reads import changes_since_approval, current_recordings
 from pipeline.messages import vietnamese
 from pipeline.models import CATEGORIES, PRIORITIES, STATUSES, TTS_LANGUAGES, Bulletin, Deployment, Recording, tier_of
 from pipeline.store import audit
-from pipeline.store import bulletins as store
-from pipeline.store import decisions as decision_store
-from pipeline.store.approvals import changes_since_approval
-from pipeline.store.recordings import current_recordings
 from pipeline.web.auth import Authed, Editor, Reader, check_csrf, may_see_bulletin
 from pipeline.web.forms import BulletinForm, validate
 from pipeline.web.pages import render
@@ -196,7 +194,7 @@ def detail_context(state: WebState, b: Bulletin) -> dict[str, Any]:
         "today": dt.datetime.now(state.settings.tz).date(),
         "changes": changes_since_approval(state.db, b) if b.status == "draft" else None,
         "deployment": state.deployment,
-        "decisions": decision_store.decisions(state.db, [b.id]),
+        "decisions": store.decisions(state.db, [b.id]),
         # a reading far from the Vietnamese text's length, for the approver (docs/readers.md)
         "length_warnings": {lang: w for (_, lang), r in recs.items() for w in reading_length_warnings(state, b, r)},
     }

@@ -17,9 +17,9 @@ from pipeline import lifecycle
 from pipeline.errors import LoaError, NotFoundError, UsageError
 from pipeline.feedback import export as export_fmt
 from pipeline.feedback.consultation import CHANNEL_VI, YESNO_VI, make_followup, shown_phone, summarize
+from pipeline.lifecycle import reads as bulletin_store
 from pipeline.messages import vietnamese
 from pipeline.models import LANGUAGES, Consultation
-from pipeline.store import bulletins as bulletin_store
 from pipeline.store import consultations as store
 from pipeline.web.auth import Authed, Reader, check_csrf, may_see_bulletin
 from pipeline.web.charts import count_chart

@@ -20,10 +20,9 @@ from pydantic import BaseModel, ValidationError
 from pipeline import lifecycle
 from pipeline.broadcast.decisions import awaiting, targets
 from pipeline.errors import BulletinError, LoaError, UsageError
+from pipeline.lifecycle import reads as bulletin_store
 from pipeline.messages import vietnamese
 from pipeline.models import Bulletin, Commune, Decision
-from pipeline.store import bulletins as bulletin_store
-from pipeline.store import decisions as decision_store
 from pipeline.web.api import EndpointDep
 from pipeline.web.auth import CommuneUser, check_csrf
 from pipeline.web.pages import render
@@ -58,7 +57,7 @@ def _bulletin(state: WebState, bulletin_id: int, commune: Commune) -> Bulletin:
 def _page(request: Request, state: WebState, commune: Commune, *, status: int = 200, **extra: Any) -> Response:
     today = _today(state)
     items = awaiting(bulletin_store.list_bulletins(state.db, status="approved"), commune, today)
-    decided = decision_store.decisions(state.db, [b.id for b in items if b.id is not None])
+    decided = bulletin_store.decisions(state.db, [b.id for b in items if b.id is not None])
     rows = [(b, decided.get((b.id, commune.code))) for b in items if b.id is not None]
     extra.setdefault("failed_bulletin", None)
     return render(
@@ -162,7 +161,7 @@ def api_bulletins(request: Request, endpoint: EndpointDep) -> Response:
     state = web_state(request)
     commune = _commune(state, endpoint.commune)
     items = awaiting(bulletin_store.list_bulletins(state.db, status="approved"), commune, _today(state))
-    decided = decision_store.decisions(state.db, [b.id for b in items if b.id is not None])
+    decided = bulletin_store.decisions(state.db, [b.id for b in items if b.id is not None])
     return JSONResponse([_bulletin_json(b, decided.get((b.id, commune.code))) for b in items if b.id is not None])
 
 

@@ -16,13 +16,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from pipeline.errors import RenderError
+from pipeline.lifecycle import reads as bulletin_store
 from pipeline.models import LANGUAGES
 from pipeline.publish import catalog
 from pipeline.publish.aired import AiredItem
 from pipeline.publish.audio import published_mp3
 from pipeline.publish.catalog import Entry
 from pipeline.publish.feeds import FeedItem, channel_png, commune_items, province_items, render_feed
-from pipeline.store import bulletins as bulletin_store
 from pipeline.web.public_cache import public_cache
 from pipeline.web.routes_public import audio_url, text_url
 from pipeline.web.state import WebState, web_state

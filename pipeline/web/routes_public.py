@@ -19,11 +19,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from pipeline.errors import LoaError, RenderError
+from pipeline.lifecycle import reads as bulletin_store
 from pipeline.models import LANGUAGES, Bulletin
 from pipeline.publish import catalog
 from pipeline.publish.aired import AiredItem, aired_items
 from pipeline.publish.audio import published_mp3
-from pipeline.store import bulletins as bulletin_store
 from pipeline.web.pages import SLOT_VI, render
 from pipeline.web.params import QueryDate, path_day
 from pipeline.web.public_cache import http_date, not_modified, public_cache

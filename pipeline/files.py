@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
-import uuid
 from pathlib import Path
 
-BLOCK = 1 << 20
+from loa_protocol.files import sha256_file, temp_beside  # one copy, shared with the commune's player
 
-
-def sha256_file(path: Path) -> str:
-    """The hex SHA-256 of the file at ``path``, read in blocks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(BLOCK), b""):
-            h.update(block)
-    return h.hexdigest()
+__all__ = ["local_secret", "sha256_file", "sha256_file_cached", "temp_beside", "write_atomic"]
 
 
 _DIGESTS: dict[tuple[str, int, int, int], str] = {}
@@ -34,11 +25,6 @@ def sha256_file_cached(path: Path) -> str:
     if digest is None:
         digest = _DIGESTS[key] = sha256_file(path)
     return digest
-
-
-def temp_beside(path: Path) -> Path:
-    """A fresh hidden temporary name in ``path``'s directory (same file system: rename is atomic)."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> bool:

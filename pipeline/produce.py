@@ -39,7 +39,7 @@ from pipeline.composecache import CachedProgram, ComposeCache, digest, files_dig
 from pipeline.config import Settings
 from pipeline.deliver import day_targets, outbox_state
 from pipeline.errors import LoaError, NotFoundError, RenderError, UsageError
-from pipeline.flow import Arrivals, Reached, Waiting
+from pipeline.flow import Arrivals, Reached, Waiting, effort
 from pipeline.models import (
     PRIORITIES,
     Bulletin,
@@ -230,6 +230,7 @@ class _Job:
     folders: tuple[str, ...]
     failure: str  # what a packaging failure is prefixed with
     always_deliver: bool  # a night pushes an endpoint even when its commune's packaging failed
+    rank: int = 0  # how urgent its programs are (lower first)
 
 
 @dataclass
@@ -495,7 +496,10 @@ class Producer:
         """Render, package and deliver as a dependency graph: each commune goes on the moment
         its own segments exist, while the others still render (``Runner.stream``)."""
         out = _Streamed()
-        waiting = Waiting({j.commune.code: [k for c in j.composed for k in c.keys] for j in jobs})
+        waiting = Waiting(
+            {j.commune.code: [k for c in j.composed for k in c.keys] for j in jobs},
+            {j.commune.code: j.rank for j in jobs},
+        )
         jobs_by_code = {j.commune.code: j for j in jobs}
         packages: dict[str, PackageUnit] = {}
         arrivals = Arrivals()
@@ -561,7 +565,7 @@ class Producer:
                 record(result.delivery)
             return []
 
-        first: list[Unit] = [units[k] for k in waiting.order(units)]
+        first: list[Unit] = [units[k] for k in waiting.order(units, lambda k: effort(units[k]))]
         first += [u for code in waiting.ready() for u in package(code)]
         limits = {"render": self.settings.render.workers, "deliver": self.settings.deliver.parallel}
         self.runner.stream(first, then=then, limits=limits, urgent=urgent)
@@ -755,6 +759,7 @@ class Producer:
                 folders=(folder,),
                 failure=f"packaging {cm.code} ({cm.name}): ",
                 always_deliver=True,
+                rank=rank(cm),
             )
             for cm in sorted(work.communes, key=rank)
         ]

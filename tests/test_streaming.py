@@ -94,6 +94,18 @@ def test_waiting_lets_each_commune_go_when_its_own_keys_are_done() -> None:
     assert waiting.done("b1") == ["b"]
 
 
+def test_waiting_orders_keys_so_the_cheapest_most_urgent_commune_goes_first() -> None:
+    # two groups: a and b air bulletins x and y, c and d air z; each has its own greeting
+    needs = {"a": ["x", "y", "ga"], "b": ["x", "y", "gb"], "c": ["z", "gc"], "d": ["z", "gd"]}
+    cost = {"x": 10, "y": 10, "z": 5}
+    keys = ["x", "y", "z", "ga", "gb", "gc", "gd", "nobody"]
+    # the cheaper group first, its shared bulletin before its greetings; then the other group
+    assert Waiting(needs).order(keys, lambda k: cost.get(k, 1)) == ["z", "gc", "gd", "x", "y", "ga", "gb", "nobody"]
+    # a more urgent commune goes first whatever it costs, and its group follows it
+    urgent = Waiting(needs, {"a": 0, "b": 1, "c": 1, "d": 1})
+    assert urgent.order(keys, lambda k: cost.get(k, 1)) == ["x", "y", "ga", "gb", "z", "gc", "gd", "nobody"]
+
+
 def test_arrivals_name_the_commune_an_endpoint_failed_in() -> None:
     arrivals = Arrivals()
     arrivals.expect("a", 2)

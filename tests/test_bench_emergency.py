@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import manifest as mf
-from pipeline.bench.emergency import measure_dispatch
+from pipeline.bench.emergency import measure_dispatch, summarize_runs
 from pipeline.bench.errors import BenchError
 from pipeline.bench.sshd import BenchSshd, have_sshd
 from pipeline.bench.workload import copy_voices
@@ -54,3 +54,19 @@ def test_a_used_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "data" / "loa.db").write_bytes(b"")
     with pytest.raises(BenchError, match="not empty"):
         measure_dispatch(tmp_path, communes=1, server_toml={}, repo=REPO, voices=tmp_path / "voices")
+
+
+def test_runs_are_summed_up_against_both_targets() -> None:
+    def run(wall: float, first: float | None, *, failures: int = 0) -> dict[str, object]:
+        return {"wall_s": wall, "first_commune_s": first, "last_commune_s": wall - 1,
+                "failures": failures, "verified": 99, "endpoints": 99}  # fmt: skip
+
+    summary = summarize_runs([run(12.0, 4.0), run(15.6, 6.1), run(9.3, 3.2, failures=1), run(14.9, None)])
+    assert summary["n"] == 4
+    assert summary["wall_s"] == [12.0, 15.6, 9.3, 14.9]
+    assert (summary["wall_min_s"], summary["wall_max_s"]) == (9.3, 15.6)
+    assert (summary["first_min_s"], summary["first_max_s"]) == (3.2, 6.1)
+    # 15.6 s is over; a run with a failure did not reach every commune, whatever its time
+    assert summary["under_target"] == 2
+    assert summary["first_under_target"] == 2  # 4.0 and 3.2; an unknown first time is not under
+    assert summary["failures"] == 1

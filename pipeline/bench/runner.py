@@ -4,9 +4,12 @@ Order: workload → cold nightly → its byte floor sent once by OpenSSH's sftp 
 re-run (trusting the delivery records) → warm re-run connecting to every endpoint → the
 limit → the naive way on a sample → the next day of the campaign (one bulletin added, one
 expired) with its own limit and send → memory against commune count (warm builds of ⅓, 1
-and 5× the communes) → render on 1 and 2 workers → a cold emergency dispatch to every
-commune. Every run of Loa happens in a child process; the loopback sshd is the
-benchmark's own and is stopped at the end.
+and 5× the communes; the largest built warm again composing every program anew) → render
+on 1 and 2 workers, in process and through Celery with real Redis and ``loa worker``
+processes → a cold emergency dispatch to every commune, N times, each on a fresh
+deployment → the same once after the night's build. Every run of Loa happens in a child
+process; the loopback sshd, redis-server and the workers are the benchmark's own and are
+stopped at the end.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from typing import Any
 
 from pipeline.audio.ffmpeg import ffmpeg_version
 from pipeline.bench import limit as limit_mod
-from pipeline.bench.emergency import measure_dispatch
+from pipeline.bench.celery import loa_workers, process_cpu_s, redis_server
+from pipeline.bench.emergency import measure_dispatch, measure_dispatches
 from pipeline.bench.errors import BenchError
 from pipeline.bench.send_limit import send_once_limit
 from pipeline.bench.sshd import BenchSshd, bench_dir
@@ -45,6 +49,12 @@ class BenchOptions:
     communes: int | None = None  # a smaller province, e.g. for the test suite
     keep: Path | None = None  # keep the workload here instead of a temporary directory
     custom: Size | None = None  # a size of one's own (tests)
+    emergency_runs: int | None = None  # cold emergency dispatches, each on a fresh deployment (10; quick: 2)
+
+    def dispatch_runs(self) -> int:
+        if self.emergency_runs is not None:
+            return self.emergency_runs
+        return 2 if self.quick or self.custom is not None else 10
 
     def size(self) -> Size:
         size = self.custom or (QUICK if self.quick else FULL)
@@ -96,7 +106,7 @@ def run_bench(options: BenchOptions, *, repo: Path, say: Say = lambda _m: None) 
     machine = _machine()
     started = time.monotonic()
     with bench_dir(options.keep, prefix="loa-bench-") as (tmp, server):
-        result = _measure(size, tmp, server, repo=repo, say=say)
+        result = _measure(size, tmp, server, repo=repo, say=say, emergency_runs=options.dispatch_runs())
     machine["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["machine"] = machine
     result["total_s"] = round(time.monotonic() - started, 1)
@@ -107,7 +117,7 @@ def _stage(config: str | Path, day: dt.date, *flags: str, say: Say) -> dict[str,
     return _child("pipeline.bench.stage", str(config), day.isoformat(), *flags, say=say)
 
 
-def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say) -> dict[str, Any]:
+def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say, emergency_runs: int) -> dict[str, Any]:
     day = dt.date.today() + dt.timedelta(days=1)
     next_day = day + dt.timedelta(days=1)
     voices = copy_voices(repo, tmp / "voices")
@@ -156,11 +166,20 @@ def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say) 
 
     say("render on 1 and on 2 workers (cold builds of a few communes)…")
     scaling = _workers_scaling(size, tmp, server, repo=repo, voices=voices, day=day, say=say)
+    say("the same through Celery: real Redis, 1 and 2 `loa worker` processes…")
+    celery = _celery_scaling(size, tmp, server, repo=repo, voices=voices, day=day, say=say)
 
-    say(f"emergency dispatch to {size.communes} communes (one endpoint each, cold)…")
-    emergency = measure_dispatch(
-        tmp / "emergency", communes=size.communes, server_toml=server.toml(), repo=repo, voices=voices
+    say(f"emergency dispatch to {size.communes} communes (one endpoint each, cold), {emergency_runs} runs…")
+    emergency_runs_ = measure_dispatches(
+        tmp / "emergency",
+        emergency_runs,
+        communes=size.communes,
+        server_toml=server.toml(),
+        repo=repo,
+        voices=voices,
+        say=say,
     )
+    emergency = emergency_runs_["runs"][0]
     say("emergency dispatch after the night's build (the greetings already made)…")
     emergency_after_night = measure_dispatch(
         tmp / "emergency-night",
@@ -200,7 +219,9 @@ def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say) 
         "next_day": nxt,
         "rss_by_communes": rss,
         "workers_scaling": scaling,
-        "emergency": emergency,
+        "celery_scaling": celery,
+        "emergency": emergency,  # the first of the cold runs
+        "emergency_runs": emergency_runs_,
         "emergency_after_night": emergency_after_night,
         "limit": {**limit.as_dict(), "bytes_floor_cold": floor_cold, "bytes_floor_next_day": floor_next},
         "limit_next_day": limit_next.as_dict(),
@@ -230,14 +251,26 @@ def _rss_by_communes(
             _stage(sub.config, day, "--build-only", say=say)
         r = _stage(sub.config, day, "--build-only", say=say)
         say(f"  {part} communes: {r['peak_rss_mb']} MB, {r['wall_s']} s")
-        out.append(
-            {
-                "communes": part,
-                "peak_rss_mb": r["peak_rss_mb"],
-                "wall_s": r["wall_s"],
-                "plan_compose_s": r["stages_s"]["plan_compose"],
+        row = {
+            "communes": part,
+            "peak_rss_mb": r["peak_rss_mb"],
+            "wall_s": r["wall_s"],
+            "plan_compose_s": r["stages_s"]["plan_compose"],
+            "cpu_self_s": r["cpu_self_s"],
+            "programs": r["programs"],
+            "programs_composed": r["programs_composed"],
+        }
+        if part == many:  # the same warm build composing every program again, as before composed programs were kept
+            u = _stage(sub.config, day, "--build-only", "--no-compose-cache", say=say)
+            say(f"  {part} communes composed again: plan+compose {u['stages_s']['plan_compose']} s")
+            row |= {
+                "uncached_plan_compose_s": u["stages_s"]["plan_compose"],
+                "uncached_wall_s": u["wall_s"],
+                "uncached_cpu_self_s": u["cpu_self_s"],
+                "uncached_peak_rss_mb": u["peak_rss_mb"],
+                "uncached_programs_composed": u["programs_composed"],
             }
-        )
+        out.append(row)
     return out
 
 
@@ -268,6 +301,69 @@ def _workers_scaling(
     return out
 
 
+def _celery_scaling(
+    size: Size, tmp: Path, server: BenchSshd, *, repo: Path, voices: Path, day: dt.date, say: Say
+) -> list[dict[str, Any]]:
+    """The same cold build as ``_workers_scaling`` through the Celery runner: real Redis, 1 then 2 ``loa worker``.
+
+    Each worker runs one unit at a time; each run has its own redis-server and an empty
+    segment store. ``cpu_self_s`` is the orchestrator's own CPU, ``redis_cpu_s`` Redis's and
+    ``workers_cpu_s`` the workers' with their children (ffmpeg, espeak-ng).
+    """
+    part = max(1, size.communes // 10)
+    out = []
+    for workers in (1, 2):
+        with redis_server(tmp / f"redis-c{workers}") as redis:
+            sub = make_project(
+                tmp / f"project-c{workers}", size, server_toml=server.toml(), repo=repo, voices=voices, communes=part
+            )
+            with sub.config.open("a", encoding="utf-8") as f:
+                f.write(
+                    f'[runner]\nkind = "celery"\nbroker_url = "{redis.url}"\n'
+                    f'segments_dir = "{tmp / f"segments-c{workers}"}"\n'
+                )
+            with loa_workers(sub.config, workers) as procs:
+                redis_cpu = process_cpu_s(redis.pid)
+                r = _stage(sub.config, day, "--build-only", say=say)
+                redis_cpu = process_cpu_s(redis.pid) - redis_cpu
+        say(f"  Celery, {workers} worker(s): {r['wall_s']} s, orchestrator {r['cpu_self_s']} CPU s")
+        out.append(
+            {
+                "workers": workers,
+                "communes": part,
+                "wall_s": r["wall_s"],
+                "render_s": r["stages_s"]["render"],
+                "cpu_self_s": r["cpu_self_s"],
+                "redis_cpu_s": round(redis_cpu, 1),
+                "workers_cpu_s": procs.cpu_s,
+                "segments_rendered": r["segments_rendered"],
+                "failures": r["failures"],
+            }
+        )
+    return out
+
+
+def _emergency_ratios(em: dict[str, Any]) -> dict[str, Any]:
+    """Shares of the cold emergency runs that met each target, and how the report shows them."""
+    n = em["n"]
+
+    def span(lo: float | None, hi: float | None) -> str:
+        return "n/a" if lo is None or hi is None else f"{lo:.1f}–{hi:.1f} s"
+
+    return {
+        "emergency_runs_under_target": _ratio(em["under_target"], n),
+        "emergency_runs_first_under_target": _ratio(em["first_under_target"], n),
+        "shown": {
+            "emergency_runs_under_target": (
+                f"{em['under_target']} of {n} (range {span(em['wall_min_s'], em['wall_max_s'])})"
+            ),
+            "emergency_runs_first_under_target": (
+                f"{em['first_under_target']} of {n} (range {span(em['first_min_s'], em['first_max_s'])})"
+            ),
+        },
+    }
+
+
 def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 2) if b else None
 
@@ -279,6 +375,9 @@ def _ratios(r: dict[str, Any]) -> dict[str, Any]:
     nxt_making = nxt["wall_s"] - nxt["stages_s"]["deliver"]
     rss = [x["peak_rss_mb"] for x in r["rss_by_communes"]]  # by commune count, ascending
     scaling = {x["workers"]: x for x in r["workers_scaling"]}
+    celery = {x["workers"]: x for x in r.get("celery_scaling", [])}
+    first = cold.get("first_commune_reached_s")
+    many = r["rss_by_communes"][-1]
     return {
         "cold_vs_limit": _ratio(cold["wall_s"], limit["total_s"]),
         "cold_vs_limit_one_core": _ratio(cold["wall_s"], limit["total_one_core_s"] or 0.0),
@@ -295,11 +394,26 @@ def _ratios(r: dict[str, Any]) -> dict[str, Any]:
         "next_day_making_vs_limit": _ratio(nxt_making, limit_next["total_s"]),
         "next_day_vs_limit_and_send": _ratio(nxt["wall_s"], limit_next["total_s"] + send["next_day"]["seconds"]),
         "cold_bytes_vs_floor": _ratio(cold["bytes_sent"], limit["bytes_floor_cold"]),
+        # a streaming night: the first commune's programs on all its endpoints, against the whole night
+        "first_endpoint_vs_cold_wall": _ratio(first, cold["wall_s"]) if first is not None else None,
         "rss_many_vs_all": _ratio(rss[-1], rss[-2]) if len(rss) >= 2 else None,
+        # the largest deployment built warm: nothing changed, composed programs kept ÷ composed again
+        "many_plan_compose_cached_vs_uncached": (
+            _ratio(many["plan_compose_s"], many["uncached_plan_compose_s"])
+            if "uncached_plan_compose_s" in many
+            else None
+        ),
+        "many_plan_compose_s": many["plan_compose_s"],
+        "many_plan_compose_uncached_s": many.get("uncached_plan_compose_s"),
+        "many_cpu_self_s": many["cpu_self_s"],
+        "many_cpu_self_uncached_s": many.get("uncached_cpu_self_s"),
         "peak_rss_mb": max(cold["peak_rss_mb"], warm["peak_rss_mb"], nxt["peak_rss_mb"]),
         "emergency_s": r["emergency"]["wall_s"],
+        **_emergency_ratios(r["emergency_runs"]),
         "emergency_after_night_s": r["emergency_after_night"]["wall_s"],
         "workers_2_vs_1": _ratio(scaling[1]["render_s"], scaling[2]["render_s"]) if len(scaling) == 2 else None,
+        "celery_2_vs_1": _ratio(celery[1]["render_s"], celery[2]["render_s"]) if len(celery) == 2 else None,
+        "celery_2_vs_1_wall": _ratio(celery[1]["wall_s"], celery[2]["wall_s"]) if len(celery) == 2 else None,
     }
 
 

@@ -13,6 +13,10 @@ The stage times come from thin timing wrappers around the orchestrator's steps
 ends. A streaming night's stages overlap: ``render`` is then the span from its first to its
 last unit, ``package`` the packaging thread-seconds, and ``deliver`` only the tail after
 the last package (the delivery that did not overlap the making).
+
+``cpu_self_s`` is this process's own CPU time (the orchestrator's, without ffmpeg and the
+other children ``cpu_s`` counts); ``--no-compose-cache`` composes every program again, as a
+night did before composed programs were kept (a benchmark switch, no setting).
 """
 
 from __future__ import annotations
@@ -26,13 +30,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from pipeline import compose as compose_stage
 from pipeline import nightly, render
 from pipeline import runner as runner_mod
 from pipeline.audio import ingest
+from pipeline.composecache import CachedProgram, ComposeCache
 from pipeline.config import load_settings
 from pipeline.deployment import load_deployment
 from pipeline.models import Delivery
@@ -49,6 +55,7 @@ class _Clock:
         self.total: dict[str, float] = {}
         self.first: dict[str, float] = {}
         self.last: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def units(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -64,6 +71,7 @@ class _Clock:
             start = time.monotonic()
             with self._lock:
                 self.first.setdefault(name, start)
+                self.calls[name] = self.calls.get(name, 0) + 1
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -87,6 +95,7 @@ def _timed(clock: _Clock) -> Iterator[None]:
         (EngineChain, "synthesize", "tts"),
     ]
     targets.append((Producer, "compose_day", "compose"))
+    targets.append((compose_stage, "compose_script", "compose_script"))
     saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in targets]
     for obj, attr, name in targets:
         setattr(obj, attr, clock.wrap(name, getattr(obj, attr)))
@@ -108,13 +117,35 @@ def steal_s() -> float:
         return 0.0
 
 
+@contextmanager
+def _no_compose_cache() -> Iterator[None]:
+    """Every program composed again: ``ComposeCache.get`` finds nothing (this process only; a bench switch)."""
+    saved = ComposeCache.get
+
+    def nothing(self: ComposeCache, day: dt.date, key: str) -> CachedProgram | None:
+        return None
+
+    ComposeCache.get = nothing  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ComposeCache.get = saved  # type: ignore[method-assign]
+
+
 def measure(
-    config: Path, day: dt.date, *, build_only: bool = False, workers: int | None = None, reconnect: bool = False
+    config: Path,
+    day: dt.date,
+    *,
+    build_only: bool = False,
+    workers: int | None = None,
+    reconnect: bool = False,
+    compose_cache: bool = True,
 ) -> dict[str, Any]:
     """One nightly run (or only its build) of ``config`` for ``day``, measured.
 
     ``workers`` overrides ``render.workers``; ``reconnect`` sets ``deliver.recheck_hours = 0``
-    (every endpoint is connected to, whatever the delivery records say).
+    (every endpoint is connected to, whatever the delivery records say); without
+    ``compose_cache`` every program is composed again, as before composed programs were kept.
     """
     settings = load_settings(config, environ={})
     if workers is not None:
@@ -127,7 +158,7 @@ def measure(
     steal = steal_s()
     started = time.monotonic()
     try:
-        with _timed(clock):
+        with _timed(clock), nullcontext() if compose_cache else _no_compose_cache():
             if build_only:
                 build = nightly.build_day(day, settings=settings, deployment=deployment, db=db)
                 deliveries: tuple[Delivery, ...] = ()
@@ -171,6 +202,7 @@ def measure(
         "audio_minutes": round(build.audio_ms / 60000, 1),
         "segments_rendered": build.segments_rendered,
         "segments_reused": build.segments_reused,
+        "programs_composed": clock.calls.get("compose_script", 0),  # not taken from the kept composed programs
         # a streaming night: when the first and the last commune's programs reached all their endpoints
         "first_commune_reached_s": build.summary().get("first_commune_reached_s"),
         "last_commune_reached_s": build.summary().get("last_commune_reached_s"),
@@ -181,6 +213,11 @@ def measure(
         "peak_child_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         # CPU time the hypervisor gave other guests while this run wanted it (a shared host)
         "steal_s": round(steal, 1),
+        # this process alone: the orchestrator's own work (with the Celery runner, not the units')
+        "cpu_self_s": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime, 2
+        ),
+        "compose_cache": compose_cache,
         "cpu_s": round(
             sum(
                 resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
@@ -198,8 +235,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--build-only", action="store_true", help="build, do not push")
     parser.add_argument("--workers", type=int, help="render.workers for this run")
     parser.add_argument("--reconnect", action="store_true", help="connect to every endpoint (recheck_hours 0)")
+    parser.add_argument(
+        "--no-compose-cache", action="store_true", help="compose every program again (kept ones are not looked up)"
+    )
     a = parser.parse_args(argv)
-    result = measure(a.config, a.date, build_only=a.build_only, workers=a.workers, reconnect=a.reconnect)
+    result = measure(
+        a.config,
+        a.date,
+        build_only=a.build_only,
+        workers=a.workers,
+        reconnect=a.reconnect,
+        compose_cache=not a.no_compose_cache,
+    )
     print(json.dumps(result))
     return 0
 

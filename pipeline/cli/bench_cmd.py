@@ -32,6 +32,15 @@ def bench_cmd(
     keep: Annotated[
         Path | None, typer.Option("--keep", help="Build the workload in this directory and keep it.")
     ] = None,
+    emergency_runs: Annotated[
+        int | None,
+        typer.Option(
+            "--emergency-runs",
+            min=1,
+            max=50,
+            help="Cold emergency dispatches, each on a fresh deployment (default 10; --quick: 2).",
+        ),
+    ] = None,
     runner_overhead: Annotated[
         int | None,
         typer.Option(
@@ -56,7 +65,13 @@ def bench_cmd(
     from pipeline.bench import BenchOptions, run_bench
     from pipeline.bench.report import docs_section, ratios_table, runs_table, update_docs
 
-    options = BenchOptions(quick=quick, endpoints_per_commune=endpoints_per_commune, communes=communes, keep=keep)
+    options = BenchOptions(
+        quick=quick,
+        endpoints_per_commune=endpoints_per_commune,
+        communes=communes,
+        keep=keep,
+        emergency_runs=emergency_runs,
+    )
 
     def say(message: str) -> None:
         err_console.print(message, markup=False, highlight=False)
@@ -64,7 +79,7 @@ def bench_cmd(
     result = run_bench(options, repo=REPO, say=say)
     command = "loa " + shlex.join(sys.argv[1:]) if "bench" in sys.argv else "loa bench"
     result["command"] = command
-    write_docs = docs if docs is not None else not (quick or communes or endpoints_per_commune)
+    write_docs = docs if docs is not None else not (quick or communes or endpoints_per_commune or emergency_runs)
     if write_docs:
         path = REPO / "docs" / "benchmarks.md"
         update_docs(path, docs_section(result, command=command))

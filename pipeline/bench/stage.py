@@ -14,9 +14,10 @@ ends. A streaming night's stages overlap: ``render`` is then the span from its f
 last unit, ``package`` the packaging thread-seconds, and ``deliver`` only the tail after
 the last package (the delivery that did not overlap the making).
 
-``cpu_self_s`` is this process's own CPU time (the orchestrator's, without ffmpeg and the
-other children ``cpu_s`` counts); ``--no-compose-cache`` composes every program again, as a
-night did before composed programs were kept (a benchmark switch, no setting).
+``cpu_self_s`` is this process's own CPU time during the run (the orchestrator's, without
+the interpreter's start and the imports, and without ffmpeg and the other children that
+``cpu_s`` counts); ``--no-compose-cache`` composes every program again, as a night did
+before composed programs were kept (a benchmark switch, no setting).
 """
 
 from __future__ import annotations
@@ -108,6 +109,11 @@ def _timed(clock: _Clock) -> Iterator[None]:
             setattr(obj, attr, fn)
 
 
+def _self_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def steal_s() -> float:
     """Seconds of CPU stolen by the hypervisor so far, all cores (``/proc/stat``; 0 elsewhere)."""
     try:
@@ -156,6 +162,7 @@ def measure(
     db = open_database(settings.db_url)
     clock = _Clock()
     steal = steal_s()
+    self_cpu = _self_cpu_s()
     started = time.monotonic()
     try:
         with _timed(clock), nullcontext() if compose_cache else _no_compose_cache():
@@ -214,9 +221,7 @@ def measure(
         # CPU time the hypervisor gave other guests while this run wanted it (a shared host)
         "steal_s": round(steal, 1),
         # this process alone: the orchestrator's own work (with the Celery runner, not the units')
-        "cpu_self_s": round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime, 2
-        ),
+        "cpu_self_s": round(_self_cpu_s() - self_cpu, 2),  # during the run: no interpreter start, no imports
         "compose_cache": compose_cache,
         "cpu_s": round(
             sum(

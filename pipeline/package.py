@@ -34,8 +34,11 @@ MANIFESTS = "manifests"
 def link_media(seg: Segment, media_dir: Path) -> Path:
     """Put the segment in the commune's media/ as a hard link (a copy across file systems)."""
     dst = media_dir / f"{seg.key}.mp3"
-    if dst.exists() and dst.stat().st_size == seg.bytes:
-        return dst
+    try:
+        if os.stat(dst).st_size == seg.bytes:
+            return dst
+    except FileNotFoundError:
+        pass
     media_dir.mkdir(parents=True, exist_ok=True)
     tmp = temp_beside(dst)
     try:
@@ -92,9 +95,9 @@ def package_commune(unit: PackageUnit, *, settings: Settings, key: Ed25519Privat
     media: dict[str, mf.FileEntry] = {}
     for program in unit.programs:
         for seg in program.items:
-            if "playlist" in formats:
-                link = link_media(seg, media_dir)
-                media.setdefault(seg.key, mf.FileEntry(link.relative_to(root).as_posix(), seg.bytes, seg.sha256))
+            if "playlist" in formats and seg.key not in media:  # a segment aired twice is linked once
+                link_media(seg, media_dir)
+                media[seg.key] = mf.FileEntry(f"media/{seg.key}.mp3", seg.bytes, seg.sha256)
         if "playlist" in formats:
             playlist = out_dir / f"{program.slot}.m3u"
             write_atomic(playlist, m3u_text(commune, program, rel_media).encode("utf-8"))

@@ -35,7 +35,7 @@ from pipeline.audio.joined import joined_cache
 from pipeline.audio.types import Id3Tags
 from pipeline.broadcast import guard
 from pipeline.broadcast.replay import bulletin_replays
-from pipeline.composecache import CachedProgram, ComposeCache, digest, files_digest
+from pipeline.composecache import CachedProgram, ComposeCache, Digests, digest, files_digest
 from pipeline.config import Settings
 from pipeline.deliver import day_targets, outbox_state
 from pipeline.errors import LoaError, NotFoundError, RenderError, UsageError
@@ -304,14 +304,14 @@ class Producer:
             self.settings.tts.variant,
         )
 
-    def _program_inputs(self, plan: ProgramPlan, recordings: dict[tuple[int, str], Recording]) -> str:
+    def _program_inputs(self, plan: ProgramPlan, recordings: dict[tuple[int, str], Recording], digests: Digests) -> str:
         """The digest of one program's inputs: its plan, the recordings it may use, the shared inputs."""
         ids = {i.bulletin.id for i in plan.items}
         used = sorted(
             (r for (bid, lang), r in recordings.items() if bid in ids and lang in plan.commune.languages),
             key=lambda r: (r.bulletin_id, r.language),
         )
-        return digest(plan, used, self.compose_inputs)
+        return digests(plan, used, self.compose_inputs)
 
     def _units(
         self, script: Script, recordings: dict[tuple[int, str], Recording]
@@ -641,12 +641,15 @@ class Producer:
         cache = ComposeCache(self.settings.data_dir / "cache" / "composed")
         cache.prune(day)
         recomposed: list[str] = []
+        digests = Digests()
         for plan in plans:
             pid = program_id(plan)
-            key = self._program_inputs(plan, recordings)
+            key = self._program_inputs(plan, recordings, digests)
             kept = cache.get(day, key)
-            if kept is not None:  # nothing it depends on changed: its script and units as they were
-                keys = tuple(table.setdefault(u.key, u).key for u in kept.units)
+            found = cache.units(day, kept.keys, table) if kept is not None else None
+            if kept is not None and found is not None:  # nothing it depends on changed: as it was
+                table.update(found)
+                keys = tuple(table[k].key for k in kept.keys)  # one key string for every program
                 composed.append(Composed(plan.commune, kept.name, keys, kept.missing, plan))
                 missing.extend((pid, m) for m in kept.missing)
                 continue
@@ -669,7 +672,7 @@ class Producer:
                 keys = tuple(table.setdefault(u.key, u).key for u in units)
                 gaps = tuple(map(str, script.missing))
                 composed.append(Composed(plan.commune, script.name, keys, gaps, plan))
-                cache.put(day, key, CachedProgram(script.name, gaps, tuple(units)))
+                cache.put(day, key, CachedProgram(script.name, gaps, keys), units)
         notes = tuple(v.message for v in violations if not v.refuse)
         return DayWork(
             day,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -137,6 +138,13 @@ def from_wire(cls: type[T], data: Any) -> T:
     return typing.cast(T, _decode(cls, data))
 
 
+@functools.cache
+def _fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
+    """A dataclass's fields and their resolved types, worked out once per class (``get_type_hints`` is slow)."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
 def _decode(hint: Any, data: Any) -> Any:
     if data is None:
         return None
@@ -150,10 +158,7 @@ def _decode(hint: Any, data: Any) -> Any:
     if origin is dict or hint is Any:
         return data
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        hints = typing.get_type_hints(hint)
-        return hint(
-            **{f.name: _decode(hints[f.name], data[f.name]) for f in dataclasses.fields(hint) if f.name in data}
-        )
+        return hint(**{name: _decode(field_hint, data[name]) for name, field_hint in _fields(hint) if name in data})
     if hint is Path:
         return Path(data)
     if hint is dt.datetime:

@@ -70,13 +70,31 @@ def test_warm_rerun_renders_and_sends_nothing(figures: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_next_day_sends_only_what_changed(figures: dict[str, Any]) -> None:
-    nxt, cold = figures["next_day"], figures["cold"]
-    assert 0 < nxt["segments_rendered"] < cold["segments_rendered"]
-    assert nxt["segments_reused"] > 0
+    nxt, made, cold = figures["next_day"], figures["next_day_making"], figures["cold"]
+    # its making (a build) renders what changed; its night then renders nothing and delivers
+    assert 0 < made["segments_rendered"] < cold["segments_rendered"]
+    assert made["segments_reused"] > 0 and made["bytes_sent"] == 0
+    assert nxt["segments_rendered"] == 0
     assert 0 < nxt["bytes_sent"] < cold["bytes_sent"]
     assert nxt["bytes_sent"] == figures["limit"]["bytes_floor_next_day"]
     # the next day's limit makes exactly the segments the day before did not have
-    assert figures["limit_next_day"]["segments"] == nxt["segments_rendered"]
+    assert figures["limit_next_day"]["segments"] == made["segments_rendered"]
+    ratios = figures["ratios"]
+    assert ratios["next_day_making_vs_limit"] == pytest.approx(
+        made["wall_s"] / figures["limit_next_day"]["total_s"], rel=0.02
+    )
+
+
+@pytest.mark.slow
+def test_the_cold_making_is_measured_alone(figures: dict[str, Any]) -> None:
+    making, cold = figures["cold_making"], figures["cold"]
+    # the same day on an empty segment store, every program composed again, nothing delivered
+    assert making["segments_rendered"] == cold["segments_rendered"] and making["segments_reused"] == 0
+    assert making["programs_composed"] == making["programs"] == cold["programs"]
+    assert making["bytes_sent"] == 0
+    assert figures["ratios"]["cold_making_vs_limit"] == pytest.approx(
+        making["wall_s"] / figures["limit"]["total_s"], rel=0.02
+    )
 
 
 @pytest.mark.slow

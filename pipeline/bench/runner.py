@@ -144,6 +144,9 @@ def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say, 
     limit = limit_mod.encode_once_limit(jobs, settings=settings, work=tmp / "limit", one_core_too=True)
     floor_cold = limit_mod.bytes_floor(settings, deployment, day)
 
+    say("the cold making alone: the same day built (no delivery) on an empty segment store, composing again…")
+    making = _cold_making(size, tmp, server, repo=repo, voices=voices, day=day, say=say)
+
     sample = [c.code for c in deployment.communes[: size.naive_communes]]
     say(f"naive way on {len(sample)} communes…")
     naive = _child("pipeline.bench.naive", str(config), day.isoformat(), *sample, say=say)
@@ -157,6 +160,9 @@ def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say, 
         j for j in limit_mod.unique_jobs(next_day, settings=settings, deployment=deployment) if j.key not in known
     ]
     limit_next = limit_mod.encode_once_limit(changed, settings=settings, work=tmp / "limit-next")
+    say("  its making (a build, no delivery)…")
+    nxt_making = _stage(config, next_day, "--build-only", say=say)
+    say(f"  {nxt_making['wall_s']} s; its night (the programs made, delivered)…")
     nxt = _stage(config, next_day, say=say)
     floor_next = limit_mod.bytes_floor(settings, deployment, next_day, before=day)
     send_next = send_once_limit(settings, deployment, next_day, before=day, work=tmp / "send-limit-next")
@@ -217,6 +223,8 @@ def _measure(size: Size, tmp: Path, server: BenchSshd, *, repo: Path, say: Say, 
         "warm": warm,
         "warm_connected": warm_connected,
         "next_day": nxt,
+        "cold_making": making,
+        "next_day_making": nxt_making,
         "rss_by_communes": rss,
         "workers_scaling": scaling,
         "celery_scaling": celery,
@@ -272,6 +280,21 @@ def _rss_by_communes(
             }
         out.append(row)
     return out
+
+
+def _cold_making(
+    size: Size, tmp: Path, server: BenchSshd, *, repo: Path, voices: Path, day: dt.date, say: Say
+) -> dict[str, Any]:
+    """The cold night's making without its delivery: a ``loa build`` of the same day on an empty
+    segment store, composing every program again. In a streaming night delivery runs beside
+    the making and, over loopback, takes its share of the same cores (both ends of every SSH
+    session); this run is the making a real uplink would leave."""
+    sub = make_project(tmp / "project-making", size, server_toml=server.toml(), repo=repo, voices=voices)
+    with sub.config.open("a", encoding="utf-8") as f:
+        f.write(f'[runner]\nsegments_dir = "{tmp / "segments-making"}"\n')
+    r = _stage(sub.config, day, "--build-only", "--no-compose-cache", say=say)
+    say(f"  {r['wall_s']} s, {r['segments_rendered']} segments")
+    return r
 
 
 def _workers_scaling(
@@ -371,8 +394,8 @@ def _ratio(a: float, b: float) -> float | None:
 def _ratios(r: dict[str, Any]) -> dict[str, Any]:
     cold, warm, nxt, naive = r["cold"], r["warm"], r["next_day"], r["naive"]
     limit, limit_next, send = r["limit"], r["limit_next_day"], r["send_limit"]
-    making = cold["wall_s"] - cold["stages_s"]["deliver"]
-    nxt_making = nxt["wall_s"] - nxt["stages_s"]["deliver"]
+    making = r["cold_making"]["wall_s"]
+    nxt_making = r["next_day_making"]["wall_s"]
     rss = [x["peak_rss_mb"] for x in r["rss_by_communes"]]  # by commune count, ascending
     scaling = {x["workers"]: x for x in r["workers_scaling"]}
     celery = {x["workers"]: x for x in r.get("celery_scaling", [])}
@@ -382,6 +405,7 @@ def _ratios(r: dict[str, Any]) -> dict[str, Any]:
         "cold_vs_limit": _ratio(cold["wall_s"], limit["total_s"]),
         "cold_vs_limit_one_core": _ratio(cold["wall_s"], limit["total_one_core_s"] or 0.0),
         "cold_making_vs_limit": _ratio(making, limit["total_s"]),
+        "cold_streamed_making_vs_limit": _ratio(cold["wall_s"] - cold["stages_s"]["deliver"], limit["total_s"]),
         "cold_vs_limit_and_send": _ratio(cold["wall_s"], limit["total_s"] + send["cold"]["seconds"]),
         "cold_deliver_vs_send": _ratio(cold["stages_s"]["deliver"], send["cold"]["seconds"]),
         "naive_vs_cold": _ratio(naive["wall_s"], cold["wall_s"]),
@@ -392,7 +416,9 @@ def _ratios(r: dict[str, Any]) -> dict[str, Any]:
         "next_day_bytes_vs_floor": _ratio(nxt["bytes_sent"], limit["bytes_floor_next_day"]),
         "next_day_bytes_vs_naive": _ratio(nxt["bytes_sent"], naive["bytes_sent"]),
         "next_day_making_vs_limit": _ratio(nxt_making, limit_next["total_s"]),
-        "next_day_vs_limit_and_send": _ratio(nxt["wall_s"], limit_next["total_s"] + send["next_day"]["seconds"]),
+        "next_day_vs_limit_and_send": _ratio(
+            nxt_making + nxt["wall_s"], limit_next["total_s"] + send["next_day"]["seconds"]
+        ),
         "cold_bytes_vs_floor": _ratio(cold["bytes_sent"], limit["bytes_floor_cold"]),
         # a streaming night: the first commune's programs on all its endpoints, against the whole night
         "first_endpoint_vs_cold_wall": _ratio(first, cold["wall_s"]) if first is not None else None,

@@ -205,3 +205,42 @@ def test_the_nightly_report_says_when_each_commune_was_reached(
     saved = json.loads(Path(out["report"]).read_text(encoding="utf-8"))
     assert saved["reached"] == out["reached"]
     assert out["build"]["last_commune_reached_s"] == max(out["reached"].values())
+
+
+def test_a_stream_renders_on_its_few_render_threads_whatever_else_runs(
+    monkeypatch: pytest.MonkeyPatch, small: Project
+) -> None:
+    """Renders run on at most ``limits['render']`` threads even while many deliveries are in
+    flight: each thread allocates from its own malloc arena, and renders spread over sixteen
+    delivery threads held half a gigabyte more (docs/benchmarks.md, "Round three")."""
+    import threading
+
+    from pipeline import runner as runner_mod
+    from pipeline.models import Endpoint
+    from pipeline.units import DeliverUnit, RenderUnit
+
+    threads: dict[str, set[str]] = {"render": set(), "deliver": set()}
+
+    def fake(unit: Unit, ctx: WorkContext) -> UnitResult:
+        kind = "render" if isinstance(unit, RenderUnit) else "deliver"
+        threads[kind].add(threading.current_thread().name)
+        time.sleep(0.02 if kind == "render" else 0.2)  # deliveries outlast renders: they pile up
+        return UnitResult(unit.key, kind, unit.what, True)
+
+    monkeypatch.setattr(runner_mod, "execute", fake)
+    renders = [
+        RenderUnit(key=f"k{i}", kind="pause", language="zxx", title="", where=f"unit {i}", ms=10) for i in range(40)
+    ]
+
+    def then(result: UnitResult) -> list[Unit]:
+        if result.kind != "render":
+            return []
+        endpoint = Endpoint(name=f"e-{result.key}", commune="02641", transport="local")
+        return [DeliverUnit(endpoint, ("programs/x",), "x", DAY)]
+
+    results = InProcessRunner(WorkContext(small.settings)).stream(
+        renders, then=then, limits={"render": 2, "deliver": 16}
+    )
+    assert len(results) == 80
+    assert len(threads["deliver"]) > 2, "deliveries overlapped (the case this guards)"
+    assert len(threads["render"]) <= 2, threads["render"]

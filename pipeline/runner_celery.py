@@ -310,6 +310,18 @@ class CeleryRunner:
         self._run_all(list(enumerate(units)), urgent=urgent, done=done)
         return results
 
+    def _publish(self, unit: Unit, queue: str, producer: Any, *, task_id: str | None = None) -> Any:
+        """Send ``unit`` to ``queue`` at its priority; ``task_id`` sends a lost one again under its id."""
+        return self.app.send_task(
+            TASK,
+            args=[kind_of(unit), to_wire(unit)],
+            queue=queue,
+            priority=priority_of(unit, queue),
+            task_id=task_id,
+            producer=producer,
+            retry=True,
+        )
+
     def _run_all(self, units: list[tuple[int, Unit]], *, urgent: bool, done: _Done) -> None:
         if not units:
             return
@@ -329,14 +341,7 @@ class CeleryRunner:
         try:
             with self.app.producer_or_acquire() as producer:
                 for i, unit in units:
-                    sent = self.app.send_task(
-                        TASK,
-                        args=[kind_of(unit), to_wire(unit)],
-                        queue=queue,
-                        producer=producer,
-                        retry=True,
-                        priority=priority_of(unit, queue),
-                    )
+                    sent = self._publish(unit, queue, producer)
                     pending[sent.id] = _Pending(i, unit, queue)
         except Exception as exc:  # the broker: refused, gone, misconfigured
             sent_ids = {p.index for p in pending.values()}
@@ -455,16 +460,7 @@ class CeleryRunner:
                 for task_id, (tag, _worker) in sorted(lost.items()):
                     if not liveness.release(broker, tag):
                         continue  # acknowledged or given back meanwhile: nothing to do
-                    p = pending[task_id]
-                    self.app.send_task(
-                        TASK,
-                        args=[kind_of(p.unit), to_wire(p.unit)],
-                        queue=p.queue,
-                        priority=priority_of(p.unit, p.queue),
-                        task_id=task_id,
-                        producer=producer,
-                        retry=True,
-                    )
+                    self._publish(pending[task_id].unit, pending[task_id].queue, producer, task_id=task_id)
             broker.delete(*[f"{liveness.OWNER_PREFIX}{t}" for t in lost])
             if newly:
                 self._resend_lost(pending)
@@ -488,16 +484,7 @@ class CeleryRunner:
         log.warning("the broker %s lost %d units; sending them again", self.where, len(lost))
         with self.app.producer_or_acquire() as producer:
             for task_id in sorted(lost):
-                p = pending[task_id]
-                self.app.send_task(
-                    TASK,
-                    args=[kind_of(p.unit), to_wire(p.unit)],
-                    queue=p.queue,
-                    priority=priority_of(p.unit, p.queue),
-                    task_id=task_id,
-                    producer=producer,
-                    retry=True,
-                )
+                self._publish(pending[task_id].unit, pending[task_id].queue, producer, task_id=task_id)
 
     def _missing(self, pending: dict[str, _Pending]) -> set[str]:
         """Pending task ids that are not queued, not taken by a worker and have no state."""

@@ -274,23 +274,24 @@ class PublishSettings(_Section):
     cache_entries: int = Field(default=512, ge=1, le=100_000)
 
 
+#: The events a webhook may be sent (docs/publish.md); the outbox (``store.webhooks``) takes the same.
+WebhookEvent = Literal[
+    "bulletin.approved",
+    "bulletin.withdrawn",
+    "program.aired",
+    "alert.fired",
+    "alert.resolved",
+    "reading.requested",
+    "reading.due",
+]
+
+
 class WebhookSettings(_Section):
     """One ``[[webhook]]``: where events go and where its signing secret is read from."""
 
     url: str = Field(pattern=r"^https?://")
     #: alert.fired / alert.resolved (operations alerts, docs/operations.md) only when listed here.
-    events: tuple[
-        Literal[
-            "bulletin.approved",
-            "bulletin.withdrawn",
-            "program.aired",
-            "alert.fired",
-            "alert.resolved",
-            "reading.requested",
-            "reading.due",
-        ],
-        ...,
-    ] = (
+    events: tuple[WebhookEvent, ...] = (
         "bulletin.approved",
         "bulletin.withdrawn",
         "program.aired",

@@ -9,6 +9,7 @@ and a receiver that dedupes by id sees it once.
 from __future__ import annotations
 
 import datetime as dt
+import typing
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,18 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pipeline.config import WebhookEvent
 from pipeline.models import Bulletin
 from pipeline.store.db import Database, as_utc, utcnow
 
-EVENT_KINDS = (
-    "bulletin.approved",
-    "bulletin.withdrawn",
-    "program.aired",
-    "alert.fired",
-    "alert.resolved",
-    "reading.requested",
-    "reading.due",
-)
+EVENT_KINDS: tuple[str, ...] = typing.get_args(WebhookEvent)
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 

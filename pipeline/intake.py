@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import tomllib
 import unicodedata
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,6 @@ from typing import Any
 from pipeline.config import Settings
 from pipeline.errors import BulletinError, RecordingRefused, RenderError
 from pipeline.feedback.intake import parse_policy
-from pipeline.files import sha256_file
 from pipeline.models import (
     CATEGORIES,
     LANGUAGES,
@@ -337,9 +334,9 @@ def prepare_recording(bulletin: Bulletin, language: str, src: Path, *, settings:
     ``audio.uploads.probe_upload`` accepts audio and nothing else (no playlists, concat lists,
     images, references to other files, wrong extensions; within the duration limit);
     ``audio.uploads.convert_upload`` turns it into a mono 16-bit WAV under a generated name in
-    data_dir. Only that WAV is ever rendered. Refusals are ``RecordingRefused``.
+    data_dir (``keep_upload``). Only that WAV is ever rendered. Refusals are ``RecordingRefused``.
     """
-    from pipeline.audio.uploads import convert_upload, probe_upload  # the ffmpeg adapter
+    from pipeline.audio.uploads import keep_upload  # the ffmpeg adapter
 
     where = f"bulletin {bulletin.id} ({language}) {src}"
     if language not in LANGUAGES:
@@ -354,17 +351,7 @@ def prepare_recording(bulletin: Bulletin, language: str, src: Path, *, settings:
             language=language,
         )
     try:
-        info = probe_upload(src, settings=settings.audio)
-        dest_dir = settings.recordings_dir / str(bulletin.id)
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        tmp = dest_dir / f".incoming-{uuid.uuid4().hex}.wav"
-        try:
-            wav = convert_upload(src, tmp, info=info, settings=settings.audio)
-            digest = sha256_file(tmp)
-            dest = dest_dir / f"{language}-{digest[:16]}.wav"
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
+        kept = keep_upload(src, settings.recordings_dir / str(bulletin.id), language, settings=settings.audio)
     except RecordingRefused as exc:
         raise RecordingRefused(f"bulletin {bulletin.id} ({language}) {exc}", reason=exc.reason, **exc.params) from exc
     except RenderError as exc:
@@ -373,11 +360,11 @@ def prepare_recording(bulletin: Bulletin, language: str, src: Path, *, settings:
     return Recording(
         bulletin_id=bulletin.id,
         language=language,
-        path=dest,
-        duration_ms=wav.duration_ms,
-        sha256=digest,
+        path=kept.path,
+        duration_ms=kept.wav.duration_ms,
+        sha256=kept.sha256,
         original_name=src.name,
-        codec=info.codec,
-        sample_rate=wav.sample_rate,
-        channels=wav.channels,
+        codec=kept.source.codec,
+        sample_rate=kept.wav.sample_rate,
+        channels=kept.wav.channels,
     )

@@ -12,14 +12,11 @@ no longer a placeholder.
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.errors import NotFoundError, RecordingRefused, RenderError, UsageError
-from pipeline.files import sha256_file
 from pipeline.lifecycle.actors import Actor
 from pipeline.store import Database
 from pipeline.store import phrases as phrase_store
@@ -81,30 +78,21 @@ def prepare_take(
     catalog: Catalog, key: str, src: Path, *, actor: Actor, original_name: str, settings: Settings
 ) -> phrase_store.PhraseTake:
     """Check an uploaded take of ``key`` (the upload gate) and store it as the internal WAV under data_dir."""
-    from pipeline.audio.uploads import convert_upload, probe_upload  # the ffmpeg adapter
+    from pipeline.audio.uploads import keep_upload  # the ffmpeg adapter
 
     clip = catalog.get(key)
     if clip is None or clip.language == "zxx":
         raise NotFoundError(f"phrase {key}: not a phrase of voices/catalog.toml", code="phrase.unknown", key=key)
     _check_recorder(actor, key, clip.language)
     try:
-        info = probe_upload(src, settings=settings.audio)
         dest_dir = settings.data_dir / "phrases" / clip.language
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        tmp = dest_dir / f".incoming-{uuid.uuid4().hex}.wav"
-        try:
-            wav = convert_upload(src, tmp, info=info, settings=settings.audio)
-            digest = sha256_file(tmp)
-            dest = dest_dir / f"{key.split('/', 1)[1]}-{digest[:16]}.wav"
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
+        kept = keep_upload(src, dest_dir, key.split("/", 1)[1], settings=settings.audio)
     except RecordingRefused as exc:
         raise RecordingRefused(f"phrase {key}: {exc}", reason=exc.reason, **exc.params) from exc
     except RenderError as exc:
         raise RecordingRefused(f"phrase {key}: not audio that ffmpeg can read ({exc})", reason="not_audio") from exc
     return phrase_store.PhraseTake(
-        key, clip.language, dest, digest, wav.duration_ms, original_name, recorded_by=actor.name
+        key, clip.language, kept.path, kept.sha256, kept.wav.duration_ms, original_name, recorded_by=actor.name
     )
 
 

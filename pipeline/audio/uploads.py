@@ -8,7 +8,10 @@ with a reason.
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from pipeline.audio.files import atomic, wav_info
 from pipeline.audio.types import AudioInfo
 from pipeline.config import AudioSettings
 from pipeline.errors import RecordingRefused
+from pipeline.files import sha256_file
 
 #: The demuxers an uploaded recording may be opened with (``-format_whitelist``): no
 #: playlists (hls), no concat lists, no image or subtitle readers, nothing that opens a
@@ -174,3 +178,31 @@ def convert_upload(src: Path, dst_wav: Path, *, info: AudioInfo, settings: Audio
                 "truncated",
             )
     return wav_info(dst_wav)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptUpload:
+    path: Path  # <dest_dir>/<stem>-<first 16 hex of its SHA-256>.wav
+    sha256: str
+    source: AudioInfo  # what the upload held (``probe_upload``)
+    wav: AudioInfo  # the internal WAV
+
+
+def keep_upload(src: Path, dest_dir: Path, stem: str, *, settings: AudioSettings) -> KeptUpload:
+    """``probe_upload`` and ``convert_upload`` into ``dest_dir``, named by content.
+
+    The WAV is written under a temporary name and renamed once whole, so a crash leaves no
+    half file under a real name. Refusals are ``RecordingRefused``; ffmpeg's own failures
+    ``RenderError``.
+    """
+    info = probe_upload(src, settings=settings)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp = dest_dir / f".incoming-{uuid.uuid4().hex}.wav"
+    try:
+        wav = convert_upload(src, tmp, info=info, settings=settings)
+        digest = sha256_file(tmp)
+        dest = dest_dir / f"{stem}-{digest[:16]}.wav"
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return KeptUpload(dest, digest, info, wav)

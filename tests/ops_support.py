@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,3 +65,25 @@ def scripted_night(
 def bring_back(night: Night) -> None:
     """The endpoint that was down comes back (its directory can be made)."""
     (night.project.root / "endpoints" / DOWN).unlink()
+
+
+@contextmanager
+def scheduler(project: Project, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`loa scheduler` of ``project`` in its own process (output appended to ``log``), stopped
+    on leaving as a service manager stops it: SIGTERM, SIGKILL after a minute."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+    loa = str(Path(sys.executable).parent / "loa")
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [loa, "--config", str(project.config), "scheduler"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -9,9 +9,7 @@ import email.policy
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from pipeline.scheduler.ops_jobs import ops_job
 from pipeline.store import ops as ops_store
 from tests.conftest import Project
 from tests.fake_http import FakeHttp, status
-from tests.ops_support import DOWN, Night, bring_back, scripted_night
+from tests.ops_support import DOWN, Night, bring_back, scheduler, scripted_night
 from tests.web_support import free_port, shared_segments, small_project
 
 pytestmark = [pytest.mark.audio]
@@ -338,37 +336,14 @@ def test_a_real_scheduler_restart_sends_nothing_twice(small: Project, channels: 
         small.config.read_text(encoding="utf-8") + channels.config(extra="min_free_mb = 100000000\n"),
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
-    loa = str(Path(sys.executable).parent / "loa")
-
-    def start() -> subprocess.Popen[bytes]:
-        with (tmp_path / "scheduler.log").open("ab") as log:
-            return subprocess.Popen(
-                [loa, "--config", str(small.config), "scheduler"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-            )  # fmt: skip
-
-    def stop(proc: subprocess.Popen[bytes]) -> None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    first = start()
-    try:
+    log = tmp_path / "scheduler.log"
+    with scheduler(small, log):
         wait_for(lambda: len(channels.inbox.messages) == 1, timeout=180)
         assert "Ổ đĩa" in channels.inbox.bodies()[0]
-    finally:
-        stop(first)
     restarted = dt.datetime.now(dt.UTC)
-    second = start()
-    try:
+    with scheduler(small, log):
         wait_for(lambda: (_heartbeat(small) or restarted) > restarted, timeout=180)
         time.sleep(5)  # the same job run evaluates the alerts right after its heartbeat
-    finally:
-        stop(second)
     assert len(channels.inbox.messages) == 1, channels.inbox.subjects()
 
 

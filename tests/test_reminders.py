@@ -5,10 +5,6 @@ never twice — also when the scheduler is restarted."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +23,7 @@ from pipeline.store import users as user_store
 from pipeline.store.recordings import save_recording
 from tests import test_ops_alerts
 from tests.conftest import Project
+from tests.ops_support import scheduler
 from tests.test_ops_alerts import Channels, _heartbeat, wait_for
 from tests.web_support import add_bulletin
 
@@ -172,23 +169,6 @@ def test_a_real_scheduler_restart_sends_each_reminder_once(small: Project, chann
         add_bulletin(db, small.deployment, small.settings, targets=f'["{Y_TY}"]', approve=False)
     finally:
         db.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
-    loa = str(Path(sys.executable).parent / "loa")
-
-    def start() -> subprocess.Popen[bytes]:
-        with (tmp_path / "scheduler.log").open("ab") as log:
-            return subprocess.Popen(
-                [loa, "--config", str(small.config), "scheduler"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-            )  # fmt: skip
-
-    def stop(proc: subprocess.Popen[bytes]) -> None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
     def sent() -> int:
         db = small.db()
@@ -197,19 +177,14 @@ def test_a_real_scheduler_restart_sends_each_reminder_once(small: Project, chann
         finally:
             db.close()
 
-    first = start()
-    try:
+    log = tmp_path / "scheduler.log"
+    with scheduler(small, log):
         wait_for(lambda: len(channels.inbox.messages) == 3, timeout=180)  # asked (reader), due (reader, approver)
-    finally:
-        stop(first)
     assert sent() == 5  # and the two webhook events
     restarted = dt.datetime.now(dt.UTC)
-    second = start()
-    try:
+    with scheduler(small, log):
         wait_for(lambda: (_heartbeat(small) or restarted) > restarted, timeout=180)
         time.sleep(5)  # the same job run evaluates the reminders right after its heartbeat and alerts
-    finally:
-        stop(second)
     ops_job(str(small.config))  # and once more by hand
     assert sent() == 5
     assert len(channels.inbox.messages) == 3, [str(m["subject"]) for m in channels.inbox.messages]

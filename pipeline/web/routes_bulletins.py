@@ -263,9 +263,19 @@ async def receive_recording(
 ) -> tuple[lifecycle.RecordingChange, tuple[str, ...]]:
     """An uploaded file through the upload gate (``prepare_recording``) and the lifecycle
     (``attach_recording``): the change and its warnings (levels, and a reading's length
-    against the Vietnamese text). Refusals: ``RecordingRefused``, ``UsageError``."""
+    against the Vietnamese text). Refusals: ``RecordingRefused`` (audited here), ``UsageError``."""
     assert b.id is not None
     lifecycle.check(state.db, actor, "recording", b.id, deployment=state.deployment)
+    try:
+        return await _receive(state, actor, b, language, upload, transcript=transcript)
+    except RecordingRefused as exc:
+        audit.record(state.db, actor.name, "recording.refused", f"bulletin:{b.id}", exc.reason)
+        raise
+
+
+async def _receive(
+    state: WebState, actor: lifecycle.Actor, b: Bulletin, language: str, upload: object, *, transcript: str
+) -> tuple[lifecycle.RecordingChange, tuple[str, ...]]:
     if not isinstance(upload, UploadFile):
         raise RecordingRefused("no file chosen", reason="no_file")
     name = safe_upload_name(upload.filename)
@@ -310,10 +320,7 @@ async def upload_recording(request: Request, bulletin_id: int, who: Editor) -> R
     try:
         change, warnings = await receive_recording(state, _actor(state, who), b, language, form.get("file"))
         redrafted = change.back_to_draft
-    except RecordingRefused as exc:
-        error = vietnamese(exc)
-        audit.record(state.db, who.user.name, "recording.refused", f"bulletin:{bulletin_id}", exc.reason)
-    except UsageError as exc:
+    except UsageError as exc:  # a refused recording is audited already
         error = vietnamese(exc)
     finally:
         await form.close()  # the spooled upload

@@ -16,11 +16,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pipeline import lifecycle
-from pipeline.errors import NotFoundError, RecordingRefused, UsageError
+from pipeline.errors import NotFoundError, UsageError
 from pipeline.messages import vietnamese
 from pipeline.produce import Producer
 from pipeline.readings import reading_queue
-from pipeline.store import audit
 from pipeline.web.auth import Authed, check_csrf, require_role
 from pipeline.web.pages import render
 from pipeline.web.routes_bulletins import MAX_ID, receive_recording
@@ -82,10 +81,7 @@ async def submit_reading(request: Request, bulletin_id: int, who: ReaderUser) ->
         change, warnings = await receive_recording(state, actor, b, language, form.get("file"), transcript=transcript)
     except NotFoundError as exc:
         raise HTTPException(404, "Không tìm thấy bản tin này.") from exc
-    except RecordingRefused as exc:
-        error = vietnamese(exc)
-        audit.record(state.db, who.user.name, "recording.refused", f"bulletin:{bulletin_id}", exc.reason)
-    except UsageError as exc:
+    except UsageError as exc:  # a refused recording is audited already
         error = vietnamese(exc)
     finally:
         await form.close()  # the spooled upload

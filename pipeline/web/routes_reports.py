@@ -192,32 +192,25 @@ def reports_page(request: Request, who: Reader, span: QueryRange) -> Response:
     )
 
 
+def _download(stats: Statistics, body: bytes, media_type: str, ending: str) -> Response:
+    """``body`` as a file named for the period: ``loa-<start>_<end><ending>``."""
+    name = f"loa-{stats.start.isoformat()}_{stats.end.isoformat()}{ending}"
+    return Response(body, media_type=media_type, headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
 @router.get("/reports/export.json")
 def export_json(request: Request, who: Reader, span: QueryRange) -> Response:
     _, stats = _compute(request, who, span)
-    name = f"loa-{stats.start.isoformat()}_{stats.end.isoformat()}.json"
-    return Response(
-        to_json(stats), media_type="application/json", headers={"content-disposition": f'attachment; filename="{name}"'}
-    )
+    return _download(stats, to_json(stats), "application/json", ".json")
 
 
 @router.get("/reports/export.csv")
 def export_csv(request: Request, who: Reader, span: QueryRange) -> Response:
     _, stats = _compute(request, who, span)
-    name = f"loa-{stats.start.isoformat()}_{stats.end.isoformat()}-statistics.csv"
-    return Response(
-        statistics_csv(stats),
-        media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{name}"'},
-    )
+    return _download(stats, statistics_csv(stats), "text/csv; charset=utf-8", "-statistics.csv")
 
 
 @router.get("/reports/coverage.csv")
 def export_coverage(request: Request, who: Reader, span: QueryRange) -> Response:
     _, stats = _compute(request, who, span)
-    name = f"loa-{stats.start.isoformat()}_{stats.end.isoformat()}-coverage.csv"
-    return Response(
-        coverage_csv(stats),
-        media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{name}"'},
-    )
+    return _download(stats, coverage_csv(stats), "text/csv; charset=utf-8", "-coverage.csv")

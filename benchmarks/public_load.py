@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from pipeline.bench.sshd import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -196,16 +197,10 @@ Dự thảo hỗ trợ giống cây trồng, vật nuôi.
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serving(config: Path, *, cached: bool) -> Iterator[tuple[str, int]]:
     """``loa serve`` in its own process; yields its URL and pid."""
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"LOA_PUBLISH__CACHE": "true" if cached else "false", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [str(BIN / "loa"), "--config", str(config), "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bench.sshd import free_port
+
 
 def _pg_bin() -> Path:
     """PostgreSQL 15's programs (Debian 12), else the newest installed."""
@@ -39,12 +41,6 @@ def _pg_bin() -> Path:
 PG_BIN = _pg_bin()
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 PG_SUPERUSER = "loa"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_port(port: int, *, timeout: float = 30.0, what: str = "service") -> None:

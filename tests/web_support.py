@@ -7,7 +7,6 @@ import datetime as dt
 import functools
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from pipeline.bench.sshd import free_port
 from pipeline.config import Settings
 from pipeline.intake import parse_bulletin
 from pipeline.models import Deployment
@@ -129,12 +129,6 @@ def login(client: httpx.Client, name: str, password: str = PASSWORD) -> httpx.Re
 def logged_in_csrf(client: httpx.Client, path: str = "/") -> str:
     """The session's CSRF token, read from a page the user can open."""
     return csrf_of(client.get(path, follow_redirects=True).text)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -29,18 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.bench.errors import BenchError
+from pipeline.bench.sshd import free_port
 from pipeline.config import load_settings
 from pipeline.runner import InProcessRunner, Runner, WorkContext
 from pipeline.runner_celery import CeleryRunner, make_app
 from pipeline.units import RenderUnit
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def process_cpu_s(pid: int) -> float:

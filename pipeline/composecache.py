@@ -64,25 +64,34 @@ class Digests:
 
     def __init__(self) -> None:
         self._memo: dict[int, tuple[Any, Any]] = {}  # id → (the object, kept alive; its wire form)
+        self._names: dict[type, tuple[str, ...] | None] = {}  # a dataclass's field names; None: not one
 
     def __call__(self, *parts: Any) -> str:
         return _sha256([self._wire(p) for p in parts])
 
     def _wire(self, value: Any) -> Any:
-        if value is None or type(value) in (str, int, float, bool):
+        kind = type(value)
+        if value is None or kind in _SCALARS:
             return value
-        if isinstance(value, tuple | list):
+        if kind is tuple or kind is list:
             return [self._wire(v) for v in value]
-        if not is_dataclass(value) or isinstance(value, type):
-            return to_wire(value)
+        try:
+            names = self._names[kind]
+        except KeyError:  # first of its type: asking dataclasses once per type is most of the saving
+            plain = not is_dataclass(value) or isinstance(value, type | tuple | list)
+            names = self._names[kind] = None if plain else tuple(f.name for f in fields(value))
+        if names is None:
+            return [self._wire(v) for v in value] if isinstance(value, tuple | list) else to_wire(value)
         hit = self._memo.get(id(value))
         if hit is None or hit[0] is not value:
-            if isinstance(value, self.SHARED):
-                wire: Any = digest(value)
-            else:
-                wire = {f.name: self._wire(getattr(value, f.name)) for f in fields(value)}
+            wire: Any = {name: self._wire(getattr(value, name)) for name in names}
+            if isinstance(value, self.SHARED):  # neither holds the other: this is ``digest(value)``
+                wire = _sha256([wire])
             hit = self._memo[id(value)] = (value, wire)
         return hit[1]
+
+
+_SCALARS = frozenset({str, int, float, bool})
 
 
 def files_digest(paths: list[Path]) -> str:

@@ -141,8 +141,8 @@ def next_slot_after(commune: Commune, day: dt.date, slot: Slot) -> tuple[dt.date
     return None
 
 
-def _deferral(b: Bulletin, reason: str, day: dt.date, commune: Commune, slot: Slot) -> Deferral:
-    nxt = next_slot_after(commune, day, slot)
+def _deferral(b: Bulletin, reason: str, day: dt.date, nxt: tuple[dt.date, Slot] | None) -> Deferral:
+    """``b`` deferred from a slot of ``day`` whose next slot is ``nxt`` (``next_slot_after``)."""
     if nxt is None or not b.valid_on(nxt[0]):
         return Deferral(b, f"{reason}; valid until {b.valid_until}, it will not air again", None)
     other, next_slot = nxt
@@ -212,6 +212,7 @@ def plan_commune_day(
     plans: list[ProgramPlan] = []
     for slot in slots:
         budget = budget_ms(slot)
+        after = next_slot_after(commune, day, slot)  # where what this slot defers goes
         items: list[PlannedBulletin] = []
         deferred: list[Deferral] = []
         used = 0
@@ -225,7 +226,7 @@ def plan_commune_day(
                 reason = (
                     f"needs about {need // 1000} s, {max(budget - used, 0) // 1000} s left of {slot.max_minutes} min"
                 )
-                deferred.append(_deferral(b, reason, day, commune, slot))
+                deferred.append(_deferral(b, reason, day, after))
                 deferred_ids.add(b.id or 0)
         plan = ProgramPlan(day, commune, slot, tuple(items), tuple(deferred + unheard))
         if over := overrun_ms(plan):

@@ -397,10 +397,11 @@ def test_in_chromium_a_problem_report_becomes_a_not_played_reason(
 ) -> None:
     web, ids = scripted
     settings, deployment = web.project.settings, web.project.deployment
-    today = dt.datetime.now(settings.tz).date()
+    now = dt.datetime.now(settings.tz)
+    today = now.date()
     root = web.project.root
     items = (seg(root, "g", 6000, "vi", None), seg(root, "s1", 60000, "vi", ids["b1"]))
-    start = dt.datetime.combine(today, dt.time(5, 30), tzinfo=TZ)
+    start = now - dt.timedelta(minutes=1)  # the slot has started, whatever the hour: only then can it be reported
     program = Program(f"02695/{today.isoformat()}/morning", "02695", today, "morning", start, "routine", today, items)
     run_store.record_program(web.db, program)
     ban_lau = deployment.commune("02695")

@@ -286,6 +286,8 @@ PHONES = [
     ("đường dây nóng 1022", "đường dây nóng một không hai hai"),
     ("Tổng đài 1900 1234", "Tổng đài một chín không không, một hai ba bốn"),
     ("hotline: 18001091", "hotline: một tám không không, một không chín một"),
+    ("19001234", "một chín không không, một hai ba bốn"),  # a 1800/1900 number, even with no word before it
+    ("19.000.000 đồng", "mười chín triệu đồng"),  # an amount is written with separators
     ("có 115 người", "có một trăm mười lăm người"),
 ]
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import ConfigError
@@ -22,6 +22,7 @@ from pipeline.textnorm import (
     words_to_int,
 )
 from pipeline.textnorm.numbers import roman_to_int
+from pipeline.textnorm.references import SERVICE_RE
 
 REPO = Path(__file__).resolve().parent.parent
 VI_LETTERS = "aàáảãạăằắẳẵặâầấẩẫậbcdđeèéẻẽẹêềếểễệghiìíỉĩịklmnoòóỏõọôồốổỗộơờớởỡợpqrstuùúủũụưừứửữựvxyỳýỷỹỵ"
@@ -48,8 +49,12 @@ def test_no_digit_survives_bulletin_like_text(text: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.integers(min_value=0, max_value=10**12), st.sampled_from(["north", "south"]))
+@example(19_000_000, "north")  # found by hypothesis in CI: a 1900 number written without separators
 def test_every_integer_reads_back_to_itself(n: int, variant: str) -> None:
-    assert words_to_int(normalize(str(n), variant=variant)) == n
+    if SERVICE_RE.fullmatch(str(n)):  # 1800/1900 numbers are hotlines, digit by digit (docs/textnorm.md)
+        assert normalize(str(n), variant=variant).startswith(("một tám không không,", "một chín không không,"))
+    else:
+        assert words_to_int(normalize(str(n), variant=variant)) == n
     dotted = f"{n:,}".replace(",", ".")  # written with thousands separators
     assert words_to_int(normalize(dotted, variant=variant)) == n
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from pipeline.bench.children import stop_child
 from pipeline.bench.sshd import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,12 +223,7 @@ def serving(config: Path, *, cached: bool) -> Iterator[tuple[str, int]]:
             time.sleep(0.5)
         yield url, proc.pid
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, sig=signal.SIGINT, timeout_s=30)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 from loa_protocol import manifest as mf
 
+from pipeline.bench.children import stop_child
 from pipeline.package import manifest_path
 from pipeline.signing import load_key, sign
 from tests.conftest import REPO, SMALL_DEPLOYMENT, Project
@@ -278,13 +279,8 @@ class AgentProc:
         self.proc.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_child(self.proc, timeout_s=30)
 
 
 def wait_for(what: str, check: Callable[[], Any], *, timeout_s: float = 60.0, every_s: float = 0.02) -> Any:

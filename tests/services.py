@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bench.children import stop_child
 from pipeline.bench.sshd import free_port
 
 
@@ -96,13 +97,8 @@ class RedisServer:
         _wait_port(self.port, what="redis-server")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_child(self.proc, timeout_s=20)
         self.proc = None
 
     def flush(self) -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.bench.children import stop_child
 from pipeline.bench.errors import BenchError
 from pipeline.bench.sshd import free_port
 from pipeline.config import load_settings
@@ -75,12 +76,7 @@ def redis_server(workdir: Path, *, start_timeout_s: float = 30.0) -> Iterator[Re
             time.sleep(0.1)
         yield Redis(f"redis://127.0.0.1:{port}/0", proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, timeout_s=20)
 
 
 @dataclass
